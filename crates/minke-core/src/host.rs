@@ -1,0 +1,118 @@
+//! Hosts: everything needed to open an SSH connection.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// What to do with the key a host presents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyPolicy {
+    /// The key must be in known_hosts already; a changed key is refused.
+    #[default]
+    Strict,
+    /// An unknown host's key is learned into known_hosts; a changed key is refused.
+    AcceptNew,
+    /// Any key is accepted (tests and throwaway hosts only).
+    Off,
+}
+
+impl HostKeyPolicy {
+    /// `strict`, `accept-new` or `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostKeyPolicy::Strict => "strict",
+            HostKeyPolicy::AcceptNew => "accept-new",
+            HostKeyPolicy::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for HostKeyPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for HostKeyPolicy {
+    type Err = crate::Error;
+    /// Reads Minke's names and OpenSSH's `StrictHostKeyChecking` values.
+    ///
+    /// ```
+    /// use minke_core::HostKeyPolicy;
+    /// assert_eq!("yes".parse::<HostKeyPolicy>().unwrap(), HostKeyPolicy::Strict);
+    /// assert_eq!("accept-new".parse::<HostKeyPolicy>().unwrap(), HostKeyPolicy::AcceptNew);
+    /// assert_eq!("no".parse::<HostKeyPolicy>().unwrap(), HostKeyPolicy::Off);
+    /// assert!("maybe".parse::<HostKeyPolicy>().is_err());
+    /// ```
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "strict" | "yes" | "ask" => Ok(HostKeyPolicy::Strict),
+            "accept-new" => Ok(HostKeyPolicy::AcceptNew),
+            "off" | "no" => Ok(HostKeyPolicy::Off),
+            _ => Err(crate::Error::InvalidValue {
+                what: "host key policy",
+                value: s.to_owned(),
+                expected: "strict, accept-new or off".into(),
+            }),
+        }
+    }
+}
+
+/// Where and how to connect: what a [`Host`] gives the SSH layer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostTarget {
+    /// The host's id in its table (the key for locks and history).
+    pub id: i64,
+    /// The host's name.
+    pub name: String,
+    /// Address or DNS name to connect to.
+    pub address: String,
+    /// TCP port.
+    pub port: u16,
+    /// Remote user name.
+    pub user: String,
+    /// Private key files to offer, in order (after the agent).
+    pub identity_files: Vec<PathBuf>,
+    /// What to do with the host's key.
+    pub host_key_policy: HostKeyPolicy,
+    /// The known_hosts file (default `~/.ssh/known_hosts`).
+    pub known_hosts: Option<PathBuf>,
+    /// Disabled hosts are never contacted.
+    pub disabled: bool,
+}
+
+impl HostTarget {
+    /// A target with defaults: port 22, the current user, strict host keys.
+    ///
+    /// ```
+    /// let t = minke_core::HostTarget::new(1, "web1", "127.0.0.1");
+    /// assert_eq!(t.port, 22);
+    /// ```
+    pub fn new(id: i64, name: impl Into<String>, address: impl Into<String>) -> Self {
+        HostTarget {
+            id,
+            name: name.into(),
+            address: address.into(),
+            port: 22,
+            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+            identity_files: Vec::new(),
+            host_key_policy: HostKeyPolicy::Strict,
+            known_hosts: None,
+            disabled: false,
+        }
+    }
+}
+
+/// A model that is a host: implemented by `#[derive(Host)]` or by Minke's own
+/// `HostRecord`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Minke host",
+    note = "add `#[derive(Host)]` to `{Self}`, or use `minke::HostRecord`"
+)]
+pub trait Host: crate::MinkeModel {
+    /// How to reach this host.
+    fn target(&self) -> HostTarget;
+}

@@ -1,0 +1,38 @@
+//! The core of [Minke](https://docs.rs/minke): traits and types shared by every part.
+//!
+//! Users depend on the `minke` facade, which re-exports everything here. The three
+//! concepts:
+//!
+//! - a [`Host`] is everything needed to open an SSH connection;
+//! - a [`MinkeModel`] is an object sessions work on, reaching exactly one host;
+//! - a [`Session`] is remote work for one object, written against a [`Context`].
+//!
+//! ```
+//! use minke_core::{Status, shell_quote};
+//! assert_eq!(Status::Success.max(Status::Warning), Status::Warning);
+//! assert_eq!(shell_quote("a b"), "'a b'");
+//! ```
+
+mod command;
+mod context;
+mod error;
+mod host;
+mod message;
+mod model;
+mod registry;
+mod session;
+mod status;
+mod value;
+
+pub use command::{CommandOutput, ExitStatus};
+pub use context::{Context, ExecRequest, Executor, format_template};
+pub use error::{Error, Result};
+pub use host::{Host, HostKeyPolicy, HostTarget};
+pub use message::{Message, MessageBody};
+pub use model::{FieldMeta, MinkeModel, ModelMeta, ModelObject};
+pub use registry::{Registry, SessionEntry};
+pub use session::{BoxFuture, DynSession, ParamSpec, Params, Session, SessionInfo, SessionMeta};
+pub use status::{FailReason, MessageLevel, State, Status};
+pub use value::{FieldType, Secret, Value, shell_quote};
+
+pub use async_trait::async_trait;

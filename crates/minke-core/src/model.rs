@@ -1,0 +1,122 @@
+//! Minke models: the objects sessions work on.
+
+use std::any::Any;
+
+use serde::Serialize;
+
+use crate::{Result, Value};
+
+/// What the admin and the CLI know about one field of a model.
+#[derive(Clone, Debug, Serialize)]
+pub struct FieldMeta {
+    /// The field's name.
+    pub name: &'static str,
+    /// `text`, `integer`, `boolean`, `number` or `secret`.
+    pub type_name: &'static str,
+    /// True for text fields (`~` and `--search` apply).
+    pub is_text: bool,
+    /// True for `Option` fields.
+    pub optional: bool,
+}
+
+/// What the admin and the CLI know about a model: produced by `#[derive(MinkeModel)]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelMeta {
+    /// The model's name (snake_case type name unless set), used on the command line.
+    pub name: &'static str,
+    /// Human name, like `web application`.
+    pub verbose_name: String,
+    /// Every field that can be read by name.
+    pub fields: Vec<FieldMeta>,
+    /// The field shown as the object's label.
+    pub label: &'static str,
+    /// The fields listed in tables, in order.
+    pub list: Vec<&'static str>,
+    /// The text fields `--search` looks in.
+    pub search: Vec<&'static str>,
+    /// The fields `--filter` accepts.
+    pub filter: Vec<&'static str>,
+}
+
+impl ModelMeta {
+    /// The field of that name.
+    pub fn field(&self, name: &str) -> Option<&FieldMeta> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// An object that sessions work on: implemented by `#[derive(MinkeModel)]`.
+///
+/// Each object reaches exactly one host, directly or through other models; how it is
+/// loaded and saved is the store's part (`minke_store::StoredModel`, also derived).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Minke model",
+    label = "not a Minke model",
+    note = "add `#[derive(MinkeModel)]` to `{Self}` (or use `minke::HostRecord` for hosts)"
+)]
+pub trait MinkeModel: Clone + Send + Sync + 'static {
+    /// The model's name, as on the command line (`server`).
+    const NAME: &'static str;
+    /// Everything known about the model's fields.
+    fn meta() -> ModelMeta;
+    /// The primary key.
+    fn id(&self) -> i64;
+    /// The object's label: its name for people.
+    fn label(&self) -> String;
+    /// A field's value by name; `None` for unknown names.
+    fn field(&self, name: &str) -> Option<Value>;
+    /// Sets a field by name.
+    fn set_field(&mut self, name: &str, value: Value) -> Result<()>;
+}
+
+/// A model object without its type: what a session's [`Context`](crate::Context) holds.
+pub trait ModelObject: Any + Send + Sync {
+    /// The model's name.
+    fn model_name(&self) -> &'static str;
+    /// The primary key.
+    fn id(&self) -> i64;
+    /// The label.
+    fn label(&self) -> String;
+    /// A field by name.
+    fn field(&self, name: &str) -> Option<Value>;
+    /// Sets a field by name.
+    fn set_field(&mut self, name: &str, value: Value) -> Result<()>;
+    /// The names of all fields.
+    fn field_names(&self) -> Vec<&'static str>;
+    /// A copy in a box.
+    fn clone_object(&self) -> Box<dyn ModelObject>;
+    /// For downcasting.
+    fn as_any(&self) -> &dyn Any;
+    /// For downcasting.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: MinkeModel> ModelObject for T {
+    fn model_name(&self) -> &'static str {
+        T::NAME
+    }
+    fn id(&self) -> i64 {
+        MinkeModel::id(self)
+    }
+    fn label(&self) -> String {
+        MinkeModel::label(self)
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        MinkeModel::field(self, name)
+    }
+    fn set_field(&mut self, name: &str, value: Value) -> Result<()> {
+        MinkeModel::set_field(self, name, value)
+    }
+    fn field_names(&self) -> Vec<&'static str> {
+        T::meta().fields.iter().map(|f| f.name).collect()
+    }
+    fn clone_object(&self) -> Box<dyn ModelObject> {
+        Box::new(self.clone())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

@@ -1,0 +1,148 @@
+//! States, statuses and failure reasons of sessions.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The lower-case name used in the database, the CLI and the API.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = crate::Error;
+            fn from_str(s: &str) -> crate::Result<Self> {
+                match s.to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(crate::Error::InvalidValue {
+                        what: stringify!($name),
+                        value: s.to_owned(),
+                        expected: [$($text),+].join(", "),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// How a session went. Ordered by severity: a status can only ever be raised.
+    ///
+    /// ```
+    /// use minke_core::Status;
+    /// assert!(Status::Success < Status::Warning && Status::Warning < Status::Error);
+    /// assert_eq!("warning".parse::<Status>().unwrap(), Status::Warning);
+    /// ```
+    Status {
+        /// Everything went as expected.
+        Success = "success",
+        /// Something deserves a look.
+        Warning = "warning",
+        /// Something went wrong.
+        Error = "error",
+    }
+}
+
+string_enum! {
+    /// Where a session is in its life: `initialized → running → completed | failed |
+    /// stopped | canceled`.
+    ///
+    /// ```
+    /// use minke_core::State;
+    /// assert!(State::Completed.is_done());
+    /// assert!(!State::Running.is_done());
+    /// ```
+    State {
+        /// Recorded, waiting for its turn.
+        Initialized = "initialized",
+        /// Working on its host.
+        Running = "running",
+        /// `process` returned; see the status for how it went.
+        Completed = "completed",
+        /// Minke could not work on the host; see the reason.
+        Failed = "failed",
+        /// Stopped by a person while running.
+        Stopped = "stopped",
+        /// Never started: canceled, host disabled or locked.
+        Canceled = "canceled",
+    }
+}
+
+impl State {
+    /// True for the four final states.
+    pub fn is_done(self) -> bool {
+        !matches!(self, State::Initialized | State::Running)
+    }
+}
+
+string_enum! {
+    /// Why a session `failed`: each failure class is distinct.
+    ///
+    /// ```
+    /// use minke_core::FailReason;
+    /// assert_eq!(FailReason::HostKey.to_string(), "host_key");
+    /// ```
+    FailReason {
+        /// The host refused the TCP connection.
+        ConnectRefused = "connect_refused",
+        /// The host name could not be resolved.
+        Dns = "dns",
+        /// The TCP connection or SSH handshake took too long.
+        ConnectTimeout = "connect_timeout",
+        /// No offered credential was accepted.
+        Authentication = "authentication",
+        /// The host key is unknown (strict policy) or changed.
+        HostKey = "host_key",
+        /// A command ran longer than its timeout.
+        CommandTimeout = "command_timeout",
+        /// The whole session ran longer than its timeout.
+        SessionTimeout = "session_timeout",
+        /// The connection broke while working.
+        Disconnected = "disconnected",
+        /// The session's own code returned an error or panicked.
+        SessionError = "session_error",
+        /// The model object could not be loaded, resolved to a host or saved.
+        Setup = "setup",
+    }
+}
+
+string_enum! {
+    /// The level of a message.
+    MessageLevel {
+        /// Informational.
+        Info = "info",
+        /// Worth a look.
+        Warning = "warning",
+        /// Something went wrong.
+        Error = "error",
+    }
+}
+
+impl From<Status> for MessageLevel {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Success => MessageLevel::Info,
+            Status::Warning => MessageLevel::Warning,
+            Status::Error => MessageLevel::Error,
+        }
+    }
+}

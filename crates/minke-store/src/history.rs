@@ -1,0 +1,397 @@
+//! The history of runs, sessions, commands and messages, and host locks.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::schema::{minke_commands as cmd, minke_host_locks as lk, minke_messages as msg, minke_runs as run, minke_sessions as ses};
+use crate::{Conn, Error, Result, now_micros, with_conn};
+
+/// A run to record: one session started on a selection of objects.
+#[derive(Clone, Debug, Insertable)]
+#[diesel(table_name = run)]
+pub struct NewRun {
+    /// Session name.
+    pub session: String,
+    /// Model name.
+    pub model: String,
+    /// Who started it.
+    pub username: String,
+    /// Parameters as JSON, secrets redacted.
+    pub params: String,
+    /// The selection (filter, search or ids) as JSON.
+    pub selection: String,
+    /// `running`, `done` or `canceled`.
+    pub state: String,
+    /// When it was started (µs since the epoch).
+    pub created_at: i64,
+}
+
+/// A recorded run.
+#[derive(Clone, Debug, Queryable, Selectable, Serialize)]
+#[diesel(table_name = run)]
+pub struct RunRecord {
+    /// Id.
+    pub id: i64,
+    /// Session name.
+    pub session: String,
+    /// Model name.
+    pub model: String,
+    /// Who started it.
+    pub username: String,
+    /// Parameters as JSON, secrets redacted.
+    pub params: String,
+    /// The selection as JSON.
+    pub selection: String,
+    /// `running`, `done` or `canceled`.
+    pub state: String,
+    /// Start (µs since the epoch).
+    pub created_at: i64,
+    /// End (µs since the epoch).
+    pub finished_at: Option<i64>,
+}
+
+/// A session to record.
+#[derive(Clone, Debug, Insertable)]
+#[diesel(table_name = ses)]
+pub struct NewSession {
+    /// The run.
+    pub run_id: i64,
+    /// Session name.
+    pub session: String,
+    /// Model name.
+    pub model: String,
+    /// The object's id.
+    pub object_id: i64,
+    /// The object's label.
+    pub object_label: String,
+    /// The host's id, if resolved.
+    pub host_id: Option<i64>,
+    /// The host's name, if resolved.
+    pub host_name: Option<String>,
+    /// State.
+    pub state: String,
+    /// Status, once known.
+    pub status: Option<String>,
+    /// Failure reason or cancel cause.
+    pub reason: Option<String>,
+    /// When it was recorded.
+    pub created_at: i64,
+}
+
+/// A recorded session.
+#[derive(Clone, Debug, Queryable, Selectable, Serialize)]
+#[diesel(table_name = ses)]
+pub struct SessionRecord {
+    /// Id.
+    pub id: i64,
+    /// The run.
+    pub run_id: i64,
+    /// Session name.
+    pub session: String,
+    /// Model name.
+    pub model: String,
+    /// The object's id.
+    pub object_id: i64,
+    /// The object's label.
+    pub object_label: String,
+    /// The host's id.
+    pub host_id: Option<i64>,
+    /// The host's name.
+    pub host_name: Option<String>,
+    /// State.
+    pub state: String,
+    /// Status.
+    pub status: Option<String>,
+    /// Failure reason or cancel cause.
+    pub reason: Option<String>,
+    /// Recorded at.
+    pub created_at: i64,
+    /// Started at.
+    pub started_at: Option<i64>,
+    /// Finished at.
+    pub finished_at: Option<i64>,
+}
+
+/// A command to record, or a recorded one.
+#[derive(Clone, Debug, Insertable, Queryable, Selectable, Serialize)]
+#[diesel(table_name = cmd)]
+pub struct CommandRow {
+    /// The session.
+    pub session_id: i64,
+    /// Order within the session.
+    pub seq: i32,
+    /// The command line (secrets redacted).
+    pub command: String,
+    /// Exit code.
+    pub exit_code: Option<i32>,
+    /// Exit signal.
+    pub exit_signal: Option<String>,
+    /// Standard output, up to the cap.
+    pub stdout: Vec<u8>,
+    /// Standard error, up to the cap.
+    pub stderr: Vec<u8>,
+    /// Bytes of standard output seen in all.
+    pub stdout_len: i64,
+    /// Bytes of standard error seen in all.
+    pub stderr_len: i64,
+    /// Standard output was cut.
+    pub stdout_truncated: bool,
+    /// Standard error was cut.
+    pub stderr_truncated: bool,
+    /// Start (µs since the epoch).
+    pub started_at: i64,
+    /// Duration in µs.
+    pub duration_us: i64,
+}
+
+/// A message to record, or a recorded one.
+#[derive(Clone, Debug, Insertable, Queryable, Selectable, Serialize)]
+#[diesel(table_name = msg)]
+pub struct MessageRow {
+    /// The session.
+    pub session_id: i64,
+    /// Order within the session.
+    pub seq: i32,
+    /// `info`, `warning` or `error`.
+    pub level: String,
+    /// The message as JSON ([`minke_core::MessageBody`]).
+    pub body: String,
+    /// When (µs since the epoch).
+    pub created_at: i64,
+}
+
+/// Records a run and returns its id.
+pub fn insert_run(conn: &mut Conn, new: &NewRun) -> Result<i64> {
+    with_conn!(conn, |c, B| diesel::insert_into(run::table)
+        .values(new)
+        .returning(run::id)
+        .get_result(c)
+        .map_err(Error::query("recording a run")))
+}
+
+/// Records sessions and returns their ids, in order.
+pub fn insert_sessions(conn: &mut Conn, new: &[NewSession]) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(new.len());
+    for chunk in new.chunks(1000) {
+        let got: Vec<i64> = with_conn!(&mut *conn, |c, B| diesel::insert_into(ses::table)
+            .values(chunk)
+            .returning(ses::id)
+            .get_results(c)
+            .map_err(Error::query("recording sessions")))?;
+        ids.extend(got);
+    }
+    Ok(ids)
+}
+
+/// Marks a session running.
+pub fn start_session(conn: &mut Conn, id: i64, at: i64) -> Result<()> {
+    with_conn!(conn, |c, B| diesel::update(ses::table.find(id))
+        .set((ses::state.eq("running"), ses::started_at.eq(at)))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("marking session {id} running"))))
+}
+
+/// Records a session's end.
+pub fn finish_session(
+    conn: &mut Conn,
+    id: i64,
+    state: &str,
+    status: Option<&str>,
+    reason: Option<&str>,
+    at: i64,
+) -> Result<()> {
+    with_conn!(conn, |c, B| diesel::update(ses::table.find(id))
+        .set((ses::state.eq(state), ses::status.eq(status), ses::reason.eq(reason), ses::finished_at.eq(at)))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("recording the end of session {id}"))))
+}
+
+/// Records a command.
+pub fn insert_command(conn: &mut Conn, row: &CommandRow) -> Result<()> {
+    with_conn!(conn, |c, B| diesel::insert_into(cmd::table)
+        .values(row)
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("recording a command of session {}", row.session_id))))
+}
+
+/// Records a message.
+pub fn insert_message(conn: &mut Conn, row: &MessageRow) -> Result<()> {
+    with_conn!(conn, |c, B| diesel::insert_into(msg::table)
+        .values(row)
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("recording a message of session {}", row.session_id))))
+}
+
+/// Records a run's end.
+pub fn finish_run(conn: &mut Conn, id: i64, state: &str, at: i64) -> Result<()> {
+    with_conn!(conn, |c, B| diesel::update(run::table.find(id))
+        .set((run::state.eq(state), run::finished_at.eq(at)))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("recording the end of run {id}"))))
+}
+
+/// The newest runs first.
+pub fn list_runs(conn: &mut Conn, limit: i64, offset: i64) -> Result<Vec<RunRecord>> {
+    with_conn!(conn, |c, B| run::table
+        .order(run::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .select(RunRecord::as_select())
+        .load(c)
+        .map_err(Error::query("listing runs")))
+}
+
+/// One run.
+pub fn get_run(conn: &mut Conn, id: i64) -> Result<RunRecord> {
+    with_conn!(conn, |c, B| run::table
+        .find(id)
+        .select(RunRecord::as_select())
+        .first(c)
+        .optional()
+        .map_err(Error::query(format!("loading run {id}"))))?
+    .ok_or(Error::NotFound { model: "run".into(), id })
+}
+
+/// The sessions of a run, in order.
+pub fn run_sessions(conn: &mut Conn, run_id: i64) -> Result<Vec<SessionRecord>> {
+    with_conn!(conn, |c, B| ses::table
+        .filter(ses::run_id.eq(run_id))
+        .order(ses::id.asc())
+        .select(SessionRecord::as_select())
+        .load(c)
+        .map_err(Error::query(format!("loading the sessions of run {run_id}"))))
+}
+
+/// The commands of a session, in order.
+pub fn session_commands(conn: &mut Conn, session_id: i64) -> Result<Vec<CommandRow>> {
+    with_conn!(conn, |c, B| cmd::table
+        .filter(cmd::session_id.eq(session_id))
+        .order(cmd::seq.asc())
+        .select(CommandRow::as_select())
+        .load(c)
+        .map_err(Error::query(format!("loading the commands of session {session_id}"))))
+}
+
+/// The messages of a session, in order.
+pub fn session_messages(conn: &mut Conn, session_id: i64) -> Result<Vec<MessageRow>> {
+    with_conn!(conn, |c, B| msg::table
+        .filter(msg::session_id.eq(session_id))
+        .order(msg::seq.asc())
+        .select(MessageRow::as_select())
+        .load(c)
+        .map_err(Error::query(format!("loading the messages of session {session_id}"))))
+}
+
+/// The latest session of each of the given objects of a model.
+pub fn latest_sessions(conn: &mut Conn, model: &str, object_ids: &[i64]) -> Result<Vec<SessionRecord>> {
+    let rows: Vec<SessionRecord> = with_conn!(conn, |c, B| ses::table
+        .filter(ses::model.eq(model))
+        .filter(ses::object_id.eq_any(object_ids))
+        .order((ses::object_id.asc(), ses::id.desc()))
+        .select(SessionRecord::as_select())
+        .load(c)
+        .map_err(Error::query("loading the latest sessions")))?;
+    let mut out: Vec<SessionRecord> = Vec::new();
+    for r in rows {
+        if out.last().is_none_or(|l| l.object_id != r.object_id) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// What `clear` deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Cleared {
+    /// Runs deleted.
+    pub runs: usize,
+    /// Sessions deleted.
+    pub sessions: usize,
+}
+
+/// Deletes runs (with their sessions, commands and messages) started before `before`
+/// (µs since the epoch). Runs still going are kept.
+pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
+    with_conn!(conn, |c, B| {
+        let old = run::table.filter(run::created_at.lt(before)).filter(run::state.ne("running")).select(run::id);
+        let old_sessions = ses::table.filter(ses::run_id.eq_any(old)).select(ses::id);
+        diesel::delete(cmd::table.filter(cmd::session_id.eq_any(old_sessions)))
+            .execute(c)
+            .map_err(Error::query("deleting old commands"))?;
+        diesel::delete(msg::table.filter(msg::session_id.eq_any(old_sessions)))
+            .execute(c)
+            .map_err(Error::query("deleting old messages"))?;
+        let sessions = diesel::delete(ses::table.filter(ses::run_id.eq_any(old)))
+            .execute(c)
+            .map_err(Error::query("deleting old sessions"))?;
+        let runs = diesel::delete(run::table.filter(run::created_at.lt(before)).filter(run::state.ne("running")))
+            .execute(c)
+            .map_err(Error::query("deleting old runs"))?;
+        Ok(Cleared { runs, sessions })
+    })
+}
+
+/// Takes the locks of the given hosts for a run, for `ttl_us` microseconds. Locks held
+/// by another run are left alone; expired locks (their holder died) are taken over.
+/// Returns, for each host that could not be locked, the run holding it.
+pub fn acquire_host_locks(conn: &mut Conn, run_id: i64, host_ids: &[i64], ttl_us: i64) -> Result<Vec<(i64, i64)>> {
+    let now = now_micros();
+    with_conn!(conn, |c, B| {
+        diesel::delete(lk::table.filter(lk::expires_at.lt(now)))
+            .execute(c)
+            .map_err(Error::query("removing expired host locks"))?;
+        for chunk in host_ids.chunks(1000) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|h| (lk::host_id.eq(*h), lk::run_id.eq(run_id), lk::expires_at.eq(now + ttl_us)))
+                .collect();
+            diesel::insert_into(lk::table)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .execute(c)
+                .map_err(Error::query("taking host locks"))?;
+        }
+        let mut held = Vec::new();
+        for chunk in host_ids.chunks(1000) {
+            let others: Vec<(i64, i64)> = lk::table
+                .filter(lk::host_id.eq_any(chunk))
+                .filter(lk::run_id.ne(run_id))
+                .select((lk::host_id, lk::run_id))
+                .load(c)
+                .map_err(Error::query("reading host locks"))?;
+            held.extend(others);
+        }
+        Ok(held)
+    })
+}
+
+/// Extends the locks of a run (its heartbeat).
+pub fn refresh_host_locks(conn: &mut Conn, run_id: i64, ttl_us: i64) -> Result<()> {
+    let until = now_micros() + ttl_us;
+    with_conn!(conn, |c, B| diesel::update(lk::table.filter(lk::run_id.eq(run_id)))
+        .set(lk::expires_at.eq(until))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("refreshing the host locks of run {run_id}"))))
+}
+
+/// Releases the lock of one host held by a run.
+pub fn release_host_lock(conn: &mut Conn, run_id: i64, host_id: i64) -> Result<()> {
+    with_conn!(conn, |c, B| diesel::delete(lk::table.filter(lk::run_id.eq(run_id)).filter(lk::host_id.eq(host_id)))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("releasing the lock of host {host_id}"))))
+}
+
+/// Releases every lock of a run.
+pub fn release_host_locks(conn: &mut Conn, run_id: i64) -> Result<()> {
+    with_conn!(conn, |c, B| diesel::delete(lk::table.filter(lk::run_id.eq(run_id)))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("releasing the host locks of run {run_id}"))))
+}

@@ -1,0 +1,318 @@
+//! Minke's own host table.
+
+use std::path::PathBuf;
+
+use diesel::prelude::*;
+use minke_core::{FieldMeta, FieldType, Host, HostKeyPolicy, HostTarget, MinkeModel, ModelMeta, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::schema::minke_hosts as h;
+use crate::{Conn, Error, Op, Query, Result, StoredModel, check_query, condition_value, like_pattern, with_conn};
+
+/// A host in Minke's own `minke_hosts` table: the ready-made [`Host`] model.
+///
+/// Sessions may work on hosts directly (`work_on(HostRecord)`), and user models point
+/// at it with a `host_id` column.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Identifiable, Serialize, Deserialize)]
+#[diesel(table_name = h)]
+pub struct HostRecord {
+    /// Primary key.
+    pub id: i64,
+    /// Unique name, like an ssh_config alias.
+    pub name: String,
+    /// Address or DNS name; the name is used when empty.
+    pub hostname: Option<String>,
+    /// TCP port.
+    pub port: i32,
+    /// Remote user; the local user when empty.
+    pub username: Option<String>,
+    /// Private key file.
+    pub identity_file: Option<String>,
+    /// `strict`, `accept-new` or `off`.
+    pub host_key_policy: String,
+    /// known_hosts file; `~/.ssh/known_hosts` when empty.
+    pub known_hosts: Option<String>,
+    /// Disabled hosts are never contacted.
+    pub disabled: bool,
+    /// Free text.
+    pub comment: Option<String>,
+}
+
+/// A host to insert or update (by name).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Insertable, AsChangeset, Serialize, Deserialize)]
+#[diesel(table_name = h, treat_none_as_null = true)]
+pub struct NewHost {
+    /// Unique name.
+    pub name: String,
+    /// Address or DNS name.
+    pub hostname: Option<String>,
+    /// TCP port (22 when unset).
+    pub port: i32,
+    /// Remote user.
+    pub username: Option<String>,
+    /// Private key file.
+    pub identity_file: Option<String>,
+    /// `strict`, `accept-new` or `off`.
+    pub host_key_policy: String,
+    /// known_hosts file.
+    pub known_hosts: Option<String>,
+    /// Disabled hosts are never contacted.
+    pub disabled: bool,
+    /// Free text.
+    pub comment: Option<String>,
+}
+
+impl NewHost {
+    /// A host with port 22 and the strict host key policy.
+    pub fn new(name: impl Into<String>) -> Self {
+        NewHost { name: name.into(), port: 22, host_key_policy: "strict".into(), ..NewHost::default() }
+    }
+
+    /// Checks the port range and the host key policy.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(Error::BadQuery("a host needs a name".into()));
+        }
+        if !(1..=65535).contains(&self.port) {
+            return Err(Error::BadQuery(format!("host `{}`: port {} is not in 1..65535", self.name, self.port)));
+        }
+        self.host_key_policy.parse::<HostKeyPolicy>()?;
+        Ok(())
+    }
+}
+
+const FIELDS: &[(&str, &str, bool, bool)] = &[
+    ("id", "integer", false, false),
+    ("name", "text", true, false),
+    ("hostname", "text", true, true),
+    ("port", "integer", false, false),
+    ("username", "text", true, true),
+    ("identity_file", "text", true, true),
+    ("host_key_policy", "text", true, false),
+    ("known_hosts", "text", true, true),
+    ("disabled", "boolean", false, false),
+    ("comment", "text", true, true),
+];
+
+impl MinkeModel for HostRecord {
+    const NAME: &'static str = "host";
+
+    fn meta() -> ModelMeta {
+        ModelMeta {
+            name: Self::NAME,
+            verbose_name: "host".into(),
+            fields: FIELDS
+                .iter()
+                .map(|&(name, type_name, is_text, optional)| FieldMeta { name, type_name, is_text, optional })
+                .collect(),
+            label: "name",
+            list: vec!["name", "hostname", "port", "username", "disabled"],
+            search: vec!["name", "hostname", "comment"],
+            filter: vec!["id", "name", "hostname", "port", "username", "host_key_policy", "disabled"],
+        }
+    }
+
+    fn id(&self) -> i64 {
+        self.id
+    }
+
+    fn label(&self) -> String {
+        self.name.clone()
+    }
+
+    fn field(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "id" => self.id.to_value(),
+            "name" => self.name.to_value(),
+            "hostname" => self.hostname.to_value(),
+            "port" => self.port.to_value(),
+            "username" => self.username.to_value(),
+            "identity_file" => self.identity_file.to_value(),
+            "host_key_policy" => self.host_key_policy.to_value(),
+            "known_hosts" => self.known_hosts.to_value(),
+            "disabled" => self.disabled.to_value(),
+            "comment" => self.comment.to_value(),
+            _ => return None,
+        })
+    }
+
+    fn set_field(&mut self, name: &str, value: Value) -> minke_core::Result<()> {
+        let wrap = |e: minke_core::Error| minke_core::Error::Field {
+            model: Self::NAME.into(),
+            field: name.into(),
+            problem: e.to_string(),
+        };
+        match name {
+            "name" => self.name = FieldType::from_value(value).map_err(wrap)?,
+            "hostname" => self.hostname = FieldType::from_value(value).map_err(wrap)?,
+            "port" => self.port = FieldType::from_value(value).map_err(wrap)?,
+            "username" => self.username = FieldType::from_value(value).map_err(wrap)?,
+            "identity_file" => self.identity_file = FieldType::from_value(value).map_err(wrap)?,
+            "host_key_policy" => self.host_key_policy = FieldType::from_value(value).map_err(wrap)?,
+            "known_hosts" => self.known_hosts = FieldType::from_value(value).map_err(wrap)?,
+            "disabled" => self.disabled = FieldType::from_value(value).map_err(wrap)?,
+            "comment" => self.comment = FieldType::from_value(value).map_err(wrap)?,
+            _ => {
+                return Err(minke_core::Error::Field {
+                    model: Self::NAME.into(),
+                    field: name.into(),
+                    problem: "no such writable field".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+macro_rules! compare {
+    ($q:ident, $col:expr, $op:expr, $v:expr) => {
+        match $op {
+            Op::Eq => $q.filter($col.eq($v)),
+            Op::Ne => $q.filter($col.ne($v)),
+            Op::Lt => $q.filter($col.lt($v)),
+            Op::Le => $q.filter($col.le($v)),
+            Op::Gt => $q.filter($col.gt($v)),
+            Op::Ge => $q.filter($col.ge($v)),
+            Op::Contains => unreachable!("checked by check_query"),
+        }
+    };
+}
+
+macro_rules! text_compare {
+    ($q:ident, $col:expr, $op:expr, $v:expr) => {
+        match $op {
+            Op::Contains => $q.filter($col.like(like_pattern(&$v)).escape('\\')),
+            _ => compare!($q, $col, $op, $v),
+        }
+    };
+}
+
+macro_rules! filtered {
+    ($query:expr, $B:ident) => {{
+        let query: &Query = $query;
+        check_query(&HostRecord::meta(), query)?;
+        let mut q = h::table.into_boxed::<$B>();
+        for c in &query.conditions {
+            let m = HostRecord::NAME;
+            q = match c.field.as_str() {
+                "id" => compare!(q, h::id, c.op, condition_value::<i64>(m, c)?),
+                "name" => text_compare!(q, h::name, c.op, condition_value::<String>(m, c)?),
+                "hostname" => text_compare!(q, h::hostname, c.op, condition_value::<String>(m, c)?),
+                "port" => compare!(q, h::port, c.op, condition_value::<i32>(m, c)?),
+                "username" => text_compare!(q, h::username, c.op, condition_value::<String>(m, c)?),
+                "host_key_policy" => text_compare!(q, h::host_key_policy, c.op, condition_value::<String>(m, c)?),
+                "disabled" => compare!(q, h::disabled, c.op, condition_value::<bool>(m, c)?),
+                other => return Err(Error::BadQuery(format!("model `host` has no filterable field `{other}`"))),
+            };
+        }
+        if let Some(text) = &query.search {
+            let p = like_pattern(text);
+            q = q.filter(
+                h::name
+                    .like(p.clone())
+                    .escape('\\')
+                    .nullable()
+                    .or(h::hostname.like(p.clone()).escape('\\'))
+                    .or(h::comment.like(p).escape('\\')),
+            );
+        }
+        if let Some(ids) = &query.ids {
+            q = q.filter(h::id.eq_any(ids.clone()));
+        }
+        q
+    }};
+}
+
+impl StoredModel for HostRecord {
+    fn load(conn: &mut Conn, query: &Query) -> Result<Vec<Self>> {
+        with_conn!(conn, |c, B| {
+            let mut q = filtered!(query, B).order(h::id.asc());
+            if let Some(l) = query.limit {
+                q = q.limit(l);
+            }
+            if let Some(o) = query.offset {
+                q = q.offset(o);
+            }
+            q.select(HostRecord::as_select()).load(c).map_err(Error::query("loading hosts"))
+        })
+    }
+
+    fn count(conn: &mut Conn, query: &Query) -> Result<i64> {
+        with_conn!(conn, |c, B| filtered!(query, B).count().get_result(c).map_err(Error::query("counting hosts")))
+    }
+
+    fn save_fields(&self, conn: &mut Conn, fields: &[&str]) -> Result<()> {
+        with_conn!(conn, |c, B| {
+            for f in fields {
+                let target = diesel::update(h::table.find(self.id));
+                let r = match *f {
+                    "name" => target.set(h::name.eq(&self.name)).execute(c),
+                    "hostname" => target.set(h::hostname.eq(&self.hostname)).execute(c),
+                    "port" => target.set(h::port.eq(self.port)).execute(c),
+                    "username" => target.set(h::username.eq(&self.username)).execute(c),
+                    "identity_file" => target.set(h::identity_file.eq(&self.identity_file)).execute(c),
+                    "host_key_policy" => target.set(h::host_key_policy.eq(&self.host_key_policy)).execute(c),
+                    "known_hosts" => target.set(h::known_hosts.eq(&self.known_hosts)).execute(c),
+                    "disabled" => target.set(h::disabled.eq(self.disabled)).execute(c),
+                    "comment" => target.set(h::comment.eq(&self.comment)).execute(c),
+                    other => return Err(Error::BadQuery(format!("model `host` has no writable field `{other}`"))),
+                };
+                r.map_err(Error::query(format!("saving field `{f}` of host {}", self.id)))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn host_id(&self, _conn: &mut Conn) -> Result<i64> {
+        Ok(self.id)
+    }
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+impl Host for HostRecord {
+    fn target(&self) -> HostTarget {
+        let mut t = HostTarget::new(self.id, &self.name, self.hostname.clone().unwrap_or_else(|| self.name.clone()));
+        t.port = u16::try_from(self.port).unwrap_or(22);
+        if let Some(u) = &self.username {
+            t.user = u.clone();
+        }
+        t.identity_files = self.identity_file.iter().map(|p| expand_home(p)).collect();
+        t.host_key_policy = self.host_key_policy.parse().unwrap_or_default();
+        t.known_hosts = self.known_hosts.as_deref().map(expand_home);
+        t.disabled = self.disabled;
+        t
+    }
+}
+
+/// Inserts a host, or updates the host of the same name; returns its id.
+pub fn upsert_host(conn: &mut Conn, host: &NewHost) -> Result<i64> {
+    host.validate()?;
+    with_conn!(conn, |c, B| {
+        let existing: Option<i64> = h::table
+            .filter(h::name.eq(&host.name))
+            .select(h::id)
+            .first(c)
+            .optional()
+            .map_err(Error::query("looking up a host"))?;
+        match existing {
+            Some(id) => {
+                diesel::update(h::table.find(id))
+                    .set(host)
+                    .execute(c)
+                    .map_err(Error::query(format!("updating host `{}`", host.name)))?;
+                Ok(id)
+            }
+            None => diesel::insert_into(h::table)
+                .values(host)
+                .returning(h::id)
+                .get_result(c)
+                .map_err(Error::query(format!("adding host `{}`", host.name))),
+        }
+    })
+}

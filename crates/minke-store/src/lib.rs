@@ -1,0 +1,38 @@
+//! Minke's database layer: one diesel schema with embedded migrations for SQLite and
+//! PostgreSQL (chosen at run time from the URL), the history of runs, sessions,
+//! commands and messages, hosts, host locks, and retention.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> minke_store::Result<()> {
+//! let store = minke_store::Store::open(":memory:").await?;
+//! assert!(store.url().is_sqlite());
+//! # Ok(()) }
+//! ```
+
+mod conn;
+mod error;
+mod history;
+mod hosts;
+mod model;
+mod query;
+pub mod schema;
+mod store;
+
+pub use conn::{Conn, DatabaseUrl};
+pub use error::{Error, Result};
+pub use history::*;
+pub use hosts::{HostRecord, NewHost, upsert_host};
+pub use model::{AsId, StoredModel, check_query, condition_value, key_from_id, like_pattern, require_host};
+pub use query::{Condition, Op, Query};
+pub use store::{Store, migrate};
+
+#[doc(hidden)]
+pub use diesel as __diesel;
+
+/// Microseconds since the Unix epoch: how the store keeps time.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,117 @@
+//! How Minke models are loaded from and saved to the database.
+
+use minke_core::{FieldType, MinkeModel, ModelMeta};
+
+use crate::{Condition, Conn, Error, Op, Query, Result};
+
+/// A Minke model stored in a diesel table: implemented by `#[derive(MinkeModel)]`.
+///
+/// Every method takes a [`Conn`] and runs on a blocking thread (never on the async
+/// runtime): the store calls them through `Store::blocking`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a stored Minke model",
+    note = "add `#[derive(MinkeModel)]` with `#[minke(table = ...)]` to `{Self}`"
+)]
+pub trait StoredModel: MinkeModel + Sized {
+    /// Loads the objects a query selects, ordered by id.
+    fn load(conn: &mut Conn, query: &Query) -> Result<Vec<Self>>;
+    /// Counts the objects a query selects (limit and offset ignored).
+    fn count(conn: &mut Conn, query: &Query) -> Result<i64>;
+    /// Writes the named fields of this object to its row.
+    fn save_fields(&self, conn: &mut Conn, fields: &[&str]) -> Result<()>;
+    /// The id of the host this object reaches (through its parents if it has any).
+    fn host_id(&self, conn: &mut Conn) -> Result<i64>;
+
+    /// Loads one object by id.
+    fn load_one(conn: &mut Conn, id: i64) -> Result<Self> {
+        Self::load(conn, &Query::ids([id]))?
+            .pop()
+            .ok_or_else(|| Error::NotFound { model: Self::NAME.to_owned(), id })
+    }
+}
+
+/// Checks a query against a model before it is turned into SQL: every condition must
+/// name a filterable field, `~` needs a text field, and each value must parse as the
+/// field's type. Unknown fields never reach SQL.
+pub fn check_query(meta: &ModelMeta, query: &Query) -> Result<()> {
+    for c in &query.conditions {
+        let Some(field) = meta.field(&c.field).filter(|_| meta.filter.contains(&c.field.as_str())) else {
+            return Err(Error::BadQuery(format!(
+                "model `{}` has no filterable field `{}` (filterable: {})",
+                meta.name,
+                c.field,
+                meta.filter.join(", ")
+            )));
+        };
+        if c.op == Op::Contains && !field.is_text {
+            return Err(Error::BadQuery(format!(
+                "`~` needs a text field, but `{}` of model `{}` is {}",
+                c.field, meta.name, field.type_name
+            )));
+        }
+    }
+    if query.search.is_some() && meta.search.is_empty() {
+        return Err(Error::BadQuery(format!("model `{}` has no search fields", meta.name)));
+    }
+    Ok(())
+}
+
+/// Parses a condition's value as the field's (inner) type, for generated code.
+pub fn condition_value<T: FieldType>(model: &str, c: &Condition) -> Result<T> {
+    T::parse(&c.value).map_err(|e| {
+        Error::BadQuery(format!("filter `{} {} {}` on model `{model}`: {e}", c.field, c.op, c.value))
+    })
+}
+
+/// The `LIKE` pattern for "contains `text`", with `%`, `_` and `\` escaped.
+///
+/// ```
+/// assert_eq!(minke_store::like_pattern("50%_a"), r"%50\%\_a%");
+/// ```
+pub fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Converts an id to a table's key type, for generated code.
+pub fn key_from_id<K: TryFrom<i64>>(model: &str, id: i64) -> Result<K> {
+    K::try_from(id).map_err(|_| Error::BadQuery(format!("id {id} does not fit the key of model `{model}`")))
+}
+
+/// Converts a key or a foreign key to an id, for generated code.
+pub trait AsId {
+    /// The id, or `None` for a missing optional key.
+    fn as_id(&self) -> Option<i64>;
+}
+
+macro_rules! as_id {
+    ($($t:ty),*) => {$(
+        impl AsId for $t {
+            fn as_id(&self) -> Option<i64> { i64::try_from(*self).ok() }
+        }
+    )*};
+}
+as_id!(i16, i32, i64, u16, u32);
+
+impl<T: AsId> AsId for Option<T> {
+    fn as_id(&self) -> Option<i64> {
+        self.as_ref().and_then(AsId::as_id)
+    }
+}
+
+/// The host id of an object, or a clear error when it has none, for generated code.
+pub fn require_host(model: &str, id: i64, key: Option<i64>, via: &str) -> Result<i64> {
+    key.ok_or_else(|| {
+        Error::Core(minke_core::Error::Setup(format!(
+            "{model} {id} has no host: its `{via}` is empty, so no host can be reached"
+        )))
+    })
+}

@@ -1,0 +1,120 @@
+//! The diesel schema of Minke's own tables (one schema for both backends).
+#![allow(missing_docs)]
+
+diesel::table! {
+    minke_hosts (id) {
+        id -> BigInt,
+        name -> Text,
+        hostname -> Nullable<Text>,
+        port -> Integer,
+        username -> Nullable<Text>,
+        identity_file -> Nullable<Text>,
+        host_key_policy -> Text,
+        known_hosts -> Nullable<Text>,
+        disabled -> Bool,
+        comment -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    minke_host_groups (id) {
+        id -> BigInt,
+        name -> Text,
+        comment -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    minke_host_group_members (host_id, group_id) {
+        host_id -> BigInt,
+        group_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    minke_host_locks (host_id) {
+        host_id -> BigInt,
+        run_id -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    minke_runs (id) {
+        id -> BigInt,
+        session -> Text,
+        model -> Text,
+        username -> Text,
+        params -> Text,
+        selection -> Text,
+        state -> Text,
+        created_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    minke_sessions (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        session -> Text,
+        model -> Text,
+        object_id -> BigInt,
+        object_label -> Text,
+        host_id -> Nullable<BigInt>,
+        host_name -> Nullable<Text>,
+        state -> Text,
+        status -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        created_at -> BigInt,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    minke_commands (id) {
+        id -> BigInt,
+        session_id -> BigInt,
+        seq -> Integer,
+        command -> Text,
+        exit_code -> Nullable<Integer>,
+        exit_signal -> Nullable<Text>,
+        stdout -> Binary,
+        stderr -> Binary,
+        stdout_len -> BigInt,
+        stderr_len -> BigInt,
+        stdout_truncated -> Bool,
+        stderr_truncated -> Bool,
+        started_at -> BigInt,
+        duration_us -> BigInt,
+    }
+}
+
+diesel::table! {
+    minke_messages (id) {
+        id -> BigInt,
+        session_id -> BigInt,
+        seq -> Integer,
+        level -> Text,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(minke_sessions -> minke_runs (run_id));
+diesel::joinable!(minke_commands -> minke_sessions (session_id));
+diesel::joinable!(minke_messages -> minke_sessions (session_id));
+diesel::joinable!(minke_host_group_members -> minke_hosts (host_id));
+diesel::joinable!(minke_host_group_members -> minke_host_groups (group_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    minke_hosts,
+    minke_host_groups,
+    minke_host_group_members,
+    minke_host_locks,
+    minke_runs,
+    minke_sessions,
+    minke_commands,
+    minke_messages,
+);

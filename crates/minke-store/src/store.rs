@@ -1,0 +1,186 @@
+//! The store: a pool of readers and one writer thread that batches writes.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::sync::oneshot;
+
+use crate::{Conn, DatabaseUrl, Error, Result};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// How many queued writes go into one transaction at most.
+const WRITE_BATCH: usize = 512;
+/// How many idle reader connections are kept.
+const MAX_IDLE_READERS: usize = 8;
+
+type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&mut Conn) -> Finish + Send>;
+
+/// Minke's database: history, hosts, locks, and the users' model tables.
+///
+/// Sync diesel never runs on the async runtime: reads go through
+/// [`blocking`](Self::blocking) on tokio's blocking pool, and every write goes to one
+/// writer thread which batches queued writes into one transaction (each write in its
+/// own savepoint), so SQLite never answers `database is locked` and many small writes
+/// cost one commit.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: DatabaseUrl,
+    readers: Mutex<Vec<Conn>>,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("url", &self.inner.url.redacted()).finish()
+    }
+}
+
+/// Runs the embedded migrations that the database does not have yet.
+pub fn migrate(conn: &mut Conn) -> Result<Vec<String>> {
+    let done = match conn {
+        Conn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect()),
+        Conn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect()),
+    };
+    done.map_err(|e| Error::Migration(e.to_string()))
+}
+
+impl Store {
+    /// Opens the database at `url`, running pending migrations (blocking: call from a
+    /// blocking context or use [`open`](Self::open)).
+    pub fn open_blocking(url: &str) -> Result<Store> {
+        let url = DatabaseUrl::parse(url)?;
+        let mut conn = Conn::open(&url)?;
+        let applied = migrate(&mut conn)?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "database migrated");
+        }
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("minke-db-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| Error::Worker(format!("cannot start the writer thread: {e}")))?;
+        Ok(Store { inner: Arc::new(Inner { url, readers: Mutex::new(Vec::new()), writer: Mutex::new(Some(tx)) }) })
+    }
+
+    /// Opens the database at `url`, running pending migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        let url = url.to_owned();
+        tokio::task::spawn_blocking(move || Store::open_blocking(&url))
+            .await
+            .map_err(|e| Error::Worker(e.to_string()))?
+    }
+
+    /// The database URL.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.inner.url
+    }
+
+    /// Runs `f` with a reader connection on a blocking thread.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.with_reader(f)).await.map_err(|e| Error::Worker(e.to_string()))?
+    }
+
+    /// Runs `f` with a reader connection on the current (blocking) thread.
+    pub fn with_reader<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+        let pooled = self.inner.readers.lock().map_err(|_| Error::Worker("reader pool poisoned".into()))?.pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => Conn::open(&self.inner.url)?,
+        };
+        let out = f(&mut conn);
+        if let Ok(mut pool) = self.inner.readers.lock() {
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
+        }
+        out
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        let guard = self.inner.writer.lock().map_err(|_| Error::Worker("writer poisoned".into()))?;
+        let tx = guard.as_ref().ok_or_else(|| Error::Worker("the store is closed".into()))?;
+        tx.send(job).map_err(|_| Error::Worker("the writer thread is gone".into()))
+    }
+
+    /// Runs `f` on the writer thread in its own savepoint and waits until the batch it
+    /// went into is committed.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.send(Box::new(move |conn: &mut Conn| -> Finish {
+            let out = conn.transaction(f);
+            Box::new(move |commit: std::result::Result<(), String>| {
+                let _ = tx.send(match commit {
+                    Ok(()) => out,
+                    Err(e) => Err(Error::Worker(format!("commit failed: {e}"))),
+                });
+            })
+        }))?;
+        rx.await.map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
+    }
+
+    /// Runs `f` on the writer thread without waiting; a failure is logged with `what`.
+    /// Writes are applied in the order they were queued.
+    pub fn write_later<F>(&self, what: &'static str, f: F)
+    where
+        F: FnOnce(&mut Conn) -> Result<()> + Send + 'static,
+    {
+        let sent = self.send(Box::new(move |conn: &mut Conn| -> Finish {
+            let out = conn.transaction(f);
+            Box::new(move |commit| {
+                if let Err(e) = out {
+                    tracing::error!(error = %e, "writing {what} failed");
+                } else if let Err(e) = commit {
+                    tracing::error!(error = %e, "committing {what} failed");
+                }
+            })
+        }));
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "writing {what} failed");
+        }
+    }
+
+    /// Waits until every write queued before this call is committed.
+    pub async fn flush(&self) -> Result<()> {
+        self.write(|_| Ok(())).await
+    }
+}
+
+fn writer_loop(mut conn: Conn, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut finishes = Vec::with_capacity(jobs.len());
+        let commit = conn.transaction(|c| {
+            for job in jobs {
+                finishes.push(job(c));
+            }
+            Ok(())
+        });
+        let commit = commit.map_err(|e| e.to_string());
+        for finish in finishes {
+            finish(commit.clone());
+        }
+    }
+}
