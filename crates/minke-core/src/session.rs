@@ -195,6 +195,10 @@ pub trait SessionInfo: Sized {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a runnable Minke session",
+    note = "write `impl Session for {Self} {{ async fn process(&self, cx: &mut Context) -> Result<()> {{ ... }} }}`, or give `#[minke(...)]` a kind: `command`, `commands(...)` or `chain(...)`"
+)]
 pub trait Session: SessionInfo + Send + Sync + 'static {
     /// Does the work, through the context.
     fn process(&self, cx: &mut Context) -> impl Future<Output = Result<()>> + Send;

@@ -9,6 +9,7 @@
 //! # Ok(()) }
 //! ```
 
+mod app_migrations;
 mod conn;
 mod error;
 mod history;
@@ -18,6 +19,7 @@ mod query;
 pub mod schema;
 mod store;
 
+pub use app_migrations::{AppMigration, apply_app_migrations};
 pub use conn::{Conn, DatabaseUrl};
 pub use error::{Error, Result};
 pub use history::*;

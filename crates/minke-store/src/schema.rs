@@ -118,3 +118,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     minke_commands,
     minke_messages,
 );
+
+diesel::table! {
+    minke_app_migrations (name) {
+        name -> Text,
+        applied_at -> BigInt,
+    }
+}

@@ -56,9 +56,15 @@ impl Store {
     /// Opens the database at `url`, running pending migrations (blocking: call from a
     /// blocking context or use [`open`](Self::open)).
     pub fn open_blocking(url: &str) -> Result<Store> {
+        Self::open_with_blocking(url, &[])
+    }
+
+    /// Opens the database, running Minke's pending migrations and then the app's.
+    pub fn open_with_blocking(url: &str, app: &[crate::AppMigration]) -> Result<Store> {
         let url = DatabaseUrl::parse(url)?;
         let mut conn = Conn::open(&url)?;
-        let applied = migrate(&mut conn)?;
+        let mut applied = migrate(&mut conn)?;
+        applied.extend(crate::apply_app_migrations(&mut conn, app)?.into_iter().map(str::to_owned));
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "database migrated");
         }
@@ -72,8 +78,14 @@ impl Store {
 
     /// Opens the database at `url`, running pending migrations.
     pub async fn open(url: &str) -> Result<Store> {
+        Self::open_with(url, &[]).await
+    }
+
+    /// Opens the database, running Minke's pending migrations and then the app's.
+    pub async fn open_with(url: &str, app: &[crate::AppMigration]) -> Result<Store> {
         let url = url.to_owned();
-        tokio::task::spawn_blocking(move || Store::open_blocking(&url))
+        let app = app.to_vec();
+        tokio::task::spawn_blocking(move || Store::open_with_blocking(&url, &app))
             .await
             .map_err(|e| Error::Worker(e.to_string()))?
     }
@@ -101,10 +113,10 @@ impl Store {
             None => Conn::open(&self.inner.url)?,
         };
         let out = f(&mut conn);
-        if let Ok(mut pool) = self.inner.readers.lock() {
-            if pool.len() < MAX_IDLE_READERS {
-                pool.push(conn);
-            }
+        if let Ok(mut pool) = self.inner.readers.lock()
+            && pool.len() < MAX_IDLE_READERS
+        {
+            pool.push(conn);
         }
         out
     }

@@ -1,3 +1,4 @@
+DROP TABLE minke_app_migrations;
 DROP TABLE minke_messages;
 DROP TABLE minke_commands;
 DROP TABLE minke_sessions;

@@ -89,3 +89,8 @@ CREATE TABLE minke_messages (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX minke_messages_session ON minke_messages (session_id, seq);
+
+CREATE TABLE minke_app_migrations (
+    name TEXT PRIMARY KEY NOT NULL,
+    applied_at BIGINT NOT NULL
+);

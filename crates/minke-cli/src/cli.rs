@@ -1,0 +1,322 @@
+//! The command line: parsing and dispatch.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use minke_core::{Params, Status};
+use minke_runtime::{Engine, RunRequest};
+use minke_store::Query;
+
+use crate::output;
+use crate::{App, CliError};
+
+/// Exit codes: how a run went, or why nothing ran.
+pub mod exit {
+    /// Every session completed with success.
+    pub const SUCCESS: u8 = 0;
+    /// Minke itself could not work (database unreachable, setup broken).
+    pub const INTERNAL: u8 = 1;
+    /// The command line was wrong.
+    pub const USAGE: u8 = 2;
+    /// The worst session ended with a warning.
+    pub const WARNING: u8 = 3;
+    /// A session ended with an error, failed, was stopped or canceled.
+    pub const ERROR: u8 = 4;
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Run Minke sessions over SSH and browse their history", disable_version_flag = true)]
+struct Cli {
+    /// Database URL: a SQLite file path, sqlite://PATH or postgres://...
+    #[arg(long, global = true, env = "MINKE_DATABASE_URL")]
+    database: Option<String>,
+    /// Who is running (recorded in the history).
+    #[arg(long, global = true, env = "MINKE_USER")]
+    user: Option<String>,
+    /// Log level for Minke's own logs on stderr (error, warn, info, debug).
+    #[arg(long, global = true, env = "MINKE_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a session on a selection of objects.
+    Run(RunArgs),
+    /// List the sessions.
+    Sessions {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the models.
+    Models {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the objects of a model, one a line, label first.
+    Items {
+        /// The model.
+        model: String,
+        #[command(flatten)]
+        select: Select,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recent runs.
+    History {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run with its sessions, messages and commands.
+    Show {
+        /// The run's id.
+        run: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage hosts.
+    #[command(subcommand)]
+    Hosts(HostsCommand),
+    /// Create or update the database tables.
+    Migrate,
+    /// Delete history older than a given age.
+    Clear {
+        /// Age like 30d, 12h, 90m, 45s or 2w.
+        #[arg(long, value_parser = parse_age)]
+        older_than: Duration,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum HostsCommand {
+    /// Import hosts from an OpenSSH client config (re-import updates, never duplicates).
+    ImportSshConfig {
+        /// The file, like ~/.ssh/config.
+        file: std::path::PathBuf,
+    },
+    /// List hosts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+#[group(required = false, multiple = false)]
+struct Select {
+    /// Every object.
+    #[arg(long)]
+    all: bool,
+    /// Conditions `FIELD OP VALUE` joined with `and` (OP: = != < <= > >= ~).
+    #[arg(long)]
+    filter: Option<String>,
+    /// Text to look for in the model's search fields.
+    #[arg(long)]
+    search: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The session's name (see `sessions`).
+    session: String,
+    /// The model to work on (see `models`).
+    #[arg(long)]
+    model: String,
+    #[command(flatten)]
+    select: Select,
+    /// A parameter NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Sessions running at once (default 100).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Time limit per command in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    command_timeout: Option<u64>,
+    /// Print one JSON document on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_age(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("`{s}` is not an age like 30d, 12h, 90m or 45s"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("`{s}` has no unit: use s, m, h, d or w")),
+    };
+    Ok(Duration::from_secs(n * secs))
+}
+
+impl Select {
+    fn query(&self, needed: bool) -> Result<Query, CliError> {
+        match (self.all, &self.filter, &self.search) {
+            (_, Some(f), _) => Query::filter(f).map_err(|e| CliError::Usage(e.to_string())),
+            (_, _, Some(s)) => Ok(Query::search(s.clone())),
+            (true, ..) => Ok(Query::all()),
+            _ if needed => Err(CliError::Usage("say which objects: --all, --filter EXPR or --search TEXT".into())),
+            _ => Ok(Query::all()),
+        }
+    }
+}
+
+pub(crate) fn main<I, T>(app: App, args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::SUCCESS });
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    let name = app.name.clone();
+    match rt.block_on(dispatch(app, cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{name}: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
+    let url = cli.database.clone().or_else(|| app.database.clone()).unwrap_or_else(|| "minke.db".into());
+    if let Command::Run(r) = &cli.command {
+        if let Some(n) = r.concurrency {
+            if n == 0 {
+                return Err(CliError::Usage("--concurrency must be at least 1".into()));
+            }
+            app.config.concurrency = n;
+        }
+        if let Some(t) = r.command_timeout {
+            app.config.command_timeout = Duration::from_secs(t);
+        }
+    }
+    let user = cli
+        .user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let engine = app.engine(&url).await?;
+    match cli.command {
+        Command::Run(args) => run(&engine, args, user).await,
+        Command::Sessions { json } => output::sessions(&engine, json),
+        Command::Models { json } => output::models(&engine, json),
+        Command::Items { model, select, json } => {
+            let q = select.query(false)?;
+            output::items(&engine, &model, q, json).await
+        }
+        Command::History { limit, json } => output::history(&engine, limit, json).await,
+        Command::Show { run, json } => output::show(&engine, run, json).await,
+        Command::Hosts(HostsCommand::ImportSshConfig { file }) => import(&engine, &file).await,
+        Command::Hosts(HostsCommand::List { json }) => {
+            output::items(&engine, "host", Query::all(), json).await
+        }
+        Command::Migrate => {
+            println!("database {} is up to date", engine.store().url().redacted());
+            Ok(exit::SUCCESS)
+        }
+        Command::Clear { older_than } => {
+            let before = minke_store::now_micros() - i64::try_from(older_than.as_micros()).unwrap_or(i64::MAX);
+            let cleared = engine.store().write(move |c| minke_store::clear_before(c, before)).await?;
+            println!("deleted {} runs with {} sessions", cleared.runs, cleared.sessions);
+            Ok(exit::SUCCESS)
+        }
+    }
+}
+
+async fn import(engine: &Engine, file: &std::path::Path) -> Result<u8, CliError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let hosts = crate::parse_ssh_config(&text, &file.display().to_string()).map_err(|e| CliError::Usage(e.to_string()))?;
+    if hosts.is_empty() {
+        return Err(CliError::Usage(format!("{} defines no concrete Host alias", file.display())));
+    }
+    let n = hosts.len();
+    let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    engine
+        .store()
+        .write(move |c| {
+            for h in &hosts {
+                minke_store::upsert_host(c, h)?;
+            }
+            Ok(())
+        })
+        .await?;
+    println!("imported {n} hosts: {}", names.join(", "));
+    Ok(exit::SUCCESS)
+}
+
+async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliError> {
+    let query = args.select.query(true)?;
+    let mut params = Params::new();
+    for p in &args.params {
+        params.insert_pair(p).map_err(|e| CliError::Usage(e.to_string()))?;
+    }
+    let req = RunRequest { session: args.session.clone(), model: args.model.clone(), query, params, username: user };
+    let events = engine.subscribe();
+    let handle = engine.start(req).await?;
+    let run_id = handle.run_id;
+    let canceller = handle.canceller();
+    let ctrl_c = tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            let level = canceller.cancel();
+            if level >= 2 {
+                eprintln!("\nstopping at once (running commands are killed)");
+            } else {
+                eprintln!("\nstopping after the current commands (Ctrl-C again to stop at once)");
+            }
+        }
+    });
+    let progress = (!args.json && std::io::stderr().is_terminal())
+        .then(|| tokio::spawn(output::progress(events, run_id, handle.sessions)));
+    let summary = handle.wait().await?;
+    ctrl_c.abort();
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    engine.store().flush().await?;
+    if args.json {
+        output::run_json(engine, &summary).await?;
+    } else {
+        output::run_table(&summary);
+        println!("history: run {run_id} in {} (`show {run_id}` for details)", engine.store().url().redacted());
+    }
+    Ok(match summary.worst() {
+        None | Some(Status::Success) => exit::SUCCESS,
+        Some(Status::Warning) => exit::WARNING,
+        Some(Status::Error) => exit::ERROR,
+    })
+}

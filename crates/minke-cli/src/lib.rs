@@ -1,0 +1,68 @@
+//! The command set of a Minke app, mounted by [`App::main`] in the user's own binary:
+//! `run`, `sessions`, `models`, `items`, `history`, `show`, `hosts`, `migrate`, `clear`.
+//!
+//! Exit codes: 0 all sessions succeeded, 3 the worst was a warning, 4 an error, a
+//! failure, a stop or a cancel, 2 a usage error, 1 Minke itself could not work.
+
+mod app;
+mod cli;
+mod output;
+mod ssh_config;
+
+pub use app::App;
+pub use cli::exit;
+pub use ssh_config::{ConfigError, parse_ssh_config};
+
+/// Why a command could not do its work.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The command line is wrong: unknown session, model or parameter, bad filter.
+    #[error("{0}")]
+    Usage(String),
+    /// The app's registrations are inconsistent.
+    #[error("app setup: {0}")]
+    Setup(String),
+    /// The database could not be opened or failed.
+    #[error(transparent)]
+    Database(minke_store::Error),
+    /// Anything else inside Minke.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => exit::USAGE,
+            _ => exit::INTERNAL,
+        }
+    }
+
+    fn from_query(e: minke_store::Error) -> Self {
+        match e {
+            minke_store::Error::BadQuery(m) => CliError::Usage(m),
+            other => CliError::Database(other),
+        }
+    }
+}
+
+impl From<minke_store::Error> for CliError {
+    fn from(e: minke_store::Error) -> Self {
+        CliError::from_query(e)
+    }
+}
+
+impl From<minke_runtime::Error> for CliError {
+    fn from(e: minke_runtime::Error) -> Self {
+        use minke_runtime::Error as E;
+        match e {
+            E::Store(s) => CliError::from_query(s),
+            E::UnknownSession(_) | E::UnknownModel { .. } | E::WrongModel { .. } | E::Params(_) | E::EmptySelection { .. } => {
+                CliError::Usage(e.to_string())
+            }
+            other => CliError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! What the commands print.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write;
+use std::time::Instant;
+
+use minke_core::{MessageBody, State, Status};
+use minke_runtime::{Engine, Event, RunSummary};
+use minke_store::Query;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::CliError;
+use crate::cli::exit;
+
+fn print_json(v: &serde_json::Value) -> Result<u8, CliError> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v).map_err(|e| CliError::Internal(e.to_string()))?;
+    let _ = writeln!(out);
+    Ok(exit::SUCCESS)
+}
+
+fn table(rows: &[Vec<String>]) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = std::io::stdout().lock();
+    for r in rows {
+        let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+}
+
+fn time(us: i64) -> String {
+    let secs = us / 1_000_000;
+    let (d, s) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil(d);
+    format!("{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+}
+
+/// Days since 1970-01-01 to a civil date (proleptic Gregorian).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+pub(crate) fn sessions(engine: &Engine, json: bool) -> Result<u8, CliError> {
+    let metas: Vec<_> = engine.sessions().iter().map(|s| &s.meta).collect();
+    if json {
+        return print_json(&serde_json::to_value(&metas).map_err(|e| CliError::Internal(e.to_string()))?);
+    }
+    let mut rows = vec![vec!["SESSION".into(), "WORKS ON".into(), "PARAMETERS".into(), "DESCRIPTION".into()]];
+    for m in metas {
+        let params: Vec<String> = m
+            .params
+            .iter()
+            .map(|p| if p.required { p.name.to_owned() } else { format!("[{}]", p.name) })
+            .collect();
+        rows.push(vec![m.name.into(), m.work_on.join(","), params.join(" "), m.verbose_name.clone()]);
+    }
+    table(&rows);
+    Ok(exit::SUCCESS)
+}
+
+pub(crate) fn models(engine: &Engine, json: bool) -> Result<u8, CliError> {
+    let metas: Vec<_> = engine.models().iter().map(|m| &m.meta).collect();
+    if json {
+        return print_json(&serde_json::to_value(&metas).map_err(|e| CliError::Internal(e.to_string()))?);
+    }
+    let mut rows = vec![vec!["MODEL".into(), "FILTERABLE".into(), "SEARCH".into()]];
+    for m in metas {
+        rows.push(vec![m.name.into(), m.filter.join(","), m.search.join(",")]);
+    }
+    table(&rows);
+    Ok(exit::SUCCESS)
+}
+
+pub(crate) async fn items(engine: &Engine, model: &str, query: Query, json: bool) -> Result<u8, CliError> {
+    let entry = engine.models().get(model)?.clone();
+    let meta = entry.meta.clone();
+    let objects = engine.store().blocking(move |c| entry.load(c, &query)).await.map_err(CliError::from_query)?;
+    if json {
+        let list: Vec<serde_json::Value> = objects
+            .iter()
+            .map(|o| {
+                let fields: serde_json::Map<String, serde_json::Value> = meta
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.to_owned(), serde_json::to_value(o.field(f.name)).unwrap_or_default()))
+                    .collect();
+                json!({"id": o.id(), "label": o.label(), "fields": fields})
+            })
+            .collect();
+        return print_json(&json!(list));
+    }
+    let mut out = std::io::stdout().lock();
+    for o in &objects {
+        let rest: Vec<String> = meta
+            .list
+            .iter()
+            .filter(|f| **f != meta.label)
+            .map(|f| format!("{f}={}", o.field(f).map(|v| v.to_string()).unwrap_or_default()))
+            .collect();
+        let _ = writeln!(out, "{}\t{}", o.label(), rest.join(" "));
+    }
+    Ok(exit::SUCCESS)
+}
+
+pub(crate) async fn history(engine: &Engine, limit: i64, json: bool) -> Result<u8, CliError> {
+    let runs = engine.store().blocking(move |c| minke_store::list_runs(c, limit, 0)).await?;
+    if json {
+        return print_json(&serde_json::to_value(&runs).map_err(|e| CliError::Internal(e.to_string()))?);
+    }
+    let mut rows = vec![vec!["RUN".into(), "STARTED".into(), "USER".into(), "SESSION".into(), "MODEL".into(), "STATE".into()]];
+    for r in runs {
+        rows.push(vec![r.id.to_string(), time(r.created_at), r.username, r.session, r.model, r.state]);
+    }
+    table(&rows);
+    Ok(exit::SUCCESS)
+}
+
+fn message_json(m: &minke_store::MessageRow) -> serde_json::Value {
+    let body: serde_json::Value = serde_json::from_str(&m.body).unwrap_or(serde_json::Value::Null);
+    json!({"level": m.level, "body": body})
+}
+
+fn message_text(m: &minke_store::MessageRow) -> String {
+    match serde_json::from_str::<MessageBody>(&m.body) {
+        Ok(body) => minke_core::Message { level: m.level.parse().unwrap_or(minke_core::MessageLevel::Info), body }
+            .to_plain_text(),
+        Err(_) => m.body.clone(),
+    }
+}
+
+fn command_json(c: &minke_store::CommandRow) -> serde_json::Value {
+    json!({
+        "command": c.command,
+        "exit_code": c.exit_code,
+        "exit_signal": c.exit_signal,
+        "stdout": String::from_utf8_lossy(&c.stdout),
+        "stderr": String::from_utf8_lossy(&c.stderr),
+        "stdout_truncated": c.stdout_truncated,
+        "stderr_truncated": c.stderr_truncated,
+        "stdout_bytes": c.stdout_len,
+        "stderr_bytes": c.stderr_len,
+        "duration_ms": c.duration_us as f64 / 1000.0,
+    })
+}
+
+async fn run_document(engine: &Engine, run_id: i64) -> Result<serde_json::Value, CliError> {
+    let (run, sessions) = engine
+        .store()
+        .blocking(move |c| {
+            let run = minke_store::get_run(c, run_id)?;
+            let sessions = minke_store::run_sessions(c, run_id)?;
+            let mut out = Vec::with_capacity(sessions.len());
+            for s in sessions {
+                let msgs = minke_store::session_messages(c, s.id)?;
+                let cmds = minke_store::session_commands(c, s.id)?;
+                out.push((s, msgs, cmds));
+            }
+            Ok((run, out))
+        })
+        .await?;
+    let list: Vec<serde_json::Value> = sessions
+        .iter()
+        .map(|(s, msgs, cmds)| {
+            json!({
+                "session_id": s.id,
+                "object": s.object_label,
+                "object_id": s.object_id,
+                "host": s.host_name,
+                "state": s.state,
+                "status": s.status,
+                "reason": s.reason,
+                "messages": msgs.iter().map(message_json).collect::<Vec<_>>(),
+                "commands": cmds.iter().map(command_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let params: serde_json::Value = serde_json::from_str(&run.params).unwrap_or_default();
+    Ok(json!({
+        "run_id": run.id,
+        "session": run.session,
+        "model": run.model,
+        "user": run.username,
+        "params": params,
+        "state": run.state,
+        "started_at_us": run.created_at,
+        "finished_at_us": run.finished_at,
+        "sessions": list,
+    }))
+}
+
+pub(crate) async fn run_json(engine: &Engine, summary: &RunSummary) -> Result<u8, CliError> {
+    print_json(&run_document(engine, summary.run_id).await?)
+}
+
+pub(crate) fn run_table(summary: &RunSummary) {
+    let mut rows = vec![vec!["OBJECT".into(), "HOST".into(), "STATE".into(), "STATUS".into(), "REASON".into()]];
+    for s in &summary.sessions {
+        rows.push(vec![
+            s.object.clone(),
+            s.host.clone().unwrap_or_default(),
+            s.state.to_string(),
+            s.status.map(|x| x.to_string()).unwrap_or_default(),
+            s.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    table(&rows);
+    let count = |st: Status| {
+        summary.sessions.iter().filter(|s| s.state == State::Completed && s.status == Some(st)).count()
+    };
+    println!(
+        "{} sessions: {} success, {} warning, {} error, {} failed, {} stopped, {} canceled",
+        summary.sessions.len(),
+        count(Status::Success),
+        count(Status::Warning),
+        count(Status::Error),
+        summary.count(State::Failed),
+        summary.count(State::Stopped),
+        summary.count(State::Canceled),
+    );
+}
+
+pub(crate) async fn show(engine: &Engine, run_id: i64, json: bool) -> Result<u8, CliError> {
+    if json {
+        return print_json(&run_document(engine, run_id).await?);
+    }
+    let (run, sessions) = engine
+        .store()
+        .blocking(move |c| {
+            let run = minke_store::get_run(c, run_id)?;
+            let sessions = minke_store::run_sessions(c, run_id)?;
+            let mut out = Vec::with_capacity(sessions.len());
+            for s in sessions {
+                let msgs = minke_store::session_messages(c, s.id)?;
+                let cmds = minke_store::session_commands(c, s.id)?;
+                out.push((s, msgs, cmds));
+            }
+            Ok((run, out))
+        })
+        .await?;
+    println!(
+        "run {} · {} on {} · by {} · {} · {}",
+        run.id,
+        run.session,
+        run.model,
+        run.username,
+        time(run.created_at),
+        run.state
+    );
+    println!("params: {}", run.params);
+    for (s, msgs, cmds) in sessions {
+        println!(
+            "\n== {} on {} — {} {}{}",
+            s.object_label,
+            s.host_name.as_deref().unwrap_or("?"),
+            s.state,
+            s.status.as_deref().unwrap_or(""),
+            s.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        );
+        for c in &cmds {
+            let exit = match (&c.exit_code, &c.exit_signal) {
+                (Some(code), _) => format!("exit {code}"),
+                (None, Some(sig)) => format!("signal {sig}"),
+                _ => "no exit status".into(),
+            };
+            println!("$ {}  [{exit}, {:.1} ms]", c.command, c.duration_us as f64 / 1000.0);
+            for (bytes, trunc, total) in
+                [(&c.stdout, c.stdout_truncated, c.stdout_len), (&c.stderr, c.stderr_truncated, c.stderr_len)]
+            {
+                let text = String::from_utf8_lossy(bytes);
+                let t = text.trim_end();
+                if !t.is_empty() {
+                    println!("{t}");
+                }
+                if trunc {
+                    println!("[... truncated: {} of {total} bytes kept]", bytes.len());
+                }
+            }
+        }
+        for m in &msgs {
+            println!("[{}] {}", m.level, message_text(m));
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// Live progress on stderr: a line per finished session and a status line.
+pub(crate) async fn progress(mut events: broadcast::Receiver<Event>, run_id: i64, total: usize) {
+    let start = Instant::now();
+    let (mut running, mut done, mut ok, mut warn, mut bad) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    let mut err = std::io::stderr();
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(Event::SessionState { run_id: r, host, object, state, status, reason, .. }) if r == run_id => {
+                    match state {
+                        State::Running => running += 1,
+                        State::Initialized => {}
+                        _ => {
+                            if running > 0 && state != State::Canceled { running -= 1; }
+                            done += 1;
+                            match (state, status) {
+                                (State::Completed, Some(Status::Success)) => ok += 1,
+                                (State::Completed, Some(Status::Warning)) => warn += 1,
+                                _ => bad += 1,
+                            }
+                            let mark = match (state, status) {
+                                (State::Completed, Some(Status::Success)) => "ok  ",
+                                (State::Completed, Some(Status::Warning)) => "WARN",
+                                _ => "FAIL",
+                            };
+                            let _ = write!(err, "\r\x1b[2K{mark} {:<20} {:<24} {state}{}{}\n",
+                                host.unwrap_or_default(), object,
+                                status.map(|s| format!(" {s}")).unwrap_or_default(),
+                                reason.map(|r| format!(" ({r})")).unwrap_or_default());
+                        }
+                    }
+                }
+                Ok(Event::RunFinished { run_id: r }) if r == run_id => break,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = tick.tick() => {
+                let _ = write!(err, "\r\x1b[2K[{:>6.1}s] running {running} · done {done}/{total} · success {ok} · warning {warn} · error {bad}",
+                    start.elapsed().as_secs_f64());
+                let _ = err.flush();
+            }
+        }
+    }
+    let _ = writeln!(err, "\r\x1b[2K[{:>6.1}s] done {done}/{total} · success {ok} · warning {warn} · error {bad}", start.elapsed().as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil(0), (1970, 1, 1));
+        assert_eq!(super::civil(20_417), (2025, 11, 25));
+        assert_eq!(super::time(86_400_000_000 + 3_723_000_000), "1970-01-02 01:02:03");
+    }
+}

@@ -1,0 +1,348 @@
+//! `#[derive(MinkeModel)]`: `MinkeModel` and `StoredModel`.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::DeriveInput;
+use syn::spanned::Spanned;
+
+use super::{private, wrap};
+use crate::ast::{Accept, Container, HostLink, ModelDef, ModelField, TypeKind};
+use crate::attr::Errors;
+use crate::check;
+
+pub(crate) fn derive_model_inner(input: TokenStream) -> syn::Result<TokenStream> {
+    let input: DeriveInput = syn::parse2(input)?;
+    let cont = Container::from_ast(&input, "MinkeModel", Accept::Named)?;
+    let mut errs = Errors::new();
+    let def = check::model(&cont, &mut errs);
+    errs.finish()?;
+    let def = def.ok_or_else(|| {
+        syn::Error::new_spanned(&input.ident, "invalid `#[minke(...)]` attributes")
+    })?;
+    Ok(wrap(expand(&def)))
+}
+
+fn expand(def: &ModelDef<'_>) -> TokenStream {
+    let model = minke_model(def);
+    let stored = stored_model(def);
+    quote!(#model #stored)
+}
+
+fn minke_model(def: &ModelDef<'_>) -> TokenStream {
+    let p = private();
+    let core = quote!(#p::core);
+    let ident = def.cont.ident;
+    let (ig, tg, wc) = def.cont.generics.split_for_impl();
+    let (name, verbose, label_name) = (&def.name, &def.verbose_name, &def.label);
+    let (list, search, filter) = (&def.list, &def.search, &def.filter);
+
+    let metas = def.fields.iter().map(|f| {
+        let (n, ty) = (&f.field.name, f.field.ty);
+        quote_spanned! {ty.span()=>
+            #core::FieldMeta {
+                name: #n,
+                type_name: <#ty as #core::FieldType>::TYPE_NAME,
+                is_text: <#ty as #core::FieldType>::IS_TEXT,
+                optional: <#ty as #core::FieldType>::OPTIONAL,
+            }
+        }
+    });
+    let id = def.id_field().field.ident;
+    let label = def.field(label_name).map(|f| {
+        let (fi, ty) = (f.field.ident, f.field.ty);
+        quote!(#p::ToString::to_string(&<#ty as #core::FieldType>::to_value(&self.#fi)))
+    });
+    let reads = def.fields.iter().map(|f| {
+        let (n, fi, ty) = (&f.field.name, f.field.ident, f.field.ty);
+        quote!(#n => <#ty as #core::FieldType>::to_value(&self.#fi),)
+    });
+    let writable: Vec<&ModelField<'_>> = writable(def).collect();
+    let writes = writable.iter().map(|f| {
+        let (n, fi, ty) = (&f.field.name, f.field.ident, f.field.ty);
+        quote!(#n => self.#fi = <#ty as #core::FieldType>::from_value(value).map_err(wrap)?,)
+    });
+    let not_writable = quote! {
+        #p::Err(#core::Error::Field {
+            model: #p::String::from(#name),
+            field: #p::String::from(name),
+            problem: #p::String::from("no such writable field"),
+        })
+    };
+    let set_body = if writable.is_empty() {
+        quote! {
+            let _ = value;
+            #not_writable
+        }
+    } else {
+        quote! {
+            let wrap = |e: #core::Error| #core::Error::Field {
+                model: #p::String::from(#name),
+                field: #p::String::from(name),
+                problem: #p::ToString::to_string(&e),
+            };
+            match name {
+                #(#writes)*
+                _ => return #not_writable,
+            }
+            #p::Ok(())
+        }
+    };
+
+    quote! {
+        #[automatically_derived]
+        impl #ig #core::MinkeModel for #ident #tg #wc {
+            const NAME: &'static str = #name;
+
+            fn meta() -> #core::ModelMeta {
+                #core::ModelMeta {
+                    name: #name,
+                    verbose_name: #p::String::from(#verbose),
+                    fields: #p::vec![#(#metas),*],
+                    label: #label_name,
+                    list: #p::vec![#(#list),*],
+                    search: #p::vec![#(#search),*],
+                    filter: #p::vec![#(#filter),*],
+                }
+            }
+
+            fn id(&self) -> i64 {
+                #p::Option::unwrap_or_default(#p::store::AsId::as_id(&self.#id))
+            }
+
+            fn label(&self) -> #p::String {
+                #label
+            }
+
+            fn field(&self, name: &str) -> #p::Option<#core::Value> {
+                #p::Some(match name {
+                    #(#reads)*
+                    _ => return #p::None,
+                })
+            }
+
+            fn set_field(&mut self, name: &str, value: #core::Value) -> #core::Result<()> {
+                #set_body
+            }
+        }
+    }
+}
+
+/// Fields `set_field` and `save_fields` accept: all but the id.
+fn writable<'d, 'a>(def: &'d ModelDef<'a>) -> impl Iterator<Item = &'d ModelField<'a>> {
+    def.fields
+        .iter()
+        .enumerate()
+        .filter(move |(i, _)| *i != def.id)
+        .map(|(_, f)| f)
+}
+
+/// The block selecting what a query asks for, as a boxed query `q` for backend `B`.
+fn filtered(def: &ModelDef<'_>) -> TokenStream {
+    let p = private();
+    let (core, store) = (quote!(#p::core), quote!(#p::store));
+    let table = &def.table;
+    let arms: Vec<TokenStream> = def.filter.iter().filter_map(|n| def.field(n)).map(|f| {
+        let (n, col, inner) = (&f.field.name, &f.column, f.field.inner);
+        let contains = if f.field.kind == TypeKind::Text {
+            quote!(#store::Op::Contains => q.filter(#table::#col.like(#store::like_pattern(&v)).escape('\\')),)
+        } else {
+            quote! {
+                #store::Op::Contains => {
+                    return #p::Err(#store::Error::BadQuery(#p::format!(
+                        "`~` needs a text field, but `{}` of model `{}` is not text", #n, m
+                    )));
+                }
+            }
+        };
+        let value = quote_spanned!(inner.span()=> #store::condition_value::<#inner>(m, cond)?);
+        quote! {
+            #n => {
+                let v = #value;
+                match cond.op {
+                    #store::Op::Eq => q.filter(#table::#col.eq(v)),
+                    #store::Op::Ne => q.filter(#table::#col.ne(v)),
+                    #store::Op::Lt => q.filter(#table::#col.lt(v)),
+                    #store::Op::Le => q.filter(#table::#col.le(v)),
+                    #store::Op::Gt => q.filter(#table::#col.gt(v)),
+                    #store::Op::Ge => q.filter(#table::#col.ge(v)),
+                    #contains
+                }
+            }
+        }
+    }).collect();
+    let no_field = quote! {
+        return #p::Err(#store::Error::BadQuery(#p::format!(
+            "model `{}` has no filterable field `{}`", m, other
+        )));
+    };
+    let conditions = if arms.is_empty() {
+        quote! {
+            if let #p::Some(cond) = query.conditions.first() {
+                let other = &cond.field;
+                #no_field
+            }
+        }
+    } else {
+        quote! {
+            for cond in &query.conditions {
+                q = match cond.field.as_str() {
+                    #(#arms)*
+                    other => {
+                        #no_field
+                    }
+                };
+            }
+        }
+    };
+    let mut likes = def.search.iter().filter_map(|n| def.field(n)).map(|f| {
+        let col = &f.column;
+        quote!(#table::#col.like(#p::Clone::clone(&pattern)).escape('\\').nullable())
+    });
+    let search = likes.next().map(|first| {
+        quote! {
+            if let #p::Some(text) = &query.search {
+                let pattern = #store::like_pattern(text);
+                q = q.filter(#first #(.or(#likes))*);
+            }
+        }
+    });
+    let id = def.id_field();
+    let (id_col, id_inner) = (&id.column, id.field.inner);
+    quote! {{
+        let m = <Self as #core::MinkeModel>::NAME;
+        #store::check_query(&<Self as #core::MinkeModel>::meta(), query)?;
+        let mut q = #table::table.into_boxed::<B>();
+        #conditions
+        #search
+        if let #p::Some(ids) = &query.ids {
+            let keys = ids
+                .iter()
+                .map(|&id| #store::key_from_id::<#id_inner>(m, id))
+                .collect::<#store::Result<#p::Vec<_>>>()?;
+            q = q.filter(#table::#id_col.eq_any(keys));
+        }
+        q
+    }}
+}
+
+fn stored_model(def: &ModelDef<'_>) -> TokenStream {
+    let p = private();
+    let (core, store, diesel) = (quote!(#p::core), quote!(#p::store), quote!(#p::diesel));
+    let ident = def.cont.ident;
+    let (ig, tg, wc) = def.cont.generics.split_for_impl();
+    let (name, table) = (&def.name, &def.table);
+    let id = def.id_field();
+    let (id_col, id_field) = (&id.column, id.field.ident);
+    let filtered = filtered(def);
+    let loading = format!("loading objects of model `{name}`");
+    let counting = format!("counting objects of model `{name}`");
+
+    let saves: Vec<TokenStream> = writable(def)
+        .map(|f| {
+            let (n, col, fi) = (&f.field.name, &f.column, f.field.ident);
+            quote!(#n => target.set(#table::#col.eq(&self.#fi)).execute(db),)
+        })
+        .collect();
+    let unknown_field = quote! {
+        #p::Err(#store::Error::BadQuery(#p::format!(
+            "model `{}` has no writable field `{}`", #name, other
+        )))
+    };
+    let save_body = if saves.is_empty() {
+        quote! {
+            let _ = conn;
+            match fields.first() {
+                #p::Some(other) => #unknown_field,
+                #p::None => #p::Ok(()),
+            }
+        }
+    } else {
+        quote! {
+            let id = <Self as #core::MinkeModel>::id(self);
+            #p::with_conn!(conn, |db, B| {
+                for f in fields {
+                    let target = #diesel::update(#table::table.filter(#table::#id_col.eq(self.#id_field)));
+                    let r = match *f {
+                        #(#saves)*
+                        other => return #unknown_field,
+                    };
+                    r.map_err(#store::Error::query(#p::format!(
+                        "saving field `{}` of {} {}", f, #name, id
+                    )))?;
+                }
+                #p::Ok(())
+            })
+        }
+    };
+
+    let host_id = match &def.host {
+        HostLink::Direct(f) => {
+            let (fi, n) = (f.ident, &f.name);
+            quote! {
+                let _ = conn;
+                #store::require_host(#name, <Self as #core::MinkeModel>::id(self), #store::AsId::as_id(&self.#fi), #n)
+            }
+        }
+        HostLink::Via { field, model } => {
+            let (fi, n) = (field.ident, &field.name);
+            let parent = quote_spanned!(model.span()=> <#model as #store::StoredModel>);
+            quote! {
+                let id = <Self as #core::MinkeModel>::id(self);
+                let parent_id = #store::require_host(#name, id, #store::AsId::as_id(&self.#fi), #n)?;
+                let parent = match #parent::load_one(conn, parent_id) {
+                    #p::Ok(parent) => parent,
+                    #p::Err(#store::Error::NotFound { model, id: missing }) => {
+                        return #p::Err(#store::Error::Core(#core::Error::Setup(#p::format!(
+                            "{} {} has no host: its `{}` points at {} {}, which does not exist",
+                            #name, id, #n, model, missing
+                        ))));
+                    }
+                    #p::Err(e) => return #p::Err(e),
+                };
+                #parent::host_id(&parent, conn)
+            }
+        }
+    };
+
+    quote! {
+        #[allow(unused_imports)]
+        use #diesel::prelude::{
+            BoolExpressionMethods as _, EscapeExpressionMethods as _, ExpressionMethods as _,
+            NullableExpressionMethods as _, QueryDsl as _, RunQueryDsl as _, TextExpressionMethods as _,
+        };
+
+        #[automatically_derived]
+        impl #ig #store::StoredModel for #ident #tg #wc {
+            fn load(conn: &mut #store::Conn, query: &#store::Query) -> #store::Result<#p::Vec<Self>> {
+                #p::with_conn!(conn, |db, B| {
+                    let mut q = #filtered;
+                    q = q.order(#table::#id_col.asc());
+                    if let #p::Some(limit) = query.limit {
+                        q = q.limit(limit);
+                    }
+                    if let #p::Some(offset) = query.offset {
+                        q = q.offset(offset);
+                    }
+                    q.select(<Self as #diesel::prelude::SelectableHelper<B>>::as_select())
+                        .load(db)
+                        .map_err(#store::Error::query(#loading))
+                })
+            }
+
+            fn count(conn: &mut #store::Conn, query: &#store::Query) -> #store::Result<i64> {
+                #p::with_conn!(conn, |db, B| {
+                    let q = #filtered;
+                    q.count().get_result(db).map_err(#store::Error::query(#counting))
+                })
+            }
+
+            fn save_fields(&self, conn: &mut #store::Conn, fields: &[&str]) -> #store::Result<()> {
+                #save_body
+            }
+
+            fn host_id(&self, conn: &mut #store::Conn) -> #store::Result<i64> {
+                #host_id
+            }
+        }
+    }
+}

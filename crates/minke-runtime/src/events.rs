@@ -1,0 +1,120 @@
+//! Live events of runs, for progress displays and the admin.
+
+use bytes::Bytes;
+use minke_core::{FailReason, Message, State, Status};
+use serde::Serialize;
+
+/// Which output stream a chunk came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Something that happened in a run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A run was recorded and is about to start.
+    RunStarted {
+        /// The run.
+        run_id: i64,
+        /// How many sessions it has.
+        sessions: usize,
+    },
+    /// A session changed state.
+    SessionState {
+        /// The run.
+        run_id: i64,
+        /// The session.
+        session_id: i64,
+        /// The host's name, if known.
+        host: Option<String>,
+        /// The object's label.
+        object: String,
+        /// The new state.
+        state: State,
+        /// The status, once done.
+        status: Option<Status>,
+        /// Why it failed or was canceled.
+        reason: Option<String>,
+    },
+    /// A command started.
+    CommandStarted {
+        /// The run.
+        run_id: i64,
+        /// The session.
+        session_id: i64,
+        /// The command line (secrets redacted).
+        command: String,
+    },
+    /// A chunk of a running command's output.
+    Output {
+        /// The run.
+        run_id: i64,
+        /// The session.
+        session_id: i64,
+        /// Which stream.
+        stream: OutputStream,
+        /// The bytes.
+        #[serde(serialize_with = "lossy")]
+        data: Bytes,
+    },
+    /// A command ended.
+    CommandFinished {
+        /// The run.
+        run_id: i64,
+        /// The session.
+        session_id: i64,
+        /// Exit code.
+        exit_code: Option<i32>,
+        /// Exit signal.
+        exit_signal: Option<String>,
+    },
+    /// A message was added.
+    Message {
+        /// The run.
+        run_id: i64,
+        /// The session.
+        session_id: i64,
+        /// The message.
+        message: Message,
+    },
+    /// A host could not be reached.
+    HostFailed {
+        /// The run.
+        run_id: i64,
+        /// The host.
+        host: String,
+        /// The failure class.
+        reason: FailReason,
+    },
+    /// A run ended.
+    RunFinished {
+        /// The run.
+        run_id: i64,
+    },
+}
+
+fn lossy<S: serde::Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(b))
+}
+
+impl Event {
+    /// The run the event belongs to.
+    pub fn run_id(&self) -> i64 {
+        match self {
+            Event::RunStarted { run_id, .. }
+            | Event::SessionState { run_id, .. }
+            | Event::CommandStarted { run_id, .. }
+            | Event::Output { run_id, .. }
+            | Event::CommandFinished { run_id, .. }
+            | Event::Message { run_id, .. }
+            | Event::HostFailed { run_id, .. }
+            | Event::RunFinished { run_id } => *run_id,
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The SSH-backed executor a session's context runs commands through.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use minke_core::{CommandOutput, Error, ExecRequest, Executor, Message};
+use minke_ssh::{Connection, ExecOptions, OutputSink, Stream};
+use minke_store::{CommandRow, MessageRow, Store, now_micros};
+use tokio::sync::{broadcast, watch};
+
+use crate::{Event, OutputStream};
+
+/// Runs one session's commands on a shared connection and records them.
+pub(crate) struct SshExecutor {
+    pub(crate) conn: Arc<Connection>,
+    pub(crate) store: Store,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) run_id: i64,
+    pub(crate) session_id: i64,
+    pub(crate) command_timeout: Duration,
+    pub(crate) output_cap: usize,
+    /// The run's cancel level: 1 = stop after the current command, 2 = at once.
+    pub(crate) cancel: watch::Receiver<u8>,
+    /// Turns true when this session's running command must be killed.
+    pub(crate) kill: watch::Receiver<bool>,
+    pub(crate) command_seq: i32,
+    pub(crate) message_seq: i32,
+}
+
+struct EventSink<'a> {
+    events: &'a broadcast::Sender<Event>,
+    run_id: i64,
+    session_id: i64,
+    stdout_len: i64,
+    stderr_len: i64,
+}
+
+impl OutputSink for EventSink<'_> {
+    fn data(&mut self, stream: Stream, bytes: &[u8]) {
+        let stream = match stream {
+            Stream::Stdout => {
+                self.stdout_len += bytes.len() as i64;
+                OutputStream::Stdout
+            }
+            Stream::Stderr => {
+                self.stderr_len += bytes.len() as i64;
+                OutputStream::Stderr
+            }
+        };
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(Event::Output {
+                run_id: self.run_id,
+                session_id: self.session_id,
+                stream,
+                data: Bytes::copy_from_slice(bytes),
+            });
+        }
+    }
+}
+
+impl SshExecutor {
+    fn record(&mut self, display: &str, out: &CommandOutput, started_at: i64, lens: (i64, i64)) {
+        self.command_seq += 1;
+        let row = CommandRow {
+            session_id: self.session_id,
+            seq: self.command_seq,
+            command: display.to_owned(),
+            exit_code: out.exit.code(),
+            exit_signal: out.exit.signal().map(str::to_owned),
+            stdout: out.stdout.clone(),
+            stderr: out.stderr.clone(),
+            stdout_len: lens.0,
+            stderr_len: lens.1,
+            stdout_truncated: out.stdout_truncated,
+            stderr_truncated: out.stderr_truncated,
+            started_at,
+            duration_us: i64::try_from(out.duration.as_micros()).unwrap_or(i64::MAX),
+        };
+        self.store.write_later("a command", move |c| minke_store::insert_command(c, &row));
+        let _ = self.events.send(Event::CommandFinished {
+            run_id: self.run_id,
+            session_id: self.session_id,
+            exit_code: out.exit.code(),
+            exit_signal: out.exit.signal().map(str::to_owned),
+        });
+    }
+}
+
+#[async_trait]
+impl Executor for SshExecutor {
+    async fn exec(&mut self, req: ExecRequest<'_>) -> minke_core::Result<CommandOutput> {
+        let _ = self.events.send(Event::CommandStarted {
+            run_id: self.run_id,
+            session_id: self.session_id,
+            command: req.display.to_owned(),
+        });
+        let opts = ExecOptions {
+            timeout: Some(req.timeout.unwrap_or(self.command_timeout)),
+            stdin: req.stdin.map(<[u8]>::to_vec),
+            output_cap: self.output_cap,
+            kill: Some(self.kill.clone()),
+        };
+        let started_at = now_micros();
+        let t0 = Instant::now();
+        let mut sink =
+            EventSink { events: &self.events, run_id: self.run_id, session_id: self.session_id, stdout_len: 0, stderr_len: 0 };
+        let result = self.conn.exec(req.command, &opts, &mut sink).await;
+        let lens = (sink.stdout_len, sink.stderr_len);
+        match result {
+            Ok(mut out) => {
+                out.command = req.display.to_owned();
+                self.record(req.display, &out, started_at, lens);
+                Ok(out)
+            }
+            Err(e) => {
+                if let Some(partial) = e.partial_output() {
+                    let mut partial = partial.clone();
+                    partial.duration = t0.elapsed();
+                    self.record(req.display, &partial, started_at, lens);
+                }
+                if e.is_killed() {
+                    Err(Error::Stopped)
+                } else {
+                    Err(Error::Remote { reason: e.reason(), detail: e.to_string() })
+                }
+            }
+        }
+    }
+
+    async fn message(&mut self, msg: &Message) -> minke_core::Result<()> {
+        self.message_seq += 1;
+        let row = MessageRow {
+            session_id: self.session_id,
+            seq: self.message_seq,
+            level: msg.level.to_string(),
+            body: serde_json::to_string(&msg.body).map_err(|e| Error::Setup(e.to_string()))?,
+            created_at: now_micros(),
+        };
+        self.store.write_later("a message", move |c| minke_store::insert_message(c, &row));
+        let _ =
+            self.events.send(Event::Message { run_id: self.run_id, session_id: self.session_id, message: msg.clone() });
+        Ok(())
+    }
+
+    fn stop_requested(&self) -> bool {
+        *self.cancel.borrow() >= 1
+    }
+}

@@ -1,0 +1,14 @@
+//! Minke's engine: runs a session on a selection of objects, concurrently over hosts,
+//! one after another per host, over one reused SSH connection per host, with timeouts,
+//! cancellation, live events and the full history in the store.
+
+mod engine;
+mod error;
+mod events;
+mod executor;
+mod models;
+
+pub use engine::{Canceller, Config, Engine, RunHandle, RunRequest, RunSummary, SessionSummary};
+pub use error::{Error, Result};
+pub use events::{Event, OutputStream};
+pub use models::{HostSource, ModelEntry, Models};

@@ -1,0 +1,538 @@
+//! Connections: TCP, the SSH handshake with host key checking, authentication.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use minke_core::{CommandOutput, HostKeyPolicy, HostTarget, Secret};
+use russh::client::{self, Handle};
+use russh::keys::{Algorithm, PublicKey, PublicKeyOrCertificate};
+use russh::{Preferred, kex};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+
+use crate::error::{Error, HostKeyProblem, Result};
+use crate::exec::{ExecOptions, OutputSink};
+use crate::known_hosts::{self, Verdict};
+
+/// How to connect, beyond what the [`HostTarget`] says.
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = minke_ssh::ConnectOptions { connect_timeout: Duration::from_secs(5), ..Default::default() };
+/// assert!(opts.use_agent);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Limit for name resolution, the TCP connect and the SSH handshake together, and
+    /// again for authentication. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Send a keepalive when the server has been silent this long; after 3 unanswered
+    /// ones the connection counts as lost. Default `None` (no keepalives).
+    pub keepalive_interval: Option<Duration>,
+    /// Offer the keys of the ssh-agent first. Default `true`.
+    pub use_agent: bool,
+    /// The agent's socket; `None` means `$SSH_AUTH_SOCK`.
+    pub agent_socket: Option<PathBuf>,
+    /// Passphrase for encrypted identity files. Without it they are skipped.
+    pub key_passphrase: Option<Secret>,
+    /// Password, tried last (method `password`, else `keyboard-interactive`).
+    pub password: Option<Secret>,
+    /// Most channels open at once on one connection, like the server's `MaxSessions`
+    /// (OpenSSH's default is 10, the default here). One is kept for killing commands
+    /// (see [`track_process_group`](Self::track_process_group)), so up to
+    /// `max_channels - 1` commands run at once; more wait their turn.
+    pub max_channels: usize,
+    /// Learn each command's process group, to kill it for sure on timeout or stop.
+    ///
+    /// The command is sent after a first line, `printf 'minke-pgid:%s\n' "$$" >&2`,
+    /// whose output is taken out of stderr. On timeout or stop the process group is
+    /// then killed with `kill -KILL -- -PGID` over a second channel, besides the SSH
+    /// `signal` request (which OpenSSH's sshd refuses for root logins: it runs root
+    /// sessions without privilege separation). Needs a POSIX login shell (sh, bash,
+    /// dash, zsh, ksh); turn it off for others (fish, csh, Windows). Default `true`.
+    pub track_process_group: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: Duration::from_secs(10),
+            keepalive_interval: None,
+            use_agent: true,
+            agent_socket: None,
+            key_passphrase: None,
+            password: None,
+            max_channels: 10,
+            track_process_group: true,
+        }
+    }
+}
+
+/// How long to keep asking for a channel the server refuses.
+const CHANNEL_RETRY: Duration = Duration::from_secs(5);
+
+/// An authenticated SSH connection to one host.
+///
+/// Cheap to clone: clones share the connection, and several commands may run on it
+/// at once (each in its own channel), up to [`ConnectOptions::max_channels`]. The
+/// connection closes when [`close`](Self::close) is called or the last clone is
+/// dropped.
+///
+/// ```no_run
+/// # async fn demo(target: minke_core::HostTarget) -> Result<(), minke_ssh::Error> {
+/// use minke_ssh::{ConnectOptions, Connection, ExecOptions, Stream};
+///
+/// let conn = Connection::connect(&target, &ConnectOptions::default()).await?;
+/// let mut live = |stream: Stream, bytes: &[u8]| eprint!("{stream:?}: {}", String::from_utf8_lossy(bytes));
+/// let out = conn.exec("uname -r", &ExecOptions::default(), &mut live).await?;
+/// println!("{} -> {:?}", out.stdout_text().trim(), out.exit);
+/// conn.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    handle: Handle<ClientHandler>,
+    host: String,
+    /// Permits for commands: `max_channels - 1` (one channel is kept for kills).
+    channels: tokio::sync::Semaphore,
+    /// At most one kill channel at a time (it uses the kept channel).
+    kill_lock: tokio::sync::Mutex<()>,
+    track_process_group: bool,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("host", &self.inner.host)
+            .field("closed", &self.inner.handle.is_closed())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Connects and authenticates.
+    ///
+    /// Resolves `target.address`, connects over TCP, checks the host key against
+    /// known_hosts (`target.known_hosts`, default `~/.ssh/known_hosts`) as
+    /// `target.host_key_policy` says, then offers, in order: the agent's keys, each
+    /// identity file (default `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa` when the target
+    /// names none), the password.
+    pub async fn connect(target: &HostTarget, opts: &ConnectOptions) -> Result<Connection> {
+        let host = host_label(target);
+        let started = Instant::now();
+        let deadline = started + opts.connect_timeout;
+        let timeout = opts.connect_timeout;
+
+        let known_hosts_path = target
+            .known_hosts
+            .clone()
+            .unwrap_or_else(known_hosts::default_path);
+        let lookup = known_hosts::lookup_name(&target.address, target.port);
+        let entries = if target.host_key_policy == HostKeyPolicy::Off {
+            Vec::new()
+        } else {
+            known_hosts::read(&known_hosts_path).map_err(|source| Error::KnownHosts {
+                host: host.clone(),
+                path: known_hosts_path.clone(),
+                source,
+            })?
+        };
+        let known_algorithms = known_hosts::known_algorithms(&entries, &lookup);
+
+        let stream = tcp_connect(target, &host, deadline, timeout).await?;
+        let config = Arc::new(client_config(opts, &known_algorithms));
+        let handler = ClientHandler {
+            check: HostKeyCheck {
+                host: host.clone(),
+                lookup,
+                policy: target.host_key_policy,
+                path: known_hosts_path,
+                entries,
+            },
+        };
+        let mut handle =
+            match timeout_at(deadline, client::connect_stream(config, stream, handler)).await {
+                Err(_) => {
+                    return Err(Error::ConnectTimeout {
+                        host,
+                        stage: "SSH handshake",
+                        timeout,
+                    });
+                }
+                Ok(Err(HandlerError::HostKey(e))) => return Err(*e),
+                Ok(Err(HandlerError::Ssh(e))) => {
+                    return Err(Error::Handshake {
+                        host,
+                        detail: handshake_detail(&e),
+                    });
+                }
+                Ok(Ok(h)) => h,
+            };
+        tracing::debug!(host = %host, "SSH handshake done in {:?}", started.elapsed());
+
+        let auth_deadline = Instant::now() + opts.connect_timeout;
+        match timeout_at(
+            auth_deadline,
+            crate::auth::authenticate(&mut handle, target, opts),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(Error::ConnectTimeout {
+                    host,
+                    stage: "authentication",
+                    timeout,
+                });
+            }
+            Ok(Err(tried)) => {
+                return Err(Error::Authentication {
+                    host,
+                    user: target.user.clone(),
+                    tried,
+                });
+            }
+            Ok(Ok(())) => {}
+        }
+        tracing::debug!(host = %host, user = %target.user, "connected in {:?}", started.elapsed());
+        Ok(Connection {
+            inner: Arc::new(Inner {
+                handle,
+                host,
+                channels: tokio::sync::Semaphore::new(opts.max_channels.saturating_sub(1).max(1)),
+                kill_lock: tokio::sync::Mutex::new(()),
+                track_process_group: opts.track_process_group,
+            }),
+        })
+    }
+
+    /// Runs `command` (through the remote user's shell) to its end.
+    ///
+    /// Every chunk of output goes to `sink` as it arrives; the returned
+    /// [`CommandOutput`] keeps stdout and stderr apart, as bytes, up to
+    /// [`ExecOptions::output_cap`] each. A non-zero exit or a signal is `Ok`.
+    ///
+    /// On timeout or kill the remote command's process group gets `SIGKILL` (through
+    /// the SSH `signal` request, which OpenSSH's sshd delivers with `killpg`), and the
+    /// error carries what it printed until then. If this future is dropped before the
+    /// command ends, the command is killed the same way.
+    pub async fn exec(
+        &self,
+        command: &str,
+        opts: &ExecOptions,
+        sink: &mut (dyn OutputSink + Send),
+    ) -> Result<CommandOutput> {
+        crate::exec::run(self, command, opts, sink).await
+    }
+
+    /// Closes the connection (for every clone). Commands still running lose it.
+    pub async fn close(&self) {
+        let _ = self
+            .inner
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+
+    /// True once the connection is closed or lost.
+    pub fn is_closed(&self) -> bool {
+        self.inner.handle.is_closed()
+    }
+
+    /// The host, as `name (address:port)`.
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    pub(crate) fn channels(&self) -> &tokio::sync::Semaphore {
+        &self.inner.channels
+    }
+
+    pub(crate) fn kill_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.kill_lock
+    }
+
+    pub(crate) fn track_process_group(&self) -> bool {
+        self.inner.track_process_group
+    }
+
+    /// Opens a session channel, retrying for a while when the server refuses (its
+    /// `MaxSessions` slots are freed a little after a channel closes).
+    pub(crate) async fn open_channel(&self) -> Result<russh::Channel<russh::client::Msg>> {
+        let deadline = Instant::now() + CHANNEL_RETRY;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match self.inner.handle.channel_open_session().await {
+                Ok(channel) => return Ok(channel),
+                Err(russh::Error::ChannelOpenFailure(reason)) => {
+                    if Instant::now() + pause > deadline {
+                        return Err(Error::Channel {
+                            host: self.inner.host.clone(),
+                            detail: format!(
+                                "the server refused a session channel ({reason:?}) for {CHANNEL_RETRY:?}; \
+                                 is its MaxSessions lower than max_channels?"
+                            ),
+                        });
+                    }
+                    tracing::debug!(host = %self.inner.host, "channel refused ({reason:?}), trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(other) => {
+                    return Err(Error::Disconnected {
+                        host: self.inner.host.clone(),
+                        detail: format!("opening a session channel: {other}"),
+                        output: None,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// `name (address:port)`.
+pub(crate) fn host_label(target: &HostTarget) -> String {
+    if target.address.contains(':') {
+        format!("{} ([{}]:{})", target.name, target.address, target.port)
+    } else {
+        format!("{} ({}:{})", target.name, target.address, target.port)
+    }
+}
+
+/// Resolves the address and connects to the first address that answers.
+async fn tcp_connect(
+    target: &HostTarget,
+    host: &str,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<TcpStream> {
+    let name = target.address.as_str();
+    let addrs: Vec<SocketAddr> =
+        match timeout_at(deadline, tokio::net::lookup_host((name, target.port))).await {
+            Err(_) => {
+                return Err(Error::Dns {
+                    host: host.to_owned(),
+                    name: name.to_owned(),
+                    detail: format!("no answer within {timeout:?}"),
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Dns {
+                    host: host.to_owned(),
+                    name: name.to_owned(),
+                    detail: e.to_string(),
+                });
+            }
+            Ok(Ok(a)) => a.collect(),
+        };
+    if addrs.is_empty() {
+        return Err(Error::Dns {
+            host: host.to_owned(),
+            name: name.to_owned(),
+            detail: "no address".into(),
+        });
+    }
+    let mut last = None;
+    for addr in addrs {
+        match timeout_at(deadline, TcpStream::connect(addr)).await {
+            Err(_) => {
+                return Err(Error::ConnectTimeout {
+                    host: host.to_owned(),
+                    stage: "TCP connect",
+                    timeout,
+                });
+            }
+            Ok(Ok(stream)) => {
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!("set_nodelay: {e}");
+                }
+                return Ok(stream);
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                last = Some(Error::ConnectRefused {
+                    host: host.to_owned(),
+                    addr,
+                });
+            }
+            Ok(Err(source)) => {
+                last = Some(Error::Connect {
+                    host: host.to_owned(),
+                    addr,
+                    source,
+                })
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Dns {
+        host: host.to_owned(),
+        name: name.to_owned(),
+        detail: "no address".into(),
+    }))
+}
+
+/// russh's client configuration: curve25519 key exchange first (russh's default puts
+/// the slower post-quantum `mlkem768x25519-sha256` first), host key types already
+/// known for this host first (as OpenSSH does, so a host with several keys presents
+/// the one on record).
+fn client_config(opts: &ConnectOptions, known: &[Algorithm]) -> client::Config {
+    let mut preferred = Preferred {
+        kex: Cow::Owned(vec![
+            kex::CURVE25519,
+            kex::CURVE25519_PRE_RFC_8731,
+            kex::MLKEM768X25519_SHA256,
+            kex::DH_GEX_SHA256,
+            kex::DH_G16_SHA512,
+            kex::DH_G14_SHA256,
+            kex::EXTENSION_SUPPORT_AS_CLIENT,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+        ]),
+        ..Preferred::default()
+    };
+    if !known.is_empty() {
+        let all = preferred.key.to_vec();
+        let is_known = |a: &Algorithm| known.iter().any(|k| known_hosts::same_type(k, a));
+        let mut keys: Vec<Algorithm> = all.iter().filter(|a| is_known(a)).cloned().collect();
+        keys.extend(all.iter().filter(|a| !is_known(a)).cloned());
+        preferred.key = Cow::Owned(keys);
+    }
+    client::Config {
+        preferred,
+        keepalive_interval: opts.keepalive_interval,
+        keepalive_max: 3,
+        inactivity_timeout: None,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+fn handshake_detail(e: &russh::Error) -> String {
+    match e {
+        russh::Error::IO(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the server closed the connection (not an SSH server, or too busy: MaxStartups?)".into()
+        }
+        russh::Error::Disconnect | russh::Error::HUP => "the server closed the connection".into(),
+        other => other.to_string(),
+    }
+}
+
+/// What the handler knows to check the host key.
+struct HostKeyCheck {
+    host: String,
+    lookup: String,
+    policy: HostKeyPolicy,
+    path: PathBuf,
+    entries: Vec<known_hosts::Entry>,
+}
+
+impl HostKeyCheck {
+    fn check(&self, key: &PublicKey) -> Result<()> {
+        let fingerprint = known_hosts::describe(key);
+        let verdict = match self.policy {
+            HostKeyPolicy::Off => {
+                tracing::debug!(host = %self.host, "host key {fingerprint} accepted unchecked (policy off)");
+                return Ok(());
+            }
+            _ => known_hosts::check(&self.entries, &self.lookup, key),
+        };
+        let verdict = match (verdict, self.policy) {
+            (Verdict::Unknown, HostKeyPolicy::AcceptNew) => {
+                let learned =
+                    known_hosts::learn(&self.path, &self.lookup, key).map_err(|source| {
+                        Error::KnownHosts {
+                            host: self.host.clone(),
+                            path: self.path.clone(),
+                            source,
+                        }
+                    })?;
+                if learned == Verdict::Known {
+                    tracing::info!(
+                        host = %self.host,
+                        "learned host key {fingerprint} for {} into {}",
+                        self.lookup,
+                        self.path.display()
+                    );
+                }
+                learned
+            }
+            (v, _) => v,
+        };
+        let path = self.path.display();
+        let lookup = &self.lookup;
+        let (problem, detail) = match verdict {
+            Verdict::Known => return Ok(()),
+            Verdict::Unknown => (
+                HostKeyProblem::Unknown,
+                format!(
+                    "host key not known: the server presents {fingerprint}, and {path} has no key for `{lookup}` \
+                     (policy strict: connect once with policy accept-new, or add the host's key to that file)"
+                ),
+            ),
+            Verdict::Changed { line } => (
+                HostKeyProblem::Changed { line },
+                format!(
+                    "HOST KEY CHANGED: the server presents {fingerprint}, but {path} line {line} holds another key \
+                     of that type for `{lookup}`; someone may be intercepting the connection. If the change is \
+                     expected, remove line {line} and connect again"
+                ),
+            ),
+            Verdict::Revoked { line } => (
+                HostKeyProblem::Revoked { line },
+                format!(
+                    "host key REVOKED: the server presents {fingerprint}, marked @revoked at {path} line {line}"
+                ),
+            ),
+        };
+        Err(Error::HostKey {
+            host: self.host.clone(),
+            problem,
+            fingerprint,
+            known_hosts: self.path.clone(),
+            detail,
+        })
+    }
+}
+
+/// The russh handler: checks the host key; everything else is read from channels.
+pub(crate) struct ClientHandler {
+    check: HostKeyCheck,
+}
+
+/// The handler's error: russh's, or a refused host key.
+#[derive(Debug)]
+pub(crate) enum HandlerError {
+    Ssh(russh::Error),
+    HostKey(Box<Error>),
+}
+
+impl From<russh::Error> for HandlerError {
+    fn from(e: russh::Error) -> Self {
+        HandlerError::Ssh(e)
+    }
+}
+
+impl client::Handler for ClientHandler {
+    type Error = HandlerError;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, HandlerError> {
+        let key = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => Cow::Borrowed(key),
+            // Not asked for (no certificate algorithms are offered); check the key inside.
+            PublicKeyOrCertificate::Certificate(cert) => {
+                Cow::Owned(PublicKey::new(cert.public_key().clone(), ""))
+            }
+        };
+        self.check
+            .check(&key)
+            .map_err(|e| HandlerError::HostKey(Box::new(e)))?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,217 @@
+//! Errors of the SSH layer.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use minke_core::{CommandOutput, FailReason};
+
+/// What is wrong with a host's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostKeyProblem {
+    /// The key is not in known_hosts and the policy is strict.
+    Unknown,
+    /// known_hosts holds another key of the same type for this host, at this line.
+    Changed {
+        /// The line (from 1) of the key on record.
+        line: usize,
+    },
+    /// The key is marked `@revoked` in known_hosts, at this line.
+    Revoked {
+        /// The line (from 1).
+        line: usize,
+    },
+}
+
+/// Why Minke could not connect to a host or run a command on it.
+///
+/// Every variant names the host as `name (address:port)`; [`reason`](Self::reason)
+/// gives the failure class a session records. A command that ran and exited non-zero
+/// is not an error: it is a [`CommandOutput`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The host name could not be resolved.
+    #[error("{host}: cannot resolve `{name}`: {detail}")]
+    Dns {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The name that was looked up.
+        name: String,
+        /// The resolver's answer.
+        detail: String,
+    },
+    /// The TCP connection was refused: nothing listens on the port.
+    #[error("{host}: connection refused by {addr}")]
+    ConnectRefused {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The address that refused.
+        addr: SocketAddr,
+    },
+    /// The TCP connection failed for another reason (unreachable network or host...).
+    #[error("{host}: cannot connect to {addr}: {source}")]
+    Connect {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The address tried.
+        addr: SocketAddr,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// Connecting, the SSH handshake or authentication took longer than allowed.
+    #[error("{host}: {stage} took longer than {timeout:?}")]
+    ConnectTimeout {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// What was going on: `TCP connect`, `SSH handshake`, `authentication`.
+        stage: &'static str,
+        /// The limit (`ConnectOptions::connect_timeout`).
+        timeout: Duration,
+    },
+    /// The SSH handshake failed (not an SSH server, no common algorithm, closed).
+    #[error("{host}: SSH handshake failed: {detail}")]
+    Handshake {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// What happened.
+        detail: String,
+    },
+    /// The host's key is unknown (strict policy), changed or revoked.
+    #[error("{host}: {detail}")]
+    HostKey {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// What is wrong.
+        problem: HostKeyProblem,
+        /// The key the server presented, like `ssh-ed25519 SHA256:...`.
+        fingerprint: String,
+        /// The known_hosts file checked.
+        known_hosts: PathBuf,
+        /// The whole explanation, for people.
+        detail: String,
+    },
+    /// The known_hosts file could not be read or written.
+    #[error("{host}: cannot use known_hosts file {}: {source}", .path.display())]
+    KnownHosts {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// No credential offered was accepted. Lists what was tried, never a secret.
+    #[error("{host}: authentication as `{user}` failed; tried: {tried}")]
+    Authentication {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The remote user.
+        user: String,
+        /// What was offered and what became of it.
+        tried: String,
+    },
+    /// The connection broke (or was closed) while in use.
+    #[error("{host}: connection lost: {detail}")]
+    Disconnected {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// What was going on.
+        detail: String,
+        /// What a command had printed before the connection broke, if one was running.
+        output: Option<Box<CommandOutput>>,
+    },
+    /// The server refused to open a session channel or to run the command.
+    #[error("{host}: {detail}")]
+    Channel {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// What was refused.
+        detail: String,
+    },
+    /// A command ran longer than its timeout; it was killed.
+    #[error("{host}: `{}` ran longer than {timeout:?} and was killed", .output.command)]
+    CommandTimeout {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The limit.
+        timeout: Duration,
+        /// What it printed until then (`exit` is the signal it died of, if reported).
+        output: Box<CommandOutput>,
+    },
+    /// A command was killed because a stop was asked for.
+    #[error("{host}: `{}` was stopped", .output.command)]
+    Killed {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// What it printed until then.
+        output: Box<CommandOutput>,
+    },
+}
+
+impl Error {
+    /// The failure class a session records for this error.
+    ///
+    /// ```
+    /// use minke_core::FailReason;
+    /// let e = minke_ssh::Error::Dns { host: "web1 (web1.invalid:22)".into(), name: "web1.invalid".into(), detail: "not found".into() };
+    /// assert_eq!(e.reason(), FailReason::Dns);
+    /// ```
+    pub fn reason(&self) -> FailReason {
+        match self {
+            Error::Dns { .. } => FailReason::Dns,
+            Error::ConnectRefused { .. } => FailReason::ConnectRefused,
+            Error::Connect { source, .. } => match source.kind() {
+                std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::HostUnreachable
+                | std::io::ErrorKind::NetworkUnreachable => FailReason::ConnectTimeout,
+                _ => FailReason::ConnectRefused,
+            },
+            Error::ConnectTimeout { .. } => FailReason::ConnectTimeout,
+            Error::HostKey { .. } | Error::KnownHosts { .. } => FailReason::HostKey,
+            Error::Authentication { .. } => FailReason::Authentication,
+            Error::Handshake { .. } | Error::Disconnected { .. } | Error::Channel { .. } => {
+                FailReason::Disconnected
+            }
+            Error::CommandTimeout { .. } => FailReason::CommandTimeout,
+            // A stop is not a failure of the host; sessions record it as stopped.
+            Error::Killed { .. } => FailReason::SessionError,
+        }
+    }
+
+    /// The host, as `name (address:port)`.
+    pub fn host(&self) -> &str {
+        match self {
+            Error::Dns { host, .. }
+            | Error::ConnectRefused { host, .. }
+            | Error::Connect { host, .. }
+            | Error::ConnectTimeout { host, .. }
+            | Error::Handshake { host, .. }
+            | Error::HostKey { host, .. }
+            | Error::KnownHosts { host, .. }
+            | Error::Authentication { host, .. }
+            | Error::Disconnected { host, .. }
+            | Error::Channel { host, .. }
+            | Error::CommandTimeout { host, .. }
+            | Error::Killed { host, .. } => host,
+        }
+    }
+
+    /// What the command printed before a timeout, a kill or a lost connection.
+    pub fn partial_output(&self) -> Option<&CommandOutput> {
+        match self {
+            Error::CommandTimeout { output, .. } | Error::Killed { output, .. } => Some(output),
+            Error::Disconnected { output, .. } => output.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// True when the command was killed because a stop was asked for.
+    pub fn is_killed(&self) -> bool {
+        matches!(self, Error::Killed { .. })
+    }
+}
+
+/// `Result` with the SSH layer's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,21 @@
+use diesel::prelude::*;
+use minke::{Host, MinkeModel};
+
+diesel::table! {
+    boxes (id) {
+        id -> BigInt,
+        name -> Text,
+        ip -> Text,
+    }
+}
+
+#[derive(Clone, Queryable, Selectable, MinkeModel, Host)]
+#[diesel(table_name = boxes)]
+#[minke(table = boxes, host = id, port = ip)]
+struct MyBox {
+    id: i64,
+    name: String,
+    ip: String,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use minke::Session;
+
+#[derive(Session)]
+#[minke(command = "uptime")]
+struct Uptime;
+
+fn main() {}

@@ -1,0 +1,140 @@
+//! `fleet demo`: the whole flow on throwaway local SSH servers.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use diesel::prelude::*;
+use minke::store::{Conn, DatabaseUrl};
+
+use crate::models::{servers, webapps};
+
+struct Options {
+    hosts: usize,
+    dir: PathBuf,
+}
+
+fn options(args: &[String]) -> anyhow::Result<Options> {
+    let mut o = Options { hosts: 5, dir: PathBuf::from("minke-demo") };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--hosts" => {
+                let v = it.next().context("--hosts needs a number")?;
+                o.hosts = v.parse().with_context(|| format!("--hosts: `{v}` is not a number"))?;
+                if !(1..=500).contains(&o.hosts) {
+                    bail!("--hosts must be between 1 and 500");
+                }
+            }
+            "--dir" => o.dir = PathBuf::from(it.next().context("--dir needs a path")?),
+            "-h" | "--help" => {
+                println!("usage: fleet demo [--hosts N (default 5)] [--dir DIR (default ./minke-demo)]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown demo option `{other}` (try --help)"),
+        }
+    }
+    Ok(o)
+}
+
+fn step(db: &str, args: &[&str]) -> u8 {
+    let mut full = vec!["fleet", "--database", db];
+    full.extend_from_slice(args);
+    println!("\n$ fleet {}", args.join(" "));
+    let code = crate::app().main_from(full);
+    // ExitCode has no accessor: compare against the known codes.
+    for c in 0u8..=4 {
+        if code == ExitCode::from(c) {
+            return c;
+        }
+    }
+    1
+}
+
+fn write_ssh_config(fleet: &minke_testkit::Fleet, path: &Path) -> anyhow::Result<()> {
+    let mut text = String::from("# Throwaway hosts of `fleet demo`\n");
+    for (i, s) in fleet.servers().iter().enumerate() {
+        text.push_str(&format!(
+            "Host demo-{:02}\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  StrictHostKeyChecking yes\n  UserKnownHostsFile {}\n",
+            i + 1,
+            s.port(),
+            fleet.user(),
+            fleet.client_key().display(),
+            fleet.known_hosts().display(),
+        ));
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
+    let o = options(args)?;
+    std::fs::create_dir_all(&o.dir).with_context(|| format!("creating {}", o.dir.display()))?;
+    let dir = o.dir.canonicalize()?;
+    let db_path = dir.join("minke.db");
+    let db = db_path.to_string_lossy().into_owned();
+    let t0 = Instant::now();
+    println!("starting {} throwaway OpenSSH servers on 127.0.0.1 ...", o.hosts);
+    let fleet = minke_testkit::Fleet::start(o.hosts).context("starting the local sshd fleet")?;
+    println!("started in {:.2}s", t0.elapsed().as_secs_f64());
+    let cfg = dir.join("ssh_config");
+    write_ssh_config(&fleet, &cfg)?;
+
+    let mut worst = 0u8;
+    let cfg_s = cfg.to_string_lossy().into_owned();
+    let code = step(&db, &["hosts", "import-ssh-config", &cfg_s]);
+    if code != 0 {
+        bail!("importing hosts failed");
+    }
+
+    // Servers and web applications on the imported hosts (once; the demo can be rerun).
+    let mut conn = Conn::open(&DatabaseUrl::parse(&db)?)?;
+    let Conn::Sqlite(c) = &mut conn else { bail!("the demo uses SQLite") };
+    for i in 1..=o.hosts {
+        let host = format!("demo-{i:02}");
+        let host_id: i64 = minke::store::schema::minke_hosts::table
+            .filter(minke::store::schema::minke_hosts::name.eq(&host))
+            .select(minke::store::schema::minke_hosts::id)
+            .first(c)?;
+        let server = format!("srv-{i:02}");
+        diesel::insert_into(servers::table)
+            .values((servers::name.eq(&server), servers::host_id.eq(host_id), servers::role.eq("web")))
+            .on_conflict_do_nothing()
+            .execute(c)?;
+        let server_id: i64 = servers::table.filter(servers::name.eq(&server)).select(servers::id).first(c)?;
+        for (app, path) in [("shop", "/tmp"), ("blog", "/srv/blog-does-not-exist")] {
+            diesel::insert_into(webapps::table)
+                .values((
+                    webapps::name.eq(format!("{app}-{i:02}")),
+                    webapps::server_id.eq(server_id),
+                    webapps::path.eq(path),
+                ))
+                .on_conflict_do_nothing()
+                .execute(c)?;
+        }
+    }
+    drop(conn);
+
+    let t_runs = Instant::now();
+    for args in [
+        vec!["items", "server"],
+        vec!["run", "inventory", "--model", "server", "--all"],
+        vec!["run", "disk_usage", "--model", "server", "--all", "--param", "path=/"],
+        vec!["run", "checks", "--model", "host", "--all"],
+        vec!["run", "app_state", "--model", "web_app", "--all"],
+        vec!["run", "command", "--model", "host", "--all", "--param", "cmd=uname -a"],
+        vec!["items", "server"],
+        vec!["history", "--limit", "5"],
+    ] {
+        worst = worst.max(step(&db, &args));
+    }
+    println!(
+        "\nall runs took {:.2}s; history is in {db}\n\
+         try: ./target/release/fleet --database {db} show 1   (or `history`, `items web_app`)",
+        t_runs.elapsed().as_secs_f64()
+    );
+    drop(fleet);
+    // A missing web application directory is a warning by design: the demo shows it.
+    Ok(ExitCode::from(if worst <= 3 { 0 } else { worst }))
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job: builds the example app and runs `fleet demo` — a few throwaway
+# OpenSSH servers on 127.0.0.1, sessions run on all of them concurrently, history
+# persisted in ./minke-demo/minke.db.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MINKE_SKIP_POSTGRES=1 scripts/install-deps.sh
+cargo build --release --locked -p fleet
+exec ./target/release/fleet demo "$@"

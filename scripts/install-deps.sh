@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Minke's demo and tests need, when they are missing:
+# OpenSSH's server (the test hosts), libpq (PostgreSQL support) and PostgreSQL itself.
+set -euo pipefail
+
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+[ -e /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+if [ "${MINKE_SKIP_POSTGRES:-0}" != 1 ] && ! command -v pg_ctlcluster >/dev/null; then
+    missing+=(postgresql)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}" >&2
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq >&2
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+# sshd refuses to start without its privilege separation directory.
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p /run/sshd
+fi

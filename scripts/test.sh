@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, starts PostgreSQL, then runs
+# rustfmt, clippy, every test (unit, integration against real sshd and PostgreSQL,
+# trybuild, doctests) and builds the examples.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+MINKE_TEST_PG_URL=$(scripts/pg-start.sh)
+export MINKE_TEST_PG_URL
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo build (examples included)"
+cargo build --workspace --all-targets --locked
+
+echo "== cargo test"
+cargo test --workspace --locked --no-fail-fast

@@ -1,0 +1,254 @@
+//! A small test app (hosts ← servers ← web apps) and helpers for the end-to-end tests.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use diesel::prelude::*;
+use minke::prelude::*;
+use minke::runtime::{Config, Engine};
+use minke::store::{Conn, DatabaseUrl, NewHost};
+use minke::{AppMigration, HostRecord, Store};
+
+diesel::table! {
+    servers (id) {
+        id -> BigInt,
+        name -> Text,
+        host_id -> BigInt,
+        kernel -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webapps (id) {
+        id -> BigInt,
+        name -> Text,
+        server_id -> BigInt,
+        path -> Text,
+    }
+}
+
+pub const MIGRATIONS: &[AppMigration] = &[AppMigration::new(
+    "e2e_0001",
+    "CREATE TABLE servers (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL,
+        host_id BIGINT NOT NULL, kernel TEXT, note TEXT);
+     CREATE TABLE webapps (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL,
+        server_id BIGINT NOT NULL, path TEXT NOT NULL);",
+    "CREATE TABLE servers (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL,
+        host_id BIGINT NOT NULL, kernel TEXT, note TEXT);
+     CREATE TABLE webapps (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL,
+        server_id BIGINT NOT NULL, path TEXT NOT NULL);",
+)];
+
+#[derive(Clone, Debug, Queryable, Selectable, MinkeModel)]
+#[diesel(table_name = servers)]
+#[minke(table = servers, host = host_id)]
+pub struct Server {
+    pub id: i64,
+    pub name: String,
+    pub host_id: i64,
+    pub kernel: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, MinkeModel)]
+#[diesel(table_name = webapps)]
+#[minke(table = webapps, host(via = server_id, model = Server))]
+pub struct WebApp {
+    pub id: i64,
+    pub name: String,
+    pub server_id: i64,
+    pub path: String,
+}
+
+/// Run a command
+#[derive(Session)]
+#[minke(work_on(HostRecord, Server, WebApp), command = "{cmd}")]
+pub struct Command {
+    pub cmd: String,
+}
+
+/// Record the kernel
+#[derive(Session)]
+#[minke(work_on(Server))]
+pub struct Kernel;
+
+impl Session for Kernel {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        cx.update_field("kernel", "uname -r", None).await?;
+        cx.update_field("note", "echo 'release: '$(uname -r)", Some(r"release: (\S+)")).await?;
+        Ok(())
+    }
+}
+
+/// Fail to record
+#[derive(Session)]
+#[minke(work_on(Server))]
+pub struct BadField;
+
+impl Session for BadField {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        cx.update_field("note", "false", None).await?;
+        Ok(())
+    }
+}
+
+/// Sleep
+#[derive(Session)]
+#[minke(work_on(HostRecord, Server), command = "sleep {secs}; echo {marker} >/dev/null")]
+pub struct Sleep {
+    pub secs: f64,
+    #[minke(default = "minke-e2e")]
+    pub marker: String,
+}
+
+/// Sleep, several at once per host
+#[derive(Session)]
+#[minke(work_on(Server), command = "sleep {secs}", parallel_per_host)]
+pub struct ParallelSleep {
+    pub secs: f64,
+}
+
+/// A chain that breaks on error
+#[derive(Session)]
+#[minke(work_on(HostRecord), commands("true", "echo to-stderr >&2", "false", "echo never"))]
+pub struct BreakOnError;
+
+/// A chain that breaks on warning
+#[derive(Session)]
+#[minke(work_on(HostRecord), commands("true", "echo to-stderr >&2", "echo never"), break_on(warning, error))]
+pub struct BreakOnWarning;
+
+/// Fails
+#[derive(Session)]
+#[minke(work_on(HostRecord))]
+pub struct Failing;
+
+impl Session for Failing {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        cx.xrun("exit 5").await?;
+        Ok(())
+    }
+}
+
+/// Never reached
+#[derive(Session)]
+#[minke(work_on(HostRecord), command = "echo reached")]
+pub struct Reached;
+
+/// Chain of sessions
+#[derive(Session)]
+#[minke(work_on(HostRecord), chain(Failing, Reached))]
+pub struct SessionChain;
+
+/// Panics on the second host
+#[derive(Session)]
+#[minke(work_on(HostRecord))]
+pub struct Panicky;
+
+impl Session for Panicky {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        cx.run("true").await?;
+        if cx.object::<HostRecord>()?.name.ends_with("002") {
+            panic!("boom on purpose");
+        }
+        Ok(())
+    }
+}
+
+/// Uses a secret
+#[derive(Session)]
+#[minke(work_on(HostRecord), command = "test {token} = hunter2 && echo ok")]
+pub struct WithSecret {
+    pub token: Secret,
+}
+
+/// A fleet of sshd servers, a store and an engine over them.
+pub struct Env {
+    pub fleet: minke_testkit::Fleet,
+    pub engine: Engine,
+    pub store: Store,
+    pub host_ids: Vec<i64>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn registry() -> (minke::Registry, minke::runtime::Models) {
+    let mut r = minke::Registry::default();
+    r.add::<Command>().unwrap();
+    r.add::<Kernel>().unwrap();
+    r.add::<BadField>().unwrap();
+    r.add::<Sleep>().unwrap();
+    r.add::<ParallelSleep>().unwrap();
+    r.add::<BreakOnError>().unwrap();
+    r.add::<BreakOnWarning>().unwrap();
+    r.add::<Failing>().unwrap();
+    r.add::<Reached>().unwrap();
+    r.add::<SessionChain>().unwrap();
+    r.add::<Panicky>().unwrap();
+    r.add::<WithSecret>().unwrap();
+    let mut m = minke::runtime::Models::default();
+    m.add::<HostRecord>().unwrap();
+    m.add::<Server>().unwrap();
+    m.add::<WebApp>().unwrap();
+    (r, m)
+}
+
+impl Env {
+    /// `hosts` sshd servers, `servers_per_host` servers on each, one web app per server.
+    pub async fn start(hosts: usize, servers_per_host: usize, config: Config, db_url: Option<String>) -> Env {
+        let fleet = tokio::task::spawn_blocking(move || minke_testkit::Fleet::start(hosts)).await.unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = db_url.unwrap_or_else(|| dir.path().join("e2e.db").to_string_lossy().into_owned());
+        let store = Store::open_with(&url, MIGRATIONS).await.unwrap();
+        let targets = fleet.targets();
+        let host_ids = store
+            .write(move |c| {
+                let mut ids = Vec::new();
+                for t in &targets {
+                    let mut h = NewHost::new(t.name.clone());
+                    h.hostname = Some(t.address.clone());
+                    h.port = i32::from(t.port);
+                    h.username = Some(t.user.clone());
+                    h.identity_file = t.identity_files.first().map(|p| p.to_string_lossy().into_owned());
+                    h.known_hosts = t.known_hosts.as_ref().map(|p| p.to_string_lossy().into_owned());
+                    ids.push(minke::store::upsert_host(c, &h)?);
+                }
+                Ok(ids)
+            })
+            .await
+            .unwrap();
+        let ids = host_ids.clone();
+        store
+            .write(move |c| {
+                minke::store::with_conn!(c, |c, B| {
+                    for (i, h) in ids.iter().enumerate() {
+                        for s in 0..servers_per_host {
+                            let name = format!("srv-{i:03}-{s}");
+                            let sid: i64 = diesel::insert_into(servers::table)
+                                .values((servers::name.eq(&name), servers::host_id.eq(*h)))
+                                .returning(servers::id)
+                                .get_result(c)
+                                .unwrap();
+                            diesel::insert_into(webapps::table)
+                                .values((
+                                    webapps::name.eq(format!("app-{i:03}-{s}")),
+                                    webapps::server_id.eq(sid),
+                                    webapps::path.eq("/tmp"),
+                                ))
+                                .execute(c)
+                                .unwrap();
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        let (sessions, models) = registry();
+        let engine = Engine::new(store.clone(), sessions, models, minke::runtime::HostSource::of::<HostRecord>(), config);
+        Env { fleet, engine, store, host_ids, _dir: dir }
+    }
+}
+
+/// Opens a connection for direct checks.
+pub fn open(url: &str) -> Conn {
+    Conn::open(&DatabaseUrl::parse(url).unwrap()).unwrap()
+}
