@@ -74,7 +74,12 @@ pub struct Kernel;
 impl Session for Kernel {
     async fn process(&self, cx: &mut Context) -> Result<()> {
         cx.update_field("kernel", "uname -r", None).await?;
-        cx.update_field("note", "echo 'release: '$(uname -r)", Some(r"release: (\S+)")).await?;
+        cx.update_field(
+            "note",
+            "echo 'release: '$(uname -r)",
+            Some(r"release: (\S+)"),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -93,7 +98,10 @@ impl Session for BadField {
 
 /// Sleep
 #[derive(Session)]
-#[minke(work_on(HostRecord, Server), command = "sleep {secs}; echo {marker} >/dev/null")]
+#[minke(
+    work_on(HostRecord, Server),
+    command = "sleep {secs}; echo {marker} >/dev/null"
+)]
 pub struct Sleep {
     pub secs: f64,
     #[minke(default = "minke-e2e")]
@@ -109,12 +117,19 @@ pub struct ParallelSleep {
 
 /// A chain that breaks on error
 #[derive(Session)]
-#[minke(work_on(HostRecord), commands("true", "echo to-stderr >&2", "false", "echo never"))]
+#[minke(
+    work_on(HostRecord),
+    commands("true", "echo to-stderr >&2", "false", "echo never")
+)]
 pub struct BreakOnError;
 
 /// A chain that breaks on warning
 #[derive(Session)]
-#[minke(work_on(HostRecord), commands("true", "echo to-stderr >&2", "echo never"), break_on(warning, error))]
+#[minke(
+    work_on(HostRecord),
+    commands("true", "echo to-stderr >&2", "echo never"),
+    break_on(warning, error)
+)]
 pub struct BreakOnWarning;
 
 /// Fails
@@ -193,10 +208,19 @@ pub fn registry() -> (minke::Registry, minke::runtime::Models) {
 
 impl Env {
     /// `hosts` sshd servers, `servers_per_host` servers on each, one web app per server.
-    pub async fn start(hosts: usize, servers_per_host: usize, config: Config, db_url: Option<String>) -> Env {
-        let fleet = tokio::task::spawn_blocking(move || minke_testkit::Fleet::start(hosts)).await.unwrap().unwrap();
+    pub async fn start(
+        hosts: usize,
+        servers_per_host: usize,
+        config: Config,
+        db_url: Option<String>,
+    ) -> Env {
+        let fleet = tokio::task::spawn_blocking(move || minke_testkit::Fleet::start(hosts))
+            .await
+            .unwrap()
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let url = db_url.unwrap_or_else(|| dir.path().join("e2e.db").to_string_lossy().into_owned());
+        let url =
+            db_url.unwrap_or_else(|| dir.path().join("e2e.db").to_string_lossy().into_owned());
         let store = Store::open_with(&url, MIGRATIONS).await.unwrap();
         let targets = fleet.targets();
         let host_ids = store
@@ -207,8 +231,14 @@ impl Env {
                     h.hostname = Some(t.address.clone());
                     h.port = i32::from(t.port);
                     h.username = Some(t.user.clone());
-                    h.identity_file = t.identity_files.first().map(|p| p.to_string_lossy().into_owned());
-                    h.known_hosts = t.known_hosts.as_ref().map(|p| p.to_string_lossy().into_owned());
+                    h.identity_file = t
+                        .identity_files
+                        .first()
+                        .map(|p| p.to_string_lossy().into_owned());
+                    h.known_hosts = t
+                        .known_hosts
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().into_owned());
                     ids.push(minke::store::upsert_host(c, &h)?);
                 }
                 Ok(ids)
@@ -243,8 +273,20 @@ impl Env {
             .await
             .unwrap();
         let (sessions, models) = registry();
-        let engine = Engine::new(store.clone(), sessions, models, minke::runtime::HostSource::of::<HostRecord>(), config);
-        Env { fleet, engine, store, host_ids, _dir: dir }
+        let engine = Engine::new(
+            store.clone(),
+            sessions,
+            models,
+            minke::runtime::HostSource::of::<HostRecord>(),
+            config,
+        );
+        Env {
+            fleet,
+            engine,
+            store,
+            host_ids,
+            _dir: dir,
+        }
     }
 }
 

@@ -48,9 +48,14 @@ impl App {
             config: Config::default(),
             errors,
             migrations: Vec::new(),
-            name: std::env::args().next().map_or_else(|| "minke".into(), |a| {
-                std::path::Path::new(&a).file_name().map_or(a.clone(), |f| f.to_string_lossy().into_owned())
-            }),
+            name: std::env::args().next().map_or_else(
+                || "minke".into(),
+                |a| {
+                    std::path::Path::new(&a)
+                        .file_name()
+                        .map_or(a.clone(), |f| f.to_string_lossy().into_owned())
+                },
+            ),
         }
     }
 
@@ -103,18 +108,33 @@ impl App {
         for s in self.sessions.iter() {
             for m in &s.meta.work_on {
                 if self.models.get(m).is_err() {
-                    errors.push(format!("session `{}` works on model `{m}`, which is not registered", s.meta.name));
+                    errors.push(format!(
+                        "session `{}` works on model `{m}`, which is not registered",
+                        s.meta.name
+                    ));
                 }
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
     }
 
     /// Opens the database (running migrations) and builds the engine.
     pub async fn engine(self, url: &str) -> Result<Engine, crate::CliError> {
         self.check().map_err(crate::CliError::Setup)?;
-        let store = Store::open_with(url, &self.migrations).await.map_err(crate::CliError::Database)?;
-        Ok(Engine::new(store, self.sessions, self.models, self.hosts, self.config))
+        let store = Store::open_with(url, &self.migrations)
+            .await
+            .map_err(crate::CliError::Database)?;
+        Ok(Engine::new(
+            store,
+            self.sessions,
+            self.models,
+            self.hosts,
+            self.config,
+        ))
     }
 
     /// Parses the process's arguments and runs the command; returns the exit code.

@@ -28,7 +28,10 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Run Minke sessions over SSH and browse their history", disable_version_flag = true)]
+#[command(
+    about = "Run Minke sessions over SSH and browse their history",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Database URL: a SQLite file path, sqlite://PATH or postgres://...
     #[arg(long, global = true, env = "MINKE_DATABASE_URL")]
@@ -155,7 +158,9 @@ fn parse_age(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("`{s}` is not an age like 30d, 12h, 90m or 45s"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not an age like 30d, 12h, 90m or 45s"))?;
     let secs = match unit {
         "s" => 1,
         "m" => 60,
@@ -173,7 +178,9 @@ impl Select {
             (_, Some(f), _) => Query::filter(f).map_err(|e| CliError::Usage(e.to_string())),
             (_, _, Some(s)) => Ok(Query::search(s.clone())),
             (true, ..) => Ok(Query::all()),
-            _ if needed => Err(CliError::Usage("say which objects: --all, --filter EXPR or --search TEXT".into())),
+            _ if needed => Err(CliError::Usage(
+                "say which objects: --all, --filter EXPR or --search TEXT".into(),
+            )),
             _ => Ok(Query::all()),
         }
     }
@@ -188,13 +195,23 @@ where
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::SUCCESS });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            });
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -205,14 +222,20 @@ where
     match rt.block_on(dispatch(app, cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("{name}: error: {e}");
+            // One line, whatever the driver's message looks like.
+            let text: Vec<String> = e.to_string().lines().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
+            eprintln!("{name}: error: {}", text.join(" "));
             ExitCode::from(e.exit_code())
         }
     }
 }
 
 async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
-    let url = cli.database.clone().or_else(|| app.database.clone()).unwrap_or_else(|| "minke.db".into());
+    let url = cli
+        .database
+        .clone()
+        .or_else(|| app.database.clone())
+        .unwrap_or_else(|| "minke.db".into());
     if let Command::Run(r) = &cli.command {
         if let Some(n) = r.concurrency {
             if n == 0 {
@@ -224,17 +247,17 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
             app.config.command_timeout = Duration::from_secs(t);
         }
     }
-    let user = cli
-        .user
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into());
+    let user = cli.user.clone().unwrap_or_else(minke_core::local_user);
     let engine = app.engine(&url).await?;
     match cli.command {
         Command::Run(args) => run(&engine, args, user).await,
         Command::Sessions { json } => output::sessions(&engine, json),
         Command::Models { json } => output::models(&engine, json),
-        Command::Items { model, select, json } => {
+        Command::Items {
+            model,
+            select,
+            json,
+        } => {
             let q = select.query(false)?;
             output::items(&engine, &model, q, json).await
         }
@@ -249,9 +272,16 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
             Ok(exit::SUCCESS)
         }
         Command::Clear { older_than } => {
-            let before = minke_store::now_micros() - i64::try_from(older_than.as_micros()).unwrap_or(i64::MAX);
-            let cleared = engine.store().write(move |c| minke_store::clear_before(c, before)).await?;
-            println!("deleted {} runs with {} sessions", cleared.runs, cleared.sessions);
+            let before = minke_store::now_micros()
+                - i64::try_from(older_than.as_micros()).unwrap_or(i64::MAX);
+            let cleared = engine
+                .store()
+                .write(move |c| minke_store::clear_before(c, before))
+                .await?;
+            println!(
+                "deleted {} runs with {} sessions",
+                cleared.runs, cleared.sessions
+            );
             Ok(exit::SUCCESS)
         }
     }
@@ -260,9 +290,13 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
 async fn import(engine: &Engine, file: &std::path::Path) -> Result<u8, CliError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let hosts = crate::parse_ssh_config(&text, &file.display().to_string()).map_err(|e| CliError::Usage(e.to_string()))?;
+    let hosts = crate::parse_ssh_config(&text, &file.display().to_string())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     if hosts.is_empty() {
-        return Err(CliError::Usage(format!("{} defines no concrete Host alias", file.display())));
+        return Err(CliError::Usage(format!(
+            "{} defines no concrete Host alias",
+            file.display()
+        )));
     }
     let n = hosts.len();
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
@@ -283,9 +317,17 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
     let query = args.select.query(true)?;
     let mut params = Params::new();
     for p in &args.params {
-        params.insert_pair(p).map_err(|e| CliError::Usage(e.to_string()))?;
+        params
+            .insert_pair(p)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
     }
-    let req = RunRequest { session: args.session.clone(), model: args.model.clone(), query, params, username: user };
+    let req = RunRequest {
+        session: args.session.clone(),
+        model: args.model.clone(),
+        query,
+        params,
+        username: user,
+    };
     let events = engine.subscribe();
     let handle = engine.start(req).await?;
     let run_id = handle.run_id;
@@ -312,7 +354,10 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
         output::run_json(engine, &summary).await?;
     } else {
         output::run_table(&summary);
-        println!("history: run {run_id} in {} (`show {run_id}` for details)", engine.store().url().redacted());
+        println!(
+            "history: run {run_id} in {} (`show {run_id}` for details)",
+            engine.store().url().redacted()
+        );
     }
     Ok(match summary.worst() {
         None | Some(Status::Success) => exit::SUCCESS,

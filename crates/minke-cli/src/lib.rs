@@ -59,9 +59,11 @@ impl From<minke_runtime::Error> for CliError {
         use minke_runtime::Error as E;
         match e {
             E::Store(s) => CliError::from_query(s),
-            E::UnknownSession(_) | E::UnknownModel { .. } | E::WrongModel { .. } | E::Params(_) | E::EmptySelection { .. } => {
-                CliError::Usage(e.to_string())
-            }
+            E::UnknownSession(_)
+            | E::UnknownModel { .. }
+            | E::WrongModel { .. }
+            | E::Params(_)
+            | E::EmptySelection { .. } => CliError::Usage(e.to_string()),
             other => CliError::Internal(other.to_string()),
         }
     }

@@ -22,11 +22,22 @@ fn print_json(v: &serde_json::Value) -> Result<u8, CliError> {
 
 fn table(rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
     for r in rows {
-        let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
 }
@@ -35,7 +46,12 @@ fn time(us: i64) -> String {
     let secs = us / 1_000_000;
     let (d, s) = (secs / 86_400, secs % 86_400);
     let (y, m, day) = civil(d);
-    format!("{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+    format!(
+        "{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02}",
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
 }
 
 /// Days since 1970-01-01 to a civil date (proleptic Gregorian).
@@ -54,16 +70,34 @@ fn civil(days: i64) -> (i64, u32, u32) {
 pub(crate) fn sessions(engine: &Engine, json: bool) -> Result<u8, CliError> {
     let metas: Vec<_> = engine.sessions().iter().map(|s| &s.meta).collect();
     if json {
-        return print_json(&serde_json::to_value(&metas).map_err(|e| CliError::Internal(e.to_string()))?);
+        return print_json(
+            &serde_json::to_value(&metas).map_err(|e| CliError::Internal(e.to_string()))?,
+        );
     }
-    let mut rows = vec![vec!["SESSION".into(), "WORKS ON".into(), "PARAMETERS".into(), "DESCRIPTION".into()]];
+    let mut rows = vec![vec![
+        "SESSION".into(),
+        "WORKS ON".into(),
+        "PARAMETERS".into(),
+        "DESCRIPTION".into(),
+    ]];
     for m in metas {
         let params: Vec<String> = m
             .params
             .iter()
-            .map(|p| if p.required { p.name.to_owned() } else { format!("[{}]", p.name) })
+            .map(|p| {
+                if p.required {
+                    p.name.to_owned()
+                } else {
+                    format!("[{}]", p.name)
+                }
+            })
             .collect();
-        rows.push(vec![m.name.into(), m.work_on.join(","), params.join(" "), m.verbose_name.clone()]);
+        rows.push(vec![
+            m.name.into(),
+            m.work_on.join(","),
+            params.join(" "),
+            m.verbose_name.clone(),
+        ]);
     }
     table(&rows);
     Ok(exit::SUCCESS)
@@ -72,7 +106,9 @@ pub(crate) fn sessions(engine: &Engine, json: bool) -> Result<u8, CliError> {
 pub(crate) fn models(engine: &Engine, json: bool) -> Result<u8, CliError> {
     let metas: Vec<_> = engine.models().iter().map(|m| &m.meta).collect();
     if json {
-        return print_json(&serde_json::to_value(&metas).map_err(|e| CliError::Internal(e.to_string()))?);
+        return print_json(
+            &serde_json::to_value(&metas).map_err(|e| CliError::Internal(e.to_string()))?,
+        );
     }
     let mut rows = vec![vec!["MODEL".into(), "FILTERABLE".into(), "SEARCH".into()]];
     for m in metas {
@@ -82,10 +118,19 @@ pub(crate) fn models(engine: &Engine, json: bool) -> Result<u8, CliError> {
     Ok(exit::SUCCESS)
 }
 
-pub(crate) async fn items(engine: &Engine, model: &str, query: Query, json: bool) -> Result<u8, CliError> {
+pub(crate) async fn items(
+    engine: &Engine,
+    model: &str,
+    query: Query,
+    json: bool,
+) -> Result<u8, CliError> {
     let entry = engine.models().get(model)?.clone();
     let meta = entry.meta.clone();
-    let objects = engine.store().blocking(move |c| entry.load(c, &query)).await.map_err(CliError::from_query)?;
+    let objects = engine
+        .store()
+        .blocking(move |c| entry.load(c, &query))
+        .await
+        .map_err(CliError::from_query)?;
     if json {
         let list: Vec<serde_json::Value> = objects
             .iter()
@@ -93,7 +138,12 @@ pub(crate) async fn items(engine: &Engine, model: &str, query: Query, json: bool
                 let fields: serde_json::Map<String, serde_json::Value> = meta
                     .fields
                     .iter()
-                    .map(|f| (f.name.to_owned(), serde_json::to_value(o.field(f.name)).unwrap_or_default()))
+                    .map(|f| {
+                        (
+                            f.name.to_owned(),
+                            serde_json::to_value(o.field(f.name)).unwrap_or_default(),
+                        )
+                    })
                     .collect();
                 json!({"id": o.id(), "label": o.label(), "fields": fields})
             })
@@ -106,7 +156,12 @@ pub(crate) async fn items(engine: &Engine, model: &str, query: Query, json: bool
             .list
             .iter()
             .filter(|f| **f != meta.label)
-            .map(|f| format!("{f}={}", o.field(f).map(|v| v.to_string()).unwrap_or_default()))
+            .map(|f| {
+                format!(
+                    "{f}={}",
+                    o.field(f).map(|v| v.to_string()).unwrap_or_default()
+                )
+            })
             .collect();
         let _ = writeln!(out, "{}\t{}", o.label(), rest.join(" "));
     }
@@ -114,13 +169,32 @@ pub(crate) async fn items(engine: &Engine, model: &str, query: Query, json: bool
 }
 
 pub(crate) async fn history(engine: &Engine, limit: i64, json: bool) -> Result<u8, CliError> {
-    let runs = engine.store().blocking(move |c| minke_store::list_runs(c, limit, 0)).await?;
+    let runs = engine
+        .store()
+        .blocking(move |c| minke_store::list_runs(c, limit, 0))
+        .await?;
     if json {
-        return print_json(&serde_json::to_value(&runs).map_err(|e| CliError::Internal(e.to_string()))?);
+        return print_json(
+            &serde_json::to_value(&runs).map_err(|e| CliError::Internal(e.to_string()))?,
+        );
     }
-    let mut rows = vec![vec!["RUN".into(), "STARTED".into(), "USER".into(), "SESSION".into(), "MODEL".into(), "STATE".into()]];
+    let mut rows = vec![vec![
+        "RUN".into(),
+        "STARTED".into(),
+        "USER".into(),
+        "SESSION".into(),
+        "MODEL".into(),
+        "STATE".into(),
+    ]];
     for r in runs {
-        rows.push(vec![r.id.to_string(), time(r.created_at), r.username, r.session, r.model, r.state]);
+        rows.push(vec![
+            r.id.to_string(),
+            time(r.created_at),
+            r.username,
+            r.session,
+            r.model,
+            r.state,
+        ]);
     }
     table(&rows);
     Ok(exit::SUCCESS)
@@ -133,8 +207,11 @@ fn message_json(m: &minke_store::MessageRow) -> serde_json::Value {
 
 fn message_text(m: &minke_store::MessageRow) -> String {
     match serde_json::from_str::<MessageBody>(&m.body) {
-        Ok(body) => minke_core::Message { level: m.level.parse().unwrap_or(minke_core::MessageLevel::Info), body }
-            .to_plain_text(),
+        Ok(body) => minke_core::Message {
+            level: m.level.parse().unwrap_or(minke_core::MessageLevel::Info),
+            body,
+        }
+        .to_plain_text(),
         Err(_) => m.body.clone(),
     }
 }
@@ -204,7 +281,13 @@ pub(crate) async fn run_json(engine: &Engine, summary: &RunSummary) -> Result<u8
 }
 
 pub(crate) fn run_table(summary: &RunSummary) {
-    let mut rows = vec![vec!["OBJECT".into(), "HOST".into(), "STATE".into(), "STATUS".into(), "REASON".into()]];
+    let mut rows = vec![vec![
+        "OBJECT".into(),
+        "HOST".into(),
+        "STATE".into(),
+        "STATUS".into(),
+        "REASON".into(),
+    ]];
     for s in &summary.sessions {
         rows.push(vec![
             s.object.clone(),
@@ -216,7 +299,11 @@ pub(crate) fn run_table(summary: &RunSummary) {
     }
     table(&rows);
     let count = |st: Status| {
-        summary.sessions.iter().filter(|s| s.state == State::Completed && s.status == Some(st)).count()
+        summary
+            .sessions
+            .iter()
+            .filter(|s| s.state == State::Completed && s.status == Some(st))
+            .count()
     };
     println!(
         "{} sessions: {} success, {} warning, {} error, {} failed, {} stopped, {} canceled",
@@ -265,7 +352,10 @@ pub(crate) async fn show(engine: &Engine, run_id: i64, json: bool) -> Result<u8,
             s.host_name.as_deref().unwrap_or("?"),
             s.state,
             s.status.as_deref().unwrap_or(""),
-            s.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            s.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         );
         for c in &cmds {
             let exit = match (&c.exit_code, &c.exit_signal) {
@@ -273,10 +363,15 @@ pub(crate) async fn show(engine: &Engine, run_id: i64, json: bool) -> Result<u8,
                 (None, Some(sig)) => format!("signal {sig}"),
                 _ => "no exit status".into(),
             };
-            println!("$ {}  [{exit}, {:.1} ms]", c.command, c.duration_us as f64 / 1000.0);
-            for (bytes, trunc, total) in
-                [(&c.stdout, c.stdout_truncated, c.stdout_len), (&c.stderr, c.stderr_truncated, c.stderr_len)]
-            {
+            println!(
+                "$ {}  [{exit}, {:.1} ms]",
+                c.command,
+                c.duration_us as f64 / 1000.0
+            );
+            for (bytes, trunc, total) in [
+                (&c.stdout, c.stdout_truncated, c.stdout_len),
+                (&c.stderr, c.stderr_truncated, c.stderr_len),
+            ] {
                 let text = String::from_utf8_lossy(bytes);
                 let t = text.trim_end();
                 if !t.is_empty() {
@@ -297,7 +392,8 @@ pub(crate) async fn show(engine: &Engine, run_id: i64, json: bool) -> Result<u8,
 /// Live progress on stderr: a line per finished session and a status line.
 pub(crate) async fn progress(mut events: broadcast::Receiver<Event>, run_id: i64, total: usize) {
     let start = Instant::now();
-    let (mut running, mut done, mut ok, mut warn, mut bad) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut running, mut done, mut ok, mut warn, mut bad) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
     let mut err = std::io::stderr();
     loop {
@@ -339,7 +435,11 @@ pub(crate) async fn progress(mut events: broadcast::Receiver<Event>, run_id: i64
             }
         }
     }
-    let _ = writeln!(err, "\r\x1b[2K[{:>6.1}s] done {done}/{total} · success {ok} · warning {warn} · error {bad}", start.elapsed().as_secs_f64());
+    let _ = writeln!(
+        err,
+        "\r\x1b[2K[{:>6.1}s] done {done}/{total} · success {ok} · warning {warn} · error {bad}",
+        start.elapsed().as_secs_f64()
+    );
 }
 
 #[cfg(test)]
@@ -348,6 +448,9 @@ mod tests {
     fn civil_dates() {
         assert_eq!(super::civil(0), (1970, 1, 1));
         assert_eq!(super::civil(20_417), (2025, 11, 25));
-        assert_eq!(super::time(86_400_000_000 + 3_723_000_000), "1970-01-02 01:02:03");
+        assert_eq!(
+            super::time(86_400_000_000 + 3_723_000_000),
+            "1970-01-02 01:02:03"
+        );
     }
 }

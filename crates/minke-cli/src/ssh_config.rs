@@ -42,11 +42,16 @@ fn split_line(line: &str) -> Option<(String, String)> {
     if line.is_empty() || line.starts_with('#') {
         return None;
     }
-    let end = line.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(line.len());
+    let end = line
+        .find(|c: char| c.is_whitespace() || c == '=')
+        .unwrap_or(line.len());
     let key = line[..end].to_ascii_lowercase();
     let rest = line[end..].trim_start();
     let rest = rest.strip_prefix('=').unwrap_or(rest).trim();
-    let value = rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')).unwrap_or(rest);
+    let value = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(rest);
     Some((key, value.to_owned()))
 }
 
@@ -75,20 +80,32 @@ pub struct ConfigError {
 /// assert_eq!(hosts[0].port, 2222);
 /// ```
 pub fn parse_ssh_config(text: &str, file: &str) -> Result<Vec<NewHost>, ConfigError> {
-    let mut blocks: Vec<Block> = vec![Block { patterns: vec!["*".into()], options: Vec::new() }];
+    let mut blocks: Vec<Block> = vec![Block {
+        patterns: vec!["*".into()],
+        options: Vec::new(),
+    }];
     let mut in_match = false;
     for (no, line) in text.lines().enumerate() {
-        let Some((key, value)) = split_line(line) else { continue };
+        let Some((key, value)) = split_line(line) else {
+            continue;
+        };
         match key.as_str() {
             "host" => {
                 in_match = false;
-                blocks.push(Block { patterns: value.split_whitespace().map(str::to_owned).collect(), options: Vec::new() });
+                blocks.push(Block {
+                    patterns: value.split_whitespace().map(str::to_owned).collect(),
+                    options: Vec::new(),
+                });
             }
             "match" => in_match = true,
             _ if in_match => {}
             _ => {
                 if value.is_empty() {
-                    return Err(ConfigError { file: file.into(), line: no + 1, problem: format!("`{key}` has no value") });
+                    return Err(ConfigError {
+                        file: file.into(),
+                        line: no + 1,
+                        problem: format!("`{key}` has no value"),
+                    });
                 }
                 if let Some(b) = blocks.last_mut() {
                     b.options.push((key, value));
@@ -114,7 +131,11 @@ pub fn parse_ssh_config(text: &str, file: &str) -> Result<Vec<NewHost>, ConfigEr
                 }
             }
         }
-        let get = |k: &str| got.iter().find(|(gk, _)| gk == k).map(|(_, v)| v.replace("%h", &alias));
+        let get = |k: &str| {
+            got.iter()
+                .find(|(gk, _)| gk == k)
+                .map(|(_, v)| v.replace("%h", &alias))
+        };
         let mut h = NewHost::new(alias.clone());
         h.hostname = get("hostname");
         if let Some(p) = get("port") {
@@ -127,14 +148,23 @@ pub fn parse_ssh_config(text: &str, file: &str) -> Result<Vec<NewHost>, ConfigEr
         h.username = get("user");
         h.identity_file = get("identityfile");
         if let Some(s) = get("stricthostkeychecking") {
-            h.host_key_policy = s.parse::<minke_core::HostKeyPolicy>().map_err(|e| ConfigError {
-                file: file.into(),
-                line: 0,
-                problem: format!("host `{alias}`: {e}"),
-            })?.as_str().to_owned();
+            h.host_key_policy = s
+                .parse::<minke_core::HostKeyPolicy>()
+                .map_err(|e| ConfigError {
+                    file: file.into(),
+                    line: 0,
+                    problem: format!("host `{alias}`: {e}"),
+                })?
+                .as_str()
+                .to_owned();
         }
-        h.known_hosts = get("userknownhostsfile").map(|v| v.split_whitespace().next().unwrap_or_default().to_owned());
-        h.validate().map_err(|e| ConfigError { file: file.into(), line: 0, problem: e.to_string() })?;
+        h.known_hosts = get("userknownhostsfile")
+            .map(|v| v.split_whitespace().next().unwrap_or_default().to_owned());
+        h.validate().map_err(|e| ConfigError {
+            file: file.into(),
+            line: 0,
+            problem: e.to_string(),
+        })?;
         hosts.push(h);
     }
     Ok(hosts)
@@ -150,7 +180,10 @@ mod tests {
         let hosts = parse_ssh_config(text, "t").unwrap();
         assert_eq!(hosts.len(), 2);
         let a = &hosts[0];
-        assert_eq!((a.port, a.username.as_deref(), a.host_key_policy.as_str()), (2200, Some("x"), "accept-new"));
+        assert_eq!(
+            (a.port, a.username.as_deref(), a.host_key_policy.as_str()),
+            (2200, Some("x"), "accept-new")
+        );
         assert_eq!(a.known_hosts.as_deref(), Some("/tmp/kh"));
         assert_eq!(a.identity_file.as_deref(), Some("~/.ssh/id"));
         let b = &hosts[1];
@@ -159,7 +192,12 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors() {
-        assert!(parse_ssh_config("Host a\n Port x\n", "t").unwrap_err().to_string().contains("port `x`"));
+        assert!(
+            parse_ssh_config("Host a\n Port x\n", "t")
+                .unwrap_err()
+                .to_string()
+                .contains("port `x`")
+        );
         assert!(parse_ssh_config("Host a\n StrictHostKeyChecking maybe\n", "t").is_err());
         assert!(parse_ssh_config("Host a\n Port 70000\n", "t").is_err());
     }

@@ -64,7 +64,12 @@ pub struct CommandOutput {
 
 impl CommandOutput {
     /// A result with no truncation and zero duration (for tests and mocks).
-    pub fn new(command: impl Into<String>, exit: ExitStatus, stdout: Vec<u8>, stderr: Vec<u8>) -> Self {
+    pub fn new(
+        command: impl Into<String>,
+        exit: ExitStatus,
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+    ) -> Self {
         CommandOutput {
             command: command.into(),
             exit,

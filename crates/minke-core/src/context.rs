@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{CommandOutput, Error, Message, MessageLevel, ModelObject, Params, Result, Status, Value, shell_quote};
+use crate::{
+    CommandOutput, Error, Message, MessageLevel, ModelObject, Params, Result, Status, Value,
+    shell_quote,
+};
 
 /// One command for an [`Executor`].
 #[derive(Clone, Copy, Debug)]
@@ -57,10 +60,22 @@ pub struct Context {
 
 impl Context {
     /// A context for one object. `secrets` are the values to hide in recorded commands.
-    pub fn new(object: Box<dyn ModelObject>, params: Params, secrets: Vec<String>, exec: Box<dyn Executor>) -> Self {
+    pub fn new(
+        object: Box<dyn ModelObject>,
+        params: Params,
+        secrets: Vec<String>,
+        exec: Box<dyn Executor>,
+    ) -> Self {
         let original = object.clone_object();
         let secrets = secrets.into_iter().filter(|s| !s.is_empty()).collect();
-        Context { object, original, params, secrets, status: Status::Success, exec }
+        Context {
+            object,
+            original,
+            params,
+            secrets,
+            status: Status::Success,
+            exec,
+        }
     }
 
     /// The object as its model type.
@@ -68,19 +83,23 @@ impl Context {
     /// Fails with a setup error when the object is of another model.
     pub fn object<T: 'static>(&self) -> Result<&T> {
         let name = self.object.model_name();
-        self.object
-            .as_any()
-            .downcast_ref::<T>()
-            .ok_or_else(|| Error::Setup(format!("the object is a `{name}`, not a `{}`", std::any::type_name::<T>())))
+        self.object.as_any().downcast_ref::<T>().ok_or_else(|| {
+            Error::Setup(format!(
+                "the object is a `{name}`, not a `{}`",
+                std::any::type_name::<T>()
+            ))
+        })
     }
 
     /// The object as its model type, to change fields (saved when the session ends).
     pub fn object_mut<T: 'static>(&mut self) -> Result<&mut T> {
         let name = self.object.model_name();
-        self.object
-            .as_any_mut()
-            .downcast_mut::<T>()
-            .ok_or_else(|| Error::Setup(format!("the object is a `{name}`, not a `{}`", std::any::type_name::<T>())))
+        self.object.as_any_mut().downcast_mut::<T>().ok_or_else(|| {
+            Error::Setup(format!(
+                "the object is a `{name}`, not a `{}`",
+                std::any::type_name::<T>()
+            ))
+        })
     }
 
     /// The object without its type.
@@ -125,23 +144,48 @@ impl Context {
     /// Runs a command as it is and records it.
     pub async fn run(&mut self, command: &str) -> Result<CommandOutput> {
         let display = self.redact(command);
-        self.exec_request(ExecRequest { command, display: &display, timeout: None, stdin: None }).await
+        self.exec_request(ExecRequest {
+            command,
+            display: &display,
+            timeout: None,
+            stdin: None,
+        })
+        .await
     }
 
     /// Runs a command with a time limit of its own.
-    pub async fn run_with_timeout(&mut self, command: &str, timeout: Duration) -> Result<CommandOutput> {
+    pub async fn run_with_timeout(
+        &mut self,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<CommandOutput> {
         let display = self.redact(command);
-        self.exec_request(ExecRequest { command, display: &display, timeout: Some(timeout), stdin: None }).await
+        self.exec_request(ExecRequest {
+            command,
+            display: &display,
+            timeout: Some(timeout),
+            stdin: None,
+        })
+        .await
     }
 
     /// Runs a command with `sudo`, the password (if any) written to its standard input,
     /// never to the command line or the history.
-    pub async fn sudo(&mut self, command: &str, password: Option<&crate::Secret>) -> Result<CommandOutput> {
+    pub async fn sudo(
+        &mut self,
+        command: &str,
+        password: Option<&crate::Secret>,
+    ) -> Result<CommandOutput> {
         let wrapped = format!("sudo -S -p '' -- sh -c {}", shell_quote(command));
         let display = self.redact(&wrapped);
         let stdin = password.map(|p| format!("{}\n", p.expose()).into_bytes());
-        self.exec_request(ExecRequest { command: &wrapped, display: &display, timeout: None, stdin: stdin.as_deref() })
-            .await
+        self.exec_request(ExecRequest {
+            command: &wrapped,
+            display: &display,
+            timeout: None,
+            stdin: stdin.as_deref(),
+        })
+        .await
     }
 
     /// Runs a prepared request.
@@ -175,23 +219,41 @@ impl Context {
     /// group). If the command fails, prints nothing, doesn't match, or the value doesn't
     /// fit the field, the field is left alone, an error message is added, the status
     /// raised to warning and `false` returned.
-    pub async fn update_field(&mut self, field: &str, template: &str, regex: Option<&str>) -> Result<bool> {
+    pub async fn update_field(
+        &mut self,
+        field: &str,
+        template: &str,
+        regex: Option<&str>,
+    ) -> Result<bool> {
         if !self.object.field_names().contains(&field) {
             return Err(Error::Field {
                 model: self.object.model_name().to_owned(),
                 field: field.to_owned(),
-                problem: format!("no such field (fields: {})", self.object.field_names().join(", ")),
+                problem: format!(
+                    "no such field (fields: {})",
+                    self.object.field_names().join(", ")
+                ),
             });
         }
         let re = regex
-            .map(|p| regex::Regex::new(p).map_err(|e| Error::Regex { pattern: p.to_owned(), problem: e.to_string() }))
+            .map(|p| {
+                regex::Regex::new(p).map_err(|e| Error::Regex {
+                    pattern: p.to_owned(),
+                    problem: e.to_string(),
+                })
+            })
             .transpose()?;
         let out = self.frun(template).await?;
         let text = out.stdout_text();
         let value = if !out.ok() {
             None
         } else if let Some(re) = &re {
-            re.captures(&text).map(|c| c.get(1).or_else(|| c.get(0)).map_or("", |m| m.as_str()).to_owned())
+            re.captures(&text).map(|c| {
+                c.get(1)
+                    .or_else(|| c.get(0))
+                    .map_or("", |m| m.as_str())
+                    .to_owned()
+            })
         } else {
             Some(text.trim_end_matches(['\n', '\r']).to_owned()).filter(|s| !s.is_empty())
         };
@@ -204,8 +266,13 @@ impl Context {
             None if re.is_some() => "the output did not match".to_owned(),
             None => "the command printed nothing".to_owned(),
         };
-        self.add_msg(Message::command_at(MessageLevel::Error, &out)).await?;
-        self.add_msg(Message::text(MessageLevel::Error, format!("field `{field}` not updated: {problem}"))).await?;
+        self.add_msg(Message::command_at(MessageLevel::Error, &out))
+            .await?;
+        self.add_msg(Message::text(
+            MessageLevel::Error,
+            format!("field `{field}` not updated: {problem}"),
+        ))
+        .await?;
         self.set_status(Status::Warning);
         Ok(false)
     }
@@ -223,7 +290,8 @@ impl Context {
     /// Adds a warning text message and raises the status to warning.
     pub async fn warning(&mut self, text: impl Into<String>) -> Result<()> {
         self.set_status(Status::Warning);
-        self.add_msg(Message::text(MessageLevel::Warning, text)).await
+        self.add_msg(Message::text(MessageLevel::Warning, text))
+            .await
     }
 
     /// Adds an error text message and raises the status to error.
@@ -240,7 +308,10 @@ impl Context {
     /// shell-quoted. An unknown placeholder is an error.
     pub fn format(&self, template: &str) -> Result<String> {
         format_template(template, |name| {
-            self.params.get(name).map(str::to_owned).or_else(|| self.object.field(name).map(|v| v.to_string()))
+            self.params
+                .get(name)
+                .map(str::to_owned)
+                .or_else(|| self.object.field(name).map(|v| v.to_string()))
         })
     }
 
@@ -278,9 +349,14 @@ pub fn format_template(template: &str, lookup: impl Fn(&str) -> Option<String>) 
             i += 2;
         } else if c == b'{' && (i == 0 || b[i - 1] != b'$') {
             let rest = &template[i + 1..];
-            let len = rest.bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
+            let len = rest
+                .bytes()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                .count();
             let ident = &rest[..len];
-            let is_ident = len > 0 && !ident.as_bytes()[0].is_ascii_digit() && rest.as_bytes().get(len) == Some(&b'}');
+            let is_ident = len > 0
+                && !ident.as_bytes()[0].is_ascii_digit()
+                && rest.as_bytes().get(len) == Some(&b'}');
             if is_ident {
                 let value = lookup(ident).ok_or_else(|| Error::UnknownPlaceholder {
                     name: ident.to_owned(),

@@ -28,7 +28,9 @@ pub enum Error {
         problem: String,
     },
     /// A `{placeholder}` in a command names neither a parameter nor a field.
-    #[error("unknown placeholder `{{{name}}}` in command `{command}`: no parameter or field has that name")]
+    #[error(
+        "unknown placeholder `{{{name}}}` in command `{command}`: no parameter or field has that name"
+    )]
     UnknownPlaceholder {
         /// The placeholder's name.
         name: String,

@@ -97,7 +97,7 @@ impl HostTarget {
             name: name.into(),
             address: address.into(),
             port: 22,
-            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+            user: local_user(),
             identity_files: Vec::new(),
             host_key_policy: HostKeyPolicy::Strict,
             known_hosts: None,
@@ -115,4 +115,37 @@ impl HostTarget {
 pub trait Host: crate::MinkeModel {
     /// How to reach this host.
     fn target(&self) -> HostTarget;
+}
+
+/// The name of the local user: `$USER`, else `$LOGNAME`, else looked up by uid in
+/// `/etc/passwd`, else `root`.
+///
+/// ```
+/// assert!(!minke_core::local_user().is_empty());
+/// ```
+pub fn local_user() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Uid:")
+                    .and_then(|r| r.split_whitespace().next().map(str::to_owned))
+            })
+        });
+    if let (Some(uid), Ok(passwd)) = (uid, std::fs::read_to_string("/etc/passwd")) {
+        for line in passwd.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() > 2 && f[2] == uid {
+                return f[0].to_owned();
+            }
+        }
+    }
+    "root".to_owned()
 }

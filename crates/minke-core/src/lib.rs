@@ -27,7 +27,7 @@ mod value;
 pub use command::{CommandOutput, ExitStatus};
 pub use context::{Context, ExecRequest, Executor, format_template};
 pub use error::{Error, Result};
-pub use host::{Host, HostKeyPolicy, HostTarget};
+pub use host::{Host, HostKeyPolicy, HostTarget, local_user};
 pub use message::{Message, MessageBody};
 pub use model::{FieldMeta, MinkeModel, ModelMeta, ModelObject};
 pub use registry::{Registry, SessionEntry};

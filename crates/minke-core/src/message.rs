@@ -55,7 +55,10 @@ const COMMAND_MESSAGE_CAP: usize = 64 * 1024;
 impl Message {
     /// A text message.
     pub fn text(level: MessageLevel, text: impl Into<String>) -> Self {
-        Message { level, body: MessageBody::Text { text: text.into() } }
+        Message {
+            level,
+            body: MessageBody::Text { text: text.into() },
+        }
     }
 
     /// A table message.
@@ -71,8 +74,14 @@ impl Message {
         R::Item: IntoIterator<Item = C>,
         C: Into<String>,
     {
-        let rows = rows.into_iter().map(|r| r.into_iter().map(Into::into).collect()).collect();
-        Message { level, body: MessageBody::Table { rows } }
+        let rows = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(Into::into).collect())
+            .collect();
+        Message {
+            level,
+            body: MessageBody::Table { rows },
+        }
     }
 
     /// A message summarising a command's result, at the level of its status.
@@ -82,7 +91,8 @@ impl Message {
 
     /// A message summarising a command's result at a given level.
     pub fn command_at(level: MessageLevel, output: &CommandOutput) -> Self {
-        let cap = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(COMMAND_MESSAGE_CAP)]).into_owned();
+        let cap =
+            |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(COMMAND_MESSAGE_CAP)]).into_owned();
         Message {
             level,
             body: MessageBody::Command {
@@ -102,7 +112,13 @@ impl Message {
             MessageBody::Table { rows } => {
                 let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
                 let widths: Vec<usize> = (0..cols)
-                    .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+                    .map(|c| {
+                        rows.iter()
+                            .filter_map(|r| r.get(c))
+                            .map(|s| s.chars().count())
+                            .max()
+                            .unwrap_or(0)
+                    })
                     .collect();
                 rows.iter()
                     .map(|r| {
@@ -110,7 +126,11 @@ impl Message {
                             .iter()
                             .enumerate()
                             .map(|(i, cell)| {
-                                if i + 1 == r.len() { cell.clone() } else { format!("{cell:<w$}", w = widths[i]) }
+                                if i + 1 == r.len() {
+                                    cell.clone()
+                                } else {
+                                    format!("{cell:<w$}", w = widths[i])
+                                }
                             })
                             .collect();
                         cells.join("  ")
@@ -118,7 +138,13 @@ impl Message {
                     .collect::<Vec<_>>()
                     .join("\n")
             }
-            MessageBody::Command { command, exit_code, exit_signal, stdout, stderr } => {
+            MessageBody::Command {
+                command,
+                exit_code,
+                exit_signal,
+                stdout,
+                stderr,
+            } => {
                 let exit = match (exit_code, exit_signal) {
                     (Some(c), _) => format!("exit {c}"),
                     (None, Some(s)) => format!("killed by SIG{s}"),

@@ -12,7 +12,10 @@ pub struct SessionEntry {
 impl SessionEntry {
     /// The entry for session type `S`.
     pub fn of<S: Session>() -> Self {
-        SessionEntry { meta: S::meta(), make: |p| Ok(Box::new(S::from_params(p)?)) }
+        SessionEntry {
+            meta: S::meta(),
+            make: |p| Ok(Box::new(S::from_params(p)?)),
+        }
     }
 
     /// Checks the parameters and builds the session.
@@ -24,7 +27,9 @@ impl SessionEntry {
 
 impl std::fmt::Debug for SessionEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionEntry").field("meta", &self.meta).finish_non_exhaustive()
+        f.debug_struct("SessionEntry")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,7 +55,10 @@ impl Registry {
     /// Registers an entry; a second session of the same name is an error.
     pub fn add_entry(&mut self, entry: SessionEntry) -> Result<()> {
         if self.sessions.iter().any(|s| s.meta.name == entry.meta.name) {
-            return Err(Error::Setup(format!("a session named `{}` is registered twice", entry.meta.name)));
+            return Err(Error::Setup(format!(
+                "a session named `{}` is registered twice",
+                entry.meta.name
+            )));
         }
         self.sessions.push(entry);
         Ok(())
@@ -58,13 +66,20 @@ impl Registry {
 
     /// The session of that name, or an error listing the known names.
     pub fn get(&self, name: &str) -> Result<&SessionEntry> {
-        self.sessions.iter().find(|s| s.meta.name == name).ok_or_else(|| {
-            let known: Vec<&str> = self.sessions.iter().map(|s| s.meta.name).collect();
-            Error::Setup(format!(
-                "unknown session `{name}` (known: {})",
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-            ))
-        })
+        self.sessions
+            .iter()
+            .find(|s| s.meta.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.sessions.iter().map(|s| s.meta.name).collect();
+                Error::Setup(format!(
+                    "unknown session `{name}` (known: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })
     }
 
     /// All sessions, in registration order.

@@ -79,8 +79,15 @@ impl Params {
     }
 
     /// Parameters from name/value pairs.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Params(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Params(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 
     /// Reads `name=value` (as given to `--param`).
@@ -117,11 +124,17 @@ impl Params {
 
     /// A parameter parsed as `T`, else its default, else `None` for `Option`, else an error.
     pub fn value<T: FieldType>(&self, name: &str, default: Option<&str>) -> Result<T> {
-        let problem = |e: Error| Error::Param { name: name.to_owned(), problem: e.to_string() };
+        let problem = |e: Error| Error::Param {
+            name: name.to_owned(),
+            problem: e.to_string(),
+        };
         match self.get(name).or(default) {
             Some(text) => T::parse(text).map_err(problem),
             None if T::OPTIONAL => T::from_value(crate::Value::Null).map_err(problem),
-            None => Err(Error::Param { name: name.to_owned(), problem: "is required".into() }),
+            None => Err(Error::Param {
+                name: name.to_owned(),
+                problem: "is required".into(),
+            }),
         }
     }
 
@@ -136,14 +149,21 @@ impl Params {
                     problem: format!(
                         "session `{}` has no such parameter (it takes: {})",
                         meta.name,
-                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 });
             }
         }
         for p in &meta.params {
             if p.required && self.get(p.name).is_none() && p.default.is_none() {
-                return Err(Error::Param { name: p.name.to_owned(), problem: "is required".into() });
+                return Err(Error::Param {
+                    name: p.name.to_owned(),
+                    problem: "is required".into(),
+                });
             }
         }
         Ok(())

@@ -99,7 +99,11 @@ pub trait FieldType: Sized {
 }
 
 fn mismatch<T>(expected: &'static str, v: impl fmt::Display) -> Result<T> {
-    Err(Error::InvalidValue { what: "value", value: v.to_string(), expected: expected.to_owned() })
+    Err(Error::InvalidValue {
+        what: "value",
+        value: v.to_string(),
+        expected: expected.to_owned(),
+    })
 }
 
 macro_rules! int_field {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use minke_core::{
-    DynSession, Error as CoreError, FailReason, HostTarget, Message, MessageLevel, ModelObject, Params, Registry, State,
-    Status,
+    DynSession, Error as CoreError, FailReason, HostTarget, Message, MessageLevel, ModelObject,
+    Params, Registry, State, Status,
 };
 use minke_ssh::{ConnectOptions, Connection};
 use minke_store::{MessageRow, NewRun, NewSession, Query, Store, now_micros};
@@ -153,9 +153,11 @@ impl RunHandle {
 
     /// Waits for the end of the run; everything is recorded when it returns.
     pub async fn wait(self) -> Result<RunSummary> {
-        self.join
-            .await
-            .map_err(|e| Error::Core(CoreError::Setup(format!("the run's driver task failed: {e}"))))
+        self.join.await.map_err(|e| {
+            Error::Core(CoreError::Setup(format!(
+                "the run's driver task failed: {e}"
+            )))
+        })
     }
 }
 
@@ -176,7 +178,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("store", &self.inner.store).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("store", &self.inner.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -195,9 +199,24 @@ struct Planned {
 
 impl Engine {
     /// An engine over a store, with the app's sessions, models and host model.
-    pub fn new(store: Store, sessions: Registry, models: Models, hosts: HostSource, config: Config) -> Self {
+    pub fn new(
+        store: Store,
+        sessions: Registry,
+        models: Models,
+        hosts: HostSource,
+        config: Config,
+    ) -> Self {
         let (events, _) = broadcast::channel(8192);
-        Engine { inner: Arc::new(Inner { store, sessions, models, hosts, config, events }) }
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                sessions,
+                models,
+                hosts,
+                config,
+                events,
+            }),
+        }
     }
 
     /// The store.
@@ -229,7 +248,10 @@ impl Engine {
     /// Checks a request, records the run and its sessions, and starts it.
     pub async fn start(&self, req: RunRequest) -> Result<RunHandle> {
         let inner = &self.inner;
-        let entry = inner.sessions.get(&req.session).map_err(|e| Error::UnknownSession(e.to_string()))?;
+        let entry = inner
+            .sessions
+            .get(&req.session)
+            .map_err(|e| Error::UnknownSession(e.to_string()))?;
         let meta = entry.meta.clone();
         let model = inner.models.get(&req.model)?.clone();
         if !meta.works_on(&req.model) {
@@ -239,7 +261,8 @@ impl Engine {
                 works_on: meta.work_on.join(", "),
             });
         }
-        let session: Arc<dyn DynSession> = Arc::from(entry.instantiate(&req.params).map_err(Error::Params)?);
+        let session: Arc<dyn DynSession> =
+            Arc::from(entry.instantiate(&req.params).map_err(Error::Params)?);
         let secrets: Vec<String> = meta
             .params
             .iter()
@@ -259,8 +282,12 @@ impl Engine {
         };
         let ttl = i64::try_from(inner.config.lock_ttl.as_micros()).unwrap_or(i64::MAX);
         let hosts_wanted: Vec<i64> = {
-            let mut v: Vec<i64> =
-                planned.iter().filter_map(|p| p.host.as_ref().ok()).filter(|t| !t.disabled).map(|t| t.id).collect();
+            let mut v: Vec<i64> = planned
+                .iter()
+                .filter_map(|p| p.host.as_ref().ok())
+                .filter(|t| !t.disabled)
+                .map(|t| t.id)
+                .collect();
             v.sort_unstable();
             v.dedup();
             v
@@ -272,7 +299,12 @@ impl Engine {
                     Ok(t) => (Some(t.id), Some(t.name.clone())),
                     Err(_) => (None, None),
                 };
-                (p.object.label(), hid, hname, p.object.model_name().to_owned())
+                (
+                    p.object.label(),
+                    hid,
+                    hname,
+                    p.object.model_name().to_owned(),
+                )
             })
             .collect();
         let object_ids: Vec<i64> = planned.iter().map(|p| p.object.id()).collect();
@@ -290,17 +322,27 @@ impl Engine {
             .write(move |c| {
                 let run_id = minke_store::insert_run(c, &new_run)?;
                 let held: BTreeMap<i64, i64> =
-                    minke_store::acquire_host_locks(c, run_id, &hosts_wanted, ttl)?.into_iter().collect();
+                    minke_store::acquire_host_locks(c, run_id, &hosts_wanted, ttl)?
+                        .into_iter()
+                        .collect();
                 let now = now_micros();
                 let mut news = Vec::with_capacity(rows.len());
                 let mut notes = Vec::new();
                 for (i, (label, hid, hname, model)) in rows.into_iter().enumerate() {
                     let why = host_errors[i].clone().or_else(|| {
-                        hid.and_then(|h| held.get(&h))
-                            .map(|other| format!("host `{}` is locked by run {other}", hname.clone().unwrap_or_default()))
+                        hid.and_then(|h| held.get(&h)).map(|other| {
+                            format!(
+                                "host `{}` is locked by run {other}",
+                                hname.clone().unwrap_or_default()
+                            )
+                        })
                     });
                     let (state, status, reason) = match (&why, hid) {
-                        (Some(_), None) => ("failed", Some("error"), Some(FailReason::Setup.as_str().to_owned())),
+                        (Some(_), None) => (
+                            "failed",
+                            Some("error"),
+                            Some(FailReason::Setup.as_str().to_owned()),
+                        ),
                         (Some(w), Some(_)) => ("canceled", None, Some(w.clone())),
                         (None, _) => ("initialized", None, None),
                     };
@@ -323,11 +365,22 @@ impl Engine {
                 }
                 let ids = minke_store::insert_sessions(c, &news)?;
                 for (i, text) in &notes {
-                    let level = if news[*i].state == "failed" { MessageLevel::Error } else { MessageLevel::Warning };
-                    let body = serde_json::to_string(&Message::text(level, text.clone()).body).unwrap_or_default();
+                    let level = if news[*i].state == "failed" {
+                        MessageLevel::Error
+                    } else {
+                        MessageLevel::Warning
+                    };
+                    let body = serde_json::to_string(&Message::text(level, text.clone()).body)
+                        .unwrap_or_default();
                     minke_store::insert_message(
                         c,
-                        &MessageRow { session_id: ids[*i], seq: 1, level: level.to_string(), body, created_at: now },
+                        &MessageRow {
+                            session_id: ids[*i],
+                            seq: 1,
+                            level: level.to_string(),
+                            body,
+                            created_at: now,
+                        },
                     )?;
                 }
                 if !notes.is_empty() {
@@ -348,9 +401,14 @@ impl Engine {
             })
             .await?;
 
-        let _ = inner.events.send(Event::RunStarted { run_id, sessions: session_ids.len() });
+        let _ = inner.events.send(Event::RunStarted {
+            run_id,
+            sessions: session_ids.len(),
+        });
         let (level_tx, level_rx) = watch::channel(0u8);
-        let canceller = Canceller { level: Arc::new(level_tx) };
+        let canceller = Canceller {
+            level: Arc::new(level_tx),
+        };
 
         // Group runnable sessions by host; record the others' outcome for the summary.
         let mut summaries: Vec<SessionSummary> = Vec::with_capacity(planned.len());
@@ -368,19 +426,21 @@ impl Engine {
                     status: Some(Status::Error),
                     reason: Some(format!("{}: {e}", FailReason::Setup)),
                 }),
-                Ok(t) if t.disabled || locked.contains_key(&t.id) => summaries.push(SessionSummary {
-                    session_id: sid,
-                    object_id,
-                    object: label,
-                    host: Some(t.name.clone()),
-                    state: State::Canceled,
-                    status: None,
-                    reason: Some(if t.disabled {
-                        format!("host `{}` is disabled", t.name)
-                    } else {
-                        format!("host `{}` is locked by run {}", t.name, locked[&t.id])
-                    }),
-                }),
+                Ok(t) if t.disabled || locked.contains_key(&t.id) => {
+                    summaries.push(SessionSummary {
+                        session_id: sid,
+                        object_id,
+                        object: label,
+                        host: Some(t.name.clone()),
+                        state: State::Canceled,
+                        status: None,
+                        reason: Some(if t.disabled {
+                            format!("host `{}` is disabled", t.name)
+                        } else {
+                            format!("host `{}` is locked by run {}", t.name, locked[&t.id])
+                        }),
+                    })
+                }
                 Ok(t) => {
                     summaries.push(SessionSummary {
                         session_id: sid,
@@ -391,11 +451,15 @@ impl Engine {
                         status: None,
                         reason: None,
                     });
-                    groups.entry(t.id).or_insert_with(|| (t, Vec::new())).1.push(Job {
-                        session_id: sid,
-                        object: p.object,
-                        label,
-                    });
+                    groups
+                        .entry(t.id)
+                        .or_insert_with(|| (t, Vec::new()))
+                        .1
+                        .push(Job {
+                            session_id: sid,
+                            object: p.object,
+                            label,
+                        });
                 }
             }
         }
@@ -424,7 +488,12 @@ impl Engine {
             cancel: level_rx,
         };
         let join = tokio::spawn(run.drive(groups, summaries));
-        Ok(RunHandle { run_id, sessions: total, canceller, join })
+        Ok(RunHandle {
+            run_id,
+            sessions: total,
+            canceller,
+            join,
+        })
     }
 
     /// Loads the selection and resolves each object's host.
@@ -442,18 +511,28 @@ impl Engine {
                 for o in &objects {
                     host_ids.push(model.host_id(&**o, c).map_err(|e| e.to_string()));
                 }
-                let mut wanted: Vec<i64> = host_ids.iter().filter_map(|h| h.as_ref().ok().copied()).collect();
+                let mut wanted: Vec<i64> = host_ids
+                    .iter()
+                    .filter_map(|h| h.as_ref().ok().copied())
+                    .collect();
                 wanted.sort_unstable();
                 wanted.dedup();
-                let targets: BTreeMap<i64, HostTarget> =
-                    hosts.targets(c, &wanted)?.into_iter().map(|t| (t.id, t)).collect();
+                let targets: BTreeMap<i64, HostTarget> = hosts
+                    .targets(c, &wanted)?
+                    .into_iter()
+                    .map(|t| (t.id, t))
+                    .collect();
                 Ok(objects
                     .into_iter()
                     .zip(host_ids)
                     .map(|(object, hid)| {
                         let host = hid.and_then(|h| {
                             targets.get(&h).cloned().ok_or_else(|| {
-                                format!("{} {} points at host {h}, which does not exist", object.model_name(), object.id())
+                                format!(
+                                    "{} {} points at host {h}, which does not exist",
+                                    object.model_name(),
+                                    object.id()
+                                )
                             })
                         });
                         Planned { object, host }
@@ -499,7 +578,11 @@ impl RunCtx {
         *self.cancel.borrow()
     }
 
-    async fn drive(self, groups: BTreeMap<i64, (HostTarget, Vec<Job>)>, mut summaries: Vec<SessionSummary>) -> RunSummary {
+    async fn drive(
+        self,
+        groups: BTreeMap<i64, (HostTarget, Vec<Job>)>,
+        mut summaries: Vec<SessionSummary>,
+    ) -> RunSummary {
         let store = self.inner().store.clone();
         let run_id = self.run_id;
         let ttl = self.inner().config.lock_ttl;
@@ -511,7 +594,9 @@ impl RunCtx {
                 every.tick().await;
                 loop {
                     every.tick().await;
-                    store.write_later("a lock heartbeat", move |c| minke_store::refresh_host_locks(c, run_id, ttl_us));
+                    store.write_later("a lock heartbeat", move |c| {
+                        minke_store::refresh_host_locks(c, run_id, ttl_us)
+                    });
                 }
             })
         };
@@ -536,7 +621,10 @@ impl RunCtx {
                                 session_id: *id,
                                 state: State::Failed,
                                 status: Some(Status::Error),
-                                reason: Some(format!("{}: the host's worker task died: {e}", FailReason::SessionError)),
+                                reason: Some(format!(
+                                    "{}: the host's worker task died: {e}",
+                                    FailReason::SessionError
+                                )),
                             });
                         }
                     }
@@ -558,23 +646,40 @@ impl RunCtx {
         let finished = store
             .write(move |c| {
                 minke_store::release_host_locks(c, run_id)?;
-                minke_store::finish_run(c, run_id, if canceled { "canceled" } else { "done" }, done_at)
+                minke_store::finish_run(
+                    c,
+                    run_id,
+                    if canceled { "canceled" } else { "done" },
+                    done_at,
+                )
             })
             .await;
         if let Err(e) = finished {
             tracing::error!(run_id, "recording the end of the run failed: {e}");
         }
         let _ = self.inner().events.send(Event::RunFinished { run_id });
-        RunSummary { run_id, sessions: summaries }
+        RunSummary {
+            run_id,
+            sessions: summaries,
+        }
     }
 
     fn finish(&self, job_id: i64, host: &HostTarget, label: &str, o: &Outcome) {
         let (state, status, reason) = (o.state, o.status, o.reason.clone());
         let at = now_micros();
         let rs = reason.clone();
-        self.inner().store.write_later("the end of a session", move |c| {
-            minke_store::finish_session(c, job_id, state.as_str(), status.map(Status::as_str), rs.as_deref(), at)
-        });
+        self.inner()
+            .store
+            .write_later("the end of a session", move |c| {
+                minke_store::finish_session(
+                    c,
+                    job_id,
+                    state.as_str(),
+                    status.map(Status::as_str),
+                    rs.as_deref(),
+                    at,
+                )
+            });
         let _ = self.inner().events.send(Event::SessionState {
             run_id: self.run_id,
             session_id: job_id,
@@ -587,9 +692,18 @@ impl RunCtx {
     }
 
     fn note(&self, session_id: i64, level: MessageLevel, text: String) {
-        let body = serde_json::to_string(&Message::text(level, text.clone()).body).unwrap_or_default();
-        let row = MessageRow { session_id, seq: 0, level: level.to_string(), body, created_at: now_micros() };
-        self.inner().store.write_later("a message", move |c| minke_store::insert_message(c, &row));
+        let body =
+            serde_json::to_string(&Message::text(level, text.clone()).body).unwrap_or_default();
+        let row = MessageRow {
+            session_id,
+            seq: 0,
+            level: level.to_string(),
+            body,
+            created_at: now_micros(),
+        };
+        self.inner()
+            .store
+            .write_later("a message", move |c| minke_store::insert_message(c, &row));
         let _ = self.inner().events.send(Event::Message {
             run_id: self.run_id,
             session_id,
@@ -597,9 +711,15 @@ impl RunCtx {
         });
     }
 
-    async fn host_task(self, target: HostTarget, jobs: Vec<Job>, permits: Arc<Semaphore>) -> Vec<Outcome> {
+    async fn host_task(
+        self,
+        target: HostTarget,
+        jobs: Vec<Job>,
+        permits: Arc<Semaphore>,
+    ) -> Vec<Outcome> {
         let run_id = self.run_id;
-        let conn: Arc<tokio::sync::Mutex<Option<Arc<Connection>>>> = Arc::new(tokio::sync::Mutex::new(None));
+        let conn: Arc<tokio::sync::Mutex<Option<Arc<Connection>>>> =
+            Arc::new(tokio::sync::Mutex::new(None));
         let outcomes = if self.parallel {
             let mut set = JoinSet::new();
             for job in jobs {
@@ -623,7 +743,11 @@ impl RunCtx {
             v
         };
         let host_id = target.id;
-        self.inner().store.write_later("a host lock release", move |c| minke_store::release_host_lock(c, run_id, host_id));
+        self.inner()
+            .store
+            .write_later("a host lock release", move |c| {
+                minke_store::release_host_lock(c, run_id, host_id)
+            });
         if let Some(c) = conn.lock().await.take() {
             c.close().await;
         }
@@ -638,7 +762,11 @@ impl RunCtx {
         conn: &tokio::sync::Mutex<Option<Arc<Connection>>>,
         permits: &Semaphore,
     ) -> Outcome {
-        let Job { session_id, object, label } = job;
+        let Job {
+            session_id,
+            object,
+            label,
+        } = job;
         let canceled = |why: &str| Outcome {
             session_id,
             state: State::Canceled,
@@ -678,7 +806,9 @@ impl RunCtx {
             }
         };
         let at = now_micros();
-        self.inner().store.write_later("a session start", move |c| minke_store::start_session(c, session_id, at));
+        self.inner().store.write_later("a session start", move |c| {
+            minke_store::start_session(c, session_id, at)
+        });
         let _ = self.inner().events.send(Event::SessionState {
             run_id: self.run_id,
             session_id,
@@ -735,7 +865,12 @@ impl RunCtx {
             command_seq: 0,
             message_seq: 0,
         };
-        let mut cx = minke_core::Context::new(object, self.params.clone(), self.secrets.clone(), Box::new(exec));
+        let mut cx = minke_core::Context::new(
+            object,
+            self.params.clone(),
+            self.secrets.clone(),
+            Box::new(exec),
+        );
         let session = self.session.clone();
         let mut task = tokio::spawn(async move {
             let r = session.process_dyn(&mut cx).await;
@@ -774,7 +909,11 @@ impl RunCtx {
         let (result, cx) = match joined {
             Ok(v) => v,
             Err(e) if timed_out => {
-                self.note(session_id, MessageLevel::Error, format!("session timed out after {:?}: {e}", self.session_timeout));
+                self.note(
+                    session_id,
+                    MessageLevel::Error,
+                    format!("session timed out after {:?}: {e}", self.session_timeout),
+                );
                 return failed(FailReason::SessionTimeout, Status::Error);
             }
             Err(e) => {
@@ -796,17 +935,40 @@ impl RunCtx {
         let mut status = cx.status();
         let outcome = match result {
             _ if timed_out => {
-                self.note(session_id, MessageLevel::Error, format!("session timed out after {:?}", self.session_timeout));
+                self.note(
+                    session_id,
+                    MessageLevel::Error,
+                    format!("session timed out after {:?}", self.session_timeout),
+                );
                 failed(FailReason::SessionTimeout, Status::Error)
             }
-            Ok(()) => Outcome { session_id, state: State::Completed, status: Some(status), reason: None },
+            Ok(()) => Outcome {
+                session_id,
+                state: State::Completed,
+                status: Some(status),
+                reason: None,
+            },
             Err(CoreError::Stopped) => {
-                self.note(session_id, MessageLevel::Warning, "stopped by request".into());
-                Outcome { session_id, state: State::Stopped, status: Some(status), reason: None }
+                self.note(
+                    session_id,
+                    MessageLevel::Warning,
+                    "stopped by request".into(),
+                );
+                Outcome {
+                    session_id,
+                    state: State::Stopped,
+                    status: Some(status),
+                    reason: None,
+                }
             }
             Err(CoreError::Session(text)) => {
                 self.note(session_id, MessageLevel::Error, text);
-                Outcome { session_id, state: State::Completed, status: Some(Status::Error), reason: None }
+                Outcome {
+                    session_id,
+                    state: State::Completed,
+                    status: Some(Status::Error),
+                    reason: None,
+                }
             }
             Err(CoreError::Remote { reason, detail }) => {
                 self.note(session_id, MessageLevel::Error, detail);
@@ -826,11 +988,21 @@ impl RunCtx {
             let model = self.model.clone();
             let object = cx.into_object();
             let names = changed.join(", ");
-            let saved = inner.store.write(move |c| model.save(&*object, c, &changed)).await;
+            let saved = inner
+                .store
+                .write(move |c| model.save(&*object, c, &changed))
+                .await;
             if let Err(e) = saved {
                 status = Status::Error;
-                self.note(session_id, MessageLevel::Error, format!("could not save fields {names}: {e}"));
-                return Outcome { status: Some(status), ..outcome };
+                self.note(
+                    session_id,
+                    MessageLevel::Error,
+                    format!("could not save fields {names}: {e}"),
+                );
+                return Outcome {
+                    status: Some(status),
+                    ..outcome
+                };
             }
         }
         outcome

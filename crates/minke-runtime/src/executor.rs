@@ -78,7 +78,8 @@ impl SshExecutor {
             started_at,
             duration_us: i64::try_from(out.duration.as_micros()).unwrap_or(i64::MAX),
         };
-        self.store.write_later("a command", move |c| minke_store::insert_command(c, &row));
+        self.store
+            .write_later("a command", move |c| minke_store::insert_command(c, &row));
         let _ = self.events.send(Event::CommandFinished {
             run_id: self.run_id,
             session_id: self.session_id,
@@ -104,8 +105,13 @@ impl Executor for SshExecutor {
         };
         let started_at = now_micros();
         let t0 = Instant::now();
-        let mut sink =
-            EventSink { events: &self.events, run_id: self.run_id, session_id: self.session_id, stdout_len: 0, stderr_len: 0 };
+        let mut sink = EventSink {
+            events: &self.events,
+            run_id: self.run_id,
+            session_id: self.session_id,
+            stdout_len: 0,
+            stderr_len: 0,
+        };
         let result = self.conn.exec(req.command, &opts, &mut sink).await;
         let lens = (sink.stdout_len, sink.stderr_len);
         match result {
@@ -123,7 +129,10 @@ impl Executor for SshExecutor {
                 if e.is_killed() {
                     Err(Error::Stopped)
                 } else {
-                    Err(Error::Remote { reason: e.reason(), detail: e.to_string() })
+                    Err(Error::Remote {
+                        reason: e.reason(),
+                        detail: e.to_string(),
+                    })
                 }
             }
         }
@@ -138,9 +147,13 @@ impl Executor for SshExecutor {
             body: serde_json::to_string(&msg.body).map_err(|e| Error::Setup(e.to_string()))?,
             created_at: now_micros(),
         };
-        self.store.write_later("a message", move |c| minke_store::insert_message(c, &row));
-        let _ =
-            self.events.send(Event::Message { run_id: self.run_id, session_id: self.session_id, message: msg.clone() });
+        self.store
+            .write_later("a message", move |c| minke_store::insert_message(c, &row));
+        let _ = self.events.send(Event::Message {
+            run_id: self.run_id,
+            session_id: self.session_id,
+            message: msg.clone(),
+        });
         Ok(())
     }
 

@@ -24,7 +24,10 @@ pub struct ModelEntry {
 
 fn downcast<T: 'static>(o: &dyn ModelObject) -> minke_store::Result<&T> {
     o.as_any().downcast_ref::<T>().ok_or_else(|| {
-        minke_store::Error::Core(minke_core::Error::Setup(format!("object of model `{}` has another type", o.model_name())))
+        minke_store::Error::Core(minke_core::Error::Setup(format!(
+            "object of model `{}` has another type",
+            o.model_name()
+        )))
     })
 }
 
@@ -33,7 +36,12 @@ impl ModelEntry {
     pub fn of<T: StoredModel>() -> Self {
         ModelEntry {
             meta: T::meta(),
-            load: |c, q| Ok(T::load(c, q)?.into_iter().map(|o| Box::new(o) as Box<dyn ModelObject>).collect()),
+            load: |c, q| {
+                Ok(T::load(c, q)?
+                    .into_iter()
+                    .map(|o| Box::new(o) as Box<dyn ModelObject>)
+                    .collect())
+            },
             count: |c, q| T::count(c, q),
             host_id: |o, c| downcast::<T>(o)?.host_id(c),
             save: |o, c, f| downcast::<T>(o)?.save_fields(c, f),
@@ -41,7 +49,11 @@ impl ModelEntry {
     }
 
     /// Loads the objects a query selects.
-    pub fn load(&self, conn: &mut Conn, query: &Query) -> minke_store::Result<Vec<Box<dyn ModelObject>>> {
+    pub fn load(
+        &self,
+        conn: &mut Conn,
+        query: &Query,
+    ) -> minke_store::Result<Vec<Box<dyn ModelObject>>> {
         (self.load)(conn, query)
     }
 
@@ -56,14 +68,21 @@ impl ModelEntry {
     }
 
     /// Saves the named fields of an object.
-    pub fn save(&self, object: &dyn ModelObject, conn: &mut Conn, fields: &[&str]) -> minke_store::Result<()> {
+    pub fn save(
+        &self,
+        object: &dyn ModelObject,
+        conn: &mut Conn,
+        fields: &[&str],
+    ) -> minke_store::Result<()> {
         (self.save)(object, conn, fields)
     }
 }
 
 impl std::fmt::Debug for ModelEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelEntry").field("name", &self.meta.name).finish_non_exhaustive()
+        f.debug_struct("ModelEntry")
+            .field("name", &self.meta.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,7 +99,12 @@ impl HostSource {
     pub fn of<T: StoredModel + Host>() -> Self {
         HostSource {
             model: T::NAME,
-            targets: |c, ids| Ok(T::load(c, &Query::ids(ids.iter().copied()))?.iter().map(Host::target).collect()),
+            targets: |c, ids| {
+                Ok(T::load(c, &Query::ids(ids.iter().copied()))?
+                    .iter()
+                    .map(Host::target)
+                    .collect())
+            },
         }
     }
 
@@ -96,7 +120,9 @@ impl HostSource {
 
 impl std::fmt::Debug for HostSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostSource").field("model", &self.model).finish()
+        f.debug_struct("HostSource")
+            .field("model", &self.model)
+            .finish()
     }
 }
 
@@ -110,7 +136,10 @@ impl Models {
     /// Registers model `T`; a second model of the same name is an error.
     pub fn add<T: StoredModel>(&mut self) -> Result<()> {
         if self.entries.iter().any(|e| e.meta.name == T::NAME) {
-            return Err(Error::Core(minke_core::Error::Setup(format!("model `{}` is registered twice", T::NAME))));
+            return Err(Error::Core(minke_core::Error::Setup(format!(
+                "model `{}` is registered twice",
+                T::NAME
+            ))));
         }
         self.entries.push(ModelEntry::of::<T>());
         Ok(())
@@ -118,10 +147,18 @@ impl Models {
 
     /// The model of that name.
     pub fn get(&self, name: &str) -> Result<&ModelEntry> {
-        self.entries.iter().find(|e| e.meta.name == name).ok_or_else(|| Error::UnknownModel {
-            name: name.to_owned(),
-            known: self.entries.iter().map(|e| e.meta.name).collect::<Vec<_>>().join(", "),
-        })
+        self.entries
+            .iter()
+            .find(|e| e.meta.name == name)
+            .ok_or_else(|| Error::UnknownModel {
+                name: name.to_owned(),
+                known: self
+                    .entries
+                    .iter()
+                    .map(|e| e.meta.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// All models, in registration order.

@@ -29,13 +29,20 @@ pub struct AppMigration {
 impl AppMigration {
     /// A migration with the same name on both backends.
     pub const fn new(name: &'static str, sqlite: &'static str, postgres: &'static str) -> Self {
-        AppMigration { name, sqlite, postgres }
+        AppMigration {
+            name,
+            sqlite,
+            postgres,
+        }
     }
 }
 
 /// Applies the migrations not applied yet, each in its own transaction; returns the
 /// names applied now.
-pub fn apply_app_migrations(conn: &mut Conn, migrations: &[AppMigration]) -> Result<Vec<&'static str>> {
+pub fn apply_app_migrations(
+    conn: &mut Conn,
+    migrations: &[AppMigration],
+) -> Result<Vec<&'static str>> {
     let mut applied = Vec::new();
     for m in migrations {
         conn.transaction(|conn| {

@@ -1,9 +1,9 @@
 //! Connections to SQLite or PostgreSQL, chosen at run time from the URL.
 
+use diesel::Connection as _;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection as _;
 
 use crate::{Error, Result};
 
@@ -30,7 +30,10 @@ impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(DatabaseUrl::Postgres(url.to_owned()))
-        } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
             Ok(DatabaseUrl::Sqlite(path.to_owned()))
         } else if url.contains("://") || url.is_empty() {
             Err(Error::Url(url.to_owned()))
@@ -49,7 +52,9 @@ impl DatabaseUrl {
         match self {
             DatabaseUrl::Sqlite(p) => p.clone(),
             DatabaseUrl::Postgres(u) => {
-                let Some((scheme, rest)) = u.split_once("://") else { return u.clone() };
+                let Some((scheme, rest)) = u.split_once("://") else {
+                    return u.clone();
+                };
                 match rest.split_once('@') {
                     Some((cred, host)) => match cred.split_once(':') {
                         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
@@ -89,7 +94,10 @@ impl std::fmt::Debug for Conn {
 impl Conn {
     /// Opens a connection; SQLite gets WAL, a busy timeout and foreign keys.
     pub fn open(url: &DatabaseUrl) -> Result<Conn> {
-        let connect_err = |source| Error::Connect { url: url.redacted(), source };
+        let connect_err = |source| Error::Connect {
+            url: url.redacted(),
+            source,
+        };
         match url {
             DatabaseUrl::Sqlite(path) => {
                 let mut c = SqliteConnection::establish(path).map_err(connect_err)?;
@@ -100,7 +108,9 @@ impl Conn {
                 .map_err(Error::query("setting up SQLite"))?;
                 Ok(Conn::Sqlite(c))
             }
-            DatabaseUrl::Postgres(u) => Ok(Conn::Pg(PgConnection::establish(u).map_err(connect_err)?)),
+            DatabaseUrl::Postgres(u) => {
+                Ok(Conn::Pg(PgConnection::establish(u).map_err(connect_err)?))
+            }
         }
     }
 
@@ -111,7 +121,8 @@ impl Conn {
         use diesel::connection::{AnsiTransactionManager, TransactionManager};
         macro_rules! tx {
             ($c:expr) => {{
-                AnsiTransactionManager::begin_transaction($c).map_err(Error::query("beginning a transaction"))?;
+                AnsiTransactionManager::begin_transaction($c)
+                    .map_err(Error::query("beginning a transaction"))?;
             }};
         }
         match self {

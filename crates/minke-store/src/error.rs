@@ -5,7 +5,9 @@
 #[non_exhaustive]
 pub enum Error {
     /// The database URL is not one Minke knows.
-    #[error("unsupported database URL `{0}`: use a file path or sqlite://PATH for SQLite, postgres://... for PostgreSQL")]
+    #[error(
+        "unsupported database URL `{0}`: use a file path or sqlite://PATH for SQLite, postgres://... for PostgreSQL"
+    )]
     Url(String),
     /// The database could not be opened or reached.
     #[error("cannot open database {url}: {source}")]

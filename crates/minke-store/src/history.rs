@@ -3,7 +3,10 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::schema::{minke_commands as cmd, minke_host_locks as lk, minke_messages as msg, minke_runs as run, minke_sessions as ses};
+use crate::schema::{
+    minke_commands as cmd, minke_host_locks as lk, minke_messages as msg, minke_runs as run,
+    minke_sessions as ses,
+};
 use crate::{Conn, Error, Result, now_micros, with_conn};
 
 /// A run to record: one session started on a selection of objects.
@@ -202,10 +205,17 @@ pub fn finish_session(
     at: i64,
 ) -> Result<()> {
     with_conn!(conn, |c, B| diesel::update(ses::table.find(id))
-        .set((ses::state.eq(state), ses::status.eq(status), ses::reason.eq(reason), ses::finished_at.eq(at)))
+        .set((
+            ses::state.eq(state),
+            ses::status.eq(status),
+            ses::reason.eq(reason),
+            ses::finished_at.eq(at)
+        ))
         .execute(c)
         .map(drop)
-        .map_err(Error::query(format!("recording the end of session {id}"))))
+        .map_err(Error::query(format!(
+            "recording the end of session {id}"
+        ))))
 }
 
 /// Records a command.
@@ -214,7 +224,10 @@ pub fn insert_command(conn: &mut Conn, row: &CommandRow) -> Result<()> {
         .values(row)
         .execute(c)
         .map(drop)
-        .map_err(Error::query(format!("recording a command of session {}", row.session_id))))
+        .map_err(Error::query(format!(
+            "recording a command of session {}",
+            row.session_id
+        ))))
 }
 
 /// Records a message.
@@ -223,7 +236,10 @@ pub fn insert_message(conn: &mut Conn, row: &MessageRow) -> Result<()> {
         .values(row)
         .execute(c)
         .map(drop)
-        .map_err(Error::query(format!("recording a message of session {}", row.session_id))))
+        .map_err(Error::query(format!(
+            "recording a message of session {}",
+            row.session_id
+        ))))
 }
 
 /// Records a run's end.
@@ -254,7 +270,10 @@ pub fn get_run(conn: &mut Conn, id: i64) -> Result<RunRecord> {
         .first(c)
         .optional()
         .map_err(Error::query(format!("loading run {id}"))))?
-    .ok_or(Error::NotFound { model: "run".into(), id })
+    .ok_or(Error::NotFound {
+        model: "run".into(),
+        id,
+    })
 }
 
 /// The sessions of a run, in order.
@@ -264,7 +283,9 @@ pub fn run_sessions(conn: &mut Conn, run_id: i64) -> Result<Vec<SessionRecord>> 
         .order(ses::id.asc())
         .select(SessionRecord::as_select())
         .load(c)
-        .map_err(Error::query(format!("loading the sessions of run {run_id}"))))
+        .map_err(Error::query(format!(
+            "loading the sessions of run {run_id}"
+        ))))
 }
 
 /// The commands of a session, in order.
@@ -274,7 +295,9 @@ pub fn session_commands(conn: &mut Conn, session_id: i64) -> Result<Vec<CommandR
         .order(cmd::seq.asc())
         .select(CommandRow::as_select())
         .load(c)
-        .map_err(Error::query(format!("loading the commands of session {session_id}"))))
+        .map_err(Error::query(format!(
+            "loading the commands of session {session_id}"
+        ))))
 }
 
 /// The messages of a session, in order.
@@ -284,11 +307,17 @@ pub fn session_messages(conn: &mut Conn, session_id: i64) -> Result<Vec<MessageR
         .order(msg::seq.asc())
         .select(MessageRow::as_select())
         .load(c)
-        .map_err(Error::query(format!("loading the messages of session {session_id}"))))
+        .map_err(Error::query(format!(
+            "loading the messages of session {session_id}"
+        ))))
 }
 
 /// The latest session of each of the given objects of a model.
-pub fn latest_sessions(conn: &mut Conn, model: &str, object_ids: &[i64]) -> Result<Vec<SessionRecord>> {
+pub fn latest_sessions(
+    conn: &mut Conn,
+    model: &str,
+    object_ids: &[i64],
+) -> Result<Vec<SessionRecord>> {
     let rows: Vec<SessionRecord> = with_conn!(conn, |c, B| ses::table
         .filter(ses::model.eq(model))
         .filter(ses::object_id.eq_any(object_ids))
@@ -318,7 +347,10 @@ pub struct Cleared {
 /// (µs since the epoch). Runs still going are kept.
 pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
     with_conn!(conn, |c, B| {
-        let old = run::table.filter(run::created_at.lt(before)).filter(run::state.ne("running")).select(run::id);
+        let old = run::table
+            .filter(run::created_at.lt(before))
+            .filter(run::state.ne("running"))
+            .select(run::id);
         let old_sessions = ses::table.filter(ses::run_id.eq_any(old)).select(ses::id);
         diesel::delete(cmd::table.filter(cmd::session_id.eq_any(old_sessions)))
             .execute(c)
@@ -329,9 +361,13 @@ pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
         let sessions = diesel::delete(ses::table.filter(ses::run_id.eq_any(old)))
             .execute(c)
             .map_err(Error::query("deleting old sessions"))?;
-        let runs = diesel::delete(run::table.filter(run::created_at.lt(before)).filter(run::state.ne("running")))
-            .execute(c)
-            .map_err(Error::query("deleting old runs"))?;
+        let runs = diesel::delete(
+            run::table
+                .filter(run::created_at.lt(before))
+                .filter(run::state.ne("running")),
+        )
+        .execute(c)
+        .map_err(Error::query("deleting old runs"))?;
         Ok(Cleared { runs, sessions })
     })
 }
@@ -339,7 +375,12 @@ pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
 /// Takes the locks of the given hosts for a run, for `ttl_us` microseconds. Locks held
 /// by another run are left alone; expired locks (their holder died) are taken over.
 /// Returns, for each host that could not be locked, the run holding it.
-pub fn acquire_host_locks(conn: &mut Conn, run_id: i64, host_ids: &[i64], ttl_us: i64) -> Result<Vec<(i64, i64)>> {
+pub fn acquire_host_locks(
+    conn: &mut Conn,
+    run_id: i64,
+    host_ids: &[i64],
+    ttl_us: i64,
+) -> Result<Vec<(i64, i64)>> {
     let now = now_micros();
     with_conn!(conn, |c, B| {
         diesel::delete(lk::table.filter(lk::expires_at.lt(now)))
@@ -348,7 +389,13 @@ pub fn acquire_host_locks(conn: &mut Conn, run_id: i64, host_ids: &[i64], ttl_us
         for chunk in host_ids.chunks(1000) {
             let rows: Vec<_> = chunk
                 .iter()
-                .map(|h| (lk::host_id.eq(*h), lk::run_id.eq(run_id), lk::expires_at.eq(now + ttl_us)))
+                .map(|h| {
+                    (
+                        lk::host_id.eq(*h),
+                        lk::run_id.eq(run_id),
+                        lk::expires_at.eq(now + ttl_us),
+                    )
+                })
                 .collect();
             diesel::insert_into(lk::table)
                 .values(rows)
@@ -373,25 +420,39 @@ pub fn acquire_host_locks(conn: &mut Conn, run_id: i64, host_ids: &[i64], ttl_us
 /// Extends the locks of a run (its heartbeat).
 pub fn refresh_host_locks(conn: &mut Conn, run_id: i64, ttl_us: i64) -> Result<()> {
     let until = now_micros() + ttl_us;
-    with_conn!(conn, |c, B| diesel::update(lk::table.filter(lk::run_id.eq(run_id)))
-        .set(lk::expires_at.eq(until))
-        .execute(c)
-        .map(drop)
-        .map_err(Error::query(format!("refreshing the host locks of run {run_id}"))))
+    with_conn!(conn, |c, B| diesel::update(
+        lk::table.filter(lk::run_id.eq(run_id))
+    )
+    .set(lk::expires_at.eq(until))
+    .execute(c)
+    .map(drop)
+    .map_err(Error::query(format!(
+        "refreshing the host locks of run {run_id}"
+    ))))
 }
 
 /// Releases the lock of one host held by a run.
 pub fn release_host_lock(conn: &mut Conn, run_id: i64, host_id: i64) -> Result<()> {
-    with_conn!(conn, |c, B| diesel::delete(lk::table.filter(lk::run_id.eq(run_id)).filter(lk::host_id.eq(host_id)))
-        .execute(c)
-        .map(drop)
-        .map_err(Error::query(format!("releasing the lock of host {host_id}"))))
+    with_conn!(conn, |c, B| diesel::delete(
+        lk::table
+            .filter(lk::run_id.eq(run_id))
+            .filter(lk::host_id.eq(host_id))
+    )
+    .execute(c)
+    .map(drop)
+    .map_err(Error::query(format!(
+        "releasing the lock of host {host_id}"
+    ))))
 }
 
 /// Releases every lock of a run.
 pub fn release_host_locks(conn: &mut Conn, run_id: i64) -> Result<()> {
-    with_conn!(conn, |c, B| diesel::delete(lk::table.filter(lk::run_id.eq(run_id)))
-        .execute(c)
-        .map(drop)
-        .map_err(Error::query(format!("releasing the host locks of run {run_id}"))))
+    with_conn!(conn, |c, B| diesel::delete(
+        lk::table.filter(lk::run_id.eq(run_id))
+    )
+    .execute(c)
+    .map(drop)
+    .map_err(Error::query(format!(
+        "releasing the host locks of run {run_id}"
+    ))))
 }

@@ -3,17 +3,24 @@
 use std::path::PathBuf;
 
 use diesel::prelude::*;
-use minke_core::{FieldMeta, FieldType, Host, HostKeyPolicy, HostTarget, MinkeModel, ModelMeta, Value};
+use minke_core::{
+    FieldMeta, FieldType, Host, HostKeyPolicy, HostTarget, MinkeModel, ModelMeta, Value,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::schema::minke_hosts as h;
-use crate::{Conn, Error, Op, Query, Result, StoredModel, check_query, condition_value, like_pattern, with_conn};
+use crate::{
+    Conn, Error, Op, Query, Result, StoredModel, check_query, condition_value, like_pattern,
+    with_conn,
+};
 
 /// A host in Minke's own `minke_hosts` table: the ready-made [`Host`] model.
 ///
 /// Sessions may work on hosts directly (`work_on(HostRecord)`), and user models point
 /// at it with a `host_id` column.
-#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Identifiable, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Queryable, Selectable, Identifiable, Serialize, Deserialize,
+)]
 #[diesel(table_name = h)]
 pub struct HostRecord {
     /// Primary key.
@@ -65,7 +72,12 @@ pub struct NewHost {
 impl NewHost {
     /// A host with port 22 and the strict host key policy.
     pub fn new(name: impl Into<String>) -> Self {
-        NewHost { name: name.into(), port: 22, host_key_policy: "strict".into(), ..NewHost::default() }
+        NewHost {
+            name: name.into(),
+            port: 22,
+            host_key_policy: "strict".into(),
+            ..NewHost::default()
+        }
     }
 
     /// Checks the port range and the host key policy.
@@ -74,7 +86,10 @@ impl NewHost {
             return Err(Error::BadQuery("a host needs a name".into()));
         }
         if !(1..=65535).contains(&self.port) {
-            return Err(Error::BadQuery(format!("host `{}`: port {} is not in 1..65535", self.name, self.port)));
+            return Err(Error::BadQuery(format!(
+                "host `{}`: port {} is not in 1..65535",
+                self.name, self.port
+            )));
         }
         self.host_key_policy.parse::<HostKeyPolicy>()?;
         Ok(())
@@ -103,12 +118,25 @@ impl MinkeModel for HostRecord {
             verbose_name: "host".into(),
             fields: FIELDS
                 .iter()
-                .map(|&(name, type_name, is_text, optional)| FieldMeta { name, type_name, is_text, optional })
+                .map(|&(name, type_name, is_text, optional)| FieldMeta {
+                    name,
+                    type_name,
+                    is_text,
+                    optional,
+                })
                 .collect(),
             label: "name",
             list: vec!["name", "hostname", "port", "username", "disabled"],
             search: vec!["name", "hostname", "comment"],
-            filter: vec!["id", "name", "hostname", "port", "username", "host_key_policy", "disabled"],
+            filter: vec![
+                "id",
+                "name",
+                "hostname",
+                "port",
+                "username",
+                "host_key_policy",
+                "disabled",
+            ],
         }
     }
 
@@ -148,7 +176,9 @@ impl MinkeModel for HostRecord {
             "port" => self.port = FieldType::from_value(value).map_err(wrap)?,
             "username" => self.username = FieldType::from_value(value).map_err(wrap)?,
             "identity_file" => self.identity_file = FieldType::from_value(value).map_err(wrap)?,
-            "host_key_policy" => self.host_key_policy = FieldType::from_value(value).map_err(wrap)?,
+            "host_key_policy" => {
+                self.host_key_policy = FieldType::from_value(value).map_err(wrap)?
+            }
             "known_hosts" => self.known_hosts = FieldType::from_value(value).map_err(wrap)?,
             "disabled" => self.disabled = FieldType::from_value(value).map_err(wrap)?,
             "comment" => self.comment = FieldType::from_value(value).map_err(wrap)?,
@@ -200,9 +230,18 @@ macro_rules! filtered {
                 "hostname" => text_compare!(q, h::hostname, c.op, condition_value::<String>(m, c)?),
                 "port" => compare!(q, h::port, c.op, condition_value::<i32>(m, c)?),
                 "username" => text_compare!(q, h::username, c.op, condition_value::<String>(m, c)?),
-                "host_key_policy" => text_compare!(q, h::host_key_policy, c.op, condition_value::<String>(m, c)?),
+                "host_key_policy" => text_compare!(
+                    q,
+                    h::host_key_policy,
+                    c.op,
+                    condition_value::<String>(m, c)?
+                ),
                 "disabled" => compare!(q, h::disabled, c.op, condition_value::<bool>(m, c)?),
-                other => return Err(Error::BadQuery(format!("model `host` has no filterable field `{other}`"))),
+                other => {
+                    return Err(Error::BadQuery(format!(
+                        "model `host` has no filterable field `{other}`"
+                    )));
+                }
             };
         }
         if let Some(text) = &query.search {
@@ -233,12 +272,17 @@ impl StoredModel for HostRecord {
             if let Some(o) = query.offset {
                 q = q.offset(o);
             }
-            q.select(HostRecord::as_select()).load(c).map_err(Error::query("loading hosts"))
+            q.select(HostRecord::as_select())
+                .load(c)
+                .map_err(Error::query("loading hosts"))
         })
     }
 
     fn count(conn: &mut Conn, query: &Query) -> Result<i64> {
-        with_conn!(conn, |c, B| filtered!(query, B).count().get_result(c).map_err(Error::query("counting hosts")))
+        with_conn!(conn, |c, B| filtered!(query, B)
+            .count()
+            .get_result(c)
+            .map_err(Error::query("counting hosts")))
     }
 
     fn save_fields(&self, conn: &mut Conn, fields: &[&str]) -> Result<()> {
@@ -250,14 +294,25 @@ impl StoredModel for HostRecord {
                     "hostname" => target.set(h::hostname.eq(&self.hostname)).execute(c),
                     "port" => target.set(h::port.eq(self.port)).execute(c),
                     "username" => target.set(h::username.eq(&self.username)).execute(c),
-                    "identity_file" => target.set(h::identity_file.eq(&self.identity_file)).execute(c),
-                    "host_key_policy" => target.set(h::host_key_policy.eq(&self.host_key_policy)).execute(c),
+                    "identity_file" => target
+                        .set(h::identity_file.eq(&self.identity_file))
+                        .execute(c),
+                    "host_key_policy" => target
+                        .set(h::host_key_policy.eq(&self.host_key_policy))
+                        .execute(c),
                     "known_hosts" => target.set(h::known_hosts.eq(&self.known_hosts)).execute(c),
                     "disabled" => target.set(h::disabled.eq(self.disabled)).execute(c),
                     "comment" => target.set(h::comment.eq(&self.comment)).execute(c),
-                    other => return Err(Error::BadQuery(format!("model `host` has no writable field `{other}`"))),
+                    other => {
+                        return Err(Error::BadQuery(format!(
+                            "model `host` has no writable field `{other}`"
+                        )));
+                    }
                 };
-                r.map_err(Error::query(format!("saving field `{f}` of host {}", self.id)))?;
+                r.map_err(Error::query(format!(
+                    "saving field `{f}` of host {}",
+                    self.id
+                )))?;
             }
             Ok(())
         })
@@ -277,7 +332,11 @@ fn expand_home(p: &str) -> PathBuf {
 
 impl Host for HostRecord {
     fn target(&self) -> HostTarget {
-        let mut t = HostTarget::new(self.id, &self.name, self.hostname.clone().unwrap_or_else(|| self.name.clone()));
+        let mut t = HostTarget::new(
+            self.id,
+            &self.name,
+            self.hostname.clone().unwrap_or_else(|| self.name.clone()),
+        );
         t.port = u16::try_from(self.port).unwrap_or(22);
         if let Some(u) = &self.username {
             t.user = u.clone();

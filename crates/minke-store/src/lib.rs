@@ -24,7 +24,9 @@ pub use conn::{Conn, DatabaseUrl};
 pub use error::{Error, Result};
 pub use history::*;
 pub use hosts::{HostRecord, NewHost, upsert_host};
-pub use model::{AsId, StoredModel, check_query, condition_value, key_from_id, like_pattern, require_host};
+pub use model::{
+    AsId, StoredModel, check_query, condition_value, key_from_id, like_pattern, require_host,
+};
 pub use query::{Condition, Op, Query};
 pub use store::{Store, migrate};
 

@@ -26,7 +26,10 @@ pub trait StoredModel: MinkeModel + Sized {
     fn load_one(conn: &mut Conn, id: i64) -> Result<Self> {
         Self::load(conn, &Query::ids([id]))?
             .pop()
-            .ok_or_else(|| Error::NotFound { model: Self::NAME.to_owned(), id })
+            .ok_or_else(|| Error::NotFound {
+                model: Self::NAME.to_owned(),
+                id,
+            })
     }
 }
 
@@ -35,7 +38,10 @@ pub trait StoredModel: MinkeModel + Sized {
 /// field's type. Unknown fields never reach SQL.
 pub fn check_query(meta: &ModelMeta, query: &Query) -> Result<()> {
     for c in &query.conditions {
-        let Some(field) = meta.field(&c.field).filter(|_| meta.filter.contains(&c.field.as_str())) else {
+        let Some(field) = meta
+            .field(&c.field)
+            .filter(|_| meta.filter.contains(&c.field.as_str()))
+        else {
             return Err(Error::BadQuery(format!(
                 "model `{}` has no filterable field `{}` (filterable: {})",
                 meta.name,
@@ -51,7 +57,10 @@ pub fn check_query(meta: &ModelMeta, query: &Query) -> Result<()> {
         }
     }
     if query.search.is_some() && meta.search.is_empty() {
-        return Err(Error::BadQuery(format!("model `{}` has no search fields", meta.name)));
+        return Err(Error::BadQuery(format!(
+            "model `{}` has no search fields",
+            meta.name
+        )));
     }
     Ok(())
 }
@@ -59,7 +68,10 @@ pub fn check_query(meta: &ModelMeta, query: &Query) -> Result<()> {
 /// Parses a condition's value as the field's (inner) type, for generated code.
 pub fn condition_value<T: FieldType>(model: &str, c: &Condition) -> Result<T> {
     T::parse(&c.value).map_err(|e| {
-        Error::BadQuery(format!("filter `{} {} {}` on model `{model}`: {e}", c.field, c.op, c.value))
+        Error::BadQuery(format!(
+            "filter `{} {} {}` on model `{model}`: {e}",
+            c.field, c.op, c.value
+        ))
     })
 }
 
@@ -83,7 +95,8 @@ pub fn like_pattern(text: &str) -> String {
 
 /// Converts an id to a table's key type, for generated code.
 pub fn key_from_id<K: TryFrom<i64>>(model: &str, id: i64) -> Result<K> {
-    K::try_from(id).map_err(|_| Error::BadQuery(format!("id {id} does not fit the key of model `{model}`")))
+    K::try_from(id)
+        .map_err(|_| Error::BadQuery(format!("id {id} does not fit the key of model `{model}`")))
 }
 
 /// Converts a key or a foreign key to an id, for generated code.

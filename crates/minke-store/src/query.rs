@@ -89,12 +89,18 @@ impl Query {
 
     /// Objects with these ids.
     pub fn ids(ids: impl IntoIterator<Item = i64>) -> Self {
-        Query { ids: Some(ids.into_iter().collect()), ..Query::default() }
+        Query {
+            ids: Some(ids.into_iter().collect()),
+            ..Query::default()
+        }
     }
 
     /// Objects whose search fields contain `text`.
     pub fn search(text: impl Into<String>) -> Self {
-        Query { search: Some(text.into()), ..Query::default() }
+        Query {
+            search: Some(text.into()),
+            ..Query::default()
+        }
     }
 
     /// Parses `FIELD OP VALUE [and FIELD OP VALUE]...`; OP is one of
@@ -108,7 +114,10 @@ impl Query {
     /// assert!(err.contains("expected an operator"), "{err}");
     /// ```
     pub fn filter(expr: &str) -> Result<Self> {
-        Ok(Query { conditions: parse_filter(expr)?, ..Query::default() })
+        Ok(Query {
+            conditions: parse_filter(expr)?,
+            ..Query::default()
+        })
     }
 }
 
@@ -120,7 +129,10 @@ impl FromStr for Query {
 }
 
 fn bad(expr: &str, pos: usize, what: &str) -> Error {
-    Error::BadQuery(format!("invalid filter `{expr}` at character {}: {what}", pos + 1))
+    Error::BadQuery(format!(
+        "invalid filter `{expr}` at character {}: {what}",
+        pos + 1
+    ))
 }
 
 fn parse_filter(expr: &str) -> Result<Vec<Condition>> {
@@ -158,7 +170,9 @@ fn parse_filter(expr: &str) -> Result<Vec<Condition>> {
         skip_ws(&mut i);
         let value = match b.get(i) {
             Some(q @ (b'\'' | b'"')) => {
-                let end = expr[i + 1..].find(*q as char).ok_or_else(|| bad(expr, i, "unclosed quote"))?;
+                let end = expr[i + 1..]
+                    .find(*q as char)
+                    .ok_or_else(|| bad(expr, i, "unclosed quote"))?;
                 let v = expr[i + 1..i + 1 + end].to_owned();
                 i += end + 2;
                 v
@@ -172,12 +186,18 @@ fn parse_filter(expr: &str) -> Result<Vec<Condition>> {
             }
             None => return Err(bad(expr, i, "expected a value")),
         };
-        out.push(Condition { field, op: op.0, value });
+        out.push(Condition {
+            field,
+            op: op.0,
+            value,
+        });
         skip_ws(&mut i);
         if i >= b.len() {
             return Ok(out);
         }
-        let word_end = expr[i..].find(|c: char| c.is_whitespace()).map_or(b.len(), |e| i + e);
+        let word_end = expr[i..]
+            .find(|c: char| c.is_whitespace())
+            .map_or(b.len(), |e| i + e);
         if !expr[i..word_end].eq_ignore_ascii_case("and") {
             return Err(bad(expr, i, "expected `and` between conditions"));
         }

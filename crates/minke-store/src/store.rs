@@ -39,15 +39,21 @@ struct Inner {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("url", &self.inner.url.redacted()).finish()
+        f.debug_struct("Store")
+            .field("url", &self.inner.url.redacted())
+            .finish()
     }
 }
 
 /// Runs the embedded migrations that the database does not have yet.
 pub fn migrate(conn: &mut Conn) -> Result<Vec<String>> {
     let done = match conn {
-        Conn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect()),
-        Conn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect()),
+        Conn::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect()),
+        Conn::Pg(c) => c
+            .run_pending_migrations(PG_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect()),
     };
     done.map_err(|e| Error::Migration(e.to_string()))
 }
@@ -64,7 +70,11 @@ impl Store {
         let url = DatabaseUrl::parse(url)?;
         let mut conn = Conn::open(&url)?;
         let mut applied = migrate(&mut conn)?;
-        applied.extend(crate::apply_app_migrations(&mut conn, app)?.into_iter().map(str::to_owned));
+        applied.extend(
+            crate::apply_app_migrations(&mut conn, app)?
+                .into_iter()
+                .map(str::to_owned),
+        );
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "database migrated");
         }
@@ -73,7 +83,13 @@ impl Store {
             .name("minke-db-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| Error::Worker(format!("cannot start the writer thread: {e}")))?;
-        Ok(Store { inner: Arc::new(Inner { url, readers: Mutex::new(Vec::new()), writer: Mutex::new(Some(tx)) }) })
+        Ok(Store {
+            inner: Arc::new(Inner {
+                url,
+                readers: Mutex::new(Vec::new()),
+                writer: Mutex::new(Some(tx)),
+            }),
+        })
     }
 
     /// Opens the database at `url`, running pending migrations.
@@ -102,12 +118,19 @@ impl Store {
         F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.with_reader(f)).await.map_err(|e| Error::Worker(e.to_string()))?
+        tokio::task::spawn_blocking(move || store.with_reader(f))
+            .await
+            .map_err(|e| Error::Worker(e.to_string()))?
     }
 
     /// Runs `f` with a reader connection on the current (blocking) thread.
     pub fn with_reader<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
-        let pooled = self.inner.readers.lock().map_err(|_| Error::Worker("reader pool poisoned".into()))?.pop();
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .map_err(|_| Error::Worker("reader pool poisoned".into()))?
+            .pop();
         let mut conn = match pooled {
             Some(c) => c,
             None => Conn::open(&self.inner.url)?,
@@ -122,9 +145,16 @@ impl Store {
     }
 
     fn send(&self, job: Job) -> Result<()> {
-        let guard = self.inner.writer.lock().map_err(|_| Error::Worker("writer poisoned".into()))?;
-        let tx = guard.as_ref().ok_or_else(|| Error::Worker("the store is closed".into()))?;
-        tx.send(job).map_err(|_| Error::Worker("the writer thread is gone".into()))
+        let guard = self
+            .inner
+            .writer
+            .lock()
+            .map_err(|_| Error::Worker("writer poisoned".into()))?;
+        let tx = guard
+            .as_ref()
+            .ok_or_else(|| Error::Worker("the store is closed".into()))?;
+        tx.send(job)
+            .map_err(|_| Error::Worker("the writer thread is gone".into()))
     }
 
     /// Runs `f` on the writer thread in its own savepoint and waits until the batch it
@@ -144,7 +174,8 @@ impl Store {
                 });
             })
         }))?;
-        rx.await.map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
+        rx.await
+            .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
     }
 
     /// Runs `f` on the writer thread without waiting; a failure is logged with `what`.

@@ -1,10 +1,11 @@
 //! The store against real SQLite files and the machine's PostgreSQL.
+#![allow(clippy::unwrap_used)]
 
 use diesel::RunQueryDsl;
 use minke_core::MinkeModel;
 use minke_store::{
-    CommandRow, Conn, DatabaseUrl, HostRecord, MessageRow, NewHost, NewRun, NewSession, Query, Store, StoredModel,
-    now_micros,
+    CommandRow, Conn, DatabaseUrl, HostRecord, MessageRow, NewHost, NewRun, NewSession, Query,
+    Store, StoredModel, now_micros,
 };
 
 /// A fresh PostgreSQL database for one test, dropped at the end.
@@ -20,10 +21,17 @@ impl PgDb {
             "MINKE_TEST_PG_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL",
         );
         let name = format!("minke_test_{tag}_{}", std::process::id());
-        let mut c = Conn::open(&DatabaseUrl::parse(&admin).unwrap()).expect("PostgreSQL is not reachable");
-        let Conn::Pg(pg) = &mut c else { panic!("MINKE_TEST_PG_URL must be a postgres:// URL") };
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name}")).execute(pg).unwrap();
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(pg).unwrap();
+        let mut c =
+            Conn::open(&DatabaseUrl::parse(&admin).unwrap()).expect("PostgreSQL is not reachable");
+        let Conn::Pg(pg) = &mut c else {
+            panic!("MINKE_TEST_PG_URL must be a postgres:// URL")
+        };
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(pg)
+            .unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(pg)
+            .unwrap();
         let url = match admin.rsplit_once('/') {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("bad MINKE_TEST_PG_URL"),
@@ -34,10 +42,14 @@ impl PgDb {
 
 impl Drop for PgDb {
     fn drop(&mut self) {
-        if let Ok(mut c) = Conn::open(&DatabaseUrl::parse(&self.admin).unwrap()) {
-            if let Conn::Pg(pg) = &mut c {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(pg);
-            }
+        if let Ok(mut c) = Conn::open(&DatabaseUrl::parse(&self.admin).unwrap())
+            && let Conn::Pg(pg) = &mut c
+        {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(pg);
         }
     }
 }
@@ -46,24 +58,47 @@ async fn history_roundtrip(store: &Store) {
     let mut h = NewHost::new("web-1");
     h.hostname = Some("127.0.0.1".into());
     h.port = 2222;
-    let host_id = store.write(move |c| minke_store::upsert_host(c, &h)).await.unwrap();
+    let host_id = store
+        .write(move |c| minke_store::upsert_host(c, &h))
+        .await
+        .unwrap();
     // Re-import updates, never duplicates.
     let mut h2 = NewHost::new("web-1");
     h2.port = 2223;
-    let again = store.write(move |c| minke_store::upsert_host(c, &h2)).await.unwrap();
+    let again = store
+        .write(move |c| minke_store::upsert_host(c, &h2))
+        .await
+        .unwrap();
     assert_eq!(host_id, again);
-    let hosts = store.blocking(|c| HostRecord::load(c, &Query::all())).await.unwrap();
+    let hosts = store
+        .blocking(|c| HostRecord::load(c, &Query::all()))
+        .await
+        .unwrap();
     assert_eq!(hosts.len(), 1);
     assert_eq!(hosts[0].port, 2223);
     assert_eq!(hosts[0].hostname, None, "update replaces every field");
 
-    let filtered = store.blocking(|c| HostRecord::load(c, &Query::filter("port >= 2223 and name ~ web").unwrap())).await;
+    let filtered = store
+        .blocking(|c| HostRecord::load(c, &Query::filter("port >= 2223 and name ~ web").unwrap()))
+        .await;
     assert_eq!(filtered.unwrap().len(), 1);
-    let none = store.blocking(|c| HostRecord::load(c, &Query::filter("port < 2223").unwrap())).await.unwrap();
+    let none = store
+        .blocking(|c| HostRecord::load(c, &Query::filter("port < 2223").unwrap()))
+        .await
+        .unwrap();
     assert!(none.is_empty());
-    let bad = store.blocking(|c| HostRecord::load(c, &Query::filter("colour = red").unwrap())).await.unwrap_err();
-    assert!(bad.to_string().contains("no filterable field `colour`"), "{bad}");
-    let bad = store.blocking(|c| HostRecord::load(c, &Query::filter("port = many").unwrap())).await.unwrap_err();
+    let bad = store
+        .blocking(|c| HostRecord::load(c, &Query::filter("colour = red").unwrap()))
+        .await
+        .unwrap_err();
+    assert!(
+        bad.to_string().contains("no filterable field `colour`"),
+        "{bad}"
+    );
+    let bad = store
+        .blocking(|c| HostRecord::load(c, &Query::filter("port = many").unwrap()))
+        .await
+        .unwrap_err();
     assert!(bad.to_string().contains("port = many"), "{bad}");
 
     let run_id = store
@@ -98,7 +133,10 @@ async fn history_roundtrip(store: &Store) {
             created_at: now_micros(),
         })
         .collect();
-    let ids = store.write(move |c| minke_store::insert_sessions(c, &new)).await.unwrap();
+    let ids = store
+        .write(move |c| minke_store::insert_sessions(c, &new))
+        .await
+        .unwrap();
     assert_eq!(ids.len(), 3);
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
     let sid = ids[0];
@@ -127,50 +165,102 @@ async fn history_roundtrip(store: &Store) {
     store.write_later("a message", move |c| {
         minke_store::insert_message(
             c,
-            &MessageRow { session_id: sid, seq: 1, level: "info".into(), body: "{}".into(), created_at: 1 },
+            &MessageRow {
+                session_id: sid,
+                seq: 1,
+                level: "info".into(),
+                body: "{}".into(),
+                created_at: 1,
+            },
         )
     });
-    store.write_later("end", move |c| minke_store::finish_session(c, sid, "completed", Some("warning"), None, now_micros()));
+    store.write_later("end", move |c| {
+        minke_store::finish_session(c, sid, "completed", Some("warning"), None, now_micros())
+    });
     store.flush().await.unwrap();
-    let cmds = store.blocking(move |c| minke_store::session_commands(c, sid)).await.unwrap();
+    let cmds = store
+        .blocking(move |c| minke_store::session_commands(c, sid))
+        .await
+        .unwrap();
     assert_eq!(cmds.len(), 1);
     assert_eq!(cmds[0].stdout, bytes, "non-UTF-8 bytes survive");
     assert_eq!(cmds[0].exit_code, Some(3));
-    let sessions = store.blocking(move |c| minke_store::run_sessions(c, run_id)).await.unwrap();
+    let sessions = store
+        .blocking(move |c| minke_store::run_sessions(c, run_id))
+        .await
+        .unwrap();
     assert_eq!(sessions[0].state, "completed");
     assert_eq!(sessions[0].status.as_deref(), Some("warning"));
-    let latest = store.blocking(|c| minke_store::latest_sessions(c, "host", &[0, 1, 2])).await.unwrap();
+    let latest = store
+        .blocking(|c| minke_store::latest_sessions(c, "host", &[0, 1, 2]))
+        .await
+        .unwrap();
     assert_eq!(latest.len(), 3);
 
     // Locks: a second run cannot take a held lock; an expired one is taken over.
-    let held = store.write(move |c| minke_store::acquire_host_locks(c, 1000, &[host_id], 60_000_000)).await.unwrap();
+    let held = store
+        .write(move |c| minke_store::acquire_host_locks(c, 1000, &[host_id], 60_000_000))
+        .await
+        .unwrap();
     assert!(held.is_empty());
-    let held = store.write(move |c| minke_store::acquire_host_locks(c, 1001, &[host_id], 60_000_000)).await.unwrap();
+    let held = store
+        .write(move |c| minke_store::acquire_host_locks(c, 1001, &[host_id], 60_000_000))
+        .await
+        .unwrap();
     assert_eq!(held, vec![(host_id, 1000)]);
-    store.write(move |c| minke_store::refresh_host_locks(c, 1000, -1)).await.unwrap();
-    let held = store.write(move |c| minke_store::acquire_host_locks(c, 1001, &[host_id], 60_000_000)).await.unwrap();
+    store
+        .write(move |c| minke_store::refresh_host_locks(c, 1000, -1))
+        .await
+        .unwrap();
+    let held = store
+        .write(move |c| minke_store::acquire_host_locks(c, 1001, &[host_id], 60_000_000))
+        .await
+        .unwrap();
     assert!(held.is_empty(), "an expired lock is taken over");
-    store.write(|c| minke_store::release_host_locks(c, 1001)).await.unwrap();
+    store
+        .write(|c| minke_store::release_host_locks(c, 1001))
+        .await
+        .unwrap();
 
     // Retention: running runs are kept, finished old ones go.
-    let kept = store.write(|c| minke_store::clear_before(c, now_micros() + 1)).await.unwrap();
+    let kept = store
+        .write(|c| minke_store::clear_before(c, now_micros() + 1))
+        .await
+        .unwrap();
     assert_eq!(kept.runs, 0);
-    store.write(move |c| minke_store::finish_run(c, run_id, "done", now_micros())).await.unwrap();
-    let cleared = store.write(|c| minke_store::clear_before(c, now_micros() + 1)).await.unwrap();
+    store
+        .write(move |c| minke_store::finish_run(c, run_id, "done", now_micros()))
+        .await
+        .unwrap();
+    let cleared = store
+        .write(|c| minke_store::clear_before(c, now_micros() + 1))
+        .await
+        .unwrap();
     assert_eq!((cleared.runs, cleared.sessions), (1, 3));
-    let cmds = store.blocking(move |c| minke_store::session_commands(c, sid)).await.unwrap();
+    let cmds = store
+        .blocking(move |c| minke_store::session_commands(c, sid))
+        .await
+        .unwrap();
     assert!(cmds.is_empty());
 
-    let host = store.blocking(move |c| HostRecord::load_one(c, host_id)).await.unwrap();
+    let host = store
+        .blocking(move |c| HostRecord::load_one(c, host_id))
+        .await
+        .unwrap();
     assert_eq!(host.label(), "web-1");
-    let missing = store.blocking(|c| HostRecord::load_one(c, 999_999)).await.unwrap_err();
+    let missing = store
+        .blocking(|c| HostRecord::load_one(c, 999_999))
+        .await
+        .unwrap_err();
     assert!(missing.to_string().contains("not found"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_history() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("h.db").to_str().unwrap()).await.unwrap();
+    let store = Store::open(dir.path().join("h.db").to_str().unwrap())
+        .await
+        .unwrap();
     history_roundtrip(&store).await;
 }
 
@@ -193,26 +283,46 @@ async fn sqlite_many_concurrent_writers_and_readers() {
         tasks.push(tokio::spawn(async move {
             let name = format!("h{i}");
             let h = NewHost::new(name);
-            store.write(move |c| minke_store::upsert_host(c, &h)).await.unwrap();
-            store.blocking(|c| HostRecord::count(c, &Query::all())).await.unwrap()
+            store
+                .write(move |c| minke_store::upsert_host(c, &h))
+                .await
+                .unwrap();
+            store
+                .blocking(|c| HostRecord::count(c, &Query::all()))
+                .await
+                .unwrap()
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let n = store.blocking(|c| HostRecord::count(c, &Query::all())).await.unwrap();
+    let n = store
+        .blocking(|c| HostRecord::count(c, &Query::all()))
+        .await
+        .unwrap();
     assert_eq!(n, 200);
     // A second store (another process, say) on the same file reads it.
     let other = Store::open(path.to_str().unwrap()).await.unwrap();
-    assert_eq!(other.blocking(|c| HostRecord::count(c, &Query::search("h19"))).await.unwrap(), 11);
+    assert_eq!(
+        other
+            .blocking(|c| HostRecord::count(c, &Query::search("h19")))
+            .await
+            .unwrap(),
+        11
+    );
 }
 
 #[test]
 fn bad_urls_are_named() {
     let e = Store::open_blocking("mysql://x/y").unwrap_err().to_string();
     assert!(e.contains("mysql://x/y"), "{e}");
-    let e = Store::open_blocking("postgres://nobody:pw@127.0.0.1:1/none").unwrap_err().to_string();
-    assert!(e.contains("cannot open database") && !e.contains("pw@"), "{e}");
+    let e = Store::open_blocking("postgres://nobody:pw@127.0.0.1:1/none")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot open database") && !e.contains("pw@"),
+        "{e}"
+    );
 }
 
 #[test]

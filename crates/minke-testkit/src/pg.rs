@@ -25,14 +25,25 @@ pub struct PgDatabase {
 fn admin_conn(admin: &str) -> Result<Conn> {
     let url = DatabaseUrl::parse(admin).map_err(|e| Error::Postgres(e.to_string()))?;
     if url.is_sqlite() {
-        return Err(Error::Postgres(format!("`{admin}` is not a postgres:// URL")));
+        return Err(Error::Postgres(format!(
+            "`{admin}` is not a postgres:// URL"
+        )));
     }
-    Conn::open(&url).map_err(|e| Error::Postgres(format!("{e} (is PostgreSQL running? scripts/pg-start.sh starts it)")))
+    Conn::open(&url).map_err(|e| {
+        Error::Postgres(format!(
+            "{e} (is PostgreSQL running? scripts/pg-start.sh starts it)"
+        ))
+    })
 }
 
 fn exec(conn: &mut Conn, sql: &str) -> Result<()> {
-    let Conn::Pg(pg) = conn else { return Err(Error::Postgres("not a PostgreSQL connection".into())) };
-    diesel::sql_query(sql).execute(pg).map(drop).map_err(|e| Error::Postgres(format!("`{sql}`: {e}")))
+    let Conn::Pg(pg) = conn else {
+        return Err(Error::Postgres("not a PostgreSQL connection".into()));
+    };
+    diesel::sql_query(sql)
+        .execute(pg)
+        .map(drop)
+        .map_err(|e| Error::Postgres(format!("`{sql}`: {e}")))
 }
 
 impl PgDatabase {
@@ -40,8 +51,15 @@ impl PgDatabase {
     pub fn create(admin_url: &str, tag: &str) -> Result<PgDatabase> {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-        let name = format!("minke_{tag}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let tag: String = tag
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let name = format!(
+            "minke_{tag}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let mut conn = admin_conn(admin_url)?;
         exec(&mut conn, &format!("DROP DATABASE IF EXISTS {name}"))?;
         exec(&mut conn, &format!("CREATE DATABASE {name}"))?;
@@ -49,7 +67,11 @@ impl PgDatabase {
             .rsplit_once('/')
             .ok_or_else(|| Error::Postgres(format!("`{admin_url}` has no database part")))?;
         let url = format!("{base}/{name}");
-        Ok(PgDatabase { admin: admin_url.to_owned(), name, url })
+        Ok(PgDatabase {
+            admin: admin_url.to_owned(),
+            name,
+            url,
+        })
     }
 
     /// The new database's URL.
@@ -61,7 +83,10 @@ impl PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         if let Ok(mut c) = admin_conn(&self.admin) {
-            let _ = exec(&mut c, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = exec(
+                &mut c,
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            );
         }
     }
 }

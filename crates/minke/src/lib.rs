@@ -22,8 +22,8 @@ pub use minke_cli::App;
 /// Everything a session or model module needs.
 pub mod prelude {
     pub use minke_core::{
-        Context, Error, Host as _, Message, MessageLevel, MinkeModel as _, Result, Secret, Session, SessionInfo as _,
-        Status,
+        Context, Error, Host as _, Message, MessageLevel, MinkeModel as _, Result, Secret, Session,
+        SessionInfo as _, Status,
     };
     pub use minke_derive::{Host, MinkeModel, Session};
 }

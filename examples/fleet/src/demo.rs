@@ -17,20 +17,27 @@ struct Options {
 }
 
 fn options(args: &[String]) -> anyhow::Result<Options> {
-    let mut o = Options { hosts: 5, dir: PathBuf::from("minke-demo") };
+    let mut o = Options {
+        hosts: 5,
+        dir: PathBuf::from("minke-demo"),
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--hosts" => {
                 let v = it.next().context("--hosts needs a number")?;
-                o.hosts = v.parse().with_context(|| format!("--hosts: `{v}` is not a number"))?;
+                o.hosts = v
+                    .parse()
+                    .with_context(|| format!("--hosts: `{v}` is not a number"))?;
                 if !(1..=500).contains(&o.hosts) {
                     bail!("--hosts must be between 1 and 500");
                 }
             }
             "--dir" => o.dir = PathBuf::from(it.next().context("--dir needs a path")?),
             "-h" | "--help" => {
-                println!("usage: fleet demo [--hosts N (default 5)] [--dir DIR (default ./minke-demo)]");
+                println!(
+                    "usage: fleet demo [--hosts N (default 5)] [--dir DIR (default ./minke-demo)]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown demo option `{other}` (try --help)"),
@@ -75,7 +82,10 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let db_path = dir.join("minke.db");
     let db = db_path.to_string_lossy().into_owned();
     let t0 = Instant::now();
-    println!("starting {} throwaway OpenSSH servers on 127.0.0.1 ...", o.hosts);
+    println!(
+        "starting {} throwaway OpenSSH servers on 127.0.0.1 ...",
+        o.hosts
+    );
     let fleet = minke_testkit::Fleet::start(o.hosts).context("starting the local sshd fleet")?;
     println!("started in {:.2}s", t0.elapsed().as_secs_f64());
     let cfg = dir.join("ssh_config");
@@ -90,7 +100,9 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 
     // Servers and web applications on the imported hosts (once; the demo can be rerun).
     let mut conn = Conn::open(&DatabaseUrl::parse(&db)?)?;
-    let Conn::Sqlite(c) = &mut conn else { bail!("the demo uses SQLite") };
+    let Conn::Sqlite(c) = &mut conn else {
+        bail!("the demo uses SQLite")
+    };
     for i in 1..=o.hosts {
         let host = format!("demo-{i:02}");
         let host_id: i64 = minke::store::schema::minke_hosts::table
@@ -99,10 +111,17 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             .first(c)?;
         let server = format!("srv-{i:02}");
         diesel::insert_into(servers::table)
-            .values((servers::name.eq(&server), servers::host_id.eq(host_id), servers::role.eq("web")))
+            .values((
+                servers::name.eq(&server),
+                servers::host_id.eq(host_id),
+                servers::role.eq("web"),
+            ))
             .on_conflict_do_nothing()
             .execute(c)?;
-        let server_id: i64 = servers::table.filter(servers::name.eq(&server)).select(servers::id).first(c)?;
+        let server_id: i64 = servers::table
+            .filter(servers::name.eq(&server))
+            .select(servers::id)
+            .first(c)?;
         for (app, path) in [("shop", "/tmp"), ("blog", "/srv/blog-does-not-exist")] {
             diesel::insert_into(webapps::table)
                 .values((
@@ -120,15 +139,42 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     for args in [
         vec!["items", "server"],
         vec!["run", "inventory", "--model", "server", "--all"],
-        vec!["run", "disk_usage", "--model", "server", "--all", "--param", "path=/"],
+        vec![
+            "run",
+            "disk_usage",
+            "--model",
+            "server",
+            "--all",
+            "--param",
+            "path=/",
+        ],
         vec!["run", "checks", "--model", "host", "--all"],
         vec!["run", "app_state", "--model", "web_app", "--all"],
-        vec!["run", "command", "--model", "host", "--all", "--param", "cmd=uname -a"],
+        vec![
+            "run",
+            "command",
+            "--model",
+            "host",
+            "--all",
+            "--param",
+            "cmd=uname -a",
+        ],
         vec!["items", "server"],
         vec!["history", "--limit", "5"],
     ] {
         worst = worst.max(step(&db, &args));
     }
+    let last_run: i64 = {
+        let mut conn = Conn::open(&DatabaseUrl::parse(&db)?)?;
+        let Conn::Sqlite(c) = &mut conn else {
+            bail!("the demo uses SQLite")
+        };
+        minke::store::schema::minke_runs::table
+            .select(diesel::dsl::max(minke::store::schema::minke_runs::id))
+            .first::<Option<i64>>(c)?
+            .context("no run recorded")?
+    };
+    step(&db, &["show", &last_run.to_string()]);
     println!(
         "\nall runs took {:.2}s; history is in {db}\n\
          try: ./target/release/fleet --database {db} show 1   (or `history`, `items web_app`)",

@@ -13,7 +13,8 @@ pub(crate) struct Uptime;
 
 impl Session for Uptime {
     async fn process(&self, cx: &mut Context) -> Result<()> {
-        cx.update_field("uptime", "cat /proc/uptime", Some(r"^(\d+)")).await?;
+        cx.update_field("uptime", "cat /proc/uptime", Some(r"^(\d+)"))
+            .await?;
         Ok(())
     }
 }
@@ -46,7 +47,9 @@ pub(crate) struct DiskUsage {
 
 impl Session for DiskUsage {
     async fn process(&self, cx: &mut Context) -> Result<()> {
-        let out = cx.run(&format!("df -P {}", minke::shell_quote(&self.path))).await?;
+        let out = cx
+            .run(&format!("df -P {}", minke::shell_quote(&self.path)))
+            .await?;
         if !out.ok() {
             cx.add_msg(Message::command(&out)).await?;
             cx.set_status(Status::Error);
@@ -59,7 +62,9 @@ impl Session for DiskUsage {
             .filter(|r| r.len() >= 6)
             .map(|r| vec![r[5].clone(), r[1].clone(), r[2].clone(), r[4].clone()])
             .collect();
-        let used: Option<u32> = rows.get(1).and_then(|r| r[3].trim_end_matches('%').parse().ok());
+        let used: Option<u32> = rows
+            .get(1)
+            .and_then(|r| r[3].trim_end_matches('%').parse().ok());
         let level = match used {
             Some(u) if u > self.threshold => MessageLevel::Warning,
             _ => MessageLevel::Info,
@@ -76,7 +81,11 @@ impl Session for DiskUsage {
 ///
 /// A command chain: stops at the first command that fails.
 #[derive(Session)]
-#[minke(work_on(Server, Host), commands("test -d /tmp", "id -un", "uname -s"), break_on(error))]
+#[minke(
+    work_on(Server, Host),
+    commands("test -d /tmp", "id -un", "uname -s"),
+    break_on(error)
+)]
 pub(crate) struct Checks;
 
 /// Uptime and kernel
@@ -93,10 +102,13 @@ pub(crate) struct AppState;
 
 impl Session for AppState {
     async fn process(&self, cx: &mut Context) -> Result<()> {
-        let out = cx.frun("test -d {path} && echo present || echo missing").await?;
+        let out = cx
+            .frun("test -d {path} && echo present || echo missing")
+            .await?;
         let state = out.stdout_text().trim().to_owned();
         if state != "present" {
-            cx.warning(format!("{} is missing", cx.object::<WebApp>()?.path)).await?;
+            cx.warning(format!("{} is missing", cx.object::<WebApp>()?.path))
+                .await?;
         }
         cx.object_mut::<WebApp>()?.state = Some(state);
         Ok(())

@@ -1,0 +1,166 @@
+//! The `fleet` binary end to end: Minke's CLI against real sshd hosts.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Setup {
+    fleet: minke_testkit::Fleet,
+    dir: tempfile::TempDir,
+    db: String,
+}
+
+impl Setup {
+    fn new(hosts: usize) -> Setup {
+        let fleet = minke_testkit::Fleet::start(hosts).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cli.db").to_string_lossy().into_owned();
+        let s = Setup { fleet, dir, db };
+        let cfg = s.ssh_config();
+        let out = s.fleet_cmd(&["hosts", "import-ssh-config", cfg.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        s
+    }
+
+    fn ssh_config(&self) -> PathBuf {
+        let mut text = String::from("Host *\n  StrictHostKeyChecking yes\n");
+        for (i, srv) in self.fleet.servers().iter().enumerate() {
+            text.push_str(&format!(
+                "Host web-{:02}\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+                i + 1,
+                srv.port(),
+                self.fleet.user(),
+                self.fleet.client_key().display(),
+                self.fleet.known_hosts().display()
+            ));
+        }
+        let p = self.dir.path().join("ssh_config");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn fleet_cmd(&self, args: &[&str]) -> Output {
+        run_fleet(&self.db, args)
+    }
+}
+
+fn run_fleet(db: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .arg("--database")
+        .arg(db)
+        .args(args)
+        .env_remove("MINKE_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
+}
+
+#[test]
+fn import_run_json_history_show() {
+    let s = Setup::new(3);
+    // Re-import updates, never duplicates.
+    let cfg = s.ssh_config();
+    assert_eq!(s.fleet_cmd(&["hosts", "import-ssh-config", cfg.to_str().unwrap()]).status.code(), Some(0));
+    let items = s.fleet_cmd(&["items", "host"]);
+    let lines: Vec<String> = text(&items.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("web-01\t"), "{lines:?}");
+
+    let out = s.fleet_cmd(&["run", "command", "--model", "host", "--all", "--param", "cmd=uname -s; echo err >&2", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "stderr makes a warning: {}", text(&out.stderr));
+    let doc = json(&out);
+    let sessions = doc["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 3);
+    for x in sessions {
+        assert_eq!(x["state"], "completed");
+        assert_eq!(x["status"], "warning");
+        let c = &x["commands"][0];
+        assert_eq!(c["command"], "uname -s; echo err >&2");
+        assert_eq!(c["exit_code"], 0);
+        assert_eq!(c["stdout"], "Linux\n");
+        assert_eq!(c["stderr"], "err\n");
+        assert!(x["host"].as_str().unwrap().starts_with("web-"));
+        assert!(!x["messages"].as_array().unwrap().is_empty());
+    }
+    let run_id = doc["run_id"].as_i64().unwrap();
+
+    let out = s.fleet_cmd(&["run", "command", "--model", "host", "--filter", "name = web-02", "--param", "cmd=exit 7"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("web-02"), "{}", text(&out.stdout));
+    assert!(!text(&out.stdout).contains("web-01"));
+
+    let out = s.fleet_cmd(&["run", "checks", "--model", "host", "--search", "web-03"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+
+    let hist = s.fleet_cmd(&["history", "--json"]);
+    assert_eq!(json(&hist).as_array().unwrap().len(), 3);
+    let show = s.fleet_cmd(&["show", &run_id.to_string()]);
+    let shown = text(&show.stdout);
+    assert!(shown.contains("$ uname -s; echo err >&2") && shown.contains("Linux"), "{shown}");
+
+    let out = s.fleet_cmd(&["clear", "--older-than", "0s"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("deleted 3 runs"), "{}", text(&out.stdout));
+}
+
+fn usage_error(s: &Setup, args: &[&str], needle: &str) {
+    let out = s.fleet_cmd(args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(needle), "{args:?}: expected `{needle}` in: {err}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line() {
+    let s = Setup::new(1);
+    usage_error(&s, &["run", "nope", "--model", "host", "--all"], "unknown session `nope`");
+    usage_error(&s, &["run", "command", "--model", "galaxy", "--all", "--param", "cmd=x"], "unknown model `galaxy`");
+    usage_error(&s, &["run", "kernel", "--model", "host", "--all"], "does not work on model `host`");
+    usage_error(&s, &["run", "command", "--model", "host", "--all"], "`cmd`: is required");
+    usage_error(&s, &["run", "command", "--model", "host", "--all", "--param", "cmd=x", "--param", "colour=red"], "`colour`");
+    usage_error(&s, &["run", "command", "--model", "host", "--all", "--param", "novalue"], "NAME=VALUE");
+    usage_error(&s, &["run", "disk_usage", "--model", "host", "--all", "--param", "threshold=lots"], "`threshold`");
+    usage_error(&s, &["run", "command", "--model", "host", "--filter", "name is x", "--param", "cmd=x"], "expected an operator");
+    usage_error(&s, &["run", "command", "--model", "host", "--filter", "colour = red", "--param", "cmd=x"], "no filterable field `colour`");
+    usage_error(&s, &["run", "command", "--model", "host", "--filter", "port ~ 22", "--param", "cmd=x"], "needs a text field");
+    usage_error(&s, &["run", "command", "--model", "host", "--param", "cmd=x"], "--all, --filter EXPR or --search TEXT");
+    usage_error(&s, &["run", "command", "--model", "host", "--filter", "name = none", "--param", "cmd=x"], "empty");
+    usage_error(&s, &["clear", "--older-than", "soon"], "soon");
+    let missing = s.dir.path().join("missing-config");
+    usage_error(&s, &["hosts", "import-ssh-config", missing.to_str().unwrap()], "cannot read");
+    // Nothing was recorded by the rejected runs.
+    assert_eq!(json(&s.fleet_cmd(&["history", "--json"])).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn unreachable_database_is_exit_1() {
+    let out = run_fleet("postgres://minke:secret-pw@127.0.0.1:1/none", &["sessions"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot open database"), "{err}");
+    assert!(!err.contains("secret-pw"), "the password leaked: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn sessions_and_models_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let db = db.to_str().unwrap();
+    let out = run_fleet(db, &["sessions"]);
+    let t = text(&out.stdout);
+    for name in ["uptime", "kernel", "disk_usage", "checks", "inventory", "app_state", "command"] {
+        assert!(t.lines().any(|l| l.starts_with(name)), "{name} missing in {t}");
+    }
+    let models = json(&run_fleet(db, &["models", "--json"]));
+    let names: Vec<&str> = models.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["host", "server", "web_app"]);
+    assert!(Path::new(db).exists());
+}
