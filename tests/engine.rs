@@ -536,3 +536,85 @@ async fn history_on_postgres() {
     assert!(runs.iter().all(|r| r.state == "done"));
     drop(env);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_cap_truncation_and_live_events() {
+    let config = Config {
+        output_cap: 1000,
+        ..Config::default()
+    };
+    let env = Env::start(1, 1, config, None).await;
+    let mut events = env.engine.subscribe();
+    let s = run(
+        &env,
+        req(
+            "command",
+            "host",
+            Query::all(),
+            &[("cmd", "seq 1 10000; echo done >&2")],
+        ),
+    )
+    .await;
+    assert_eq!(s.sessions[0].status, Some(Status::Warning));
+    let c = commands(&env, s.sessions[0].session_id).await.remove(0);
+    let full: String = (1..=10000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(c.stdout.len(), 1000);
+    assert_eq!(c.stdout, full.as_bytes()[..1000]);
+    assert!(c.stdout_truncated && !c.stderr_truncated);
+    assert_eq!(
+        c.stdout_len,
+        full.len() as i64,
+        "the total is counted even past the cap"
+    );
+    // Every byte went out as live events, in order.
+    let mut seen = Vec::new();
+    let mut states = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        match ev {
+            minke::runtime::Event::Output {
+                stream: minke::runtime::OutputStream::Stdout,
+                data,
+                ..
+            } => seen.extend_from_slice(&data),
+            minke::runtime::Event::SessionState { state, .. } => states.push(state),
+            _ => {}
+        }
+    }
+    assert_eq!(String::from_utf8(seen).unwrap(), full);
+    assert_eq!(states, [State::Running, State::Completed]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_sessions_on_sqlite() {
+    let config = Config {
+        concurrency: 200,
+        ..Config::default()
+    };
+    let env = Env::start(40, 5, config, None).await;
+    let s = run(
+        &env,
+        req("parallel_sleep", "server", Query::all(), &[("secs", "0.5")]),
+    )
+    .await;
+    assert_eq!(s.sessions.len(), 200);
+    assert!(
+        s.sessions
+            .iter()
+            .all(|x| x.state == State::Completed && x.status == Some(Status::Success)),
+        "{s:?}"
+    );
+    let rows = env
+        .store
+        .blocking(move |c| store::run_sessions(c, s.run_id))
+        .await
+        .unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.state == "completed" && r.finished_at.is_some())
+    );
+    let mut with_command = 0;
+    for r in &rows {
+        with_command += commands(&env, r.id).await.len();
+    }
+    assert_eq!(with_command, 200, "every command is in the history");
+}

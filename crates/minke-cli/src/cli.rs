@@ -42,6 +42,12 @@ struct Cli {
     /// Log level for Minke's own logs on stderr (error, warn, info, debug).
     #[arg(long, global = true, env = "MINKE_LOG", default_value = "warn")]
     log: String,
+    /// Passphrase of encrypted identity files (only from the environment).
+    #[arg(skip)]
+    key_passphrase: Option<String>,
+    /// SSH password (only from the environment).
+    #[arg(skip)]
+    password: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -192,7 +198,17 @@ where
     T: Into<OsString> + Clone,
 {
     let cli = match Cli::try_parse_from(args) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            // Secrets come only from the environment, never from the command line
+            // (where `ps` would show them).
+            c.key_passphrase = std::env::var("MINKE_SSH_PASSPHRASE")
+                .ok()
+                .filter(|s| !s.is_empty());
+            c.password = std::env::var("MINKE_SSH_PASSWORD")
+                .ok()
+                .filter(|s| !s.is_empty());
+            c
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
@@ -223,7 +239,12 @@ where
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // One line, whatever the driver's message looks like.
-            let text: Vec<String> = e.to_string().lines().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
+            let text: Vec<String> = e
+                .to_string()
+                .lines()
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty())
+                .collect();
             eprintln!("{name}: error: {}", text.join(" "));
             ExitCode::from(e.exit_code())
         }

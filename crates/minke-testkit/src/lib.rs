@@ -25,6 +25,7 @@
 mod error;
 mod fleet;
 mod keys;
+mod mock;
 mod pg;
 mod process;
 mod server;
@@ -32,6 +33,7 @@ mod server;
 pub use error::{Error, Result};
 pub use fleet::{Fleet, MANIFEST};
 pub use keys::{KeyPair, SSH_KEYGEN};
+pub use mock::{MockHost, MockRun, run_session};
 pub use pg::PgDatabase;
 pub use process::find_processes;
 pub use server::{ADDRESS, SSHD, ServerOptions, SshServer};

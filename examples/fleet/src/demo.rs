@@ -14,12 +14,16 @@ use crate::models::{servers, webapps};
 struct Options {
     hosts: usize,
     dir: PathBuf,
+    keep: bool,
+    stop: bool,
 }
 
 fn options(args: &[String]) -> anyhow::Result<Options> {
     let mut o = Options {
         hosts: 5,
         dir: PathBuf::from("minke-demo"),
+        keep: false,
+        stop: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -34,9 +38,13 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
                 }
             }
             "--dir" => o.dir = PathBuf::from(it.next().context("--dir needs a path")?),
+            "--keep" => o.keep = true,
+            "--stop" => o.stop = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: fleet demo [--hosts N (default 5)] [--dir DIR (default ./minke-demo)]"
+                    "usage: fleet demo [--hosts N (default 5)] [--dir DIR (default ./minke-demo)] [--keep]\n       \
+                     fleet demo --stop [--dir DIR]\n\n\
+                     --keep leaves the sshd hosts running for more `fleet` commands; --stop stops them."
                 );
                 std::process::exit(0);
             }
@@ -77,8 +85,19 @@ fn write_ssh_config(fleet: &minke_testkit::Fleet, path: &Path) -> anyhow::Result
 
 pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let o = options(args)?;
+    let hosts_dir = o.dir.join("hosts");
+    if o.stop {
+        let n = minke_testkit::Fleet::stop_in(&hosts_dir).context("stopping the demo hosts")?;
+        println!("stopped {n} demo hosts");
+        return Ok(ExitCode::SUCCESS);
+    }
     std::fs::create_dir_all(&o.dir).with_context(|| format!("creating {}", o.dir.display()))?;
     let dir = o.dir.canonicalize()?;
+    // Hosts of an earlier `--keep` run would hold stale ports: stop them first.
+    if dir.join("hosts").exists() {
+        minke_testkit::Fleet::stop_in(&dir.join("hosts")).context("stopping earlier demo hosts")?;
+        std::fs::remove_dir_all(dir.join("hosts")).context("removing earlier demo hosts")?;
+    }
     let db_path = dir.join("minke.db");
     let db = db_path.to_string_lossy().into_owned();
     let t0 = Instant::now();
@@ -86,7 +105,12 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         "starting {} throwaway OpenSSH servers on 127.0.0.1 ...",
         o.hosts
     );
-    let fleet = minke_testkit::Fleet::start(o.hosts).context("starting the local sshd fleet")?;
+    let fleet = minke_testkit::Fleet::start_in(
+        dir.join("hosts"),
+        o.hosts,
+        &minke_testkit::ServerOptions::default(),
+    )
+    .context("starting the local sshd fleet")?;
     println!("started in {:.2}s", t0.elapsed().as_secs_f64());
     let cfg = dir.join("ssh_config");
     write_ssh_config(&fleet, &cfg)?;
@@ -180,7 +204,16 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
          try: ./target/release/fleet --database {db} show 1   (or `history`, `items web_app`)",
         t_runs.elapsed().as_secs_f64()
     );
-    drop(fleet);
+    if o.keep {
+        let d = fleet.detach();
+        println!(
+            "the demo hosts keep running (in {}); stop them with `fleet demo --stop --dir {}`",
+            d.display(),
+            o.dir.display()
+        );
+    } else {
+        fleet.stop();
+    }
     // A missing web application directory is a warning by design: the demo shows it.
     Ok(ExitCode::from(if worst <= 3 { 0 } else { worst }))
 }

@@ -67,14 +67,33 @@ fn import_run_json_history_show() {
     let s = Setup::new(3);
     // Re-import updates, never duplicates.
     let cfg = s.ssh_config();
-    assert_eq!(s.fleet_cmd(&["hosts", "import-ssh-config", cfg.to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(
+        s.fleet_cmd(&["hosts", "import-ssh-config", cfg.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
     let items = s.fleet_cmd(&["items", "host"]);
     let lines: Vec<String> = text(&items.stdout).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines[0].starts_with("web-01\t"), "{lines:?}");
 
-    let out = s.fleet_cmd(&["run", "command", "--model", "host", "--all", "--param", "cmd=uname -s; echo err >&2", "--json"]);
-    assert_eq!(out.status.code(), Some(3), "stderr makes a warning: {}", text(&out.stderr));
+    let out = s.fleet_cmd(&[
+        "run",
+        "command",
+        "--model",
+        "host",
+        "--all",
+        "--param",
+        "cmd=uname -s; echo err >&2",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr makes a warning: {}",
+        text(&out.stderr)
+    );
     let doc = json(&out);
     let sessions = doc["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 3);
@@ -91,52 +110,197 @@ fn import_run_json_history_show() {
     }
     let run_id = doc["run_id"].as_i64().unwrap();
 
-    let out = s.fleet_cmd(&["run", "command", "--model", "host", "--filter", "name = web-02", "--param", "cmd=exit 7"]);
+    let out = s.fleet_cmd(&[
+        "run",
+        "command",
+        "--model",
+        "host",
+        "--filter",
+        "name = web-02",
+        "--param",
+        "cmd=exit 7",
+    ]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("web-02"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("web-02"),
+        "{}",
+        text(&out.stdout)
+    );
     assert!(!text(&out.stdout).contains("web-01"));
 
     let out = s.fleet_cmd(&["run", "checks", "--model", "host", "--search", "web-03"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 
     let hist = s.fleet_cmd(&["history", "--json"]);
     assert_eq!(json(&hist).as_array().unwrap().len(), 3);
     let show = s.fleet_cmd(&["show", &run_id.to_string()]);
     let shown = text(&show.stdout);
-    assert!(shown.contains("$ uname -s; echo err >&2") && shown.contains("Linux"), "{shown}");
+    assert!(
+        shown.contains("$ uname -s; echo err >&2") && shown.contains("Linux"),
+        "{shown}"
+    );
 
     let out = s.fleet_cmd(&["clear", "--older-than", "0s"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).contains("deleted 3 runs"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("deleted 3 runs"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 fn usage_error(s: &Setup, args: &[&str], needle: &str) {
     let out = s.fleet_cmd(args);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-    assert!(err.contains(needle), "{args:?}: expected `{needle}` in: {err}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected `{needle}` in: {err}"
+    );
 }
 
 #[test]
 fn bad_input_gets_one_clear_line() {
     let s = Setup::new(1);
-    usage_error(&s, &["run", "nope", "--model", "host", "--all"], "unknown session `nope`");
-    usage_error(&s, &["run", "command", "--model", "galaxy", "--all", "--param", "cmd=x"], "unknown model `galaxy`");
-    usage_error(&s, &["run", "kernel", "--model", "host", "--all"], "does not work on model `host`");
-    usage_error(&s, &["run", "command", "--model", "host", "--all"], "`cmd`: is required");
-    usage_error(&s, &["run", "command", "--model", "host", "--all", "--param", "cmd=x", "--param", "colour=red"], "`colour`");
-    usage_error(&s, &["run", "command", "--model", "host", "--all", "--param", "novalue"], "NAME=VALUE");
-    usage_error(&s, &["run", "disk_usage", "--model", "host", "--all", "--param", "threshold=lots"], "`threshold`");
-    usage_error(&s, &["run", "command", "--model", "host", "--filter", "name is x", "--param", "cmd=x"], "expected an operator");
-    usage_error(&s, &["run", "command", "--model", "host", "--filter", "colour = red", "--param", "cmd=x"], "no filterable field `colour`");
-    usage_error(&s, &["run", "command", "--model", "host", "--filter", "port ~ 22", "--param", "cmd=x"], "needs a text field");
-    usage_error(&s, &["run", "command", "--model", "host", "--param", "cmd=x"], "--all, --filter EXPR or --search TEXT");
-    usage_error(&s, &["run", "command", "--model", "host", "--filter", "name = none", "--param", "cmd=x"], "empty");
+    usage_error(
+        &s,
+        &["run", "nope", "--model", "host", "--all"],
+        "unknown session `nope`",
+    );
+    usage_error(
+        &s,
+        &[
+            "run", "command", "--model", "galaxy", "--all", "--param", "cmd=x",
+        ],
+        "unknown model `galaxy`",
+    );
+    usage_error(
+        &s,
+        &["run", "kernel", "--model", "host", "--all"],
+        "does not work on model `host`",
+    );
+    usage_error(
+        &s,
+        &["run", "command", "--model", "host", "--all"],
+        "`cmd`: is required",
+    );
+    usage_error(
+        &s,
+        &[
+            "run",
+            "command",
+            "--model",
+            "host",
+            "--all",
+            "--param",
+            "cmd=x",
+            "--param",
+            "colour=red",
+        ],
+        "`colour`",
+    );
+    usage_error(
+        &s,
+        &[
+            "run", "command", "--model", "host", "--all", "--param", "novalue",
+        ],
+        "NAME=VALUE",
+    );
+    usage_error(
+        &s,
+        &[
+            "run",
+            "disk_usage",
+            "--model",
+            "host",
+            "--all",
+            "--param",
+            "threshold=lots",
+        ],
+        "`threshold`",
+    );
+    usage_error(
+        &s,
+        &[
+            "run",
+            "command",
+            "--model",
+            "host",
+            "--filter",
+            "name is x",
+            "--param",
+            "cmd=x",
+        ],
+        "expected an operator",
+    );
+    usage_error(
+        &s,
+        &[
+            "run",
+            "command",
+            "--model",
+            "host",
+            "--filter",
+            "colour = red",
+            "--param",
+            "cmd=x",
+        ],
+        "no filterable field `colour`",
+    );
+    usage_error(
+        &s,
+        &[
+            "run",
+            "command",
+            "--model",
+            "host",
+            "--filter",
+            "port ~ 22",
+            "--param",
+            "cmd=x",
+        ],
+        "needs a text field",
+    );
+    usage_error(
+        &s,
+        &["run", "command", "--model", "host", "--param", "cmd=x"],
+        "--all, --filter EXPR or --search TEXT",
+    );
+    usage_error(
+        &s,
+        &[
+            "run",
+            "command",
+            "--model",
+            "host",
+            "--filter",
+            "name = none",
+            "--param",
+            "cmd=x",
+        ],
+        "empty",
+    );
     usage_error(&s, &["clear", "--older-than", "soon"], "soon");
     let missing = s.dir.path().join("missing-config");
-    usage_error(&s, &["hosts", "import-ssh-config", missing.to_str().unwrap()], "cannot read");
+    usage_error(
+        &s,
+        &["hosts", "import-ssh-config", missing.to_str().unwrap()],
+        "cannot read",
+    );
     // Nothing was recorded by the rejected runs.
-    assert_eq!(json(&s.fleet_cmd(&["history", "--json"])).as_array().unwrap().len(), 0);
+    assert_eq!(
+        json(&s.fleet_cmd(&["history", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 #[test]
@@ -156,11 +320,27 @@ fn sessions_and_models_are_listed() {
     let db = db.to_str().unwrap();
     let out = run_fleet(db, &["sessions"]);
     let t = text(&out.stdout);
-    for name in ["uptime", "kernel", "disk_usage", "checks", "inventory", "app_state", "command"] {
-        assert!(t.lines().any(|l| l.starts_with(name)), "{name} missing in {t}");
+    for name in [
+        "uptime",
+        "kernel",
+        "disk_usage",
+        "checks",
+        "inventory",
+        "app_state",
+        "command",
+    ] {
+        assert!(
+            t.lines().any(|l| l.starts_with(name)),
+            "{name} missing in {t}"
+        );
     }
     let models = json(&run_fleet(db, &["models", "--json"]));
-    let names: Vec<&str> = models.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["host", "server", "web_app"]);
     assert!(Path::new(db).exists());
 }
