@@ -618,3 +618,109 @@ async fn two_hundred_concurrent_sessions_on_sqlite() {
     }
     assert_eq!(with_command, 200, "every command is in the history");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_one_session_of_a_run() {
+    let env = Env::start(2, 1, Config::default(), None).await;
+    let marker = format!("minke-stop-one-{}", std::process::id());
+    let h = env
+        .engine
+        .start(req(
+            "sleep",
+            "host",
+            Query::all(),
+            &[("secs", "60"), ("marker", marker.as_str())],
+        ))
+        .await
+        .unwrap();
+    let run_id = h.run_id;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pgrep(&marker) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the remote sleeps never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(env.engine.active_runs(), [run_id]);
+    let rows = env
+        .store
+        .blocking(move |c| store::run_sessions(c, run_id))
+        .await
+        .unwrap();
+    let first = rows[0].id;
+    assert_eq!(env.engine.cancel_session(run_id, first), Some(1));
+    assert_eq!(env.engine.cancel_session(run_id, first), Some(2));
+    assert_eq!(env.engine.cancel_session(run_id, 424_242), None);
+    // The other session goes on; stop it as a whole run.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        pgrep(&marker),
+        1,
+        "exactly the stopped session's command is gone"
+    );
+    assert_eq!(env.engine.cancel_run(run_id), Some(1));
+    assert_eq!(env.engine.cancel_run(run_id), Some(2));
+    let s = tokio::time::timeout(Duration::from_secs(20), h.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.sessions.iter().all(|x| x.state == State::Stopped),
+        "{s:?}"
+    );
+    assert!(env.engine.active_runs().is_empty());
+    assert_eq!(env.engine.cancel_run(run_id), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_transport_runs_a_thousand_hosts_with_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("mock.db").to_string_lossy().into_owned();
+    let store = minke::Store::open_with(&url, minke_e2e::MIGRATIONS)
+        .await
+        .unwrap();
+    store
+        .write(|c| {
+            for i in 0..1000 {
+                let mut h = minke::store::NewHost::new(format!("mock-{i:04}"));
+                h.hostname = Some("127.0.0.1".into());
+                minke::store::upsert_host(c, &h)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (sessions, models) = minke_e2e::registry();
+    let engine = minke::runtime::Engine::with_transport(
+        store.clone(),
+        sessions,
+        models,
+        minke::runtime::HostSource::of::<minke::HostRecord>(),
+        Config {
+            concurrency: 500,
+            ..Config::default()
+        },
+        std::sync::Arc::new(minke::runtime::MockTransport::default()),
+    );
+    let h = engine
+        .start(req("command", "host", Query::all(), &[("cmd", "uname -a")]))
+        .await
+        .unwrap();
+    let s = h.wait().await.unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(s.sessions.len(), 1000);
+    assert!(s.sessions.iter().all(|x| x.status == Some(Status::Success)));
+    let run_id = s.run_id;
+    let rows = store
+        .blocking(move |c| store::run_sessions(c, run_id))
+        .await
+        .unwrap();
+    assert!(rows.iter().all(|r| r.state == "completed"));
+    let last = rows.last().unwrap().id;
+    let cmds = store
+        .blocking(move |c| store::session_commands(c, last))
+        .await
+        .unwrap();
+    assert_eq!(cmds[0].stdout, b"uname -a\n");
+}

@@ -8,7 +8,7 @@ use minke_core::{
     DynSession, Error as CoreError, FailReason, HostTarget, Message, MessageLevel, ModelObject,
     Params, Registry, State, Status,
 };
-use minke_ssh::{ConnectOptions, Connection};
+use minke_ssh::ConnectOptions;
 use minke_store::{MessageRow, NewRun, NewSession, Query, Store, now_micros};
 use serde::Serialize;
 use tokio::sync::{Semaphore, broadcast, watch};
@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::executor::SshExecutor;
 use crate::models::{HostSource, ModelEntry, Models};
+use crate::transport::{Link, SshTransport, Transport};
 use crate::{Error, Event, Result};
 
 /// How the engine works; every limit has a default.
@@ -161,7 +162,15 @@ impl RunHandle {
     }
 }
 
+/// The controls of a run that is going on.
+struct Active {
+    canceller: Canceller,
+    sessions: BTreeMap<i64, Arc<watch::Sender<u8>>>,
+}
+
 struct Inner {
+    active: std::sync::Mutex<BTreeMap<i64, Active>>,
+    transport: Arc<dyn Transport>,
     store: Store,
     sessions: Registry,
     models: Models,
@@ -189,6 +198,8 @@ struct Job {
     session_id: i64,
     object: Box<dyn ModelObject>,
     label: String,
+    /// This session's own cancel level.
+    stop: watch::Receiver<u8>,
 }
 
 /// What `prepare` found about one object.
@@ -209,6 +220,32 @@ impl Engine {
         let (events, _) = broadcast::channel(8192);
         Engine {
             inner: Arc::new(Inner {
+                active: Default::default(),
+                transport: Arc::new(SshTransport),
+                store,
+                sessions,
+                models,
+                hosts,
+                config,
+                events,
+            }),
+        }
+    }
+
+    /// An engine that reaches hosts through another transport (a mock, say).
+    pub fn with_transport(
+        store: Store,
+        sessions: Registry,
+        models: Models,
+        hosts: HostSource,
+        config: Config,
+        transport: Arc<dyn Transport>,
+    ) -> Self {
+        let (events, _) = broadcast::channel(8192);
+        Engine {
+            inner: Arc::new(Inner {
+                active: Default::default(),
+                transport,
                 store,
                 sessions,
                 models,
@@ -243,6 +280,51 @@ impl Engine {
     /// has everything.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.events.subscribe()
+    }
+
+    /// The ids of the runs going on in this engine.
+    pub fn active_runs(&self) -> Vec<i64> {
+        self.inner
+            .active
+            .lock()
+            .map(|a| a.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Stops a run going on in this engine, like [`Canceller::cancel`]: the first call
+    /// stops after the current commands, the second at once. `None` when the run is
+    /// not going on here.
+    pub fn cancel_run(&self, run_id: i64) -> Option<u8> {
+        let c = self
+            .inner
+            .active
+            .lock()
+            .ok()?
+            .get(&run_id)?
+            .canceller
+            .clone();
+        Some(c.cancel())
+    }
+
+    /// Stops one session of a run going on in this engine: a queued session is
+    /// canceled; a running one stops after its current command, or at once on the
+    /// second call. `None` when the session is not going on here.
+    pub fn cancel_session(&self, run_id: i64, session_id: i64) -> Option<u8> {
+        let tx = self
+            .inner
+            .active
+            .lock()
+            .ok()?
+            .get(&run_id)?
+            .sessions
+            .get(&session_id)?
+            .clone();
+        let mut now = 0;
+        tx.send_modify(|l| {
+            *l = (*l + 1).min(2);
+            now = *l;
+        });
+        Some(now)
     }
 
     /// Checks a request, records the run and its sessions, and starts it.
@@ -413,6 +495,7 @@ impl Engine {
         // Group runnable sessions by host; record the others' outcome for the summary.
         let mut summaries: Vec<SessionSummary> = Vec::with_capacity(planned.len());
         let mut groups: BTreeMap<i64, (HostTarget, Vec<Job>)> = BTreeMap::new();
+        let mut controls: BTreeMap<i64, Arc<watch::Sender<u8>>> = BTreeMap::new();
         for (p, sid) in planned.into_iter().zip(session_ids) {
             let label = p.object.label();
             let object_id = p.object.id();
@@ -451,6 +534,8 @@ impl Engine {
                         status: None,
                         reason: None,
                     });
+                    let (tx, stop) = watch::channel(0u8);
+                    controls.insert(sid, Arc::new(tx));
                     groups
                         .entry(t.id)
                         .or_insert_with(|| (t, Vec::new()))
@@ -459,6 +544,7 @@ impl Engine {
                             session_id: sid,
                             object: p.object,
                             label,
+                            stop,
                         });
                 }
             }
@@ -487,6 +573,15 @@ impl Engine {
             session_timeout: meta.timeout.unwrap_or(inner.config.session_timeout),
             cancel: level_rx,
         };
+        if let Ok(mut active) = inner.active.lock() {
+            active.insert(
+                run_id,
+                Active {
+                    canceller: canceller.clone(),
+                    sessions: controls,
+                },
+            );
+        }
         let join = tokio::spawn(run.drive(groups, summaries));
         Ok(RunHandle {
             run_id,
@@ -657,6 +752,9 @@ impl RunCtx {
         if let Err(e) = finished {
             tracing::error!(run_id, "recording the end of the run failed: {e}");
         }
+        if let Ok(mut active) = self.inner().active.lock() {
+            active.remove(&run_id);
+        }
         let _ = self.inner().events.send(Event::RunFinished { run_id });
         RunSummary {
             run_id,
@@ -718,7 +816,7 @@ impl RunCtx {
         permits: Arc<Semaphore>,
     ) -> Vec<Outcome> {
         let run_id = self.run_id;
-        let conn: Arc<tokio::sync::Mutex<Option<Arc<Connection>>>> =
+        let conn: Arc<tokio::sync::Mutex<Option<Arc<dyn Link>>>> =
             Arc::new(tokio::sync::Mutex::new(None));
         let outcomes = if self.parallel {
             let mut set = JoinSet::new();
@@ -759,22 +857,24 @@ impl RunCtx {
         &self,
         target: &HostTarget,
         job: Job,
-        conn: &tokio::sync::Mutex<Option<Arc<Connection>>>,
+        conn: &tokio::sync::Mutex<Option<Arc<dyn Link>>>,
         permits: &Semaphore,
     ) -> Outcome {
         let Job {
             session_id,
             object,
             label,
+            stop,
         } = job;
+        let level = || self.cancel_level().max(*stop.borrow());
         let canceled = |why: &str| Outcome {
             session_id,
             state: State::Canceled,
             status: None,
             reason: Some(why.to_owned()),
         };
-        if self.cancel_level() > 0 {
-            let o = canceled("the run was canceled");
+        if level() > 0 {
+            let o = canceled("canceled before it started");
             self.finish(session_id, target, &label, &o);
             return o;
         }
@@ -786,8 +886,8 @@ impl RunCtx {
                 return o;
             }
         };
-        if self.cancel_level() > 0 {
-            let o = canceled("the run was canceled");
+        if level() > 0 {
+            let o = canceled("canceled before it started");
             self.finish(session_id, target, &label, &o);
             return o;
         }
@@ -795,9 +895,13 @@ impl RunCtx {
             let mut guard = conn.lock().await;
             match &*guard {
                 Some(c) => Ok(c.clone()),
-                None => match Connection::connect(target, &self.inner().config.connect).await {
+                None => match self
+                    .inner()
+                    .transport
+                    .connect(target, &self.inner().config.connect)
+                    .await
+                {
                     Ok(c) => {
-                        let c = Arc::new(c);
                         *guard = Some(c.clone());
                         Ok(c)
                     }
@@ -838,7 +942,9 @@ impl RunCtx {
                 return o;
             }
         };
-        let o = self.process(session_id, object, connection, conn).await;
+        let o = self
+            .process(session_id, object, connection, conn, stop)
+            .await;
         self.finish(session_id, target, &label, &o);
         o
     }
@@ -847,8 +953,9 @@ impl RunCtx {
         &self,
         session_id: i64,
         object: Box<dyn ModelObject>,
-        connection: Arc<Connection>,
-        shared: &tokio::sync::Mutex<Option<Arc<Connection>>>,
+        connection: Arc<dyn Link>,
+        shared: &tokio::sync::Mutex<Option<Arc<dyn Link>>>,
+        mut own: watch::Receiver<u8>,
     ) -> Outcome {
         let inner = self.inner();
         let (kill_tx, kill_rx) = watch::channel(false);
@@ -861,6 +968,7 @@ impl RunCtx {
             command_timeout: inner.config.command_timeout,
             output_cap: inner.config.output_cap,
             cancel: self.cancel.clone(),
+            own: own.clone(),
             kill: kill_rx,
             command_seq: 0,
             message_seq: 0,
@@ -880,6 +988,11 @@ impl RunCtx {
         tokio::pin!(deadline);
         let mut cancel = self.cancel.clone();
         let mut timed_out = false;
+        let (mut run_open, mut own_open) = (true, true);
+        // A stop at once requested before the task started still applies.
+        if *self.cancel.borrow() >= 2 || *own.borrow() >= 2 {
+            let _ = kill_tx.send(true);
+        }
         let joined = loop {
             tokio::select! {
                 r = &mut task => break r,
@@ -893,11 +1006,16 @@ impl RunCtx {
                         Err(_) => { task.abort(); break (&mut task).await; }
                     }
                 }
-                changed = cancel.changed() => {
-                    if changed.is_err() || *cancel.borrow() >= 2 {
-                        let _ = kill_tx.send(true);
-                    }
-                }
+                                                changed = cancel.changed(), if run_open => match changed {
+                    Ok(()) if *cancel.borrow() >= 2 => { let _ = kill_tx.send(true); }
+                    Ok(()) => {}
+                    Err(_) => run_open = false,
+                },
+                changed = own.changed(), if own_open => match changed {
+                    Ok(()) if *own.borrow() >= 2 => { let _ = kill_tx.send(true); }
+                    Ok(()) => {}
+                    Err(_) => own_open = false,
+                },
             }
         };
         let failed = |reason: FailReason, status| Outcome {

@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use minke_core::{CommandOutput, Error, ExecRequest, Executor, Message};
-use minke_ssh::{Connection, ExecOptions, OutputSink, Stream};
+use minke_ssh::{ExecOptions, OutputSink, Stream};
 use minke_store::{CommandRow, MessageRow, Store, now_micros};
 use tokio::sync::{broadcast, watch};
 
+use crate::transport::Link;
 use crate::{Event, OutputStream};
 
 /// Runs one session's commands on a shared connection and records them.
 pub(crate) struct SshExecutor {
-    pub(crate) conn: Arc<Connection>,
+    pub(crate) conn: Arc<dyn Link>,
     pub(crate) store: Store,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) run_id: i64,
@@ -23,6 +24,8 @@ pub(crate) struct SshExecutor {
     pub(crate) output_cap: usize,
     /// The run's cancel level: 1 = stop after the current command, 2 = at once.
     pub(crate) cancel: watch::Receiver<u8>,
+    /// This session's own cancel level.
+    pub(crate) own: watch::Receiver<u8>,
     /// Turns true when this session's running command must be killed.
     pub(crate) kill: watch::Receiver<bool>,
     pub(crate) command_seq: i32,
@@ -158,6 +161,6 @@ impl Executor for SshExecutor {
     }
 
     fn stop_requested(&self) -> bool {
-        *self.cancel.borrow() >= 1
+        *self.cancel.borrow() >= 1 || *self.own.borrow() >= 1
     }
 }

@@ -7,8 +7,10 @@ mod error;
 mod events;
 mod executor;
 mod models;
+mod transport;
 
 pub use engine::{Canceller, Config, Engine, RunHandle, RunRequest, RunSummary, SessionSummary};
 pub use error::{Error, Result};
 pub use events::{Event, OutputStream};
 pub use models::{HostSource, ModelEntry, Models};
+pub use transport::{Link, MockTransport, SshTransport, Transport};

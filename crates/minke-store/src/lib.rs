@@ -18,6 +18,7 @@ mod model;
 mod query;
 pub mod schema;
 mod store;
+mod users;
 
 pub use app_migrations::{AppMigration, apply_app_migrations};
 pub use conn::{Conn, DatabaseUrl};
@@ -29,6 +30,7 @@ pub use model::{
 };
 pub use query::{Condition, Op, Query};
 pub use store::{Store, migrate};
+pub use users::*;
 
 #[doc(hidden)]
 pub use diesel as __diesel;

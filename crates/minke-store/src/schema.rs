@@ -125,3 +125,52 @@ diesel::table! {
         applied_at -> BigInt,
     }
 }
+
+diesel::table! {
+    minke_users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        is_superuser -> Bool,
+        is_active -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    minke_user_permissions (user_id, permission) {
+        user_id -> BigInt,
+        permission -> Text,
+    }
+}
+
+diesel::table! {
+    minke_web_sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    minke_api_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(minke_user_permissions -> minke_users (user_id));
+diesel::joinable!(minke_web_sessions -> minke_users (user_id));
+diesel::joinable!(minke_api_tokens -> minke_users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    minke_users,
+    minke_user_permissions,
+    minke_web_sessions,
+    minke_api_tokens
+);

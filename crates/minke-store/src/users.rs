@@ -1,0 +1,273 @@
+//! Users, their permissions, web sessions and API tokens (hashes only: hashing is the
+//! caller's part).
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::schema::{
+    minke_api_tokens as tok, minke_user_permissions as perm, minke_users as usr,
+    minke_web_sessions as ws,
+};
+use crate::{Conn, Error, Result, now_micros, with_conn};
+
+/// A user of the admin and the API.
+#[derive(Clone, Debug, Queryable, Selectable, Serialize)]
+#[diesel(table_name = usr)]
+pub struct UserRecord {
+    /// Id.
+    pub id: i64,
+    /// Unique login name.
+    pub username: String,
+    /// The password's hash (PHC string); never shown.
+    #[serde(skip)]
+    pub password_hash: String,
+    /// Superusers hold every permission.
+    pub is_superuser: bool,
+    /// Inactive users cannot log in.
+    pub is_active: bool,
+    /// Created at (µs since the epoch).
+    pub created_at: i64,
+}
+
+impl UserRecord {
+    /// True when the user holds `permission` (superusers hold all).
+    pub fn has(&self, permissions: &[String], permission: &str) -> bool {
+        self.is_superuser || permissions.iter().any(|p| p == permission)
+    }
+}
+
+/// A web session (logged-in browser).
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = ws)]
+pub struct WebSessionRecord {
+    /// Hash of the cookie's token.
+    pub token_hash: String,
+    /// The user.
+    pub user_id: i64,
+    /// The CSRF token of this session.
+    pub csrf_token: String,
+    /// Created at (µs).
+    pub created_at: i64,
+    /// Expires at (µs).
+    pub expires_at: i64,
+}
+
+/// Adds a user; a taken name is an error naming it.
+pub fn create_user(
+    conn: &mut Conn,
+    username: &str,
+    password_hash: &str,
+    superuser: bool,
+) -> Result<i64> {
+    if username.trim().is_empty() || username.chars().any(char::is_whitespace) {
+        return Err(Error::BadQuery(format!(
+            "invalid user name `{username}`: no spaces, not empty"
+        )));
+    }
+    if find_user(conn, username)?.is_some() {
+        return Err(Error::BadQuery(format!("user `{username}` exists already")));
+    }
+    with_conn!(conn, |c, B| diesel::insert_into(usr::table)
+        .values((
+            usr::username.eq(username),
+            usr::password_hash.eq(password_hash),
+            usr::is_superuser.eq(superuser),
+            usr::is_active.eq(true),
+            usr::created_at.eq(now_micros()),
+        ))
+        .returning(usr::id)
+        .get_result(c)
+        .map_err(Error::query(format!("adding user `{username}`"))))
+}
+
+/// The user of that name.
+pub fn find_user(conn: &mut Conn, username: &str) -> Result<Option<UserRecord>> {
+    with_conn!(conn, |c, B| usr::table
+        .filter(usr::username.eq(username))
+        .select(UserRecord::as_select())
+        .first(c)
+        .optional()
+        .map_err(Error::query("looking up a user")))
+}
+
+/// The user of that id.
+pub fn get_user(conn: &mut Conn, id: i64) -> Result<UserRecord> {
+    with_conn!(conn, |c, B| usr::table
+        .find(id)
+        .select(UserRecord::as_select())
+        .first(c)
+        .optional()
+        .map_err(Error::query("loading a user")))?
+    .ok_or(Error::NotFound {
+        model: "user".into(),
+        id,
+    })
+}
+
+/// All users by name.
+pub fn list_users(conn: &mut Conn) -> Result<Vec<UserRecord>> {
+    with_conn!(conn, |c, B| usr::table
+        .order(usr::username.asc())
+        .select(UserRecord::as_select())
+        .load(c)
+        .map_err(Error::query("listing users")))
+}
+
+fn user_id(conn: &mut Conn, username: &str) -> Result<i64> {
+    find_user(conn, username)?
+        .map(|u| u.id)
+        .ok_or_else(|| Error::BadQuery(format!("no user named `{username}`")))
+}
+
+/// Replaces a user's password hash and logs them out everywhere.
+pub fn set_password_hash(conn: &mut Conn, username: &str, password_hash: &str) -> Result<()> {
+    let id = user_id(conn, username)?;
+    with_conn!(conn, |c, B| {
+        diesel::update(usr::table.find(id))
+            .set(usr::password_hash.eq(password_hash))
+            .execute(c)
+            .map_err(Error::query("changing a password"))?;
+        diesel::delete(ws::table.filter(ws::user_id.eq(id)))
+            .execute(c)
+            .map_err(Error::query("ending a user's web sessions"))?;
+        Ok(())
+    })
+}
+
+/// Makes a user active or inactive.
+pub fn set_active(conn: &mut Conn, username: &str, active: bool) -> Result<()> {
+    let id = user_id(conn, username)?;
+    with_conn!(conn, |c, B| diesel::update(usr::table.find(id))
+        .set(usr::is_active.eq(active))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query("changing a user")))
+}
+
+/// Grants a permission (granting twice is harmless).
+pub fn grant(conn: &mut Conn, username: &str, permission: &str) -> Result<()> {
+    let id = user_id(conn, username)?;
+    with_conn!(conn, |c, B| diesel::insert_into(perm::table)
+        .values((perm::user_id.eq(id), perm::permission.eq(permission)))
+        .on_conflict_do_nothing()
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query("granting a permission")))
+}
+
+/// Revokes a permission.
+pub fn revoke(conn: &mut Conn, username: &str, permission: &str) -> Result<()> {
+    let id = user_id(conn, username)?;
+    with_conn!(conn, |c, B| diesel::delete(
+        perm::table
+            .filter(perm::user_id.eq(id))
+            .filter(perm::permission.eq(permission))
+    )
+    .execute(c)
+    .map(drop)
+    .map_err(Error::query("revoking a permission")))
+}
+
+/// A user's permissions, sorted.
+pub fn user_permissions(conn: &mut Conn, user_id: i64) -> Result<Vec<String>> {
+    with_conn!(conn, |c, B| perm::table
+        .filter(perm::user_id.eq(user_id))
+        .order(perm::permission.asc())
+        .select(perm::permission)
+        .load(c)
+        .map_err(Error::query("loading permissions")))
+}
+
+/// Records a web session.
+pub fn create_web_session(
+    conn: &mut Conn,
+    token_hash: &str,
+    user_id: i64,
+    csrf: &str,
+    ttl_us: i64,
+) -> Result<()> {
+    let now = now_micros();
+    with_conn!(conn, |c, B| {
+        diesel::delete(ws::table.filter(ws::expires_at.lt(now)))
+            .execute(c)
+            .map_err(Error::query("removing expired web sessions"))?;
+        diesel::insert_into(ws::table)
+            .values((
+                ws::token_hash.eq(token_hash),
+                ws::user_id.eq(user_id),
+                ws::csrf_token.eq(csrf),
+                ws::created_at.eq(now),
+                ws::expires_at.eq(now + ttl_us),
+            ))
+            .execute(c)
+            .map(drop)
+            .map_err(Error::query("recording a web session"))
+    })
+}
+
+/// The unexpired web session with that token hash.
+pub fn find_web_session(conn: &mut Conn, token_hash: &str) -> Result<Option<WebSessionRecord>> {
+    let now = now_micros();
+    with_conn!(conn, |c, B| ws::table
+        .filter(ws::token_hash.eq(token_hash))
+        .filter(ws::expires_at.gt(now))
+        .select(WebSessionRecord::as_select())
+        .first(c)
+        .optional()
+        .map_err(Error::query("loading a web session")))
+}
+
+/// Ends a web session.
+pub fn delete_web_session(conn: &mut Conn, token_hash: &str) -> Result<()> {
+    with_conn!(conn, |c, B| diesel::delete(
+        ws::table.filter(ws::token_hash.eq(token_hash))
+    )
+    .execute(c)
+    .map(drop)
+    .map_err(Error::query("ending a web session")))
+}
+
+/// Records an API token (its hash) for a user; returns its id.
+pub fn create_api_token(
+    conn: &mut Conn,
+    username: &str,
+    name: &str,
+    token_hash: &str,
+) -> Result<i64> {
+    let id = user_id(conn, username)?;
+    with_conn!(conn, |c, B| diesel::insert_into(tok::table)
+        .values((
+            tok::user_id.eq(id),
+            tok::name.eq(name),
+            tok::token_hash.eq(token_hash),
+            tok::created_at.eq(now_micros()),
+        ))
+        .returning(tok::id)
+        .get_result(c)
+        .map_err(Error::query("recording an API token")))
+}
+
+/// The active user an API token hash belongs to.
+pub fn user_by_token(conn: &mut Conn, token_hash: &str) -> Result<Option<UserRecord>> {
+    let now = now_micros();
+    with_conn!(conn, |c, B| {
+        let uid: Option<i64> = tok::table
+            .filter(tok::token_hash.eq(token_hash))
+            .select(tok::user_id)
+            .first(c)
+            .optional()
+            .map_err(Error::query("looking up an API token"))?;
+        let Some(uid) = uid else { return Ok(None) };
+        diesel::update(tok::table.filter(tok::token_hash.eq(token_hash)))
+            .set(tok::last_used_at.eq(now))
+            .execute(c)
+            .map_err(Error::query("touching an API token"))?;
+        usr::table
+            .find(uid)
+            .filter(usr::is_active.eq(true))
+            .select(UserRecord::as_select())
+            .first(c)
+            .optional()
+            .map_err(Error::query("loading a token's user"))
+    })
+}
