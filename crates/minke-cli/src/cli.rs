@@ -158,6 +158,12 @@ struct RunArgs {
     /// Print one JSON document on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Print output lines as they arrive, prefixed `[HOST] ` (stderr lines on stderr).
+    #[arg(long, conflicts_with = "json")]
+    stream: bool,
+    /// Write each host's output to DIR/HOST.stdout and DIR/HOST.stderr as it arrives.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<std::path::PathBuf>,
 }
 
 fn parse_age(s: &str) -> Result<Duration, String> {
@@ -350,7 +356,25 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
         username: user,
     };
     let events = engine.subscribe();
-    let handle = engine.start(req).await?;
+    let writer = if args.stream || args.output_dir.is_some() {
+        let w = crate::run_output::OutputWriter::new(args.output_dir.clone(), args.stream)
+            .map_err(|e| {
+                CliError::Usage(format!(
+                    "cannot create --output-dir {}: {e}",
+                    args.output_dir
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new(""))
+                        .display()
+                ))
+            })?;
+        Some(std::sync::Arc::new(w))
+    } else {
+        None
+    };
+    let observer = writer
+        .clone()
+        .map(|w| w as std::sync::Arc<dyn minke_runtime::RunObserver>);
+    let handle = engine.start_observed(req, observer).await?;
     let run_id = handle.run_id;
     let canceller = handle.canceller();
     let ctrl_c = tokio::spawn(async move {
@@ -363,7 +387,7 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
             }
         }
     });
-    let progress = (!args.json && std::io::stderr().is_terminal())
+    let progress = (!args.json && !args.stream && std::io::stderr().is_terminal())
         .then(|| tokio::spawn(output::progress(events, run_id, handle.sessions)));
     let summary = handle.wait().await?;
     ctrl_c.abort();
@@ -371,6 +395,13 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
         let _ = p.await;
     }
     engine.store().flush().await?;
+    let mut output_lost = false;
+    if let Some(w) = &writer {
+        for e in w.errors() {
+            eprintln!("error: {e}");
+            output_lost = true;
+        }
+    }
     if args.json {
         output::run_json(engine, &summary).await?;
     } else {
@@ -379,6 +410,10 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
             "history: run {run_id} in {} (`show {run_id}` for details)",
             engine.store().url().redacted()
         );
+    }
+    if output_lost {
+        // The run went on, but some output did not reach its files.
+        return Ok(exit::INTERNAL);
     }
     Ok(match summary.worst() {
         None | Some(Status::Success) => exit::SUCCESS,

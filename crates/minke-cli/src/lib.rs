@@ -7,6 +7,7 @@
 mod app;
 mod cli;
 mod output;
+mod run_output;
 mod ssh_config;
 
 pub use app::App;

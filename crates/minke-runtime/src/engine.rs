@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 
+use crate::RunObserver;
 use crate::executor::SshExecutor;
 use crate::models::{HostSource, ModelEntry, Models};
 use crate::transport::{Link, SshTransport, Transport};
@@ -329,6 +330,16 @@ impl Engine {
 
     /// Checks a request, records the run and its sessions, and starts it.
     pub async fn start(&self, req: RunRequest) -> Result<RunHandle> {
+        self.start_observed(req, None).await
+    }
+
+    /// Like [`start`](Self::start), with an observer that sees every byte of output
+    /// as it arrives (unlike event subscribers, it never lags and never misses any).
+    pub async fn start_observed(
+        &self,
+        req: RunRequest,
+        observer: Option<Arc<dyn RunObserver>>,
+    ) -> Result<RunHandle> {
         let inner = &self.inner;
         let entry = inner
             .sessions
@@ -572,6 +583,7 @@ impl Engine {
             parallel: meta.parallel_per_host,
             session_timeout: meta.timeout.unwrap_or(inner.config.session_timeout),
             cancel: level_rx,
+            observer,
         };
         if let Ok(mut active) = inner.active.lock() {
             active.insert(
@@ -654,6 +666,7 @@ struct RunCtx {
     parallel: bool,
     session_timeout: Duration,
     cancel: watch::Receiver<u8>,
+    observer: Option<Arc<dyn RunObserver>>,
 }
 
 /// The end of one session, as the host task reports it.
@@ -943,15 +956,17 @@ impl RunCtx {
             }
         };
         let o = self
-            .process(session_id, object, connection, conn, stop)
+            .process(session_id, &target.name, object, connection, conn, stop)
             .await;
         self.finish(session_id, target, &label, &o);
         o
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn process(
         &self,
         session_id: i64,
+        host: &str,
         object: Box<dyn ModelObject>,
         connection: Arc<dyn Link>,
         shared: &tokio::sync::Mutex<Option<Arc<dyn Link>>>,
@@ -972,6 +987,8 @@ impl RunCtx {
             kill: kill_rx,
             command_seq: 0,
             message_seq: 0,
+            observer: self.observer.clone(),
+            host: Arc::from(host),
         };
         let mut cx = minke_core::Context::new(
             object,

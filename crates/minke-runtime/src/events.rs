@@ -118,3 +118,12 @@ impl Event {
         }
     }
 }
+
+/// Sees a run's output as it arrives, every byte, in order per session (for
+/// `--output-dir` and `--stream`). Called on the engine's tasks: keep it quick.
+pub trait RunObserver: Send + Sync {
+    /// A chunk of a command's output.
+    fn output(&self, session_id: i64, host: &str, stream: OutputStream, data: &[u8]);
+    /// A command ended (flush partial lines here).
+    fn command_finished(&self, session_id: i64, host: &str);
+}

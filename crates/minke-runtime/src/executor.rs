@@ -11,7 +11,7 @@ use minke_store::{CommandRow, MessageRow, Store, now_micros};
 use tokio::sync::{broadcast, watch};
 
 use crate::transport::Link;
-use crate::{Event, OutputStream};
+use crate::{Event, OutputStream, RunObserver};
 
 /// Runs one session's commands on a shared connection and records them.
 pub(crate) struct SshExecutor {
@@ -30,9 +30,15 @@ pub(crate) struct SshExecutor {
     pub(crate) kill: watch::Receiver<bool>,
     pub(crate) command_seq: i32,
     pub(crate) message_seq: i32,
+    /// Sees every byte of output.
+    pub(crate) observer: Option<Arc<dyn RunObserver>>,
+    /// The host's name, for the observer.
+    pub(crate) host: Arc<str>,
 }
 
 struct EventSink<'a> {
+    observer: Option<&'a dyn RunObserver>,
+    host: &'a str,
     events: &'a broadcast::Sender<Event>,
     run_id: i64,
     session_id: i64,
@@ -52,6 +58,9 @@ impl OutputSink for EventSink<'_> {
                 OutputStream::Stderr
             }
         };
+        if let Some(o) = self.observer {
+            o.output(self.session_id, self.host, stream, bytes);
+        }
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(Event::Output {
                 run_id: self.run_id,
@@ -83,6 +92,9 @@ impl SshExecutor {
         };
         self.store
             .write_later("a command", move |c| minke_store::insert_command(c, &row));
+        if let Some(o) = &self.observer {
+            o.command_finished(self.session_id, &self.host);
+        }
         let _ = self.events.send(Event::CommandFinished {
             run_id: self.run_id,
             session_id: self.session_id,
@@ -109,6 +121,8 @@ impl Executor for SshExecutor {
         let started_at = now_micros();
         let t0 = Instant::now();
         let mut sink = EventSink {
+            observer: self.observer.as_deref(),
+            host: &self.host,
             events: &self.events,
             run_id: self.run_id,
             session_id: self.session_id,

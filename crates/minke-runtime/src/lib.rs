@@ -11,6 +11,6 @@ mod transport;
 
 pub use engine::{Canceller, Config, Engine, RunHandle, RunRequest, RunSummary, SessionSummary};
 pub use error::{Error, Result};
-pub use events::{Event, OutputStream};
+pub use events::{Event, OutputStream, RunObserver};
 pub use models::{HostSource, ModelEntry, Models};
 pub use transport::{Link, MockTransport, SshTransport, Transport};

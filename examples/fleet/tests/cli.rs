@@ -344,3 +344,56 @@ fn sessions_and_models_are_listed() {
     assert_eq!(names, ["host", "server", "web_app"]);
     assert!(Path::new(db).exists());
 }
+
+#[test]
+fn stream_and_output_dir() {
+    let s = Setup::new(2);
+    let out_dir = s.dir.path().join("out");
+    let cmd = "cmd=seq 1 50000; echo oops >&2; printf 'no newline'";
+    let out = s.fleet_cmd(&[
+        "run",
+        "command",
+        "--model",
+        "host",
+        "--all",
+        "--param",
+        cmd,
+        "--stream",
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let streamed_all = text(&out.stdout);
+    let expected: String = (1..=50000).map(|i| format!("{i}\n")).collect::<String>() + "no newline";
+    for host in ["web-01", "web-02"] {
+        let stdout = std::fs::read_to_string(out_dir.join(format!("{host}.stdout"))).unwrap();
+        assert_eq!(stdout, expected, "{host}");
+        let stderr = std::fs::read_to_string(out_dir.join(format!("{host}.stderr"))).unwrap();
+        assert_eq!(stderr, "oops\n");
+        // Streamed lines: every line once, prefixed, in order per host.
+        let streamed: Vec<&str> = streamed_all
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("[{host}] ")))
+            .collect();
+        let want: Vec<String> = expected.lines().map(str::to_owned).collect();
+        assert_eq!(streamed, want, "{host}");
+        assert!(text(&out.stderr).contains(&format!("[{host}] oops")));
+    }
+    // A second run replaces the files instead of appending.
+    let out = s.fleet_cmd(&[
+        "run",
+        "command",
+        "--model",
+        "host",
+        "--all",
+        "--param",
+        "cmd=echo again",
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("web-01.stdout")).unwrap(),
+        "again\n"
+    );
+}
