@@ -94,7 +94,7 @@ async fn fifty_hosts_serial_per_host_within_global_limit() {
     }
     assert!(max <= 8, "{max} sessions ran at once, limit 8");
     assert!(max >= 2, "sessions did not run concurrently at all");
-    // One connection per host for its two sessions.
+    // One connection per host for its five sessions.
     for server in env.fleet.servers() {
         assert_eq!(server.login_count(), 1, "{}", server.log());
     }
@@ -723,4 +723,43 @@ async fn mock_transport_runs_a_thousand_hosts_with_history() {
         .await
         .unwrap();
     assert_eq!(cmds[0].stdout, b"uname -a\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connects_are_retried_with_backoff() {
+    let config = Config {
+        connect_retries: 4,
+        connect_backoff: Duration::from_millis(150),
+        ..Config::default()
+    };
+    let mut env = Env::start(2, 1, config, None).await;
+    env.fleet.server_mut(0).unwrap().kill();
+    let engine = env.engine.clone();
+    let started = tokio::spawn(async move {
+        let h = engine
+            .start(req("command", "host", Query::all(), &[("cmd", "echo up")]))
+            .await
+            .unwrap();
+        h.wait().await.unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    env.fleet.server_mut(0).unwrap().restart().unwrap();
+    let s = started.await.unwrap();
+    assert!(
+        s.sessions.iter().all(|x| x.status == Some(Status::Success)),
+        "{s:?}"
+    );
+    // Without retries a refused connect fails at once with its reason.
+    env.fleet.server_mut(1).unwrap().kill();
+    let s = run(
+        &env,
+        req(
+            "command",
+            "host",
+            Query::ids([env.host_ids[1]]),
+            &[("cmd", "echo up")],
+        ),
+    )
+    .await;
+    assert_eq!(s.sessions[0].reason.as_deref(), Some("connect_refused"));
 }

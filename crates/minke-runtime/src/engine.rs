@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 
 use crate::RunObserver;
+use crate::connect::Connector;
 use crate::executor::SshExecutor;
 use crate::models::{HostSource, ModelEntry, Models};
 use crate::transport::{Link, SshTransport, Transport};
@@ -35,6 +36,15 @@ pub struct Config {
     pub output_cap: usize,
     /// How long a host lock lives without a heartbeat (default 60 s).
     pub lock_ttl: Duration,
+    /// SSH handshakes in flight at once (default 64), so that a burst of thousands of
+    /// hosts does not trip `MaxStartups` on bastions or the local network stack.
+    pub connect_concurrency: usize,
+    /// New connections per second at most (default: no limit).
+    pub connect_rate: Option<f64>,
+    /// Further tries after a refused or dropped connect (default 2).
+    pub connect_retries: u32,
+    /// Pause before the first retry, doubled for each further one (default 200 ms).
+    pub connect_backoff: Duration,
 }
 
 impl Default for Config {
@@ -46,6 +56,10 @@ impl Default for Config {
             session_timeout: Duration::from_secs(3600),
             output_cap: 1 << 20,
             lock_ttl: Duration::from_secs(60),
+            connect_concurrency: 64,
+            connect_rate: None,
+            connect_retries: 2,
+            connect_backoff: Duration::from_millis(200),
         }
     }
 }
@@ -171,7 +185,7 @@ struct Active {
 
 struct Inner {
     active: std::sync::Mutex<BTreeMap<i64, Active>>,
-    transport: Arc<dyn Transport>,
+    connector: Connector,
     store: Store,
     sessions: Registry,
     models: Models,
@@ -218,19 +232,14 @@ impl Engine {
         hosts: HostSource,
         config: Config,
     ) -> Self {
-        let (events, _) = broadcast::channel(8192);
-        Engine {
-            inner: Arc::new(Inner {
-                active: Default::default(),
-                transport: Arc::new(SshTransport),
-                store,
-                sessions,
-                models,
-                hosts,
-                config,
-                events,
-            }),
-        }
+        Self::with_transport(
+            store,
+            sessions,
+            models,
+            hosts,
+            config,
+            Arc::new(SshTransport),
+        )
     }
 
     /// An engine that reaches hosts through another transport (a mock, say).
@@ -246,7 +255,7 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 active: Default::default(),
-                transport,
+                connector: Connector::new(transport, &config),
                 store,
                 sessions,
                 models,
@@ -908,12 +917,7 @@ impl RunCtx {
             let mut guard = conn.lock().await;
             match &*guard {
                 Some(c) => Ok(c.clone()),
-                None => match self
-                    .inner()
-                    .transport
-                    .connect(target, &self.inner().config.connect)
-                    .await
-                {
+                None => match self.inner().connector.connect(target).await {
                     Ok(c) => {
                         *guard = Some(c.clone());
                         Ok(c)

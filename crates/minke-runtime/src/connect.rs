@@ -1,0 +1,87 @@
+//! Opening connections at scale: a limit on handshakes in flight, an optional rate
+//! limit, and retries with exponential backoff for refused or dropped connects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use minke_core::{FailReason, HostTarget};
+use minke_ssh::ConnectOptions;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+
+use crate::Config;
+use crate::transport::{Link, Transport};
+
+pub(crate) struct Connector {
+    transport: Arc<dyn Transport>,
+    opts: ConnectOptions,
+    in_flight: Semaphore,
+    next_slot: Option<(Mutex<Instant>, Duration)>,
+    retries: u32,
+    backoff: Duration,
+}
+
+/// Failures that a busy server produces (sshd's `MaxStartups` drops, a full listen
+/// queue): worth another try after a pause.
+fn retryable(e: &minke_ssh::Error) -> bool {
+    matches!(
+        e.reason(),
+        FailReason::ConnectRefused | FailReason::Disconnected
+    )
+}
+
+impl Connector {
+    pub(crate) fn new(transport: Arc<dyn Transport>, config: &Config) -> Self {
+        let next_slot = config
+            .connect_rate
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| (Mutex::new(Instant::now()), Duration::from_secs_f64(1.0 / r)));
+        Connector {
+            transport,
+            opts: config.connect.clone(),
+            in_flight: Semaphore::new(config.connect_concurrency.max(1)),
+            next_slot,
+            retries: config.connect_retries,
+            backoff: config.connect_backoff,
+        }
+    }
+
+    async fn wait_for_slot(&self) {
+        if let Some((next, every)) = &self.next_slot {
+            let at = {
+                let mut n = next.lock().await;
+                let at = (*n).max(Instant::now());
+                *n = at + *every;
+                at
+            };
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
+    pub(crate) async fn connect(
+        &self,
+        target: &HostTarget,
+    ) -> Result<Arc<dyn Link>, minke_ssh::Error> {
+        let mut attempt = 0;
+        loop {
+            let result = {
+                let _permit = self.in_flight.acquire().await;
+                self.wait_for_slot().await;
+                self.transport.connect(target, &self.opts).await
+            };
+            match result {
+                Err(e) if attempt < self.retries && retryable(&e) => {
+                    // Exponential backoff with a spread that differs per host, so
+                    // many hosts refused together do not come back together.
+                    let spread = (target.id.unsigned_abs() % 97) as u32;
+                    let pause =
+                        self.backoff * 2u32.saturating_pow(attempt) + self.backoff * spread / 97;
+                    tracing::debug!(host = %target.name, attempt, ?pause, "connect failed, retrying: {e}");
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
