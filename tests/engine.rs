@@ -763,3 +763,92 @@ async fn refused_connects_are_retried_with_backoff() {
     .await;
     assert_eq!(s.sessions[0].reason.as_deref(), Some("connect_refused"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jump_hosts_share_one_connection() {
+    let mut env = Env::start(3, 1, Config::default(), None).await;
+    let (bastion, a, b) = (env.host_ids[0], env.host_ids[1], env.host_ids[2]);
+    let set_jumps = |env: &Env, pairs: Vec<(i64, Option<i64>)>| {
+        let store = env.store.clone();
+        async move {
+            store
+                .write(move |c| {
+                    minke::store::with_conn!(c, |c, B| {
+                        use diesel::prelude::*;
+                        use minke::store::schema::minke_hosts as h;
+                        for (id, jump) in &pairs {
+                            diesel::update(h::table.find(*id))
+                                .set(h::jump_host_id.eq(*jump))
+                                .execute(c)
+                                .unwrap();
+                        }
+                    });
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+    };
+    set_jumps(&env, vec![(a, Some(bastion)), (b, Some(bastion))]).await;
+    let s = run(
+        &env,
+        req(
+            "command",
+            "host",
+            Query::ids([a, b]),
+            &[("cmd", "echo via")],
+        ),
+    )
+    .await;
+    assert!(
+        s.sessions.iter().all(|x| x.status == Some(Status::Success)),
+        "{s:?}"
+    );
+    // One connection to the bastion carried both hosts' sessions.
+    assert_eq!(
+        env.fleet.servers()[0].login_count(),
+        1,
+        "{}",
+        env.fleet.servers()[0].log()
+    );
+    assert_eq!(env.fleet.servers()[1].login_count(), 1);
+    assert_eq!(env.fleet.servers()[2].login_count(), 1);
+
+    // A jump host that is down fails the hosts behind it with the reason.
+    env.fleet.server_mut(0).unwrap().kill();
+    let cfg = Config {
+        connect_retries: 0,
+        ..Config::default()
+    };
+    let (sessions, models) = minke_e2e::registry();
+    let engine = minke::runtime::Engine::new(
+        env.store.clone(),
+        sessions,
+        models,
+        minke::runtime::HostSource::of::<minke::HostRecord>(),
+        cfg,
+    );
+    let h = engine
+        .start(req(
+            "command",
+            "host",
+            Query::ids([a]),
+            &[("cmd", "echo via")],
+        ))
+        .await
+        .unwrap();
+    let s = h.wait().await.unwrap();
+    assert_eq!(
+        (s.sessions[0].state, s.sessions[0].reason.as_deref()),
+        (State::Failed, Some("connect_refused"))
+    );
+
+    // A loop of jump hosts is a clear error before anything runs.
+    set_jumps(&env, vec![(a, Some(b)), (b, Some(a))]).await;
+    let e = env
+        .engine
+        .start(req("command", "host", Query::ids([a]), &[("cmd", "x")]))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("loop"), "{e}");
+}

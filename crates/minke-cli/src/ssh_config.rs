@@ -80,6 +80,18 @@ pub struct ConfigError {
 /// assert_eq!(hosts[0].port, 2222);
 /// ```
 pub fn parse_ssh_config(text: &str, file: &str) -> Result<Vec<NewHost>, ConfigError> {
+    Ok(parse_with_jumps(text, file)?
+        .into_iter()
+        .map(|(h, _)| h)
+        .collect())
+}
+
+/// Like [`parse_ssh_config`], with each host's `ProxyJump` alias (`none` is none).
+/// A `ProxyJump` must name one Host alias of the same file.
+pub(crate) fn parse_with_jumps(
+    text: &str,
+    file: &str,
+) -> Result<Vec<(NewHost, Option<String>)>, ConfigError> {
     let mut blocks: Vec<Block> = vec![Block {
         patterns: vec!["*".into()],
         options: Vec::new(),
@@ -165,7 +177,24 @@ pub fn parse_ssh_config(text: &str, file: &str) -> Result<Vec<NewHost>, ConfigEr
             line: 0,
             problem: e.to_string(),
         })?;
-        hosts.push(h);
+        let jump = get("proxyjump").filter(|j| !j.eq_ignore_ascii_case("none"));
+        hosts.push((h, jump));
+    }
+    let names: Vec<String> = hosts.iter().map(|(h, _)| h.name.clone()).collect();
+    for (h, jump) in &hosts {
+        if let Some(j) = jump
+            && (!names.contains(j) || j == &h.name)
+        {
+            return Err(ConfigError {
+                file: file.into(),
+                line: 0,
+                problem: format!(
+                    "host `{}`: ProxyJump `{j}` must name another Host alias of this file \
+                     (user@host:port forms and chains are not supported)",
+                    h.name
+                ),
+            });
+        }
     }
     Ok(hosts)
 }
@@ -188,6 +217,22 @@ mod tests {
         assert_eq!(a.identity_file.as_deref(), Some("~/.ssh/id"));
         let b = &hosts[1];
         assert_eq!((b.port, b.username.as_deref()), (9, None));
+    }
+
+    #[test]
+    fn proxy_jump_names_another_alias() {
+        let hosts = parse_with_jumps(
+            "Host inner\n ProxyJump bastion\nHost bastion\n ProxyJump none\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(hosts[0].1.as_deref(), Some("bastion"));
+        assert_eq!(hosts[1].1, None);
+        let e = parse_with_jumps("Host a\n ProxyJump me@far:22\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ProxyJump `me@far:22`"), "{e}");
+        assert!(parse_with_jumps("Host a\n ProxyJump a\n", "t").is_err());
     }
 
     #[test]

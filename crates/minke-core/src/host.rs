@@ -82,6 +82,8 @@ pub struct HostTarget {
     pub known_hosts: Option<PathBuf>,
     /// Disabled hosts are never contacted.
     pub disabled: bool,
+    /// The host to connect through (like OpenSSH's `ProxyJump`), if any.
+    pub jump: Option<Box<HostTarget>>,
 }
 
 impl HostTarget {
@@ -102,6 +104,7 @@ impl HostTarget {
             host_key_policy: HostKeyPolicy::Strict,
             known_hosts: None,
             disabled: false,
+            jump: None,
         }
     }
 }
@@ -113,8 +116,13 @@ impl HostTarget {
     note = "add `#[derive(Host)]` to `{Self}`, or use `minke::HostRecord`"
 )]
 pub trait Host: crate::MinkeModel {
-    /// How to reach this host.
+    /// How to reach this host (without its jump host: see `jump_host_id`).
     fn target(&self) -> HostTarget;
+
+    /// The id of the host to connect through, if any (resolved by the engine).
+    fn jump_host_id(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// The name of the local user: `$USER`, else `$LOGNAME`, else looked up by uid in

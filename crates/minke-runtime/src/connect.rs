@@ -19,6 +19,8 @@ pub(crate) struct Connector {
     next_slot: Option<(Mutex<Instant>, Duration)>,
     retries: u32,
     backoff: Duration,
+    per_jump: usize,
+    jump_gates: std::sync::Mutex<std::collections::HashMap<i64, Arc<Semaphore>>>,
 }
 
 /// Failures that a busy server produces (sshd's `MaxStartups` drops, a full listen
@@ -43,6 +45,8 @@ impl Connector {
             next_slot,
             retries: config.connect_retries,
             backoff: config.connect_backoff,
+            per_jump: config.connect_per_jump.max(1),
+            jump_gates: Default::default(),
         }
     }
 
@@ -64,7 +68,20 @@ impl Connector {
     ) -> Result<Arc<dyn Link>, minke_ssh::Error> {
         let mut attempt = 0;
         loop {
+            let gate = target.jump.as_ref().and_then(|j| {
+                let mut gates = self.jump_gates.lock().ok()?;
+                Some(
+                    gates
+                        .entry(j.id)
+                        .or_insert_with(|| Arc::new(Semaphore::new(self.per_jump)))
+                        .clone(),
+                )
+            });
             let result = {
+                let _jump_permit = match &gate {
+                    Some(g) => g.acquire().await.ok(),
+                    None => None,
+                };
                 let _permit = self.in_flight.acquire().await;
                 self.wait_for_slot().await;
                 self.transport.connect(target, &self.opts).await

@@ -45,6 +45,8 @@ pub struct Config {
     pub connect_retries: u32,
     /// Pause before the first retry, doubled for each further one (default 200 ms).
     pub connect_backoff: Duration,
+    /// Handshakes in flight at once through one jump host (default 8).
+    pub connect_per_jump: usize,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Default for Config {
             connect_rate: None,
             connect_retries: 2,
             connect_backoff: Duration::from_millis(200),
+            connect_per_jump: 8,
         }
     }
 }
@@ -238,7 +241,7 @@ impl Engine {
             models,
             hosts,
             config,
-            Arc::new(SshTransport),
+            Arc::new(SshTransport::default()),
         )
     }
 

@@ -9,7 +9,10 @@ type LoadFn = fn(&mut Conn, &Query) -> minke_store::Result<Vec<Box<dyn ModelObje
 type CountFn = fn(&mut Conn, &Query) -> minke_store::Result<i64>;
 type HostIdFn = fn(&dyn ModelObject, &mut Conn) -> minke_store::Result<i64>;
 type SaveFn = fn(&dyn ModelObject, &mut Conn, &[&str]) -> minke_store::Result<()>;
-type TargetsFn = fn(&mut Conn, &[i64]) -> minke_store::Result<Vec<HostTarget>>;
+type TargetsFn = fn(&mut Conn, &[i64]) -> minke_store::Result<Vec<(HostTarget, Option<i64>)>>;
+
+/// How many jump hosts may stand in a row before a host (a loop is an error).
+const MAX_JUMPS: usize = 8;
 
 /// A registered model: its metadata and how to load, resolve and save its objects.
 #[derive(Clone)]
@@ -102,17 +105,87 @@ impl HostSource {
             targets: |c, ids| {
                 Ok(T::load(c, &Query::ids(ids.iter().copied()))?
                     .iter()
-                    .map(Host::target)
+                    .map(|h| (h.target(), h.jump_host_id()))
                     .collect())
             },
         }
     }
 
-    /// The targets of the given host ids (unknown ids are left out).
-    pub fn targets(&self, conn: &mut Conn, ids: &[i64]) -> minke_store::Result<Vec<HostTarget>> {
+    fn load(
+        &self,
+        conn: &mut Conn,
+        ids: &[i64],
+    ) -> minke_store::Result<Vec<(HostTarget, Option<i64>)>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(1000) {
             out.extend((self.targets)(conn, chunk)?);
+        }
+        Ok(out)
+    }
+
+    /// The targets of the given host ids (unknown ids are left out), each with its
+    /// chain of jump hosts resolved. A missing jump host or a loop is an error naming
+    /// the host.
+    pub fn targets(&self, conn: &mut Conn, ids: &[i64]) -> minke_store::Result<Vec<HostTarget>> {
+        use std::collections::BTreeMap;
+        let loaded = self.load(conn, ids)?;
+        // Every host on any jump chain, by id, with its own jump host id.
+        let mut known: BTreeMap<i64, (HostTarget, Option<i64>)> = loaded
+            .iter()
+            .map(|(t, j)| (t.id, (t.clone(), *j)))
+            .collect();
+        let mut wanted: Vec<i64> = loaded
+            .iter()
+            .filter_map(|(_, j)| *j)
+            .filter(|j| !known.contains_key(j))
+            .collect();
+        for _ in 0..MAX_JUMPS {
+            wanted.sort_unstable();
+            wanted.dedup();
+            if wanted.is_empty() {
+                break;
+            }
+            let more = self.load(conn, &wanted)?;
+            wanted.clear();
+            for (t, j) in more {
+                if let Some(j) = j.filter(|j| !known.contains_key(j)) {
+                    wanted.push(j);
+                }
+                known.insert(t.id, (t, j));
+            }
+        }
+        let setup = |msg: String| minke_store::Error::Core(minke_core::Error::Setup(msg));
+        let mut out = Vec::with_capacity(loaded.len());
+        for (mut target, jump) in loaded {
+            let mut chain = Vec::new();
+            let mut next = jump;
+            while let Some(j) = next {
+                if chain.len() >= MAX_JUMPS || chain.contains(&j) || j == target.id {
+                    return Err(setup(format!(
+                        "host `{}`: its jump hosts form a loop or a chain longer than {MAX_JUMPS}",
+                        target.name
+                    )));
+                }
+                chain.push(j);
+                next = known
+                    .get(&j)
+                    .ok_or_else(|| {
+                        setup(format!(
+                            "host `{}`: jump host {j} does not exist",
+                            target.name
+                        ))
+                    })?
+                    .1;
+            }
+            // Nest from the outermost jump host inwards.
+            let mut via: Option<Box<HostTarget>> = None;
+            for j in chain.iter().rev() {
+                let mut t = known[j].0.clone();
+                t.jump = via.take();
+                via = Some(Box::new(t));
+            }
+            target.jump = via;
+            out.push(target);
         }
         Ok(out)
     }

@@ -32,9 +32,45 @@ pub trait Link: Send + Sync {
     async fn close(&self);
 }
 
-/// Real SSH through `minke-ssh` (the default).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SshTransport;
+/// Real SSH through `minke-ssh` (the default). Hosts behind a jump host share one
+/// connection to it, opened once and reopened when it was lost.
+#[derive(Debug, Default)]
+pub struct SshTransport {
+    jumps: tokio::sync::Mutex<
+        std::collections::HashMap<i64, Arc<tokio::sync::Mutex<Option<Connection>>>>,
+    >,
+}
+
+type JumpFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Connection, minke_ssh::Error>> + Send + 'a>,
+>;
+
+impl SshTransport {
+    /// The shared connection to a jump host, opened (through its own jump host) if
+    /// needed.
+    fn jump_connection<'a>(
+        &'a self,
+        jump: &'a HostTarget,
+        opts: &'a ConnectOptions,
+    ) -> JumpFuture<'a> {
+        Box::pin(async move {
+            let slot = self.jumps.lock().await.entry(jump.id).or_default().clone();
+            let mut conn = slot.lock().await;
+            if let Some(c) = conn.as_ref().filter(|c| !c.is_closed()) {
+                return Ok(c.clone());
+            }
+            let c = match &jump.jump {
+                None => Connection::connect(jump, opts).await?,
+                Some(outer) => {
+                    let via = self.jump_connection(outer, opts).await?;
+                    Connection::connect_via(&via, jump, opts).await?
+                }
+            };
+            *conn = Some(c.clone());
+            Ok(c)
+        })
+    }
+}
 
 #[async_trait]
 impl Transport for SshTransport {
@@ -43,7 +79,13 @@ impl Transport for SshTransport {
         target: &HostTarget,
         opts: &ConnectOptions,
     ) -> Result<Arc<dyn Link>, minke_ssh::Error> {
-        Ok(Arc::new(Connection::connect(target, opts).await?))
+        match &target.jump {
+            None => Ok(Arc::new(Connection::connect(target, opts).await?)),
+            Some(jump) => {
+                let via = self.jump_connection(jump, opts).await?;
+                Ok(Arc::new(Connection::connect_via(&via, target, opts).await?))
+            }
+        }
     }
 }
 

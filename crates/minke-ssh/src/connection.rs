@@ -105,6 +105,8 @@ struct Inner {
     /// At most one kill channel at a time (it uses the kept channel).
     kill_lock: tokio::sync::Mutex<()>,
     track_process_group: bool,
+    /// The jump host's connection, kept open as long as this one.
+    _jump: Option<Connection>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -125,6 +127,25 @@ impl Connection {
     /// identity file (default `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa` when the target
     /// names none), the password.
     pub async fn connect(target: &HostTarget, opts: &ConnectOptions) -> Result<Connection> {
+        Self::connect_with(target, opts, None).await
+    }
+
+    /// Connects through a jump host (like OpenSSH's `ProxyJump`): the jump host opens
+    /// a TCP connection to the host (a `direct-tcpip` channel) and the SSH session to
+    /// the host runs inside it, end to end. Many hosts may share one jump connection.
+    pub async fn connect_via(
+        jump: &Connection,
+        target: &HostTarget,
+        opts: &ConnectOptions,
+    ) -> Result<Connection> {
+        Self::connect_with(target, opts, Some(jump)).await
+    }
+
+    async fn connect_with(
+        target: &HostTarget,
+        opts: &ConnectOptions,
+        jump: Option<&Connection>,
+    ) -> Result<Connection> {
         let host = host_label(target);
         let started = Instant::now();
         let deadline = started + opts.connect_timeout;
@@ -146,7 +167,6 @@ impl Connection {
         };
         let known_algorithms = known_hosts::known_algorithms(&entries, &lookup);
 
-        let stream = tcp_connect(target, &host, deadline, timeout).await?;
         let config = Arc::new(client_config(opts, &known_algorithms));
         let handler = ClientHandler {
             check: HostKeyCheck {
@@ -157,24 +177,50 @@ impl Connection {
                 entries,
             },
         };
-        let mut handle =
-            match timeout_at(deadline, client::connect_stream(config, stream, handler)).await {
-                Err(_) => {
-                    return Err(Error::ConnectTimeout {
-                        host,
-                        stage: "SSH handshake",
-                        timeout,
-                    });
-                }
-                Ok(Err(HandlerError::HostKey(e))) => return Err(*e),
-                Ok(Err(HandlerError::Ssh(e))) => {
-                    return Err(Error::Handshake {
-                        host,
-                        detail: handshake_detail(&e),
-                    });
-                }
-                Ok(Ok(h)) => h,
-            };
+        let mut handle = match jump {
+            None => {
+                let stream = tcp_connect(target, &host, deadline, timeout).await?;
+                handshake(config, stream, handler, &host, deadline, timeout).await?
+            }
+            Some(j) => {
+                let channel = match timeout_at(
+                    deadline,
+                    j.inner.handle.channel_open_direct_tcpip(
+                        target.address.clone(),
+                        u32::from(target.port),
+                        "127.0.0.1",
+                        0,
+                    ),
+                )
+                .await
+                {
+                    Err(_) => {
+                        return Err(Error::ConnectTimeout {
+                            host,
+                            stage: "connecting through the jump host",
+                            timeout,
+                        });
+                    }
+                    Ok(Err(e)) => {
+                        return Err(Error::Jump {
+                            host,
+                            jump: j.inner.host.clone(),
+                            detail: e.to_string(),
+                        });
+                    }
+                    Ok(Ok(c)) => c,
+                };
+                handshake(
+                    config,
+                    channel.into_stream(),
+                    handler,
+                    &host,
+                    deadline,
+                    timeout,
+                )
+                .await?
+            }
+        };
         tracing::debug!(host = %host, "SSH handshake done in {:?}", started.elapsed());
 
         let auth_deadline = Instant::now() + opts.connect_timeout;
@@ -208,6 +254,7 @@ impl Connection {
                 channels: tokio::sync::Semaphore::new(opts.max_channels.saturating_sub(1).max(1)),
                 kill_lock: tokio::sync::Mutex::new(()),
                 track_process_group: opts.track_process_group,
+                _jump: jump.cloned(),
             }),
         })
     }
@@ -293,6 +340,33 @@ impl Connection {
                 }
             }
         }
+    }
+}
+
+/// Runs the SSH handshake over any byte stream (TCP, or a channel of a jump host).
+async fn handshake<S>(
+    config: Arc<client::Config>,
+    stream: S,
+    handler: ClientHandler,
+    host: &str,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Handle<ClientHandler>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match timeout_at(deadline, client::connect_stream(config, stream, handler)).await {
+        Err(_) => Err(Error::ConnectTimeout {
+            host: host.to_owned(),
+            stage: "SSH handshake",
+            timeout,
+        }),
+        Ok(Err(HandlerError::HostKey(e))) => Err(*e),
+        Ok(Err(HandlerError::Ssh(e))) => Err(Error::Handshake {
+            host: host.to_owned(),
+            detail: handshake_detail(&e),
+        }),
+        Ok(Ok(h)) => Ok(h),
     }
 }
 

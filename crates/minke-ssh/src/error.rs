@@ -50,6 +50,16 @@ pub enum Error {
         /// The address that refused.
         addr: SocketAddr,
     },
+    /// The jump host could not open a connection to the host.
+    #[error("{host}: the jump host {jump} could not connect to it: {detail}")]
+    Jump {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The jump host, as `name (address:port)`.
+        jump: String,
+        /// What the jump host answered.
+        detail: String,
+    },
     /// The TCP connection failed for another reason (unreachable network or host...).
     #[error("{host}: cannot connect to {addr}: {source}")]
     Connect {
@@ -161,7 +171,7 @@ impl Error {
     pub fn reason(&self) -> FailReason {
         match self {
             Error::Dns { .. } => FailReason::Dns,
-            Error::ConnectRefused { .. } => FailReason::ConnectRefused,
+            Error::ConnectRefused { .. } | Error::Jump { .. } => FailReason::ConnectRefused,
             Error::Connect { source, .. } => match source.kind() {
                 std::io::ErrorKind::TimedOut
                 | std::io::ErrorKind::HostUnreachable
@@ -185,6 +195,7 @@ impl Error {
         match self {
             Error::Dns { host, .. }
             | Error::ConnectRefused { host, .. }
+            | Error::Jump { host, .. }
             | Error::Connect { host, .. }
             | Error::ConnectTimeout { host, .. }
             | Error::Handshake { host, .. }

@@ -43,6 +43,8 @@ pub struct HostRecord {
     pub disabled: bool,
     /// Free text.
     pub comment: Option<String>,
+    /// The host to connect through (like OpenSSH's `ProxyJump`).
+    pub jump_host_id: Option<i64>,
 }
 
 /// A host to insert or update (by name).
@@ -67,6 +69,8 @@ pub struct NewHost {
     pub disabled: bool,
     /// Free text.
     pub comment: Option<String>,
+    /// The host to connect through (like OpenSSH's `ProxyJump`).
+    pub jump_host_id: Option<i64>,
 }
 
 impl NewHost {
@@ -107,6 +111,7 @@ const FIELDS: &[(&str, &str, bool, bool)] = &[
     ("known_hosts", "text", true, true),
     ("disabled", "boolean", false, false),
     ("comment", "text", true, true),
+    ("jump_host_id", "integer", false, true),
 ];
 
 impl MinkeModel for HostRecord {
@@ -160,6 +165,7 @@ impl MinkeModel for HostRecord {
             "known_hosts" => self.known_hosts.to_value(),
             "disabled" => self.disabled.to_value(),
             "comment" => self.comment.to_value(),
+            "jump_host_id" => self.jump_host_id.to_value(),
             _ => return None,
         })
     }
@@ -182,6 +188,7 @@ impl MinkeModel for HostRecord {
             "known_hosts" => self.known_hosts = FieldType::from_value(value).map_err(wrap)?,
             "disabled" => self.disabled = FieldType::from_value(value).map_err(wrap)?,
             "comment" => self.comment = FieldType::from_value(value).map_err(wrap)?,
+            "jump_host_id" => self.jump_host_id = FieldType::from_value(value).map_err(wrap)?,
             _ => {
                 return Err(minke_core::Error::Field {
                     model: Self::NAME.into(),
@@ -303,6 +310,7 @@ impl StoredModel for HostRecord {
                     "known_hosts" => target.set(h::known_hosts.eq(&self.known_hosts)).execute(c),
                     "disabled" => target.set(h::disabled.eq(self.disabled)).execute(c),
                     "comment" => target.set(h::comment.eq(&self.comment)).execute(c),
+                    "jump_host_id" => target.set(h::jump_host_id.eq(self.jump_host_id)).execute(c),
                     other => {
                         return Err(Error::BadQuery(format!(
                             "model `host` has no writable field `{other}`"
@@ -346,6 +354,10 @@ impl Host for HostRecord {
         t.known_hosts = self.known_hosts.as_deref().map(expand_home);
         t.disabled = self.disabled;
         t
+    }
+
+    fn jump_host_id(&self) -> Option<i64> {
+        self.jump_host_id
     }
 }
 

@@ -11,8 +11,9 @@ diesel::table! {
         identity_file -> Nullable<Text>,
         host_key_policy -> Text,
         known_hosts -> Nullable<Text>,
-        disabled -> Bool,
+                disabled -> Bool,
         comment -> Nullable<Text>,
+        jump_host_id -> Nullable<BigInt>,
     }
 }
 

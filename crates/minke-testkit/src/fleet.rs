@@ -213,6 +213,7 @@ impl Fleet {
             host_key_policy: HostKeyPolicy::Strict,
             known_hosts: Some(self.known_hosts.clone()),
             disabled: false,
+            jump: None,
         }
     }
 

@@ -1,0 +1,1 @@
+ALTER TABLE minke_hosts DROP COLUMN jump_host_id;
