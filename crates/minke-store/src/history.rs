@@ -300,11 +300,11 @@ pub fn session_commands(conn: &mut Conn, session_id: i64) -> Result<Vec<CommandR
         ))))
 }
 
-/// The messages of a session, in order.
+/// The messages of a session, in the order they were recorded.
 pub fn session_messages(conn: &mut Conn, session_id: i64) -> Result<Vec<MessageRow>> {
     with_conn!(conn, |c, B| msg::table
         .filter(msg::session_id.eq(session_id))
-        .order(msg::seq.asc())
+        .order(msg::id.asc())
         .select(MessageRow::as_select())
         .load(c)
         .map_err(Error::query(format!(
