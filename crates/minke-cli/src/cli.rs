@@ -106,6 +106,11 @@ enum Command {
         #[arg(long, value_parser = parse_age)]
         older_than: Duration,
     },
+    /// Serve the web admin (changelists, live runs, history, JSON API).
+    Serve(crate::admin_cmds::ServeArgs),
+    /// Manage the users of the web admin and the API.
+    #[command(subcommand)]
+    Users(crate::admin_cmds::UsersCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -311,13 +316,15 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
             );
             Ok(exit::SUCCESS)
         }
+        Command::Serve(args) => crate::admin_cmds::serve(engine, args).await,
+        Command::Users(cmd) => crate::admin_cmds::users(&engine, cmd).await,
     }
 }
 
 async fn import(engine: &Engine, file: &std::path::Path) -> Result<u8, CliError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let hosts = crate::parse_ssh_config(&text, &file.display().to_string())
+    let hosts = crate::ssh_config::parse_with_jumps(&text, &file.display().to_string())
         .map_err(|e| CliError::Usage(e.to_string()))?;
     if hosts.is_empty() {
         return Err(CliError::Usage(format!(
@@ -326,12 +333,23 @@ async fn import(engine: &Engine, file: &std::path::Path) -> Result<u8, CliError>
         )));
     }
     let n = hosts.len();
-    let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let names: Vec<String> = hosts.iter().map(|(h, _)| h.name.clone()).collect();
     engine
         .store()
         .write(move |c| {
-            for h in &hosts {
-                minke_store::upsert_host(c, h)?;
+            // First every host, then the jump hosts by name (they may come later).
+            let mut ids = std::collections::HashMap::new();
+            for (h, _) in &hosts {
+                let mut h = h.clone();
+                h.jump_host_id = None;
+                ids.insert(h.name.clone(), minke_store::upsert_host(c, &h)?);
+            }
+            for (h, jump) in &hosts {
+                if let Some(j) = jump {
+                    let mut h = h.clone();
+                    h.jump_host_id = ids.get(j).copied();
+                    minke_store::upsert_host(c, &h)?;
+                }
             }
             Ok(())
         })

@@ -1,9 +1,11 @@
 //! The command set of a Minke app, mounted by [`App::main`] in the user's own binary:
-//! `run`, `sessions`, `models`, `items`, `history`, `show`, `hosts`, `migrate`, `clear`.
+//! `run`, `sessions`, `models`, `items`, `history`, `show`, `hosts`, `migrate`, `clear`,
+//! `serve` (the web admin) and `users`.
 //!
 //! Exit codes: 0 all sessions succeeded, 3 the worst was a warning, 4 an error, a
 //! failure, a stop or a cancel, 2 a usage error, 1 Minke itself could not work.
 
+mod admin_cmds;
 mod app;
 mod cli;
 mod output;

@@ -12,6 +12,7 @@
 mod app_migrations;
 mod conn;
 mod error;
+mod groups;
 mod history;
 mod hosts;
 mod model;
@@ -23,6 +24,7 @@ mod users;
 pub use app_migrations::{AppMigration, apply_app_migrations};
 pub use conn::{Conn, DatabaseUrl};
 pub use error::{Error, Result};
+pub use groups::*;
 pub use history::*;
 pub use hosts::{HostRecord, NewHost, upsert_host};
 pub use model::{

@@ -1,0 +1,679 @@
+//! The admin's own queries over Minke's tables: filtered history lists, counts,
+//! command previews, hosts by id. Every function runs on a blocking thread through
+//! the store.
+
+use std::collections::BTreeMap;
+
+use diesel::dsl::{count_star, exists, max, not};
+use diesel::prelude::*;
+use minke_store::schema::{
+    minke_commands as cmd, minke_hosts as h, minke_messages as msg, minke_runs as run,
+    minke_sessions as ses,
+};
+use minke_store::{
+    Conn, Error, HostRecord, MessageRow, NewHost, Result, RunRecord, SessionRecord, with_conn,
+};
+use serde::Serialize;
+
+/// Filters of the runs list.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RunFilter {
+    pub(crate) session: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) from: Option<i64>,
+    pub(crate) to: Option<i64>,
+    /// Only runs on these models (what the user may view); `None` for all.
+    pub(crate) models: Option<Vec<String>>,
+    pub(crate) limit: i64,
+    pub(crate) offset: i64,
+}
+
+/// Sessions of a run by state and status.
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct Counts {
+    pub(crate) total: i64,
+    pub(crate) waiting: i64,
+    pub(crate) running: i64,
+    pub(crate) done: i64,
+    pub(crate) success: i64,
+    pub(crate) warning: i64,
+    pub(crate) error: i64,
+    pub(crate) canceled: i64,
+}
+
+impl Counts {
+    pub(crate) fn add(&mut self, state: &str, status: Option<&str>, n: i64) {
+        self.total += n;
+        match state {
+            "initialized" => self.waiting += n,
+            "running" => self.running += n,
+            _ => self.done += n,
+        }
+        if state == "canceled" {
+            self.canceled += n;
+        }
+        match status {
+            Some("success") => self.success += n,
+            Some("warning") => self.warning += n,
+            Some("error") => self.error += n,
+            _ => {}
+        }
+    }
+
+    /// The worst status so far.
+    pub(crate) fn worst(&self) -> Option<&'static str> {
+        if self.error > 0 {
+            Some("error")
+        } else if self.warning > 0 {
+            Some("warning")
+        } else if self.success > 0 {
+            Some("success")
+        } else {
+            None
+        }
+    }
+}
+
+macro_rules! run_filtered {
+    ($f:expr, $B:ident) => {{
+        let f: &RunFilter = $f;
+        let mut q = run::table.into_boxed::<$B>();
+        if let Some(v) = &f.session {
+            q = q.filter(run::session.eq(v.clone()));
+        }
+        if let Some(v) = &f.model {
+            q = q.filter(run::model.eq(v.clone()));
+        }
+        if let Some(v) = &f.state {
+            q = q.filter(run::state.eq(v.clone()));
+        }
+        if let Some(v) = &f.user {
+            q = q.filter(run::username.eq(v.clone()));
+        }
+        if let Some(v) = f.from {
+            q = q.filter(run::created_at.ge(v));
+        }
+        if let Some(v) = f.to {
+            q = q.filter(run::created_at.lt(v));
+        }
+        if let Some(m) = &f.models {
+            q = q.filter(run::model.eq_any(m.clone()));
+        }
+        let with = |s: &'static str| {
+            exists(
+                ses::table
+                    .filter(ses::run_id.eq(run::id))
+                    .filter(ses::status.eq(s)),
+            )
+        };
+        match f.status.as_deref() {
+            Some("error") => q = q.filter(with("error")),
+            Some("warning") => q = q.filter(with("warning").and(not(with("error")))),
+            Some("success") => {
+                q = q.filter(
+                    with("success")
+                        .and(not(with("warning")))
+                        .and(not(with("error"))),
+                )
+            }
+            _ => {}
+        }
+        q
+    }};
+}
+
+/// The runs a filter selects, newest first, and how many there are in all.
+pub(crate) fn list_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord>, i64)> {
+    with_conn!(conn, |c, B| {
+        let total: i64 = run_filtered!(f, B)
+            .count()
+            .get_result(c)
+            .map_err(Error::query("counting runs"))?;
+        let rows = run_filtered!(f, B)
+            .order(run::id.desc())
+            .limit(f.limit)
+            .offset(f.offset)
+            .select(RunRecord::as_select())
+            .load(c)
+            .map_err(Error::query("listing runs"))?;
+        Ok((rows, total))
+    })
+}
+
+/// Counts per run of the given runs.
+pub(crate) fn run_counts(conn: &mut Conn, run_ids: &[i64]) -> Result<BTreeMap<i64, Counts>> {
+    let rows: Vec<(i64, String, Option<String>, i64)> = with_conn!(conn, |c, B| ses::table
+        .filter(ses::run_id.eq_any(run_ids))
+        .group_by((ses::run_id, ses::state, ses::status))
+        .select((ses::run_id, ses::state, ses::status, count_star()))
+        .load(c)
+        .map_err(Error::query("counting sessions")))?;
+    let mut out: BTreeMap<i64, Counts> = BTreeMap::new();
+    for (r, state, status, n) in rows {
+        out.entry(r).or_default().add(&state, status.as_deref(), n);
+    }
+    Ok(out)
+}
+
+/// The newest run on a model.
+pub(crate) fn latest_run(conn: &mut Conn, model: &str) -> Result<Option<RunRecord>> {
+    with_conn!(conn, |c, B| run::table
+        .filter(run::model.eq(model))
+        .order(run::id.desc())
+        .select(RunRecord::as_select())
+        .first(c)
+        .optional()
+        .map_err(Error::query("loading the latest run")))
+}
+
+/// Filters of the sessions list.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SessionFilter {
+    pub(crate) session: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) host: Option<String>,
+    pub(crate) object_id: Option<i64>,
+    pub(crate) run_id: Option<i64>,
+    pub(crate) from: Option<i64>,
+    pub(crate) to: Option<i64>,
+    pub(crate) models: Option<Vec<String>>,
+    pub(crate) limit: i64,
+    pub(crate) offset: i64,
+}
+
+macro_rules! session_filtered {
+    ($f:expr, $B:ident) => {{
+        let f: &SessionFilter = $f;
+        let mut q = ses::table.inner_join(run::table).into_boxed::<$B>();
+        if let Some(v) = &f.session {
+            q = q.filter(ses::session.eq(v.clone()));
+        }
+        if let Some(v) = &f.model {
+            q = q.filter(ses::model.eq(v.clone()));
+        }
+        if let Some(v) = &f.state {
+            q = q.filter(ses::state.eq(v.clone()));
+        }
+        if let Some(v) = &f.status {
+            q = q.filter(ses::status.eq(v.clone()));
+        }
+        if let Some(v) = &f.user {
+            q = q.filter(run::username.eq(v.clone()));
+        }
+        if let Some(v) = &f.host {
+            q = q.filter(ses::host_name.eq(v.clone()));
+        }
+        if let Some(v) = f.object_id {
+            q = q.filter(ses::object_id.eq(v));
+        }
+        if let Some(v) = f.run_id {
+            q = q.filter(ses::run_id.eq(v));
+        }
+        if let Some(v) = f.from {
+            q = q.filter(ses::created_at.ge(v));
+        }
+        if let Some(v) = f.to {
+            q = q.filter(ses::created_at.lt(v));
+        }
+        if let Some(m) = &f.models {
+            q = q.filter(ses::model.eq_any(m.clone()));
+        }
+        q
+    }};
+}
+
+/// The sessions a filter selects with who started them, newest first, and how many
+/// there are in all.
+pub(crate) fn list_sessions(
+    conn: &mut Conn,
+    f: &SessionFilter,
+) -> Result<(Vec<(SessionRecord, String)>, i64)> {
+    with_conn!(conn, |c, B| {
+        let total: i64 = session_filtered!(f, B)
+            .count()
+            .get_result(c)
+            .map_err(Error::query("counting sessions"))?;
+        let rows = session_filtered!(f, B)
+            .order(ses::id.desc())
+            .limit(f.limit)
+            .offset(f.offset)
+            .select((SessionRecord::as_select(), run::username))
+            .load(c)
+            .map_err(Error::query("listing sessions"))?;
+        Ok((rows, total))
+    })
+}
+
+/// One session.
+pub(crate) fn get_session(conn: &mut Conn, id: i64) -> Result<SessionRecord> {
+    with_conn!(conn, |c, B| ses::table
+        .find(id)
+        .select(SessionRecord::as_select())
+        .first(c)
+        .optional()
+        .map_err(Error::query(format!("loading session {id}"))))?
+    .ok_or(Error::NotFound {
+        model: "session".into(),
+        id,
+    })
+}
+
+/// The messages of every session of a run, in order.
+pub(crate) fn run_messages(conn: &mut Conn, run_id: i64) -> Result<Vec<MessageRow>> {
+    with_conn!(conn, |c, B| msg::table
+        .filter(msg::session_id.eq_any(ses::table.filter(ses::run_id.eq(run_id)).select(ses::id)))
+        .order((msg::session_id.asc(), msg::id.asc()))
+        .select(MessageRow::as_select())
+        .load(c)
+        .map_err(Error::query(format!(
+            "loading the messages of run {run_id}"
+        ))))
+}
+
+/// The messages of one session in the order they were recorded.
+pub(crate) fn session_messages(conn: &mut Conn, session_id: i64) -> Result<Vec<MessageRow>> {
+    with_conn!(conn, |c, B| msg::table
+        .filter(msg::session_id.eq(session_id))
+        .order(msg::id.asc())
+        .select(MessageRow::as_select())
+        .load(c)
+        .map_err(Error::query(format!(
+            "loading the messages of session {session_id}"
+        ))))
+}
+
+/// The ids of a model's objects whose latest session ended with `status`.
+pub(crate) fn objects_with_last_status(
+    conn: &mut Conn,
+    model: &str,
+    status: &str,
+) -> Result<Vec<i64>> {
+    let latest: Vec<Option<i64>> = with_conn!(&mut *conn, |c, B| ses::table
+        .filter(ses::model.eq(model))
+        .group_by(ses::object_id)
+        .select(max(ses::id))
+        .load(c)
+        .map_err(Error::query("finding the latest sessions")))?;
+    let latest: Vec<i64> = latest.into_iter().flatten().collect();
+    let mut out = Vec::new();
+    for chunk in latest.chunks(1000) {
+        let ids: Vec<i64> = with_conn!(&mut *conn, |c, B| ses::table
+            .filter(ses::id.eq_any(chunk))
+            .filter(ses::status.eq(status))
+            .select(ses::object_id)
+            .load(c)
+            .map_err(Error::query("selecting objects by their last status")))?;
+        out.extend(ids);
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// The sessions run on one object, newest first.
+pub(crate) fn object_sessions(
+    conn: &mut Conn,
+    model: &str,
+    object_id: i64,
+    limit: i64,
+) -> Result<Vec<SessionRecord>> {
+    with_conn!(conn, |c, B| ses::table
+        .filter(ses::model.eq(model))
+        .filter(ses::object_id.eq(object_id))
+        .order(ses::id.desc())
+        .limit(limit)
+        .select(SessionRecord::as_select())
+        .load(c)
+        .map_err(Error::query("loading an object's sessions")))
+}
+
+/// A command with the start of its output.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct CommandPreview {
+    pub(crate) seq: i32,
+    pub(crate) command: String,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) exit_signal: Option<String>,
+    /// The first bytes of standard output.
+    #[serde(skip)]
+    pub(crate) stdout: Vec<u8>,
+    /// The first bytes of standard error.
+    #[serde(skip)]
+    pub(crate) stderr: Vec<u8>,
+    /// Bytes of standard output stored.
+    pub(crate) stdout_stored: i64,
+    /// Bytes of standard error stored.
+    pub(crate) stderr_stored: i64,
+    /// Bytes of standard output seen.
+    pub(crate) stdout_len: i64,
+    /// Bytes of standard error seen.
+    pub(crate) stderr_len: i64,
+    pub(crate) stdout_truncated: bool,
+    pub(crate) stderr_truncated: bool,
+    pub(crate) started_at: i64,
+    pub(crate) duration_us: i64,
+}
+
+type PreviewRow = (
+    i32,
+    String,
+    Option<i32>,
+    Option<String>,
+    Vec<u8>,
+    Vec<u8>,
+    i64,
+    i64,
+    i64,
+    i64,
+    bool,
+    bool,
+    i64,
+    i64,
+);
+
+/// The commands of a session with at most `cap` bytes of each stream: large
+/// outputs stay in the database.
+pub(crate) fn command_previews(
+    conn: &mut Conn,
+    session_id: i64,
+    cap: i64,
+) -> Result<Vec<CommandPreview>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Binary};
+    let (head_out, head_err, len_out, len_err) = match conn {
+        Conn::Sqlite(_) => (
+            format!("substr(stdout, 1, {cap})"),
+            format!("substr(stderr, 1, {cap})"),
+            "length(stdout)",
+            "length(stderr)",
+        ),
+        Conn::Pg(_) => (
+            format!("substring(stdout from 1 for {cap})"),
+            format!("substring(stderr from 1 for {cap})"),
+            "octet_length(stdout)::bigint",
+            "octet_length(stderr)::bigint",
+        ),
+    };
+    let rows: Vec<PreviewRow> = with_conn!(conn, |c, B| cmd::table
+        .filter(cmd::session_id.eq(session_id))
+        .order(cmd::seq.asc())
+        .select((
+            cmd::seq,
+            cmd::command,
+            cmd::exit_code,
+            cmd::exit_signal,
+            sql::<Binary>(&head_out),
+            sql::<Binary>(&head_err),
+            sql::<BigInt>(len_out),
+            sql::<BigInt>(len_err),
+            cmd::stdout_len,
+            cmd::stderr_len,
+            cmd::stdout_truncated,
+            cmd::stderr_truncated,
+            cmd::started_at,
+            cmd::duration_us,
+        ))
+        .load(c)
+        .map_err(Error::query(format!(
+            "loading the commands of session {session_id}"
+        ))))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CommandPreview {
+            seq: r.0,
+            command: r.1,
+            exit_code: r.2,
+            exit_signal: r.3,
+            stdout: r.4,
+            stderr: r.5,
+            stdout_stored: r.6,
+            stderr_stored: r.7,
+            stdout_len: r.8,
+            stderr_len: r.9,
+            stdout_truncated: r.10,
+            stderr_truncated: r.11,
+            started_at: r.12,
+            duration_us: r.13,
+        })
+        .collect())
+}
+
+/// One stream of one command, as stored.
+pub(crate) fn command_output(
+    conn: &mut Conn,
+    session_id: i64,
+    seq: i32,
+    stderr: bool,
+) -> Result<Option<Vec<u8>>> {
+    with_conn!(conn, |c, B| {
+        let q = cmd::table
+            .filter(cmd::session_id.eq(session_id))
+            .filter(cmd::seq.eq(seq));
+        if stderr {
+            q.select(cmd::stderr).first(c).optional()
+        } else {
+            q.select(cmd::stdout).first(c).optional()
+        }
+        .map_err(Error::query("loading a command's output"))
+    })
+}
+
+/// One host of Minke's table.
+pub(crate) fn get_host(conn: &mut Conn, id: i64) -> Result<HostRecord> {
+    with_conn!(conn, |c, B| h::table
+        .find(id)
+        .select(HostRecord::as_select())
+        .first(c)
+        .optional()
+        .map_err(Error::query(format!("loading host {id}"))))?
+    .ok_or(Error::NotFound {
+        model: "host".into(),
+        id,
+    })
+}
+
+/// The id of the host of that name.
+pub(crate) fn host_named(conn: &mut Conn, name: &str) -> Result<Option<i64>> {
+    with_conn!(conn, |c, B| h::table
+        .filter(h::name.eq(name))
+        .select(h::id)
+        .first(c)
+        .optional()
+        .map_err(Error::query("looking up a host")))
+}
+
+/// Adds a host (validated; a taken name is an error). Returns its id.
+pub(crate) fn insert_host(conn: &mut Conn, host: &NewHost) -> Result<i64> {
+    host.validate()?;
+    if host_named(conn, &host.name)?.is_some() {
+        return Err(Error::BadQuery(format!(
+            "a host named `{}` exists already",
+            host.name
+        )));
+    }
+    with_conn!(conn, |c, B| diesel::insert_into(h::table)
+        .values(host)
+        .returning(h::id)
+        .get_result(c)
+        .map_err(Error::query(format!("adding host `{}`", host.name))))
+}
+
+/// Changes every field of a host (validated; a name taken by another host is an
+/// error).
+pub(crate) fn update_host(conn: &mut Conn, id: i64, host: &NewHost) -> Result<()> {
+    host.validate()?;
+    get_host(conn, id)?;
+    if host_named(conn, &host.name)?.is_some_and(|other| other != id) {
+        return Err(Error::BadQuery(format!(
+            "a host named `{}` exists already",
+            host.name
+        )));
+    }
+    with_conn!(conn, |c, B| diesel::update(h::table.find(id))
+        .set(host)
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("changing host {id}"))))
+}
+
+/// Disables or enables a host.
+pub(crate) fn set_host_disabled(conn: &mut Conn, id: i64, disabled: bool) -> Result<()> {
+    get_host(conn, id)?;
+    with_conn!(conn, |c, B| diesel::update(h::table.find(id))
+        .set(h::disabled.eq(disabled))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("changing host {id}"))))
+}
+
+/// Every host, by name.
+pub(crate) fn all_hosts(conn: &mut Conn) -> Result<Vec<HostRecord>> {
+    with_conn!(conn, |c, B| h::table
+        .order(h::name.asc())
+        .select(HostRecord::as_select())
+        .load(c)
+        .map_err(Error::query("listing hosts")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use minke_store::{
+        CommandRow, DatabaseUrl, NewRun, NewSession, insert_command, insert_run, insert_sessions,
+        migrate,
+    };
+
+    fn conn() -> Conn {
+        let mut c = Conn::open(&DatabaseUrl::parse(":memory:").unwrap()).unwrap();
+        migrate(&mut c).unwrap();
+        c
+    }
+
+    fn run_with(c: &mut Conn, model: &str, user: &str, statuses: &[Option<&str>]) -> i64 {
+        let r = insert_run(
+            c,
+            &NewRun {
+                session: "s".into(),
+                model: model.into(),
+                username: user.into(),
+                params: "{}".into(),
+                selection: "{}".into(),
+                state: "done".into(),
+                created_at: 1_000,
+            },
+        )
+        .unwrap();
+        let news: Vec<NewSession> = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| NewSession {
+                run_id: r,
+                session: "s".into(),
+                model: model.into(),
+                object_id: i as i64 + 1,
+                object_label: format!("o{i}"),
+                host_id: None,
+                host_name: Some("h".into()),
+                state: if s.is_some() { "completed" } else { "canceled" }.into(),
+                status: s.map(Into::into),
+                reason: None,
+                created_at: 1_000,
+            })
+            .collect();
+        insert_sessions(c, &news).unwrap();
+        r
+    }
+
+    #[test]
+    fn run_filters_and_counts() {
+        let mut c = conn();
+        let ok = run_with(&mut c, "server", "ann", &[Some("success"), Some("success")]);
+        let warn = run_with(&mut c, "server", "bob", &[Some("success"), Some("warning")]);
+        let err = run_with(&mut c, "host", "ann", &[Some("error"), None]);
+        let f = |status: &str| RunFilter {
+            status: Some(status.into()),
+            limit: 10,
+            ..RunFilter::default()
+        };
+        let ids = |f: RunFilter, c: &mut Conn| -> Vec<i64> {
+            list_runs(c, &f).unwrap().0.iter().map(|r| r.id).collect()
+        };
+        assert_eq!(ids(f("success"), &mut c), [ok]);
+        assert_eq!(ids(f("warning"), &mut c), [warn]);
+        assert_eq!(ids(f("error"), &mut c), [err]);
+        let by_user = RunFilter {
+            user: Some("ann".into()),
+            limit: 10,
+            ..RunFilter::default()
+        };
+        assert_eq!(ids(by_user, &mut c), [err, ok]);
+        let viewable = RunFilter {
+            models: Some(vec!["host".into()]),
+            limit: 10,
+            ..RunFilter::default()
+        };
+        assert_eq!(list_runs(&mut c, &viewable).unwrap().1, 1);
+        let counts = run_counts(&mut c, &[warn, err]).unwrap();
+        assert_eq!(counts[&warn].worst(), Some("warning"));
+        assert_eq!(counts[&err].canceled, 1);
+        assert_eq!(counts[&err].total, 2);
+
+        let sf = SessionFilter {
+            user: Some("bob".into()),
+            status: Some("warning".into()),
+            limit: 10,
+            ..SessionFilter::default()
+        };
+        let (rows, total) = list_sessions(&mut c, &sf).unwrap();
+        assert_eq!(total, 1);
+        assert_eq!(rows[0].1, "bob");
+        // Object 2 of `server`: latest session is the warning one.
+        assert_eq!(
+            objects_with_last_status(&mut c, "server", "warning").unwrap(),
+            [2]
+        );
+        assert_eq!(
+            objects_with_last_status(&mut c, "server", "success").unwrap(),
+            [1]
+        );
+    }
+
+    #[test]
+    fn previews_are_capped() {
+        let mut c = conn();
+        let r = run_with(&mut c, "host", "ann", &[Some("success")]);
+        let sid = minke_store::run_sessions(&mut c, r).unwrap()[0].id;
+        insert_command(
+            &mut c,
+            &CommandRow {
+                session_id: sid,
+                seq: 1,
+                command: "yes".into(),
+                exit_code: Some(0),
+                exit_signal: None,
+                stdout: vec![b'y'; 100_000],
+                stderr: b"err".to_vec(),
+                stdout_len: 100_000,
+                stderr_len: 3,
+                stdout_truncated: false,
+                stderr_truncated: false,
+                started_at: 1,
+                duration_us: 2,
+            },
+        )
+        .unwrap();
+        let p = command_previews(&mut c, sid, 1000).unwrap();
+        assert_eq!(p[0].stdout.len(), 1000);
+        assert_eq!(p[0].stdout_stored, 100_000);
+        assert_eq!(p[0].stderr, b"err");
+        let full = command_output(&mut c, sid, 1, false).unwrap().unwrap();
+        assert_eq!(full.len(), 100_000);
+        assert!(command_output(&mut c, sid, 2, false).unwrap().is_none());
+    }
+}

@@ -1,0 +1,222 @@
+//! Small hand-written HTML helpers: escaping, the page layout, badges, times.
+//!
+//! Every piece of text that does not come from this crate goes through [`esc`].
+
+use std::fmt::Write as _;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::Auth;
+use crate::state::AppState;
+
+/// Escapes text for HTML content and quoted attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An HTML answer with a status.
+pub(crate) fn respond(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res
+}
+
+/// A full page: head, navigation (when logged in), title and body.
+pub(crate) fn page(st: &AppState, auth: Option<&Auth>, title: &str, body: &str) -> String {
+    let base = st.base();
+    let site = esc(&st.config().title);
+    let mut nav = String::new();
+    let mut meta = String::new();
+    if let Some(a) = auth {
+        let _ = write!(
+            meta,
+            r#"<meta name="csrf-token" content="{}">"#,
+            esc(a.csrf.as_deref().unwrap_or_default())
+        );
+        let _ = write!(
+            nav,
+            r#"<nav id="nav"><a id="nav-home" href="{base}/">{site}</a> <a id="nav-runs" href="{base}/runs">Runs</a> <a id="nav-sessions" href="{base}/sessions">Sessions</a> <a id="nav-hosts" href="{base}/hosts">Hosts</a> <a id="nav-groups" href="{base}/groups">Groups</a><span class="user">{user}{su} <form id="logout-form" method="post" action="{base}/logout">{csrf}<button id="logout" type="submit">Log out</button></form></span></nav>"#,
+            user = esc(&a.user.username),
+            su = if a.user.is_superuser {
+                r#" <span class="badge">superuser</span>"#
+            } else {
+                ""
+            },
+            csrf = csrf_field(a),
+        );
+    }
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">{meta}<title>{title} · {site}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{base}/static/admin.css"><script src="{base}/static/admin.js" defer></script></head>
+<body data-base="{base}">{nav}<main id="content"><h1 id="title">{title}</h1>
+{body}
+</main></body></html>
+"#,
+        title = esc(title),
+        base = esc(base),
+    )
+}
+
+/// The hidden CSRF field of a form.
+pub(crate) fn csrf_field(auth: &Auth) -> String {
+    format!(
+        r#"<input type="hidden" name="csrf" value="{}">"#,
+        esc(auth.csrf.as_deref().unwrap_or_default())
+    )
+}
+
+/// `<option>`s with one selected; values and labels are escaped.
+pub(crate) fn options<'a>(
+    items: impl IntoIterator<Item = (&'a str, &'a str)>,
+    selected: &str,
+) -> String {
+    let mut out = String::new();
+    for (value, label) in items {
+        let _ = write!(
+            out,
+            r#"<option value="{}"{}>{}</option>"#,
+            esc(value),
+            if value == selected { " selected" } else { "" },
+            esc(label)
+        );
+    }
+    out
+}
+
+/// A state badge: `<span class="state state-running">running</span>`.
+pub(crate) fn state_badge(state: &str) -> String {
+    format!(
+        r#"<span class="state state-{s}">{s}</span>"#,
+        s = esc(state)
+    )
+}
+
+/// A status badge (empty when there is none yet).
+pub(crate) fn status_badge(status: Option<&str>) -> String {
+    match status {
+        Some(s) => format!(r#"<span class="status status-{s}">{s}</span>"#, s = esc(s)),
+        None => r#"<span class="status"></span>"#.to_owned(),
+    }
+}
+
+/// A short notice paragraph.
+pub(crate) fn notice(class: &str, text: &str) -> String {
+    format!(r#"<p class="notice {class}">{}</p>"#, esc(text))
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Microseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub(crate) fn time(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// An optional time, empty when missing.
+pub(crate) fn time_opt(us: Option<i64>) -> String {
+    us.map(time).unwrap_or_default()
+}
+
+/// Reads `YYYY-MM-DD` as microseconds at the start of that day (UTC).
+pub(crate) fn parse_date(s: &str) -> Option<i64> {
+    let mut it = s.trim().splitn(3, '-');
+    let y: i64 = it.next()?.parse().ok()?;
+    let m: i64 = it.next()?.parse().ok()?;
+    let d: i64 = it.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * 86_400 * 1_000_000)
+}
+
+/// A duration in microseconds for people: `850 ms`, `12.3 s`, `4 min 2 s`.
+pub(crate) fn duration(us: i64) -> String {
+    if us < 1_000_000 {
+        format!("{} ms", us / 1000)
+    } else if us < 60_000_000 {
+        format!("{:.1} s", us as f64 / 1e6)
+    } else {
+        format!("{} min {} s", us / 60_000_000, us % 60_000_000 / 1_000_000)
+    }
+}
+
+/// A byte count for people.
+pub(crate) fn bytes(n: i64) -> String {
+    if n < 1024 {
+        format!("{n} bytes")
+    } else if n < 1 << 20 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", n as f64 / f64::from(1 << 20))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            esc(r#"<script>alert("x")</script>&'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(time(0), "1970-01-01 00:00:00");
+        assert_eq!(time(1_764_072_000_000_000), "2025-11-25 12:00:00");
+        let d = parse_date("2025-11-25").unwrap_or_default();
+        assert_eq!(time(d), "2025-11-25 00:00:00");
+        assert_eq!(parse_date("2025-13-01"), None);
+        assert_eq!(parse_date("yesterday"), None);
+        assert_eq!(duration(1_500), "1 ms");
+        assert_eq!(duration(12_300_000), "12.3 s");
+        assert_eq!(bytes(20 << 20), "20.0 MiB");
+    }
+}

@@ -1,0 +1,304 @@
+//! Minke's web admin: log in, browse models and hosts, pick objects and a session,
+//! fill its form, watch the run live (states, messages, output pushed over SSE),
+//! stop it, and read the history. Plus a JSON API with the same permissions.
+//!
+//! Pages are rendered on the server; the live parts are one small static script
+//! (no build step). Every page and API answer needs a login: a user stored in the
+//! database (`users add NAME` in the app's CLI), a session cookie (HttpOnly,
+//! SameSite) and a CSRF token on every state-changing request, or for the API a
+//! per-user token (`Authorization: Bearer ...`).
+//!
+//! Permissions: running a session needs every permission in its
+//! [`SessionMeta::permissions`](minke_core::SessionMeta) (`run_<name>` first) and
+//! `view_<model>` for the model it runs on; a model's objects and history need
+//! `view_<model>`; changing hosts and groups needs `change_host`. Superusers hold all.
+//!
+//! An app gets all of this with `fleet serve --listen 127.0.0.1:8000`; a program
+//! mounts it itself like this:
+//!
+//! ```no_run
+//! # async fn demo(engine: minke_runtime::Engine) -> minke_admin::Result<()> {
+//! use minke_admin::AdminConfig;
+//! let config = AdminConfig { base_path: "/minke".into(), ..AdminConfig::default() };
+//! // Either serve it ...
+//! minke_admin::serve(engine.clone(), "127.0.0.1:8000".parse().unwrap(), config.clone()).await?;
+//! // ... or nest the router into a bigger axum app.
+//! let app: axum::Router = minke_admin::router(engine, config);
+//! # let _ = app; Ok(()) }
+//! ```
+
+mod api;
+mod auth;
+mod db;
+mod error;
+mod forms;
+mod html;
+mod live;
+mod pages;
+mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use minke_runtime::Engine;
+
+pub use auth::{generate_token, hash_password, hash_token, verify_password};
+pub use error::{Error, Result};
+pub use state::AdminConfig;
+
+use crate::error::Problem;
+use crate::state::AppState;
+
+const ADMIN_JS: &str = include_str!("../static/admin.js");
+const ADMIN_CSS: &str = include_str!("../static/admin.css");
+
+/// The Content-Security-Policy of every answer: scripts and styles only from the
+/// admin's own static files, no inline code, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The admin as an axum router, with every path under `config.base_path`.
+///
+/// Runs started from the admin run in `engine`, in this process. Call it inside a
+/// Tokio runtime, or the live views start following the engine with the first
+/// request. A base path that [`AdminConfig::normalized_base`] refuses is logged and
+/// stripped of its bad characters; [`serve`] refuses it instead.
+pub fn router(engine: Engine, config: AdminConfig) -> Router {
+    let base = config.normalized_base().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "using a cleaned base path");
+        let cleaned: String = config
+            .base_path
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "/-_".contains(*c))
+            .collect();
+        AdminConfig {
+            base_path: cleaned,
+            ..config.clone()
+        }
+        .normalized_base()
+        .unwrap_or_default()
+    });
+    let st = AppState::new(engine, config, base);
+    if tokio::runtime::Handle::try_current().is_ok() {
+        st.hub().start();
+    }
+    build(st)
+}
+
+fn build(st: AppState) -> Router {
+    let p = |path: &str| st.url(path);
+    let protected = Router::new()
+        .route(&p("/"), get(pages::index::index))
+        .route(&p("/logout"), post(pages::login::logout))
+        .route(&p("/models/{model}"), get(pages::changelist::changelist))
+        .route(&p("/models/{model}/run"), post(pages::changelist::run))
+        .route(&p("/models/{model}/{id}"), get(pages::changelist::object))
+        .route(&p("/runs"), get(pages::history::runs))
+        .route(&p("/runs/{id}"), get(pages::history::run))
+        .route(&p("/runs/{id}/events"), get(pages::history::run_events))
+        .route(&p("/runs/{id}/stop"), post(pages::history::stop_run))
+        .route(
+            &p("/runs/{id}/sessions/{sid}/stop"),
+            post(pages::history::stop_session),
+        )
+        .route(&p("/sessions"), get(pages::history::sessions))
+        .route(&p("/sessions/{id}"), get(pages::history::session))
+        .route(
+            &p("/sessions/{id}/commands/{seq}/{stream}"),
+            get(pages::history::download),
+        )
+        .route(&p("/hosts"), get(pages::hosts::hosts))
+        .route(
+            &p("/hosts/add"),
+            get(pages::hosts::add_form).post(pages::hosts::add),
+        )
+        .route(
+            &p("/hosts/{id}/edit"),
+            get(pages::hosts::edit_form).post(pages::hosts::edit),
+        )
+        .route(&p("/hosts/{id}/disable"), post(pages::hosts::disable))
+        .route(&p("/groups"), get(pages::hosts::groups))
+        .route(
+            &p("/groups/add"),
+            get(pages::hosts::group_add_form).post(pages::hosts::group_add),
+        )
+        .route(
+            &p("/groups/{id}/edit"),
+            get(pages::hosts::group_edit_form).post(pages::hosts::group_edit),
+        )
+        .route(&p("/groups/{id}/delete"), post(pages::hosts::group_delete))
+        .route(&p("/api/me"), get(api::me))
+        .route(&p("/api/models"), get(api::models))
+        .route(&p("/api/models/{model}/objects"), get(api::objects))
+        .route(&p("/api/sessions"), get(api::sessions))
+        .route(&p("/api/runs"), get(api::runs).post(api::start))
+        .route(&p("/api/runs/{id}"), get(api::run))
+        .route(&p("/api/runs/{id}/events"), get(api::events))
+        .route(&p("/api/runs/{id}/stop"), post(api::stop_run))
+        .route(&p("/api/runs/{id}/sessions/{sid}"), get(api::session))
+        .route(
+            &p("/api/runs/{id}/sessions/{sid}/stop"),
+            post(api::stop_session),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            st.clone(),
+            auth::require_login,
+        ));
+    let mut public = Router::new()
+        .route(
+            &p("/login"),
+            get(pages::login::form).post(pages::login::login),
+        )
+        .route(&p("/static/admin.js"), get(script))
+        .route(&p("/static/admin.css"), get(style));
+    if !st.base().is_empty() {
+        let to = p("/");
+        public = public.route(st.base(), get(move || async move { Redirect::to(&to) }));
+    }
+    public
+        .merge(protected)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(st.clone(), render_problems))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(st)
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("There is no such page.".into())
+}
+
+async fn script() -> Response {
+    static_file(ADMIN_JS, "text/javascript; charset=utf-8")
+}
+
+async fn style() -> Response {
+    static_file(ADMIN_CSS, "text/css; charset=utf-8")
+}
+
+fn static_file(body: &'static str, content_type: &'static str) -> Response {
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}
+
+/// Adds the security headers to every answer.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// Turns every error answer into a page (or, under `/api/`, a JSON body): the one
+/// place where errors become what the user sees. A page that needs a login
+/// redirects to the login form instead.
+async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    st.hub().start();
+    let api = st.is_api(req.uri().path());
+    let here = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let res = next.run(req).await;
+    let Some(problem) = res.extensions().get::<Problem>().cloned() else {
+        return res;
+    };
+    if api {
+        let mut out = (
+            problem.status,
+            axum::Json(
+                serde_json::json!({"error": problem.message, "status": problem.status.as_u16()}),
+            ),
+        )
+            .into_response();
+        if problem.status == StatusCode::UNAUTHORIZED {
+            out.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"minke\""),
+            );
+        }
+        return out;
+    }
+    if problem.status == StatusCode::UNAUTHORIZED {
+        let to = format!(
+            "{}?{}",
+            st.url("/login"),
+            forms::encode([("next", here.as_str())])
+        );
+        return Redirect::to(&to).into_response();
+    }
+    let body = format!(
+        r#"<p class="error" id="error-message">{}</p><p><a href="{}/">Back to the start page</a></p>"#,
+        html::esc(&problem.message),
+        html::esc(st.base())
+    );
+    let title = problem.status.canonical_reason().unwrap_or("Error");
+    html::respond(problem.status, html::page(&st, None, title, &body))
+}
+
+/// Serves the admin on `listen` until the process ends.
+pub async fn serve(engine: Engine, listen: SocketAddr, config: AdminConfig) -> Result<()> {
+    serve_until(engine, listen, config, std::future::pending()).await
+}
+
+/// Serves the admin on `listen` until `shutdown` resolves; live streams end then, and
+/// the call returns once every connection is closed.
+pub async fn serve_until(
+    engine: Engine,
+    listen: SocketAddr,
+    config: AdminConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let base = config.normalized_base()?;
+    let st = AppState::new(engine, config, base);
+    st.hub().start();
+    let app = build(st.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| Error::Serve {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Serve {
+        addr: listen.to_string(),
+        source,
+    })?;
+    tracing::info!("the admin listens on http://{addr}{}/", st.base());
+    let closer = st.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closer.close();
+        })
+        .await
+        .map_err(|source| Error::Serve {
+            addr: addr.to_string(),
+            source,
+        })
+}

@@ -1,0 +1,9 @@
+//! The admin's router, driven with `tower::ServiceExt::oneshot`: every page and API
+//! endpoint, logins, CSRF, permissions, bad queries; real runs against sshd.
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+mod api;
+mod auth;
+mod live;
+mod pages;
+mod support;

@@ -1,0 +1,451 @@
+//! `serve` (the web admin) and `users` (its users, permissions and API tokens).
+//!
+//! Passwords never come from the command line (where `ps` would show them): they
+//! are read from the terminal without echo, from the first line of standard input
+//! when it is not a terminal, or from `MINKE_PASSWORD` for scripts.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use minke_admin::AdminConfig;
+use minke_runtime::Engine;
+
+use crate::CliError;
+use crate::cli::exit;
+
+/// The shortest password accepted.
+const MIN_PASSWORD: usize = 8;
+
+/// Options of `serve`.
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// Path prefix the admin is reached under, like /minke (behind a proxy).
+    #[arg(long, value_name = "PATH", default_value = "")]
+    base_path: String,
+    /// Mark cookies `Secure`: use it when people reach the admin over HTTPS.
+    #[arg(long)]
+    secure_cookies: bool,
+}
+
+/// The `users` subcommands.
+#[derive(Subcommand, Debug)]
+pub(crate) enum UsersCommand {
+    /// Add a user of the web admin and the API (asks for the password).
+    Add {
+        /// The login name.
+        name: String,
+        /// The user holds every permission.
+        #[arg(long)]
+        superuser: bool,
+    },
+    /// Set a user's password (asks for it) and end their logins.
+    Passwd {
+        /// The login name.
+        name: String,
+    },
+    /// Grant a permission: run_SESSION, view_MODEL, change_host, or one a session
+    /// declares.
+    Grant {
+        /// The login name.
+        name: String,
+        /// The permission.
+        permission: String,
+    },
+    /// Revoke a permission.
+    Revoke {
+        /// The login name.
+        name: String,
+        /// The permission.
+        permission: String,
+    },
+    /// Create an API token for a user and print it (it is shown only this once).
+    Token {
+        /// The login name.
+        #[arg(value_name = "NAME")]
+        user: String,
+        /// A label to recognise the token by.
+        #[arg(long = "name", value_name = "LABEL", default_value = "cli")]
+        label: String,
+    },
+    /// List the users with their permissions.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn usage(e: impl std::fmt::Display) -> CliError {
+    CliError::Usage(e.to_string())
+}
+
+/// Reads a password: `MINKE_PASSWORD`, else the terminal without echo (twice when
+/// `confirm`), else the first line of standard input.
+fn read_password(confirm: bool) -> Result<String, CliError> {
+    let password = match std::env::var("MINKE_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ if std::io::stdin().is_terminal() => {
+            let p = rpassword::prompt_password("Password: ")
+                .map_err(|e| CliError::Internal(format!("cannot read the password: {e}")))?;
+            if confirm {
+                let again = rpassword::prompt_password("Password (again): ")
+                    .map_err(|e| CliError::Internal(format!("cannot read the password: {e}")))?;
+                if again != p {
+                    return Err(usage("the two passwords differ"));
+                }
+            }
+            p
+        }
+        _ => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| CliError::Internal(format!("cannot read the password: {e}")))?;
+            line.trim_end_matches(['\n', '\r']).to_owned()
+        }
+    };
+    Ok(password)
+}
+
+/// Where passwords come from: the terminal, stdin or the environment (tests give
+/// their own).
+type AskPassword = fn(bool) -> Result<String, CliError>;
+
+async fn new_password_hash(ask: AskPassword) -> Result<String, CliError> {
+    tokio::task::spawn_blocking(move || {
+        let p = ask(true)?;
+        if p.chars().count() < MIN_PASSWORD {
+            return Err(usage(format!(
+                "a password needs at least {MIN_PASSWORD} characters"
+            )));
+        }
+        minke_admin::hash_password(&p).map_err(|e| CliError::Internal(e.to_string()))
+    })
+    .await
+    .map_err(|e| CliError::Internal(e.to_string()))?
+}
+
+/// Runs a `users` subcommand.
+pub(crate) async fn users(engine: &Engine, cmd: UsersCommand) -> Result<u8, CliError> {
+    users_with(engine, cmd, read_password).await
+}
+
+/// Records a fresh API token for a user and returns it.
+async fn create_token(engine: &Engine, user: &str, label: &str) -> Result<String, CliError> {
+    let token = minke_admin::generate_token().map_err(|e| CliError::Internal(e.to_string()))?;
+    let hash = minke_admin::hash_token(&token);
+    let (u, l) = (user.to_owned(), label.to_owned());
+    engine
+        .store()
+        .write(move |c| minke_store::create_api_token(c, &u, &l, &hash))
+        .await?;
+    Ok(token)
+}
+
+async fn users_with(engine: &Engine, cmd: UsersCommand, ask: AskPassword) -> Result<u8, CliError> {
+    let store = engine.store();
+    match cmd {
+        UsersCommand::Add { name, superuser } => {
+            let exists = {
+                let n = name.clone();
+                store
+                    .blocking(move |c| minke_store::find_user(c, &n))
+                    .await?
+            };
+            if exists.is_some() {
+                return Err(usage(format!(
+                    "user `{name}` exists already (use `users passwd {name}`)"
+                )));
+            }
+            let hash = new_password_hash(ask).await?;
+            let n = name.clone();
+            store
+                .write(move |c| minke_store::create_user(c, &n, &hash, superuser))
+                .await?;
+            println!("added {}user {name}", if superuser { "super" } else { "" });
+        }
+        UsersCommand::Passwd { name } => {
+            let n = name.clone();
+            store
+                .blocking(move |c| {
+                    minke_store::find_user(c, &n)?
+                        .ok_or_else(|| minke_store::Error::BadQuery(format!("no user named `{n}`")))
+                })
+                .await?;
+            let hash = new_password_hash(ask).await?;
+            let n = name.clone();
+            store
+                .write(move |c| minke_store::set_password_hash(c, &n, &hash))
+                .await?;
+            println!("changed the password of {name}; their logins have ended");
+        }
+        UsersCommand::Grant { name, permission } => {
+            check_permission(&permission)?;
+            let (n, p) = (name.clone(), permission.clone());
+            store.write(move |c| minke_store::grant(c, &n, &p)).await?;
+            println!("granted {permission} to {name}");
+        }
+        UsersCommand::Revoke { name, permission } => {
+            let (n, p) = (name.clone(), permission.clone());
+            store.write(move |c| minke_store::revoke(c, &n, &p)).await?;
+            println!("revoked {permission} from {name}");
+        }
+        UsersCommand::Token { user, label } => {
+            let token = create_token(engine, &user, &label).await?;
+            eprintln!(
+                "API token for {user} (shown only now; send it as `Authorization: Bearer TOKEN`):"
+            );
+            println!("{token}");
+        }
+        UsersCommand::List { json } => {
+            let users = store
+                .blocking(|c| {
+                    let mut out = Vec::new();
+                    for u in minke_store::list_users(c)? {
+                        let perms = minke_store::user_permissions(c, u.id)?;
+                        out.push((u, perms));
+                    }
+                    Ok(out)
+                })
+                .await?;
+            if json {
+                let v: Vec<serde_json::Value> = users
+                    .iter()
+                    .map(|(u, p)| {
+                        serde_json::json!({
+                            "username": u.username,
+                            "superuser": u.is_superuser,
+                            "active": u.is_active,
+                            "permissions": p,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(v));
+            } else {
+                for (u, p) in &users {
+                    let mut flags = Vec::new();
+                    if u.is_superuser {
+                        flags.push("superuser");
+                    }
+                    if !u.is_active {
+                        flags.push("inactive");
+                    }
+                    println!(
+                        "{}{}{}{}",
+                        u.username,
+                        if flags.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", flags.join(", "))
+                        },
+                        if p.is_empty() { "" } else { ": " },
+                        p.join(", ")
+                    );
+                }
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn check_permission(p: &str) -> Result<(), CliError> {
+    if p.is_empty() || p.chars().any(|c| c.is_whitespace()) {
+        return Err(usage(format!(
+            "invalid permission `{p}`: one word like run_uptime or view_server"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `serve`: the web admin until Ctrl-C or SIGTERM, then stops the runs still
+/// going.
+pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliError> {
+    let app_name = std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "minke".into());
+    let config = AdminConfig {
+        base_path: args.base_path,
+        secure_cookies: args.secure_cookies,
+        ..AdminConfig::default()
+    };
+    let base = config.normalized_base().map_err(usage)?;
+    let users = engine.store().blocking(minke_store::list_users).await?;
+    if users.is_empty() {
+        eprintln!(
+            "note: there are no users yet: add one with `{app_name} users add NAME --superuser`"
+        );
+    }
+    eprintln!(
+        "serving the admin on http://{}{base}/ (Ctrl-C to stop)",
+        args.listen
+    );
+    let shutdown = async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).ok();
+            let terminated = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = terminated => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    };
+    minke_admin::serve_until(engine.clone(), args.listen, config, shutdown)
+        .await
+        .map_err(|e| CliError::Internal(e.to_string()))?;
+    let going = engine.active_runs();
+    if !going.is_empty() {
+        eprintln!("stopping {} runs still going", going.len());
+        for r in &going {
+            engine.cancel_run(*r);
+            engine.cancel_run(*r);
+        }
+        for _ in 0..100 {
+            if engine.active_runs().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    engine.store().flush().await?;
+    Ok(exit::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct T {
+        #[command(subcommand)]
+        users: UsersCommand,
+    }
+
+    #[test]
+    fn permissions_are_one_word() {
+        assert!(check_permission("run_uptime").is_ok());
+        assert!(check_permission("run uptime").is_err());
+        assert!(check_permission("").is_err());
+    }
+
+    #[test]
+    fn passwords_never_come_from_the_command_line() {
+        assert!(T::try_parse_from(["t", "add", "bob", "--password", "x"]).is_err());
+        assert!(T::try_parse_from(["t", "add", "bob", "secret"]).is_err());
+        let t = T::try_parse_from(["t", "add", "bob", "--superuser"]).unwrap();
+        assert!(matches!(
+            t.users,
+            UsersCommand::Add {
+                superuser: true,
+                ..
+            }
+        ));
+        let t = T::try_parse_from(["t", "token", "bob", "--name", "ci"]).unwrap();
+        assert!(
+            matches!(t.users, UsersCommand::Token { ref user, ref label } if user == "bob" && label == "ci")
+        );
+    }
+
+    fn good(_: bool) -> Result<String, CliError> {
+        Ok("long enough password".into())
+    }
+
+    fn short(_: bool) -> Result<String, CliError> {
+        Ok("short".into())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn users_add_passwd_grant_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("u.db").to_string_lossy().into_owned();
+        let engine = crate::App::new().engine(&url).await.unwrap();
+        let add = |name: &str, superuser| UsersCommand::Add {
+            name: name.into(),
+            superuser,
+        };
+        assert_eq!(
+            users_with(&engine, add("ann", true), good).await.unwrap(),
+            0
+        );
+        let e = users_with(&engine, add("ann", false), good)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("exists already"), "{e}");
+        let e = users_with(&engine, add("bob", false), short)
+            .await
+            .unwrap_err();
+        assert_eq!(e.exit_code(), exit::USAGE);
+        users_with(&engine, add("bob", false), good).await.unwrap();
+        let grant = UsersCommand::Grant {
+            name: "bob".into(),
+            permission: "run_uptime".into(),
+        };
+        users_with(&engine, grant, good).await.unwrap();
+        let e = users_with(
+            &engine,
+            UsersCommand::Grant {
+                name: "nobody".into(),
+                permission: "x".into(),
+            },
+            good,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.exit_code(), exit::USAGE, "{e}");
+        let bob = engine
+            .store()
+            .blocking(|c| {
+                let u = minke_store::find_user(c, "bob")?.unwrap();
+                Ok((minke_store::user_permissions(c, u.id)?, u))
+            })
+            .await
+            .unwrap();
+        assert_eq!(bob.0, ["run_uptime"]);
+        assert!(!bob.1.is_superuser);
+        assert!(minke_admin::verify_password(
+            "long enough password",
+            &bob.1.password_hash
+        ));
+        let passwd = UsersCommand::Passwd { name: "bob".into() };
+        assert!(users_with(&engine, passwd, short).await.is_err());
+        let token = create_token(&engine, "bob", "ci").await.unwrap();
+        let hash = minke_admin::hash_token(&token);
+        let found = engine
+            .store()
+            .blocking(move |c| minke_store::user_by_token(c, &hash))
+            .await
+            .unwrap();
+        assert_eq!(found.unwrap().username, "bob");
+        assert!(create_token(&engine, "ghost", "x").await.is_err());
+        users_with(&engine, UsersCommand::List { json: true }, good)
+            .await
+            .unwrap();
+    }
+}
