@@ -1,0 +1,219 @@
+//! Scale of the engine itself: N sessions on N/10 hosts through the mock transport,
+//! with the full history in SQLite. Prints engine CPU per session and memory per
+//! queued session for each N, to show both stay flat.
+//!
+//! `cargo run --release -p minke-bench --bin engine-scale` (sizes 1000, 10000, 100000)
+//! or `... -- --sizes 1000,5000`. Each size runs in a fresh process.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use diesel::prelude::*;
+use minke::prelude::*;
+use minke::runtime::{Config, Engine, HostSource, MockTransport, Models, RunRequest};
+use minke::store::{Query, with_conn};
+use minke::{AppMigration, HostRecord, Params, Registry, Store};
+
+mod schema {
+    #![allow(missing_docs)]
+    diesel::table! {
+        items (id) {
+            id -> BigInt,
+            name -> Text,
+            host_id -> BigInt,
+        }
+    }
+}
+use schema::items;
+
+const MIGRATIONS: &[AppMigration] = &[AppMigration::new(
+    "bench_0001_items",
+    "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL, host_id BIGINT NOT NULL)",
+    "CREATE TABLE items (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, host_id BIGINT NOT NULL)",
+)];
+
+/// An object on a host.
+#[derive(Clone, Queryable, Selectable, MinkeModel)]
+#[diesel(table_name = items)]
+#[minke(table = items, host = host_id)]
+struct Item {
+    id: i64,
+    name: String,
+    host_id: i64,
+}
+
+/// Run a command
+#[derive(Session)]
+#[minke(work_on(Item), command = "{cmd}")]
+struct Command {
+    cmd: String,
+}
+
+/// CPU seconds (user + system) of this process so far, from /proc (10 ms steps).
+fn cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let rest = stat.rsplit_once(')').context("odd /proc/self/stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+/// A value in kB from /proc/self/status.
+fn status_kb(key: &str) -> anyhow::Result<f64> {
+    let s = std::fs::read_to_string("/proc/self/status")?;
+    let line = s
+        .lines()
+        .find(|l| l.starts_with(key))
+        .with_context(|| format!("no {key}"))?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("odd status line")?
+        .parse()?)
+}
+
+async fn one(sessions: usize) -> anyhow::Result<()> {
+    let hosts = (sessions / 10).max(1);
+    let dir = tempfile::tempdir()?;
+    let url = dir.path().join("scale.db").to_string_lossy().into_owned();
+    let store = Store::open_with(&url, MIGRATIONS).await?;
+    store
+        .write(move |c| {
+            with_conn!(c, |c, B| {
+                use minke::store::schema::minke_hosts as h;
+                let rows: Vec<_> = (0..hosts)
+                    .map(|i| {
+                        (
+                            h::name.eq(format!("h{i:06}")),
+                            h::hostname.eq("127.0.0.1"),
+                            h::host_key_policy.eq("off"),
+                        )
+                    })
+                    .collect();
+                for chunk in rows.chunks(5000) {
+                    diesel::insert_into(h::table)
+                        .values(chunk)
+                        .execute(c)
+                        .map_err(minke::store::Error::query("hosts"))?;
+                }
+                let items: Vec<_> = (0..sessions)
+                    .map(|i| {
+                        (
+                            items::name.eq(format!("item{i:07}")),
+                            items::host_id.eq((i % hosts) as i64 + 1),
+                        )
+                    })
+                    .collect();
+                for chunk in items.chunks(5000) {
+                    diesel::insert_into(items::table)
+                        .values(chunk)
+                        .execute(c)
+                        .map_err(minke::store::Error::query("items"))?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    let mut registry = Registry::default();
+    registry.add::<Command>()?;
+    let mut models = Models::default();
+    models.add::<HostRecord>()?;
+    models.add::<Item>()?;
+    let engine = Engine::with_transport(
+        store.clone(),
+        registry,
+        models,
+        HostSource::of::<HostRecord>(),
+        Config {
+            concurrency: 1000,
+            ..Config::default()
+        },
+        Arc::new(MockTransport::default()),
+    );
+    let rss0 = status_kb("VmRSS:")?;
+    let cpu0 = cpu_seconds()?;
+    let t0 = Instant::now();
+    let handle = engine
+        .start(RunRequest {
+            session: "command".into(),
+            model: "item".into(),
+            query: Query::all(),
+            params: Params::from_pairs([("cmd", "true")]),
+            username: "bench".into(),
+        })
+        .await?;
+    let queued_rss = status_kb("VmRSS:")?;
+    let summary = handle.wait().await?;
+    store.flush().await?;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds()? - cpu0;
+    let peak = status_kb("VmHWM:")?;
+    let ok = summary
+        .sessions
+        .iter()
+        .filter(|s| s.status == Some(Status::Success))
+        .count();
+    if ok != sessions {
+        bail!("only {ok} of {sessions} sessions succeeded");
+    }
+    let run_id = summary.run_id;
+    let recorded: i64 = store
+        .blocking(move |c| {
+            with_conn!(c, |c, B| {
+                use minke::store::schema::{minke_commands as cmd, minke_sessions as ses};
+                cmd::table
+                    .inner_join(ses::table)
+                    .filter(ses::run_id.eq(run_id))
+                    .count()
+                    .get_result(c)
+                    .map_err(minke::store::Error::query("counting"))
+            })
+        })
+        .await?;
+    if recorded != sessions as i64 {
+        bail!("history has {recorded} commands for {sessions} sessions");
+    }
+    println!(
+        "{sessions}\t{hosts}\t{wall:.2}\t{cpu:.2}\t{:.1}\t{:.2}\t{:.0}",
+        cpu * 1e6 / sessions as f64,
+        (queued_rss - rss0).max(0.0) * 1024.0 / sessions as f64 / 1024.0,
+        peak / 1024.0,
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--one") {
+        let n: usize = args.get(i + 1).context("--one N")?.parse()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return rt.block_on(one(n));
+    }
+    let sizes: Vec<usize> = match args.iter().position(|a| a == "--sizes") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--sizes A,B,C")?
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<_, _>>()?,
+        None => vec![1_000, 10_000, 100_000],
+    };
+    println!("mock transport, SQLite history, 10 sessions per host, concurrency 1000");
+    println!(
+        "sessions\thosts\twall_s\tcpu_s\tcpu_us_per_session\tqueued_KiB_per_session\tpeak_MiB"
+    );
+    for n in sizes {
+        let status = std::process::Command::new(&args[0])
+            .arg("--one")
+            .arg(n.to_string())
+            .status()?;
+        if !status.success() {
+            bail!("size {n} failed");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! Running one client under GNU time, and reading the servers' CPU from /proc.
+
+use std::fs::File;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+/// GNU time: it reports the CPU of every process the client waited for (grandchildren
+/// included) and the peak RSS of the largest one.
+pub(crate) const GNU_TIME: &str = "/usr/bin/time";
+
+/// What to run: a program, its arguments and environment, where its output goes.
+#[derive(Debug, Default)]
+pub(crate) struct Spec {
+    pub(crate) program: PathBuf,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) cwd: PathBuf,
+}
+
+/// What one run of a client cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Cost {
+    /// Wall seconds from spawn to exit.
+    pub(crate) wall: f64,
+    /// User + system CPU seconds of the client's whole process tree.
+    pub(crate) cpu: f64,
+    /// Peak resident set of the largest process of the tree, in KiB.
+    pub(crate) max_rss_kib: u64,
+    /// CPU seconds the sshd servers spent meanwhile (their exited children included).
+    pub(crate) server_cpu: f64,
+    /// The client's exit code (None when killed by a signal).
+    pub(crate) exit_code: Option<i32>,
+}
+
+/// Runs `spec` under GNU time with its stdout and stderr in `dir/stdout`, `dir/stderr`,
+/// killing its whole process group after `timeout`.
+pub(crate) fn run(
+    spec: &Spec,
+    dir: &Path,
+    servers: &[u32],
+    timeout: Duration,
+) -> anyhow::Result<Cost> {
+    let time_file = dir.join("time");
+    let stdout = File::create(dir.join("stdout")).context("creating the stdout file")?;
+    let stderr = File::create(dir.join("stderr")).context("creating the stderr file")?;
+    let server_before = server_cpu(servers)?;
+    let started = Instant::now();
+    let mut child = Command::new(GNU_TIME)
+        .arg("-f")
+        .arg("%e %U %S %M")
+        .arg("-o")
+        .arg(&time_file)
+        .arg("--")
+        .arg(&spec.program)
+        .args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {}", spec.program.display()))?;
+    // A watchdog kills the whole group at the deadline; the wait itself blocks, so the
+    // harness spends no CPU while the client runs.
+    let group = child.id();
+    let (done, deadline) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let expired = matches!(
+            deadline.recv_timeout(timeout),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        );
+        if expired {
+            kill_group(group);
+        }
+        expired
+    });
+    let status = child.wait().context("waiting for the client")?;
+    let wall = started.elapsed().as_secs_f64();
+    let _ = done.send(());
+    let expired = watchdog.join().unwrap_or(false);
+    // A group killed at the deadline, or a client that left processes behind.
+    kill_group(group);
+    settle(servers, Duration::from_secs(10));
+    let server_after = server_cpu(servers)?;
+    if expired {
+        bail!("timed out after {} s (killed)", timeout.as_secs());
+    }
+    let text = std::fs::read_to_string(&time_file).context("reading GNU time's report")?;
+    // GNU time writes "Command exited with non-zero status N" before its line.
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .context("GNU time wrote nothing")?;
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if f.len() != 4 {
+        bail!("odd GNU time line `{line}`");
+    }
+    let user: f64 = f[1].parse().context("user time")?;
+    let sys: f64 = f[2].parse().context("system time")?;
+    Ok(Cost {
+        wall,
+        cpu: user + sys,
+        max_rss_kib: f[3].parse().context("max RSS")?,
+        server_cpu: server_after - server_before,
+        exit_code: status.code(),
+    })
+}
+
+fn kill_group(group: u32) {
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg("--")
+        .arg(format!("-{group}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Numeric fields of /proc/PID/stat after the state: index 0 is field 4 (ppid).
+fn stat_fields(pid: u32) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = text.rsplit_once(')')?.1;
+    Some(
+        rest.split_whitespace()
+            .skip(1)
+            .map(|f| f.parse::<i64>().map_or(0, |v| v.max(0) as u64))
+            .collect(),
+    )
+}
+
+/// Clock ticks per second of /proc times (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// CPU seconds of the sshd listeners: their own (utime + stime) and that of every
+/// child they reaped (cutime + cstime), which is where each connection's work lands.
+pub(crate) fn server_cpu(pids: &[u32]) -> anyhow::Result<f64> {
+    let mut ticks = 0u64;
+    for &pid in pids {
+        // ppid(0) ... utime(10) stime(11) cutime(12) cstime(13).
+        let f = stat_fields(pid).with_context(|| format!("sshd {pid} is gone"))?;
+        ticks += f.get(10..14).map_or(0, |s| s.iter().sum());
+    }
+    Ok(ticks as f64 / clock_ticks())
+}
+
+/// Waits (at most `limit`) until no listener has a child left: a connection's sshd
+/// finishes a moment after its client, and its CPU is counted once it is reaped.
+fn settle(pids: &[u32], limit: Duration) {
+    let listeners: std::collections::HashSet<u32> = pids.iter().copied().collect();
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let busy = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| {
+                let f = stat_fields(pid)?;
+                u32::try_from(*f.first()?).ok()
+            })
+            .any(|ppid| listeners.contains(&ppid));
+        if !busy {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The 1-minute load average.
+pub(crate) fn load1() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
