@@ -852,3 +852,38 @@ async fn jump_hosts_share_one_connection() {
         .unwrap_err();
     assert!(e.to_string().contains("loop"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_timeout_fails_session_and_kills_remote() {
+    let env = Env::start(1, 1, Config::default(), None).await;
+    let marker = format!("minke-slowpoke-{}", std::process::id());
+    let t0 = std::time::Instant::now();
+    let s = run(
+        &env,
+        req(
+            "slowpoke",
+            "host",
+            Query::all(),
+            &[("marker", marker.as_str())],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s.sessions[0].state, s.sessions[0].reason.as_deref()),
+        (State::Failed, Some("session_timeout"))
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "the session timeout did not cut the session short"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pgrep(&marker) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the remote command outlived the session timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let msgs = messages(&env, s.sessions[0].session_id).await;
+    assert!(msgs.iter().any(|m| m.contains("timed out")), "{msgs:?}");
+}

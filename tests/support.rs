@@ -176,6 +176,20 @@ pub struct WithSecret {
     pub token: Secret,
 }
 
+/// Sleeps past its own time limit
+#[derive(Session)]
+#[minke(work_on(HostRecord), timeout = 1)]
+pub struct Slowpoke {
+    pub marker: String,
+}
+
+impl Session for Slowpoke {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        cx.frun("sleep 30; echo {marker} >/dev/null").await?;
+        Ok(())
+    }
+}
+
 /// A fleet of sshd servers, a store and an engine over them.
 pub struct Env {
     pub fleet: minke_testkit::Fleet,
@@ -199,6 +213,7 @@ pub fn registry() -> (minke::Registry, minke::runtime::Models) {
     r.add::<SessionChain>().unwrap();
     r.add::<Panicky>().unwrap();
     r.add::<WithSecret>().unwrap();
+    r.add::<Slowpoke>().unwrap();
     let mut m = minke::runtime::Models::default();
     m.add::<HostRecord>().unwrap();
     m.add::<Server>().unwrap();

@@ -124,3 +124,99 @@ async fn the_agent_is_tried_first() {
     let err = Connection::connect(&target, &with_agent).await.unwrap_err();
     assert!(err.to_string().contains("cannot connect"), "{err}");
 }
+
+/// A throwaway local account with a password, removed on drop (needs root).
+struct PasswordUser {
+    name: String,
+}
+
+impl PasswordUser {
+    fn create(password: &str) -> PasswordUser {
+        let uid = std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Uid:")
+                    .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
+            })
+            .unwrap();
+        assert_eq!(
+            uid, "0",
+            "the password test creates a throwaway account and needs root (as in CI)"
+        );
+        let name = format!("minkepw{}", std::process::id() % 100_000);
+        let _ = Command::new("userdel")
+            .args(["-r", &name])
+            .stderr(Stdio::null())
+            .status();
+        let ok = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", &name])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "useradd failed");
+        let mut child = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{name}:{password}\n").as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "chpasswd failed");
+        PasswordUser { name }
+    }
+}
+
+impl Drop for PasswordUser {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-u", &self.name])
+            .status();
+        let _ = Command::new("userdel")
+            .args(["-r", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_authentication_against_real_sshd() {
+    let password = "pw-Tr0ub4dor-&3";
+    let user = PasswordUser::create(password);
+    let options = minke_testkit::ServerOptions {
+        extra_config: vec![
+            "PasswordAuthentication yes".into(),
+            "KbdInteractiveAuthentication no".into(),
+        ],
+        ..minke_testkit::ServerOptions::default()
+    };
+    let fleet = minke_testkit::Fleet::start_with(1, &options).unwrap();
+    let mut target = fleet.targets()[0].clone();
+    target.user = user.name.clone();
+    target.identity_files = vec![fleet.dir().join("no-key-here")];
+    let with = ConnectOptions {
+        password: Some(Secret::new(password)),
+        use_agent: false,
+        ..opts()
+    };
+    let conn = Connection::connect(&target, &with).await.unwrap();
+    let out = run(&conn, "id -un").await;
+    assert_eq!(out.stdout_text().trim(), user.name);
+    conn.close().await;
+
+    let wrong = ConnectOptions {
+        password: Some(Secret::new("not it")),
+        use_agent: false,
+        ..opts()
+    };
+    let err = Connection::connect(&target, &wrong).await.unwrap_err();
+    assert_eq!(err.reason(), FailReason::Authentication, "{err}");
+    let text = err.to_string();
+    assert!(
+        !text.contains("not it") && !text.contains(password),
+        "a password leaked: {text}"
+    );
+}
