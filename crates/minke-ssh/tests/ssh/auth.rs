@@ -133,13 +133,13 @@ struct PasswordUser {
 impl PasswordUser {
     fn create(password: &str) -> PasswordUser {
         let uid = std::fs::read_to_string("/proc/self/status")
-            .unwrap()
+            .expect("throwaway account setup")
             .lines()
             .find_map(|l| {
                 l.strip_prefix("Uid:")
                     .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
             })
-            .unwrap();
+            .expect("throwaway account setup");
         assert_eq!(
             uid, "0",
             "the password test creates a throwaway account and needs root (as in CI)"
@@ -152,20 +152,23 @@ impl PasswordUser {
         let ok = Command::new("useradd")
             .args(["-m", "-s", "/bin/sh", &name])
             .status()
-            .unwrap();
+            .expect("throwaway account setup");
         assert!(ok.success(), "useradd failed");
         let mut child = Command::new("chpasswd")
             .stdin(Stdio::piped())
             .spawn()
-            .unwrap();
+            .expect("throwaway account setup");
         use std::io::Write;
         child
             .stdin
             .take()
-            .unwrap()
+            .expect("throwaway account setup")
             .write_all(format!("{name}:{password}\n").as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "chpasswd failed");
+            .expect("throwaway account setup");
+        assert!(
+            child.wait().expect("throwaway account setup").success(),
+            "chpasswd failed"
+        );
         PasswordUser { name }
     }
 }
