@@ -1096,11 +1096,12 @@ impl RunCtx {
                     MessageLevel::Warning,
                     "stopped by request".into(),
                 );
+                // A stopped session has no status of its own: it did not finish.
                 Outcome {
                     session_id,
                     state: State::Stopped,
-                    status: Some(status),
-                    reason: None,
+                    status: None,
+                    reason: Some("stopped by request".to_owned()),
                 }
             }
             Err(CoreError::Session(text)) => {
