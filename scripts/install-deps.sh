@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Minke's demo and tests need, when they are missing:
-# OpenSSH's server (the test hosts), libpq (PostgreSQL support) and PostgreSQL itself.
+# OpenSSH's server (the test hosts), libpq (PostgreSQL support), PostgreSQL itself,
+# and Chromium with its WebDriver (the admin's end-to-end test).
 set -euo pipefail
 
 missing=()
@@ -8,6 +9,9 @@ missing=()
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -e /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    missing+=(chromium chromium-driver)
+fi
 if [ "${MINKE_SKIP_POSTGRES:-0}" != 1 ] && ! command -v pg_ctlcluster >/dev/null; then
     missing+=(postgresql)
 fi

@@ -386,9 +386,10 @@ pub(crate) fn command_previews(
     use diesel::dsl::sql;
     use diesel::sql_types::{BigInt, Binary};
     let (head_out, head_err, len_out, len_err) = match conn {
+        // SQLite's substr of an empty blob is NULL, not an empty blob.
         Conn::Sqlite(_) => (
-            format!("substr(stdout, 1, {cap})"),
-            format!("substr(stderr, 1, {cap})"),
+            format!("coalesce(substr(stdout, 1, {cap}), x'')"),
+            format!("coalesce(substr(stderr, 1, {cap}), x'')"),
             "length(stdout)",
             "length(stderr)",
         ),
@@ -675,5 +676,34 @@ mod tests {
         let full = command_output(&mut c, sid, 1, false).unwrap().unwrap();
         assert_eq!(full.len(), 100_000);
         assert!(command_output(&mut c, sid, 2, false).unwrap().is_none());
+    }
+
+    #[test]
+    fn previews_of_empty_streams() {
+        let mut c = conn();
+        let r = run_with(&mut c, "host", "ann", &[Some("success")]);
+        let sid = minke_store::run_sessions(&mut c, r).unwrap()[0].id;
+        insert_command(
+            &mut c,
+            &CommandRow {
+                session_id: sid,
+                seq: 1,
+                command: "sleep 120".into(),
+                exit_code: None,
+                exit_signal: Some("KILL".into()),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                stdout_len: 0,
+                stderr_len: 0,
+                stdout_truncated: false,
+                stderr_truncated: false,
+                started_at: 1,
+                duration_us: 2,
+            },
+        )
+        .unwrap();
+        let p = command_previews(&mut c, sid, 1000).unwrap();
+        assert!(p[0].stdout.is_empty() && p[0].stderr.is_empty());
+        assert_eq!((p[0].stdout_stored, p[0].stderr_stored), (0, 0));
     }
 }

@@ -535,8 +535,15 @@ async fn follow(st: &AppState, run_id: i64, tx: &mpsc::Sender<SseEvent>) -> Resu
         let snap = snapshot(st, run_id, live).await?;
         let done = !snap.active && snap.run.state != "running";
         let foreign = !snap.active && snap.run.state == "running";
-        let data = serde_json::to_value(&snap).map_err(|e| Error::Internal(e.to_string()))?;
-        if tx.send(sse("snapshot", &data)).await.is_err() {
+        // Serialized straight to text and dropped before the stream goes on: a
+        // snapshot of a big run kept for a stream's whole life costs much memory.
+        let data = serde_json::to_string(&snap).map_err(|e| Error::Internal(e.to_string()))?;
+        drop(snap);
+        if tx
+            .send(SseEvent::default().event("snapshot").data(data))
+            .await
+            .is_err()
+        {
             return Ok(());
         }
         if done {

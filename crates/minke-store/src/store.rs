@@ -15,6 +15,8 @@ const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres
 const WRITE_BATCH: usize = 512;
 /// How many idle reader connections are kept.
 const MAX_IDLE_READERS: usize = 8;
+/// How many reads run at once (more wait): bounds connections, threads and files.
+const MAX_READERS: usize = 16;
 
 type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&mut Conn) -> Finish + Send>;
@@ -34,6 +36,7 @@ pub struct Store {
 struct Inner {
     url: DatabaseUrl,
     readers: Mutex<Vec<Conn>>,
+    reading: tokio::sync::Semaphore,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
 }
 
@@ -87,6 +90,7 @@ impl Store {
             inner: Arc::new(Inner {
                 url,
                 readers: Mutex::new(Vec::new()),
+                reading: tokio::sync::Semaphore::new(MAX_READERS),
                 writer: Mutex::new(Some(tx)),
             }),
         })
@@ -117,6 +121,12 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     {
+        let _turn = self
+            .inner
+            .reading
+            .acquire()
+            .await
+            .map_err(|_| Error::Worker("the store is closed".into()))?;
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.with_reader(f))
             .await

@@ -63,7 +63,7 @@ pub(crate) const MIGRATIONS: &[AppMigration] = &[AppMigration::new(
 /// A server, reached through its host.
 #[derive(Clone, Debug, Queryable, Selectable, MinkeModel)]
 #[diesel(table_name = servers)]
-#[minke(table = servers, host = host_id, list(name, role, kernel, uptime))]
+#[minke(table = servers, host = host_id, verbose_name = "server", list(name, role, kernel, uptime))]
 pub(crate) struct Server {
     /// Primary key.
     pub(crate) id: i64,
@@ -82,7 +82,7 @@ pub(crate) struct Server {
 /// A web application on a server.
 #[derive(Clone, Debug, Queryable, Selectable, MinkeModel)]
 #[diesel(table_name = webapps)]
-#[minke(table = webapps, host(via = server_id, model = Server), list(name, path, state))]
+#[minke(table = webapps, host(via = server_id, model = Server), verbose_name = "web application", list(name, path, state))]
 pub(crate) struct WebApp {
     /// Primary key.
     pub(crate) id: i64,

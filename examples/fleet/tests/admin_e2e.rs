@@ -1,0 +1,727 @@
+//! The web admin end to end, in headless Chromium driven over W3C WebDriver.
+//!
+//! `fleet demo --keep` makes a database and leaves throwaway sshd hosts running;
+//! `fleet serve` serves the admin; chromedriver drives Chromium through it as a
+//! person would: log in, pick servers and a session with parameters, watch the rows
+//! turn green without a reload, start a long command, stop it, read its log.
+//!
+//! Needs `/usr/bin/chromium`, `/usr/bin/chromedriver` (Debian's `chromium` and
+//! `chromium-driver`, installed by `scripts/install-deps.sh`) and `/usr/sbin/sshd`;
+//! fails, never skips, without them. Writes the screenshots of `docs/admin.md` to
+//! `docs/images/` on every run.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const SSHD: &str = "/usr/sbin/sshd";
+/// How long any one wait lasts at most.
+const WAIT: Duration = Duration::from_secs(30);
+/// Pause between two looks while waiting.
+const POLL: Duration = Duration::from_millis(100);
+/// The key of an element reference in WebDriver answers.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+const PASSWORD: &str = "e2e-password-123";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// Waits until something listens on the port (or the child died).
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early ({status})");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {addr} within {WAIT:?}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+// --- a tiny HTTP/1.1 client for chromedriver ----------------------------------
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        let start = end + 2;
+        if size == 0 || start + size > body.len() {
+            break;
+        }
+        out.extend_from_slice(&body[start..start + size]);
+        body = &body[(start + size + 2).min(body.len())..];
+    }
+    out
+}
+
+/// Reads one answer: the head, then `Content-Length` bytes or chunks up to the last
+/// one (chromedriver keeps the connection open even when asked to close it).
+fn read_answer(s: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let mut head: Option<(String, usize)> = None;
+    loop {
+        if head.is_none()
+            && let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n")
+        {
+            head = Some((String::from_utf8_lossy(&raw[..i]).to_lowercase(), i + 4));
+        }
+        if let Some((h, start)) = &head {
+            let body = &raw[*start..];
+            let length = h
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            match length {
+                Some(n) if body.len() >= n => return Ok((h.clone(), body[..n].to_vec())),
+                None if h.contains("chunked") && body.ends_with(b"0\r\n\r\n") => {
+                    return Ok((h.clone(), dechunk(body)));
+                }
+                _ => {}
+            }
+        }
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return match head {
+                Some((h, start)) => Ok((h, raw[start..].to_vec())),
+                None => Err(std::io::Error::other(
+                    "the connection closed before an answer",
+                )),
+            };
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// One request on a fresh connection: the status and the JSON body.
+fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("cannot reach chromedriver on {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let payload = body.map(Value::to_string).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        payload.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(payload.as_bytes()).unwrap();
+    let (head, body) =
+        read_answer(&mut s).unwrap_or_else(|e| panic!("{method} {path}: reading the answer: {e}"));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("{method} {path}: odd status line in {head}"));
+    let value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!(
+            "{method} {path}: answer is not JSON ({e}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    });
+    (status, value)
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    fn six(c: u8) -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for v in text.bytes().filter_map(six) {
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+// --- WebDriver --------------------------------------------------------------
+
+/// chromedriver with one headless Chromium session; both end when dropped.
+struct Driver {
+    port: u16,
+    session: String,
+    child: Child,
+    profile: tempfile::TempDir,
+}
+
+#[derive(Clone, Debug)]
+struct El(String);
+
+impl Driver {
+    fn start() -> Driver {
+        for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+            assert!(
+                Path::new(path).exists(),
+                "{path} is missing: install Debian's `{package}` (scripts/install-deps.sh does)"
+            );
+        }
+        let port = free_port();
+        let mut child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
+        wait_for_port(port, &mut child, "chromedriver");
+        let profile = tempfile::Builder::new()
+            .prefix("minke-e2e-chromium-")
+            .tempdir()
+            .unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--no-first-run",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    "--window-size=1400,1000",
+                ],
+            },
+        }}});
+        let mut driver = Driver {
+            port,
+            session: String::new(),
+            child,
+            profile,
+        };
+        let (status, v) = http(port, "POST", "/session", Some(&caps));
+        assert_eq!(status, 200, "chromedriver could not start Chromium: {v}");
+        driver.session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session id in {v}"))
+            .to_owned();
+        driver
+    }
+
+    /// A WebDriver command of the session; panics on an error answer.
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_cmd(method, path, body)
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
+    }
+
+    fn try_cmd(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let full = format!("/session/{}{path}", self.session);
+        let body = body.or_else(|| (method == "POST").then(|| json!({})));
+        let (status, v) = http(self.port, method, &full, body.as_ref());
+        if status == 200 {
+            Ok(v["value"].clone())
+        } else {
+            Err(format!(
+                "{status} {}: {}",
+                v["value"]["error"],
+                v["value"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+            ))
+        }
+    }
+
+    fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn url(&self) -> String {
+        self.cmd("GET", "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    fn try_find(&self, css: &str) -> Option<El> {
+        let v = self
+            .try_cmd(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .ok()?;
+        v[ELEMENT].as_str().map(|s| El(s.to_owned()))
+    }
+
+    /// The element `css` selects, waited for.
+    fn find(&self, css: &str) -> El {
+        self.wait(&format!("an element `{css}`"), || self.try_find(css))
+    }
+
+    fn find_all(&self, css: &str) -> Vec<El> {
+        let v = self.cmd(
+            "POST",
+            "/elements",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e[ELEMENT].as_str().map(|s| El(s.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn click(&self, el: &El) {
+        self.cmd("POST", &format!("/element/{}/click", el.0), None);
+    }
+
+    /// Clears a field and types into it.
+    fn type_into(&self, el: &El, text: &str) {
+        self.cmd("POST", &format!("/element/{}/clear", el.0), None);
+        self.cmd(
+            "POST",
+            &format!("/element/{}/value", el.0),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    fn text(&self, el: &El) -> String {
+        self.cmd("GET", &format!("/element/{}/text", el.0), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Polls `f` until it gives a value, for at most [`WAIT`]; panics with what was
+    /// awaited, the page's address and the start of its text.
+    fn wait<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            if Instant::now() >= deadline {
+                let text = self
+                    .try_cmd(
+                        "POST",
+                        "/execute/sync",
+                        Some(json!({"script": "return document.body ? document.body.innerText : ''", "args": []})),
+                    )
+                    .map(|v| v.as_str().unwrap_or_default().chars().take(2000).collect())
+                    .unwrap_or_else(|e| e);
+                panic!(
+                    "waited {WAIT:?} for {what} in vain; the page {} shows:\n{text}",
+                    self.url()
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits until a script returns `true`.
+    fn wait_js(&self, what: &str, script: &str) {
+        self.wait(what, || {
+            (self.js(script) == Value::Bool(true)).then_some(())
+        });
+    }
+
+    fn screenshot(&self, path: &Path) {
+        let png = base64_decode(self.cmd("GET", "/screenshot", None).as_str().unwrap());
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is no PNG");
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let path = format!("/session/{}", self.session);
+            // Closes Chromium; chromedriver goes next.
+            let _ = std::panic::catch_unwind(|| http(self.port, "DELETE", &path, None));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // A browser whose session never got an id (or whose driver hung) outlives
+        // chromedriver: end whatever still runs with this test's own profile.
+        let left = minke_testkit::find_processes(&self.profile.path().to_string_lossy());
+        if !left.is_empty() {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(left.iter().map(u32::to_string))
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+// --- the app under test -----------------------------------------------------
+
+/// The demo's directory; its sshd hosts are stopped when dropped.
+struct Demo {
+    dir: tempfile::TempDir,
+    db: String,
+}
+
+impl Demo {
+    fn start(hosts: usize) -> Demo {
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} is missing: install openssh-server (scripts/install-deps.sh does)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("minke-e2e-")
+            .tempdir()
+            .unwrap();
+        let db = dir.path().join("minke.db").to_string_lossy().into_owned();
+        let demo = Demo { dir, db };
+        let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
+            .args(["demo", "--hosts", &hosts.to_string(), "--keep", "--dir"])
+            .arg(demo.dir.path())
+            .env_remove("MINKE_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "fleet demo failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        demo
+    }
+
+    fn fleet(&self, args: &[&str], password: Option<&str>) -> String {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_fleet"));
+        c.arg("--database")
+            .arg(&self.db)
+            .args(args)
+            .env_remove("MINKE_DATABASE_URL")
+            .stdin(Stdio::null());
+        if let Some(p) = password {
+            c.env("MINKE_PASSWORD", p);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "fleet {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let stopped = Command::new(env!("CARGO_BIN_EXE_fleet"))
+            .args(["demo", "--stop", "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = minke_testkit::Fleet::stop_in(&self.dir.path().join("hosts"));
+        }
+    }
+}
+
+/// `fleet serve` as a child process, killed when dropped.
+struct Serve {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Serve {
+    fn start(demo: &Demo) -> Serve {
+        let port = free_port();
+        let log = demo.dir.path().join("serve.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+            .arg("--database")
+            .arg(&demo.db)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("MINKE_DATABASE_URL")
+            .env("MINKE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        wait_for_port(port, &mut child, "fleet serve");
+        Serve {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- fleet serve's log ---\n{log}");
+        }
+    }
+}
+
+fn images_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `data-run-id` of the run panel, checked against the page's address.
+fn run_id_of_page(b: &Driver) -> String {
+    let panel = b.find("#run-panel[data-run-id]");
+    let id = b.cmd(
+        "GET",
+        &format!("/element/{}/attribute/data-run-id", panel.0),
+        None,
+    );
+    let id = id.as_str().unwrap().to_owned();
+    assert!(
+        b.url().ends_with(&format!("run={id}")),
+        "the changelist shows run {id} at {}",
+        b.url()
+    );
+    id
+}
+
+/// Picks a session in the changelist's menu by its name.
+fn choose_session(b: &Driver, name: &str) {
+    b.click(&b.find(&format!("select#session option[value=\"{name}\"]")));
+    let chosen = b.js("return document.querySelector('select#session').value");
+    assert_eq!(chosen, name);
+}
+
+const MARK: &str = "window.__minkeMarker = 1; return true;";
+const MARKED: &str = "return window.__minkeMarker === 1;";
+
+#[test]
+fn admin_in_a_browser() {
+    let started = Instant::now();
+    let demo = Demo::start(3);
+    demo.fleet(&["users", "add", "admin", "--superuser"], Some(PASSWORD));
+    let serve = Serve::start(&demo);
+    let b = Driver::start();
+    let base = &serve.base;
+    eprintln!("set up in {:.1}s", started.elapsed().as_secs_f64());
+
+    // A page needs a login; the login page brings one back to it.
+    b.goto(&format!("{base}/models/server"));
+    b.find("#login-form");
+    assert!(b.url().contains("/login?next="), "{}", b.url());
+    b.type_into(&b.find("#username"), "admin");
+    b.type_into(&b.find("#password"), "not the password");
+    b.click(&b.find("button#login"));
+    let error = b.find("#login-error");
+    assert!(b.text(&error).contains("Wrong user name or password"));
+    b.type_into(&b.find("#password"), PASSWORD);
+    b.click(&b.find("button#login"));
+    b.find("#changelist-form");
+    assert!(b.url().ends_with("/models/server"), "{}", b.url());
+    b.find("button#logout");
+
+    // Three servers, each selected by hand, and a session with parameters.
+    let rows = b.find_all("#changelist tr[data-object-id]");
+    assert_eq!(rows.len(), 3, "the demo has three servers");
+    for cb in b.find_all("#changelist tr[data-object-id] input.select-row") {
+        b.click(&cb);
+    }
+    assert_eq!(
+        b.js("return document.querySelectorAll('input.select-row:checked').length"),
+        json!(3)
+    );
+    choose_session(&b, "disk_usage");
+    b.click(&b.find("button#run"));
+
+    // The parameter form.
+    b.find("#run-form");
+    for p in ["path", "threshold"] {
+        b.find(&format!("#params .field[data-param=\"{p}\"]"));
+    }
+    assert!(b.text(&b.find("#selection-count")).starts_with("3 objects"));
+    b.type_into(&b.find("#p_path"), "/tmp");
+    // Above any real use, so that every row ends green.
+    b.type_into(&b.find("#p_threshold"), "100");
+    b.click(&b.find("button#confirm-run"));
+
+    // The run shows in the changelist and ends green, without a reload.
+    let disk_run = run_id_of_page(&b);
+    b.js(MARK);
+    b.wait_js(
+        "three rows with status success",
+        "const rows = document.querySelectorAll('#changelist tr[data-session-id]');
+         return rows.length === 3 && Array.from(rows).every(r =>
+             r.classList.contains('row-success')
+             && r.querySelector('.status-cell .status.status-success') !== null
+             && r.querySelector('.state-cell .state.state-completed') !== null);",
+    );
+    b.wait_js(
+        "the run marked finished with three successes",
+        "return document.querySelector('#run-state').textContent === 'finished'
+             && document.querySelector('#count-done').textContent === '3'
+             && document.querySelector('#count-success').textContent === '3';",
+    );
+    assert_eq!(b.js(MARKED), json!(true), "the page was reloaded");
+    // Each row shows the session's message: df's table of /tmp.
+    assert_eq!(
+        b.js("return Array.from(document.querySelectorAll('#changelist tr[data-session-id] .messages li.message')).length"),
+        json!(3)
+    );
+    assert_eq!(
+        b.js("return document.querySelector('button#stop-all').hidden"),
+        json!(true)
+    );
+
+    // A long command on the same servers: the confirmation page lists them.
+    b.click(&b.find("#select-page"));
+    assert_eq!(
+        b.js("return document.querySelectorAll('input.select-row:checked').length"),
+        json!(3)
+    );
+    choose_session(&b, "command");
+    b.click(&b.find("button#run"));
+    b.find("#run-form");
+    let confirm = b.find_all("#confirm-objects input.confirm-object");
+    assert_eq!(confirm.len(), 3);
+    assert_eq!(
+        b.js("return document.querySelectorAll('#confirm-objects input.confirm-object:checked').length"),
+        json!(3)
+    );
+    b.type_into(&b.find("#p_cmd"), "echo started; sleep 120; echo never");
+    b.click(&b.find("button#confirm-run"));
+    let command_run = run_id_of_page(&b);
+    assert_ne!(command_run, disk_run);
+    b.js(MARK);
+    b.wait_js(
+        "three running rows showing their first output",
+        "const rows = document.querySelectorAll('#changelist tr[data-session-id]');
+         return rows.length === 3 && Array.from(rows).every(r =>
+             r.classList.contains('row-running')
+             && r.querySelector('.state-cell .state.state-running') !== null
+             && r.querySelector('.output-cell pre.output').textContent.includes('started'));",
+    );
+    b.wait_js(
+        "the counts of three running sessions",
+        "return document.querySelector('#count-running').textContent === '3'
+             && document.querySelector('#run-state').textContent === 'running';",
+    );
+    b.screenshot(&images_dir().join("admin-changelist-run.png"));
+
+    // Stop the first row: once (after the current command), then at once.
+    let first = "#changelist tr[data-session-id]:first-child";
+    let stop = b.find(&format!("{first} button.stop"));
+    b.click(&stop);
+    b.wait("the stop button to offer stopping at once", || {
+        (b.text(&stop) == "Stop now").then_some(())
+    });
+    assert_eq!(
+        b.js(&format!(
+            "return document.querySelector('{first} button.stop').classList.contains('stopping')"
+        )),
+        json!(true)
+    );
+    b.click(&stop);
+    b.wait_js(
+        "the first row stopped",
+        &format!(
+            "const r = document.querySelector('{first}');
+             return r.classList.contains('row-stopped')
+                 && r.querySelector('.state-cell .state.state-stopped') !== null
+                 && r.querySelector('button.stop').hidden;"
+        ),
+    );
+    assert_eq!(
+        b.js("return document.querySelectorAll('#changelist tr.row-running').length"),
+        json!(2),
+        "stopping one session leaves the others running"
+    );
+    let log_link = b.js(&format!(
+        "return document.querySelector('{first} a.log-link').getAttribute('href')"
+    ));
+
+    // Stop all the others, twice for at once.
+    let stop_all = b.find("button#stop-all");
+    b.click(&stop_all);
+    b.wait("`Stop all now`", || {
+        (b.text(&stop_all) == "Stop all now").then_some(())
+    });
+    b.click(&stop_all);
+    b.wait_js(
+        "every row stopped and the run finished",
+        "const rows = document.querySelectorAll('#changelist tr[data-session-id]');
+         return Array.from(rows).every(r => r.classList.contains('row-stopped'))
+             && document.querySelector('#run-state').textContent === 'finished'
+             && document.querySelector('#count-done').textContent === '3';",
+    );
+    assert_eq!(b.js(MARKED), json!(true), "the page was reloaded");
+
+    // The stopped session's page: its command and the output it wrote.
+    b.click(&b.find(&format!("{first} a.log-link")));
+    b.find("#session-info");
+    assert!(
+        b.url().ends_with(log_link.as_str().unwrap()),
+        "{} is not {log_link}",
+        b.url()
+    );
+    let info = b.text(&b.find("#session-info"));
+    assert!(info.contains("stopped"), "{info}");
+    b.find("#commands .command[data-seq]");
+    let line = b.text(&b.find("#commands .command code.command-line"));
+    assert!(line.contains("echo started; sleep 120"), "{line}");
+    let stdout = b.text(&b.find("#commands pre.stdout"));
+    assert_eq!(stdout.trim(), "started");
+    let exit = b.text(&b.find("#commands .command .exit-code"));
+    assert!(!exit.contains("exit 0"), "a killed command: {exit}");
+    b.screenshot(&images_dir().join("admin-session.png"));
+
+    // Logging out ends the login.
+    b.click(&b.find("button#logout"));
+    b.find("#login-form");
+    b.goto(&format!("{base}/models/server"));
+    b.find("#login-form");
+
+    drop(b);
+    drop(serve);
+    drop(demo);
+    eprintln!("admin e2e took {:.1}s", started.elapsed().as_secs_f64());
+}
