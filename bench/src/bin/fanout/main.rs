@@ -41,8 +41,8 @@ options:
   --large-hosts N         hosts of the large-output workload (default 10)
   --tools a,b,...         minke, openssh, parallel-ssh, fabric, ansible (default: all
                           that are installed)
-  --max-hosts TOOL=N      largest host count to run TOOL at (repeatable; default
-                          ansible=200: each of its forks is a Python process)
+  --max-hosts TOOL=N      largest host count to run TOOL at (repeatable; default:
+                          every size)
   --timeout SECONDS       time limit of one run (default 300)
   --no-warmup             no unmeasured first run per tool and size
   --cores N               cores for the floor (default: available parallelism)
@@ -81,7 +81,7 @@ fn options() -> anyhow::Result<Options> {
         large_reps: 5,
         large_hosts: 10,
         tools: None,
-        max_hosts: BTreeMap::from([(Tool::Ansible, 200)]),
+        max_hosts: BTreeMap::new(),
         timeout: Duration::from_secs(300),
         warmup: true,
         cores: std::thread::available_parallelism().map_or(1, usize::from),
@@ -344,13 +344,14 @@ impl Bench<'_> {
         };
         if ok {
             println!(
-                "  {:<5} {n:>4} {:<12} {label:<7}  wall {:>6.2} s  cpu {:>6.2} s  rss {:>5.0} MiB  servers {:>6.2} s  load {load:.2}",
+                "  {:<5} {n:>4} {:<12} {label:<7}  wall {:>6.2} s  cpu {:>6.2} s  rss {:>5.0} MiB  servers {:>6.2} s  others {:>5.2} s",
                 workload.name(),
                 tool.name(),
                 cost.wall,
                 cost.cpu,
                 cost.max_rss_kib as f64 / 1024.0,
                 cost.server_cpu,
+                cost.other_cpu,
             );
         } else {
             println!(
@@ -464,7 +465,10 @@ fn main() -> anyhow::Result<()> {
         println!("stopped {n} servers");
         return Ok(());
     }
-    let o = options()?;
+    let mut o = options()?;
+    if let Ok(p) = o.fleet.canonicalize() {
+        o.fleet = p;
+    }
     if !o.fleet.exists() {
         bail!(
             "{} is missing: `cargo build --release -p fleet` first",

@@ -33,6 +33,9 @@ pub(crate) struct Cost {
     pub(crate) max_rss_kib: u64,
     /// CPU seconds the sshd servers spent meanwhile (their exited children included).
     pub(crate) server_cpu: f64,
+    /// CPU seconds the rest of the machine spent meanwhile (all CPUs' busy time from
+    /// /proc/stat, less the client's and the servers'): near 0 on a quiet machine.
+    pub(crate) other_cpu: f64,
     /// The client's exit code (None when killed by a signal).
     pub(crate) exit_code: Option<i32>,
 }
@@ -49,6 +52,7 @@ pub(crate) fn run(
     let stdout = File::create(dir.join("stdout")).context("creating the stdout file")?;
     let stderr = File::create(dir.join("stderr")).context("creating the stderr file")?;
     let server_before = server_cpu(servers)?;
+    let busy_before = busy_seconds()?;
     let started = Instant::now();
     let mut child = Command::new(GNU_TIME)
         .arg("-f")
@@ -88,6 +92,7 @@ pub(crate) fn run(
     kill_group(group);
     settle(servers, Duration::from_secs(10));
     let server_after = server_cpu(servers)?;
+    let busy = busy_seconds()? - busy_before;
     if expired {
         bail!("timed out after {} s (killed)", timeout.as_secs());
     }
@@ -104,11 +109,13 @@ pub(crate) fn run(
     }
     let user: f64 = f[1].parse().context("user time")?;
     let sys: f64 = f[2].parse().context("system time")?;
+    let server_cpu = server_after - server_before;
     Ok(Cost {
         wall,
         cpu: user + sys,
         max_rss_kib: f[3].parse().context("max RSS")?,
-        server_cpu: server_after - server_before,
+        server_cpu,
+        other_cpu: busy - server_cpu - (user + sys),
         exit_code: status.code(),
     })
 }
@@ -181,6 +188,20 @@ fn settle(pids: &[u32], limit: Duration) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Busy CPU seconds of the whole machine so far (every CPU; /proc/stat's first line:
+/// user, nice, system, irq, softirq and steal).
+fn busy_seconds() -> anyhow::Result<f64> {
+    let text = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let line = text.lines().next().context("empty /proc/stat")?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| f.get(i)).sum();
+    Ok(busy as f64 / clock_ticks())
 }
 
 /// The 1-minute load average.

@@ -33,6 +33,8 @@ pub(crate) struct Row {
     pub(crate) cpu: f64,
     pub(crate) rss_mib: f64,
     pub(crate) server_cpu: f64,
+    /// The rest of the machine's CPU seconds during the run.
+    pub(crate) other_cpu: f64,
     /// Servers' CPU seconds / cores: no client can finish sooner.
     pub(crate) floor: f64,
     /// Median over runs of wall / that run's floor.
@@ -83,6 +85,7 @@ pub(crate) fn summarize(samples: &[Sample], cores: usize) -> Vec<Row> {
                 cpu: m(|c| c.cpu),
                 rss_mib: m(|c| c.max_rss_kib as f64 / 1024.0),
                 server_cpu,
+                other_cpu: m(|c| c.other_cpu),
                 floor: server_cpu / cores,
                 wall_over_floor: median(
                     good.iter()
@@ -122,8 +125,8 @@ fn f2(x: f64) -> String {
 /// The Markdown table of medians.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut t = String::from(
-        "| workload | hosts | tool | runs ok | wall s | client CPU s | peak MiB | servers' CPU s | floor s | wall / floor | wall × OpenSSH | CPU × OpenSSH | memory × OpenSSH |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| workload | hosts | tool | runs ok | wall s | client CPU s | peak MiB | servers' CPU s | floor s | wall / floor | wall × OpenSSH | CPU × OpenSSH | memory × OpenSSH | others' CPU s |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let (w, c, m) = r
@@ -138,7 +141,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             t,
-            "| {} | {} | {tool} | {}/{} | {} | {} | {:.0} | {} | {} | {} | {w} | {c} | {m} |",
+            "| {} | {} | {tool} | {}/{} | {} | {} | {:.0} | {} | {} | {} | {w} | {c} | {m} | {} |",
             r.workload.name(),
             r.hosts,
             r.ok,
@@ -149,6 +152,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
             f2(r.server_cpu),
             f2(r.floor),
             f2(r.wall_over_floor),
+            f2(r.other_cpu),
         );
     }
     t
@@ -196,12 +200,12 @@ pub(crate) fn targets(rows: &[Row]) -> String {
 
 pub(crate) fn raw_tsv(samples: &[Sample]) -> String {
     let mut t = String::from(
-        "workload\thosts\ttool\trep\tok\twall_s\tclient_cpu_s\tpeak_rss_kib\tserver_cpu_s\tload1\tnote\n",
+        "workload\thosts\ttool\trep\tok\twall_s\tclient_cpu_s\tpeak_rss_kib\tserver_cpu_s\tother_cpu_s\tload1\tnote\n",
     );
     for s in samples {
         let _ = writeln!(
             t,
-            "{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.2}\t{}\t{:.2}\t{:.2}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.2}\t{}\t{:.2}\t{:.2}\t{:.2}\t{}",
             s.workload.name(),
             s.hosts,
             s.tool,
@@ -211,6 +215,7 @@ pub(crate) fn raw_tsv(samples: &[Sample]) -> String {
             s.cost.cpu,
             s.cost.max_rss_kib,
             s.cost.server_cpu,
+            s.cost.other_cpu,
             s.load,
             s.note.replace(['\t', '\n'], " "),
         );
@@ -220,13 +225,13 @@ pub(crate) fn raw_tsv(samples: &[Sample]) -> String {
 
 pub(crate) fn summary_tsv(rows: &[Row]) -> String {
     let mut t = String::from(
-        "workload\thosts\ttool\truns_ok\truns\twall_s\tclient_cpu_s\tpeak_mib\tserver_cpu_s\tfloor_s\twall_over_floor\twall_x_ssh\tcpu_x_ssh\tmem_x_ssh\n",
+        "workload\thosts\ttool\truns_ok\truns\twall_s\tclient_cpu_s\tpeak_mib\tserver_cpu_s\tother_cpu_s\tfloor_s\twall_over_floor\twall_x_ssh\tcpu_x_ssh\tmem_x_ssh\n",
     );
     for r in rows {
         let (w, c, m) = r.vs_ssh.unwrap_or((f64::NAN, f64::NAN, f64::NAN));
         let _ = writeln!(
             t,
-            "{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.3}\t{:.1}\t{:.3}\t{:.4}\t{:.3}\t{:.3}\t{:.3}\t{:.3}",
+            "{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.3}\t{:.1}\t{:.3}\t{:.3}\t{:.4}\t{:.3}\t{:.3}\t{:.3}\t{:.3}",
             r.workload.name(),
             r.hosts,
             r.tool,
@@ -236,6 +241,7 @@ pub(crate) fn summary_tsv(rows: &[Row]) -> String {
             r.cpu,
             r.rss_mib,
             r.server_cpu,
+            r.other_cpu,
             r.floor,
             r.wall_over_floor,
             w,
