@@ -26,10 +26,12 @@ cargo build --release -p fleet -p minke-bench
 
 results=bench/results/fanout-$(date +%Y%m%d-%H%M%S)
 work=$(mktemp -d /tmp/minke-fanout.XXXXXX)
+# Each run's outputs go to memory when it can: no disk writeback to go uncounted.
+scratch=$(mktemp -d /dev/shm/minke-fanout.XXXXXX 2>/dev/null || mktemp -d /tmp/minke-fanout-out.XXXXXX)
 # Servers left by an interrupted run are stopped; outputs and databases removed.
-trap 'target/release/fanout --stop "$work/fleet" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'target/release/fanout --stop "$work/fleet" >/dev/null 2>&1 || true; rm -rf "$work" "$scratch"' EXIT
 
-target/release/fanout --results "$results" --work "$work" "$@"
+target/release/fanout --results "$results" --work "$work" --scratch "$scratch" "$@"
 
 if [[ -x $venv/bin/python ]] && "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
     "$venv/bin/python" bench/fanout/plot.py "$results/summary.tsv" "$results/fanout.png"

@@ -29,6 +29,9 @@ use anyhow::{Context as _, bail};
 use crate::report::Sample;
 use crate::tools::{Host, Programs, Setup, Tool, Workload};
 
+/// Further tries of a run the rest of the machine disturbed.
+const MAX_RETRIES: usize = 2;
+
 const USAGE: &str = "\
 usage: fanout [options]
        fanout --stop FLEET_DIR      stop the sshd servers a killed run left behind
@@ -46,10 +49,18 @@ options:
   --timeout SECONDS       time limit of one run (default 300)
   --no-warmup             no unmeasured first run per tool and size
   --cores N               cores for the floor (default: available parallelism)
+  --max-others F          a run during which the rest of the machine used more than
+                          F × wall × cores CPU seconds (+ 0.05) is disturbed: recorded,
+                          not counted, done again (twice at most; default 0.1)
+  --quiet-wait SECONDS    before each run, wait at most this long for the rest of the
+                          machine to be idle (default 60)
   --fleet PATH            the release `fleet` binary (default target/release/fleet)
   --venv DIR              Python virtual environment (default bench/.venv)
   --results DIR           where the TSV and Markdown go (default bench/results/fanout)
-  --work DIR              servers, databases and outputs (default: a temporary directory)";
+  --work DIR              servers and databases (default: a temporary directory)
+  --scratch DIR           each run's outputs, removed after its check (default: a
+                          temporary directory in /dev/shm: no disk writeback, whose
+                          CPU no process is charged for)";
 
 struct Options {
     sizes: Vec<usize>,
@@ -62,10 +73,13 @@ struct Options {
     timeout: Duration,
     warmup: bool,
     cores: usize,
+    max_others: f64,
+    quiet_wait: Duration,
     fleet: PathBuf,
     venv: PathBuf,
     results: PathBuf,
     work: Option<PathBuf>,
+    scratch: Option<PathBuf>,
 }
 
 fn bench_dir() -> PathBuf {
@@ -85,10 +99,13 @@ fn options() -> anyhow::Result<Options> {
         timeout: Duration::from_secs(300),
         warmup: true,
         cores: std::thread::available_parallelism().map_or(1, usize::from),
+        max_others: 0.1,
+        quiet_wait: Duration::from_secs(60),
         fleet: root.join("target/release/fleet"),
         venv: bench_dir().join(".venv"),
         results: bench_dir().join("results/fanout"),
         work: None,
+        scratch: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -125,10 +142,18 @@ fn options() -> anyhow::Result<Options> {
             "--timeout" => o.timeout = Duration::from_secs(number(value()?)? as u64),
             "--no-warmup" => o.warmup = false,
             "--cores" => o.cores = number(value()?)?.max(1),
+            "--max-others" => {
+                let v = value()?;
+                o.max_others = v
+                    .parse()
+                    .with_context(|| format!("--max-others: `{v}` is not a fraction"))?;
+            }
+            "--quiet-wait" => o.quiet_wait = Duration::from_secs(number(value()?)? as u64),
             "--fleet" => o.fleet = PathBuf::from(value()?),
             "--venv" => o.venv = PathBuf::from(value()?),
             "--results" => o.results = PathBuf::from(value()?),
             "--work" => o.work = Some(PathBuf::from(value()?)),
+            "--scratch" => o.scratch = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -294,49 +319,91 @@ struct Bench<'a> {
     o: &'a Options,
     programs: Programs,
     fleet: &'a minke_testkit::Fleet,
-    work: PathBuf,
+    /// Where each run's outputs go.
+    scratch: PathBuf,
     samples: Vec<Sample>,
 }
 
 impl Bench<'_> {
-    /// One run of `tool`: measured, checked, recorded (rep 0 is the warm-up).
+    /// One run of `tool`: measured, checked, recorded (rep 0 is the warm-up). A run
+    /// during which the rest of the machine was busy is recorded as disturbed and done
+    /// again (twice at most); it never counts.
     fn once(&mut self, tool: Tool, workload: Workload, setup: &Setup, rep: usize) -> bool {
+        for attempt in 0..=MAX_RETRIES {
+            if !measure::wait_quiet(self.o.quiet_wait) {
+                println!(
+                    "  (the machine stayed busy for {} s: measuring anyway)",
+                    self.o.quiet_wait.as_secs()
+                );
+            }
+            let mut sample = self.attempt(tool, workload, setup, rep);
+            let capacity = sample.cost.wall * self.o.cores as f64;
+            let allowed = self.o.max_others * capacity + 0.05;
+            if sample.ok && sample.cost.other_cpu > allowed {
+                sample.disturbed = true;
+                sample.note = format!(
+                    "disturbed: the rest of the machine used {:.2} CPU s (more than {allowed:.2})",
+                    sample.cost.other_cpu
+                );
+                println!(
+                    "  {:38} {}{}",
+                    "",
+                    sample.note,
+                    if attempt < MAX_RETRIES {
+                        "; again"
+                    } else {
+                        "; not counted"
+                    }
+                );
+            }
+            let (ok, disturbed) = (sample.ok, sample.disturbed);
+            self.samples.push(sample);
+            if !disturbed {
+                return ok;
+            }
+        }
+        // Still disturbed: not a failure of the tool.
+        true
+    }
+
+    /// Runs, measures and checks `tool` once.
+    fn attempt(&mut self, tool: Tool, workload: Workload, setup: &Setup, rep: usize) -> Sample {
         let n = setup.hosts.len();
-        let run_dir = self.work.join("run");
+        let run_dir = self.scratch.join("run");
         let out = run_dir.join("out");
         let _ = std::fs::remove_dir_all(&run_dir);
-        if let Err(e) = std::fs::create_dir_all(&out) {
-            eprintln!("cannot create {}: {e}", out.display());
-            return false;
-        }
         let pids: Vec<u32> = self.fleet.servers()[..n]
             .iter()
             .filter_map(minke_testkit::SshServer::pid)
             .collect();
         let spec = tools::spec(tool, workload, setup, &self.programs, &out);
         let load = measure::load1();
-        let result = measure::run(&spec, &run_dir, &pids, self.o.timeout).and_then(|cost| {
-            if cost.exit_code != Some(0) {
-                bail!(
-                    "exit code {:?}: {}",
-                    cost.exit_code,
-                    tail(&run_dir.join("stderr"))
-                );
-            }
-            tools::check(
-                tool,
-                workload,
-                setup,
-                &self.programs,
-                &out,
-                &run_dir.join("stdout"),
-            )
-            .map(|()| cost)
-        });
+        let result = std::fs::create_dir_all(&out)
+            .with_context(|| format!("creating {}", out.display()))
+            .and_then(|()| measure::run(&spec, &run_dir, &pids, self.o.timeout))
+            .and_then(|cost| {
+                if cost.exit_code != Some(0) {
+                    bail!(
+                        "exit code {:?}: {}",
+                        cost.exit_code,
+                        tail(&run_dir.join("stderr"))
+                    );
+                }
+                tools::check(
+                    tool,
+                    workload,
+                    setup,
+                    &self.programs,
+                    &out,
+                    &run_dir.join("stdout"),
+                )
+                .map(|()| cost)
+            });
         let (cost, ok, note) = match result {
             Ok(c) => (c, true, String::new()),
             Err(e) => (measure::Cost::default(), false, format!("{e:#}")),
         };
+        let _ = std::fs::remove_dir_all(&run_dir);
         let label = if rep == 0 {
             "warm-up".to_owned()
         } else {
@@ -360,7 +427,7 @@ impl Bench<'_> {
                 tool.name()
             );
         }
-        self.samples.push(Sample {
+        Sample {
             tool,
             workload,
             hosts: n,
@@ -368,9 +435,9 @@ impl Bench<'_> {
             cost,
             load,
             ok,
+            disturbed: false,
             note,
-        });
-        ok
+        }
     }
 
     fn workload(&mut self, tools: &[Tool], workload: Workload, setup: &Setup, reps: usize) {
@@ -505,7 +572,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    let temp;
+    let (temp, scratch);
     let work = match &o.work {
         Some(w) => w.clone(),
         None => {
@@ -542,7 +609,22 @@ fn main() -> anyhow::Result<()> {
         o: &o,
         programs,
         fleet: &fleet,
-        work: work.clone(),
+        scratch: match &o.scratch {
+            Some(d) => d.clone(),
+            None => {
+                let base = Path::new("/dev/shm");
+                scratch = if base.is_dir() {
+                    tempfile::Builder::new()
+                        .prefix("minke-fanout-")
+                        .tempdir_in(base)?
+                } else {
+                    tempfile::Builder::new()
+                        .prefix("minke-fanout-")
+                        .tempdir_in(&work)?
+                };
+                scratch.path().to_owned()
+            }
+        },
         samples: Vec::new(),
     };
     for &n in &o.sizes {
@@ -560,7 +642,13 @@ fn main() -> anyhow::Result<()> {
 
     let summary = report::summarize(&samples, o.cores);
     let table = report::table(&summary);
-    let targets = report::targets(&summary);
+    let mut targets = report::targets(&summary);
+    let disturbed = samples.iter().filter(|s| s.disturbed).count();
+    let _ = writeln!(
+        targets,
+        "\n{disturbed} of {} runs were disturbed by other work on the machine and not counted.",
+        samples.len()
+    );
     println!("\n{table}\n{targets}");
     std::fs::create_dir_all(&o.results)
         .with_context(|| format!("creating {}", o.results.display()))?;

@@ -204,6 +204,29 @@ fn busy_seconds() -> anyhow::Result<f64> {
     Ok(busy as f64 / clock_ticks())
 }
 
+/// Waits until the machine is idle: less than 15% of its CPUs busy over a quarter of a
+/// second (the servers idle, no client running). False when `limit` passed first.
+pub(crate) fn wait_quiet(limit: Duration) -> bool {
+    const WINDOW: Duration = Duration::from_millis(250);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let deadline = Instant::now() + limit;
+    loop {
+        let Ok(before) = busy_seconds() else {
+            return true;
+        };
+        std::thread::sleep(WINDOW);
+        let Ok(after) = busy_seconds() else {
+            return true;
+        };
+        if after - before < 0.15 * cores * WINDOW.as_secs_f64() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
 /// The 1-minute load average.
 pub(crate) fn load1() -> f64 {
     std::fs::read_to_string("/proc/loadavg")

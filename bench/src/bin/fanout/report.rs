@@ -18,6 +18,8 @@ pub(crate) struct Sample {
     pub(crate) load: f64,
     /// Every host's output checked out.
     pub(crate) ok: bool,
+    /// The rest of the machine was busy meanwhile: not counted.
+    pub(crate) disturbed: bool,
     pub(crate) note: String,
 }
 
@@ -72,7 +74,13 @@ pub(crate) fn summarize(samples: &[Sample], cores: usize) -> Vec<Row> {
                 .iter()
                 .filter(|s| s.rep > 0 && (s.workload, s.hosts, s.tool) == (workload, hosts, tool))
                 .collect();
-            let good: Vec<&Cost> = runs.iter().filter(|s| s.ok).map(|s| &s.cost).collect();
+            let mut reps: Vec<usize> = runs.iter().map(|s| s.rep).collect();
+            reps.dedup();
+            let good: Vec<&Cost> = runs
+                .iter()
+                .filter(|s| s.ok && !s.disturbed)
+                .map(|s| &s.cost)
+                .collect();
             let m = |f: fn(&Cost) -> f64| median(good.iter().map(|c| f(c)).collect());
             let server_cpu = m(|c| c.server_cpu);
             Row {
@@ -80,7 +88,7 @@ pub(crate) fn summarize(samples: &[Sample], cores: usize) -> Vec<Row> {
                 hosts,
                 tool,
                 ok: good.len(),
-                runs: runs.len(),
+                runs: reps.len(),
                 wall: m(|c| c.wall),
                 cpu: m(|c| c.cpu),
                 rss_mib: m(|c| c.max_rss_kib as f64 / 1024.0),
@@ -200,17 +208,18 @@ pub(crate) fn targets(rows: &[Row]) -> String {
 
 pub(crate) fn raw_tsv(samples: &[Sample]) -> String {
     let mut t = String::from(
-        "workload\thosts\ttool\trep\tok\twall_s\tclient_cpu_s\tpeak_rss_kib\tserver_cpu_s\tother_cpu_s\tload1\tnote\n",
+        "workload\thosts\ttool\trep\tok\tdisturbed\twall_s\tclient_cpu_s\tpeak_rss_kib\tserver_cpu_s\tother_cpu_s\tload1\tnote\n",
     );
     for s in samples {
         let _ = writeln!(
             t,
-            "{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.2}\t{}\t{:.2}\t{:.2}\t{:.2}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.2}\t{}\t{:.2}\t{:.2}\t{:.2}\t{}",
             s.workload.name(),
             s.hosts,
             s.tool,
             s.rep,
             u8::from(s.ok),
+            u8::from(s.disturbed),
             s.cost.wall,
             s.cost.cpu,
             s.cost.max_rss_kib,
