@@ -57,26 +57,12 @@ pub(crate) fn descendants(roots: &[u32]) -> Vec<u32> {
 /// `SSH_CONNECTION` says so), the calling process excluded. Catches session commands
 /// that outlived their sshd and so are no longer its descendants.
 pub(crate) fn session_processes(ports: &[u16]) -> Vec<u32> {
-    let me = std::process::id();
     let mut out = Vec::new();
     if ports.is_empty() {
         return out;
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+    for (pid, dir) in other_processes() {
+        let Ok(environ) = std::fs::read(dir.join("environ")) else {
             continue;
         };
         for var in environ.split(|&b| b == 0) {
@@ -131,23 +117,9 @@ pub(crate) fn kill_pids(pids: &[u32]) {
 /// assert!(minke_testkit::find_processes("no process has this in its command line 7f3a").is_empty());
 /// ```
 pub fn find_processes(needle: &str) -> Vec<u32> {
-    let me = std::process::id();
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+    for (pid, dir) in other_processes() {
+        let Ok(raw) = std::fs::read(dir.join("cmdline")) else {
             continue;
         };
         let cmdline: Vec<u8> = raw.iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
@@ -156,6 +128,19 @@ pub fn find_processes(needle: &str) -> Vec<u32> {
         }
     }
     out
+}
+
+/// Every process but this one, as (pid, its /proc directory).
+fn other_processes() -> impl Iterator<Item = (u32, std::path::PathBuf)> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(move |entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            (pid != me).then(|| (pid, entry.path()))
+        })
 }
 
 #[cfg(test)]
