@@ -286,7 +286,7 @@ pub(crate) async fn session(
 ) -> Result<Json<Json_>> {
     let s = st
         .store()
-        .blocking(move |c| db::get_session(c, sid))
+        .blocking(move |c| minke_store::get_session(c, sid))
         .await?;
     if s.run_id != id {
         return Err(Error::NotFound(format!("run {id} has no session {sid}")));

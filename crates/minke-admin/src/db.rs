@@ -250,20 +250,6 @@ pub(crate) fn list_sessions(
     })
 }
 
-/// One session.
-pub(crate) fn get_session(conn: &mut Conn, id: i64) -> Result<SessionRecord> {
-    with_conn!(conn, |c, B| ses::table
-        .find(id)
-        .select(SessionRecord::as_select())
-        .first(c)
-        .optional()
-        .map_err(Error::query(format!("loading session {id}"))))?
-    .ok_or(Error::NotFound {
-        model: "session".into(),
-        id,
-    })
-}
-
 /// The messages of every session of a run, in order.
 pub(crate) fn run_messages(conn: &mut Conn, run_id: i64) -> Result<Vec<MessageRow>> {
     with_conn!(conn, |c, B| msg::table

@@ -276,6 +276,20 @@ pub fn get_run(conn: &mut Conn, id: i64) -> Result<RunRecord> {
     })
 }
 
+/// One session.
+pub fn get_session(conn: &mut Conn, id: i64) -> Result<SessionRecord> {
+    with_conn!(conn, |c, B| ses::table
+        .find(id)
+        .select(SessionRecord::as_select())
+        .first(c)
+        .optional()
+        .map_err(Error::query(format!("loading session {id}"))))?
+    .ok_or(Error::NotFound {
+        model: "session".into(),
+        id,
+    })
+}
+
 /// The sessions of a run, in order.
 pub fn run_sessions(conn: &mut Conn, run_id: i64) -> Result<Vec<SessionRecord>> {
     with_conn!(conn, |c, B| ses::table

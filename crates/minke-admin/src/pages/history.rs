@@ -488,7 +488,10 @@ pub(crate) async fn session(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> Result<Response> {
-    let s = st.store().blocking(move |c| db::get_session(c, id)).await?;
+    let s = st
+        .store()
+        .blocking(move |c| minke_store::get_session(c, id))
+        .await?;
     auth.need_view(&s.model)?;
     let (messages, commands, run) = st
         .store()
@@ -584,7 +587,10 @@ pub(crate) async fn download(
             )));
         }
     };
-    let s = st.store().blocking(move |c| db::get_session(c, id)).await?;
+    let s = st
+        .store()
+        .blocking(move |c| minke_store::get_session(c, id))
+        .await?;
     auth.need_view(&s.model)?;
     let data = st
         .store()
