@@ -51,13 +51,24 @@ struct Command {
     cmd: String,
 }
 
-/// CPU seconds (user + system) of this process so far, from /proc (10 ms steps).
+/// CPU seconds of this process so far: the sum over its live threads of the time they
+/// ran (`/proc/self/task/*/schedstat`, nanoseconds). Every thread that works for the
+/// engine (runtime workers, the writer, the blocking pool) lives to the end of a size.
 fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let rest = stat.rsplit_once(')').context("odd /proc/self/stat")?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
-    Ok(ticks / 100.0)
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let path = task?.path().join("schedstat");
+        // A thread that ended between listing and reading is skipped.
+        let Ok(stat) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        ns += stat
+            .split_whitespace()
+            .next()
+            .context("odd schedstat")?
+            .parse::<u64>()?;
+    }
+    Ok(ns as f64 / 1e9)
 }
 
 /// A value in kB from /proc/self/status.
@@ -176,7 +187,7 @@ async fn one(sessions: usize) -> anyhow::Result<()> {
         bail!("history has {recorded} commands for {sessions} sessions");
     }
     println!(
-        "{sessions}\t{hosts}\t{wall:.2}\t{cpu:.2}\t{:.1}\t{:.2}\t{:.0}",
+        "{sessions}\t{hosts}\t{wall:.3}\t{cpu:.3}\t{:.1}\t{:.2}\t{:.0}",
         cpu * 1e6 / sessions as f64,
         (queued_rss - rss0).max(0.0) * 1024.0 / sessions as f64 / 1024.0,
         peak / 1024.0,

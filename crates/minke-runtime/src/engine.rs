@@ -714,7 +714,7 @@ impl RunCtx {
                 every.tick().await;
                 loop {
                     every.tick().await;
-                    store.write_later("a lock heartbeat", move |c| {
+                    store.write_statement_later("a lock heartbeat", move |c| {
                         minke_store::refresh_host_locks(c, run_id, ttl_us)
                     });
                 }
@@ -793,7 +793,7 @@ impl RunCtx {
         let rs = reason.clone();
         self.inner()
             .store
-            .write_later("the end of a session", move |c| {
+            .write_statement_later("the end of a session", move |c| {
                 minke_store::finish_session(
                     c,
                     job_id,
@@ -826,7 +826,7 @@ impl RunCtx {
         };
         self.inner()
             .store
-            .write_later("a message", move |c| minke_store::insert_message(c, &row));
+            .write_statement_later("a message", move |c| minke_store::insert_message(c, &row));
         let _ = self.inner().events.send(Event::Message {
             run_id: self.run_id,
             session_id,
@@ -868,7 +868,7 @@ impl RunCtx {
         let host_id = target.id;
         self.inner()
             .store
-            .write_later("a host lock release", move |c| {
+            .write_statement_later("a host lock release", move |c| {
                 minke_store::release_host_lock(c, run_id, host_id)
             });
         if let Some(c) = conn.lock().await.take() {
@@ -930,9 +930,11 @@ impl RunCtx {
             }
         };
         let at = now_micros();
-        self.inner().store.write_later("a session start", move |c| {
-            minke_store::start_session(c, session_id, at)
-        });
+        self.inner()
+            .store
+            .write_statement_later("a session start", move |c| {
+                minke_store::start_session(c, session_id, at)
+            });
         let _ = self.inner().events.send(Event::SessionState {
             run_id: self.run_id,
             session_id,

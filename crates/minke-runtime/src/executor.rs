@@ -91,7 +91,7 @@ impl SshExecutor {
             duration_us: i64::try_from(out.duration.as_micros()).unwrap_or(i64::MAX),
         };
         self.store
-            .write_later("a command", move |c| minke_store::insert_command(c, &row));
+            .write_statement_later("a command", move |c| minke_store::insert_command(c, &row));
         if let Some(o) = &self.observer {
             o.command_finished(self.session_id, &self.host);
         }
@@ -165,7 +165,7 @@ impl Executor for SshExecutor {
             created_at: now_micros(),
         };
         self.store
-            .write_later("a message", move |c| minke_store::insert_message(c, &row));
+            .write_statement_later("a message", move |c| minke_store::insert_message(c, &row));
         let _ = self.events.send(Event::Message {
             run_id: self.run_id,
             session_id: self.session_id,

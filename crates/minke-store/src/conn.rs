@@ -103,7 +103,8 @@ impl Conn {
                 let mut c = SqliteConnection::establish(path).map_err(connect_err)?;
                 c.batch_execute(
                     "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA temp_store = MEMORY;",
                 )
                 .map_err(Error::query("setting up SQLite"))?;
                 Ok(Conn::Sqlite(c))

@@ -11,7 +11,7 @@ use crate::{Conn, Error, Result, now_micros, with_conn};
 
 /// A run to record: one session started on a selection of objects.
 #[derive(Clone, Debug, Insertable)]
-#[diesel(table_name = run)]
+#[diesel(table_name = run, treat_none_as_default_value = false)]
 pub struct NewRun {
     /// Session name.
     pub session: String,
@@ -55,7 +55,7 @@ pub struct RunRecord {
 
 /// A session to record.
 #[derive(Clone, Debug, Insertable)]
-#[diesel(table_name = ses)]
+#[diesel(table_name = ses, treat_none_as_default_value = false)]
 pub struct NewSession {
     /// The run.
     pub run_id: i64,
@@ -117,7 +117,7 @@ pub struct SessionRecord {
 
 /// A command to record, or a recorded one.
 #[derive(Clone, Debug, Insertable, Queryable, Selectable, Serialize)]
-#[diesel(table_name = cmd)]
+#[diesel(table_name = cmd, treat_none_as_default_value = false)]
 pub struct CommandRow {
     /// The session.
     pub session_id: i64,
@@ -149,7 +149,7 @@ pub struct CommandRow {
 
 /// A message to record, or a recorded one.
 #[derive(Clone, Debug, Insertable, Queryable, Selectable, Serialize)]
-#[diesel(table_name = msg)]
+#[diesel(table_name = msg, treat_none_as_default_value = false)]
 pub struct MessageRow {
     /// The session.
     pub session_id: i64,

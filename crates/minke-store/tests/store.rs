@@ -334,3 +334,106 @@ fn host_validation() {
     h.host_key_policy = "sometimes".into();
     assert!(h.validate().unwrap_err().to_string().contains("sometimes"));
 }
+
+/// One failing write in a batch costs only itself: the writes queued around it, with
+/// and without savepoints of their own, are committed.
+async fn failing_write_in_a_batch(store: &Store) {
+    let run_id = store
+        .write(|c| {
+            minke_store::insert_run(
+                c,
+                &NewRun {
+                    session: "s".into(),
+                    model: "host".into(),
+                    username: "u".into(),
+                    params: "{}".into(),
+                    selection: "all".into(),
+                    state: "running".into(),
+                    created_at: now_micros(),
+                },
+            )
+        })
+        .await
+        .unwrap();
+    let new = vec![NewSession {
+        run_id,
+        session: "s".into(),
+        model: "host".into(),
+        object_id: 1,
+        object_label: "o".into(),
+        host_id: None,
+        host_name: None,
+        state: "initialized".into(),
+        status: None,
+        reason: None,
+        created_at: now_micros(),
+    }];
+    let sid = store
+        .write(move |c| minke_store::insert_sessions(c, &new))
+        .await
+        .unwrap()[0];
+    let message = |session_id: i64, seq: i32| MessageRow {
+        session_id,
+        seq,
+        level: "info".into(),
+        body: "{}".into(),
+        created_at: 1,
+    };
+    // Hold the writer so that everything below goes into one batch.
+    store.write_later("a pause", |_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        Ok(())
+    });
+    let m1 = message(sid, 1);
+    store.write_statement_later("message 1", move |c| minke_store::insert_message(c, &m1));
+    // No such session: the foreign key refuses this one.
+    let bad = message(999_999, 2);
+    store.write_statement_later("a bad message", move |c| {
+        minke_store::insert_message(c, &bad)
+    });
+    let m3 = message(sid, 3);
+    store.write_statement_later("message 3", move |c| minke_store::insert_message(c, &m3));
+    let (m4, bad2) = (message(sid, 4), message(999_998, 5));
+    store.write_later("two statements, the second failing", move |c| {
+        minke_store::insert_message(c, &m4)?;
+        minke_store::insert_message(c, &bad2)
+    });
+    store.write_statement_later("the end", move |c| {
+        minke_store::finish_session(c, sid, "completed", Some("success"), None, now_micros())
+    });
+    store.flush().await.unwrap();
+    let seqs: Vec<i32> = store
+        .blocking(move |c| minke_store::session_messages(c, sid))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        vec![1, 3],
+        "the failing writes are gone whole, the others kept"
+    );
+    let s = store
+        .blocking(move |c| minke_store::get_session(c, sid))
+        .await
+        .unwrap();
+    assert_eq!(s.state, "completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_failing_write_in_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("f.db").to_str().unwrap())
+        .await
+        .unwrap();
+    failing_write_in_a_batch(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_failing_write_in_a_batch() {
+    let db = PgDb::create("batchfail");
+    let store = Store::open(&db.url).await.unwrap();
+    failing_write_in_a_batch(&store).await;
+    drop(store);
+}
