@@ -281,7 +281,18 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
     }
     let user = cli.user.clone().unwrap_or_else(minke_core::local_user);
     let engine = app.engine(&url).await?;
-    match cli.command {
+    let code = command(&engine, cli.command, user).await;
+    // Closing commits what is queued and, on SQLite, folds the write-ahead log into
+    // the database so that the next command opens it without reading the log back.
+    let closed = engine.store().close().await;
+    let code = code?;
+    closed?;
+    Ok(code)
+}
+
+async fn command(engine: &Engine, command: Command, user: String) -> Result<u8, CliError> {
+    let engine = engine.clone();
+    match command {
         Command::Run(args) => run(&engine, args, user).await,
         Command::Sessions { json } => output::sessions(&engine, json),
         Command::Models { json } => output::models(&engine, json),

@@ -194,7 +194,7 @@ struct Inner {
     models: Models,
     hosts: HostSource,
     config: Config,
-    events: broadcast::Sender<Event>,
+    events: crate::events::EventBus,
 }
 
 /// Runs sessions. Cheap to clone.
@@ -254,7 +254,6 @@ impl Engine {
         config: Config,
         transport: Arc<dyn Transport>,
     ) -> Self {
-        let (events, _) = broadcast::channel(8192);
         Engine {
             inner: Arc::new(Inner {
                 active: Default::default(),
@@ -264,7 +263,7 @@ impl Engine {
                 models,
                 hosts,
                 config,
-                events,
+                events: Default::default(),
             }),
         }
     }
@@ -506,7 +505,7 @@ impl Engine {
             })
             .await?;
 
-        let _ = inner.events.send(Event::RunStarted {
+        inner.events.send(|| Event::RunStarted {
             run_id,
             sessions: session_ids.len(),
         });
@@ -573,7 +572,7 @@ impl Engine {
             }
         }
         for s in summaries.iter().filter(|s| s.state.is_done()) {
-            let _ = inner.events.send(Event::SessionState {
+            inner.events.send(|| Event::SessionState {
                 run_id,
                 session_id: s.session_id,
                 host: s.host.clone(),
@@ -780,7 +779,7 @@ impl RunCtx {
         if let Ok(mut active) = self.inner().active.lock() {
             active.remove(&run_id);
         }
-        let _ = self.inner().events.send(Event::RunFinished { run_id });
+        self.inner().events.send(|| Event::RunFinished { run_id });
         RunSummary {
             run_id,
             sessions: summaries,
@@ -803,7 +802,7 @@ impl RunCtx {
                     at,
                 )
             });
-        let _ = self.inner().events.send(Event::SessionState {
+        self.inner().events.send(|| Event::SessionState {
             run_id: self.run_id,
             session_id: job_id,
             host: Some(host.name.clone()),
@@ -827,7 +826,7 @@ impl RunCtx {
         self.inner()
             .store
             .write_statement_later("a message", move |c| minke_store::insert_message(c, &row));
-        let _ = self.inner().events.send(Event::Message {
+        self.inner().events.send(|| Event::Message {
             run_id: self.run_id,
             session_id,
             message: Message::text(level, text),
@@ -935,7 +934,7 @@ impl RunCtx {
             .write_statement_later("a session start", move |c| {
                 minke_store::start_session(c, session_id, at)
             });
-        let _ = self.inner().events.send(Event::SessionState {
+        self.inner().events.send(|| Event::SessionState {
             run_id: self.run_id,
             session_id,
             host: Some(target.name.clone()),
@@ -948,7 +947,7 @@ impl RunCtx {
             Ok(c) => c,
             Err(e) => {
                 let reason = e.reason();
-                let _ = self.inner().events.send(Event::HostFailed {
+                self.inner().events.send(|| Event::HostFailed {
                     run_id: self.run_id,
                     host: target.name.clone(),
                     reason,

@@ -1,8 +1,39 @@
 //! Live events of runs, for progress displays and the admin.
 
+use std::sync::{Arc, OnceLock};
+
 use bytes::Bytes;
 use minke_core::{FailReason, Message, State, Status};
 use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// How many events a live receiver may fall behind before it misses some (`Lagged`).
+const EVENT_BUFFER: usize = 8192;
+
+/// The engine's live event channel. Its ring buffer (about a megabyte) is made on the
+/// first subscription, and events are only built while someone listens: a command-line
+/// run that nobody watches pays for neither.
+#[derive(Clone, Default)]
+pub(crate) struct EventBus {
+    tx: Arc<OnceLock<broadcast::Sender<Event>>>,
+}
+
+impl EventBus {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx
+            .get_or_init(|| broadcast::channel(EVENT_BUFFER).0)
+            .subscribe()
+    }
+
+    /// Sends the event `make` builds, if anyone listens.
+    pub(crate) fn send(&self, make: impl FnOnce() -> Event) {
+        if let Some(tx) = self.tx.get()
+            && tx.receiver_count() > 0
+        {
+            let _ = tx.send(make());
+        }
+    }
+}
 
 /// Which output stream a chunk came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

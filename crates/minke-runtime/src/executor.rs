@@ -8,8 +8,9 @@ use bytes::Bytes;
 use minke_core::{CommandOutput, Error, ExecRequest, Executor, Message};
 use minke_ssh::{ExecOptions, OutputSink, Stream};
 use minke_store::{CommandRow, MessageRow, Store, now_micros};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
+use crate::events::EventBus;
 use crate::transport::Link;
 use crate::{Event, OutputStream, RunObserver};
 
@@ -17,7 +18,7 @@ use crate::{Event, OutputStream, RunObserver};
 pub(crate) struct SshExecutor {
     pub(crate) conn: Arc<dyn Link>,
     pub(crate) store: Store,
-    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) events: EventBus,
     pub(crate) run_id: i64,
     pub(crate) session_id: i64,
     pub(crate) command_timeout: Duration,
@@ -39,7 +40,7 @@ pub(crate) struct SshExecutor {
 struct EventSink<'a> {
     observer: Option<&'a dyn RunObserver>,
     host: &'a str,
-    events: &'a broadcast::Sender<Event>,
+    events: &'a EventBus,
     run_id: i64,
     session_id: i64,
     stdout_len: i64,
@@ -61,14 +62,12 @@ impl OutputSink for EventSink<'_> {
         if let Some(o) = self.observer {
             o.output(self.session_id, self.host, stream, bytes);
         }
-        if self.events.receiver_count() > 0 {
-            let _ = self.events.send(Event::Output {
-                run_id: self.run_id,
-                session_id: self.session_id,
-                stream,
-                data: Bytes::copy_from_slice(bytes),
-            });
-        }
+        self.events.send(|| Event::Output {
+            run_id: self.run_id,
+            session_id: self.session_id,
+            stream,
+            data: Bytes::copy_from_slice(bytes),
+        });
     }
 }
 
@@ -95,7 +94,7 @@ impl SshExecutor {
         if let Some(o) = &self.observer {
             o.command_finished(self.session_id, &self.host);
         }
-        let _ = self.events.send(Event::CommandFinished {
+        self.events.send(|| Event::CommandFinished {
             run_id: self.run_id,
             session_id: self.session_id,
             exit_code: out.exit.code(),
@@ -107,7 +106,7 @@ impl SshExecutor {
 #[async_trait]
 impl Executor for SshExecutor {
     async fn exec(&mut self, req: ExecRequest<'_>) -> minke_core::Result<CommandOutput> {
-        let _ = self.events.send(Event::CommandStarted {
+        self.events.send(|| Event::CommandStarted {
             run_id: self.run_id,
             session_id: self.session_id,
             command: req.display.to_owned(),
@@ -166,7 +165,7 @@ impl Executor for SshExecutor {
         };
         self.store
             .write_statement_later("a message", move |c| minke_store::insert_message(c, &row));
-        let _ = self.events.send(Event::Message {
+        self.events.send(|| Event::Message {
             run_id: self.run_id,
             session_id: self.session_id,
             message: msg.clone(),

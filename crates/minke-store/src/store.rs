@@ -38,6 +38,7 @@ struct Inner {
     readers: Mutex<Vec<Conn>>,
     reading: tokio::sync::Semaphore,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -82,7 +83,7 @@ impl Store {
             tracing::info!(migrations = ?applied, "database migrated");
         }
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("minke-db-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| Error::Worker(format!("cannot start the writer thread: {e}")))?;
@@ -92,6 +93,7 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 reading: tokio::sync::Semaphore::new(MAX_READERS),
                 writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(writer_thread)),
             }),
         })
     }
@@ -230,6 +232,37 @@ impl Store {
         if let Err(e) = sent {
             tracing::error!(error = %e, "writing {what} failed");
         }
+    }
+
+    /// Commits every queued write and closes the database's connections; writes after
+    /// this fail with "the store is closed". On SQLite, closing the last connection
+    /// folds the write-ahead log into the database file, so the next process that
+    /// opens it does not have to read the log back first.
+    pub async fn close(&self) -> Result<()> {
+        self.flush().await?;
+        let sender = self
+            .inner
+            .writer
+            .lock()
+            .map_err(|_| Error::Worker("writer poisoned".into()))?
+            .take();
+        drop(sender);
+        if let Ok(mut pool) = self.inner.readers.lock() {
+            pool.clear();
+        }
+        let thread = self
+            .inner
+            .writer_thread
+            .lock()
+            .map_err(|_| Error::Worker("writer poisoned".into()))?
+            .take();
+        if let Some(thread) = thread {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .map_err(|e| Error::Worker(e.to_string()))?
+                .map_err(|_| Error::Worker("the writer thread panicked".into()))?;
+        }
+        Ok(())
     }
 
     /// Waits until every write queued before this call is committed.

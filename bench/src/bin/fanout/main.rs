@@ -411,7 +411,7 @@ impl Bench<'_> {
         };
         if ok {
             println!(
-                "  {:<5} {n:>4} {:<12} {label:<7}  wall {:>6.2} s  cpu {:>6.2} s  rss {:>5.0} MiB  servers {:>6.2} s  others {:>5.2} s",
+                "  {:<5} {n:>4} {:<12} {label:<7}  wall {:>6.2} s  cpu {:>6.3} s  rss {:>5.0} MiB  servers {:>6.2} s  others {:>5.2} s",
                 workload.name(),
                 tool.name(),
                 cost.wall,

@@ -1,4 +1,4 @@
-//! Running one client under GNU time, and reading the servers' CPU from /proc.
+//! Running one client under GNU time and bash, and reading the servers' CPU from /proc.
 
 use std::fs::File;
 use std::os::unix::process::CommandExt as _;
@@ -9,9 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-/// GNU time: it reports the CPU of every process the client waited for (grandchildren
-/// included) and the peak RSS of the largest one.
+/// GNU time: it reports the peak RSS of the largest process of the client's tree (its
+/// CPU figures come in 10 ms steps, too coarse for small runs).
 pub(crate) const GNU_TIME: &str = "/usr/bin/time";
+
+/// Runs the client (`"$@"`) and writes to `$FANOUT_TIMES` what bash's `times` says of
+/// its children (user and system CPU of every process the client waited for,
+/// grandchildren included, in 1 ms steps) and the wall clock around it in µs.
+const TIMING_SCRIPT: &str = r#"s=$EPOCHREALTIME; "$@"; rc=$?; e=$EPOCHREALTIME; { times; echo "$s $e"; } > "$FANOUT_TIMES"; exit $rc"#;
 
 /// What to run: a program, its arguments and environment, where its output goes.
 #[derive(Debug, Default)]
@@ -40,8 +45,8 @@ pub(crate) struct Cost {
     pub(crate) exit_code: Option<i32>,
 }
 
-/// Runs `spec` under GNU time with its stdout and stderr in `dir/stdout`, `dir/stderr`,
-/// killing its whole process group after `timeout`.
+/// Runs `spec` under GNU time and bash with its stdout and stderr in `dir/stdout`,
+/// `dir/stderr`, killing its whole process group after `timeout`.
 pub(crate) fn run(
     spec: &Spec,
     dir: &Path,
@@ -49,20 +54,26 @@ pub(crate) fn run(
     timeout: Duration,
 ) -> anyhow::Result<Cost> {
     let time_file = dir.join("time");
+    let times_file = dir.join("times");
     let stdout = File::create(dir.join("stdout")).context("creating the stdout file")?;
     let stderr = File::create(dir.join("stderr")).context("creating the stderr file")?;
     let server_before = server_cpu(servers)?;
     let busy_before = busy_seconds()?;
-    let started = Instant::now();
     let mut child = Command::new(GNU_TIME)
         .arg("-f")
-        .arg("%e %U %S %M")
+        .arg("%M")
         .arg("-o")
         .arg(&time_file)
         .arg("--")
+        .arg("bash")
+        .arg("-c")
+        .arg(TIMING_SCRIPT)
+        .arg("fanout-client")
         .arg(&spec.program)
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env("FANOUT_TIMES", &times_file)
+        .env("LC_NUMERIC", "C")
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(stdout)
@@ -85,7 +96,6 @@ pub(crate) fn run(
         expired
     });
     let status = child.wait().context("waiting for the client")?;
-    let wall = started.elapsed().as_secs_f64();
     let _ = done.send(());
     let expired = watchdog.join().unwrap_or(false);
     // A group killed at the deadline, or a client that left processes behind.
@@ -103,21 +113,43 @@ pub(crate) fn run(
         .rev()
         .find(|l| !l.trim().is_empty())
         .context("GNU time wrote nothing")?;
-    let f: Vec<&str> = line.split_whitespace().collect();
-    if f.len() != 4 {
-        bail!("odd GNU time line `{line}`");
-    }
-    let user: f64 = f[1].parse().context("user time")?;
-    let sys: f64 = f[2].parse().context("system time")?;
+    let max_rss_kib = line
+        .trim()
+        .parse()
+        .with_context(|| format!("odd GNU time line `{line}`"))?;
+    let times = std::fs::read_to_string(&times_file).context("reading the client's times")?;
+    let (cpu, wall) = parse_times(&times)?;
     let server_cpu = server_after - server_before;
     Ok(Cost {
         wall,
-        cpu: user + sys,
-        max_rss_kib: f[3].parse().context("max RSS")?,
+        cpu,
+        max_rss_kib,
         server_cpu,
-        other_cpu: busy - server_cpu - (user + sys),
+        other_cpu: busy - server_cpu - cpu,
         exit_code: status.code(),
     })
+}
+
+/// Reads the timing script's report: bash's `times` (the shell's own user and system
+/// time, then its children's) and the two wall clocks. Returns (children's CPU, wall).
+fn parse_times(text: &str) -> anyhow::Result<(f64, f64)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let [_shell, children, clocks] = lines[..] else {
+        bail!("odd times report `{text}`");
+    };
+    let mut cpu = 0.0;
+    for field in children.split_whitespace() {
+        // "0m0.012s"
+        let (min, sec) = field
+            .strip_suffix('s')
+            .and_then(|f| f.split_once('m'))
+            .with_context(|| format!("odd times field `{field}`"))?;
+        cpu += min.parse::<f64>()? * 60.0 + sec.parse::<f64>()?;
+    }
+    let (start, end) = clocks
+        .split_once(' ')
+        .with_context(|| format!("odd clocks `{clocks}`"))?;
+    Ok((cpu, end.parse::<f64>()? - start.parse::<f64>()?))
 }
 
 fn kill_group(group: u32) {
@@ -233,4 +265,18 @@ pub(crate) fn load1() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_report() {
+        let (cpu, wall) = super::parse_times(
+            "0m0.001s 0m0.002s\n1m0.012s 0m0.008s\n1764085000.100000 1764085000.350500\n",
+        )
+        .unwrap();
+        assert!((cpu - 60.020).abs() < 1e-9, "{cpu}");
+        assert!((wall - 0.2505).abs() < 1e-6, "{wall}");
+        assert!(super::parse_times("0m0.001s 0m0.002s\n").is_err());
+    }
 }

@@ -123,6 +123,8 @@ pub(crate) fn summarize(samples: &[Sample], cores: usize) -> Vec<Row> {
 fn f2(x: f64) -> String {
     if x.is_nan() {
         "–".into()
+    } else if x < 0.1 {
+        format!("{x:.3}")
     } else if x < 10.0 {
         format!("{x:.2}")
     } else {
@@ -213,7 +215,7 @@ pub(crate) fn raw_tsv(samples: &[Sample]) -> String {
     for s in samples {
         let _ = writeln!(
             t,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.2}\t{}\t{:.2}\t{:.2}\t{:.2}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.3}\t{}\t{:.2}\t{:.2}\t{:.2}\t{}",
             s.workload.name(),
             s.hosts,
             s.tool,
