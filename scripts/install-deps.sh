@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Minke's demo and tests need, when they are missing:
-# OpenSSH's server (the test hosts), libpq (PostgreSQL support), PostgreSQL itself,
+# OpenSSH's server (the test hosts), OpenSSL's headers (the bundled libpq is built
+# with TLS), PostgreSQL itself,
 # and Chromium with its WebDriver (the admin's end-to-end test).
 set -euo pipefail
 
@@ -8,7 +9,7 @@ missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
-[ -e /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+[ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     missing+=(chromium chromium-driver)
 fi

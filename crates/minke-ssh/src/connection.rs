@@ -157,7 +157,7 @@ impl Connection {
             .unwrap_or_else(known_hosts::default_path);
         let lookup = known_hosts::lookup_name(&target.address, target.port);
         let entries = if target.host_key_policy == HostKeyPolicy::Off {
-            Vec::new()
+            Default::default()
         } else {
             known_hosts::read(&known_hosts_path).map_err(|source| Error::KnownHosts {
                 host: host.clone(),
@@ -544,7 +544,7 @@ struct HostKeyCheck {
     lookup: String,
     policy: HostKeyPolicy,
     path: PathBuf,
-    entries: Vec<known_hosts::Entry>,
+    entries: std::sync::Arc<known_hosts::KnownHosts>,
 }
 
 impl HostKeyCheck {

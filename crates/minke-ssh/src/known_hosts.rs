@@ -5,15 +5,28 @@
 //! spaces only and knows neither `@revoked`, `@cert-authority`, wildcards nor `!`
 //! negations.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::SystemTime;
 
 use russh::keys::ssh_encoding::base64::{Base64, Encoding as _};
 use russh::keys::{Algorithm, HashAlg, PublicKey};
 
 /// Serializes appends to known_hosts files within this process.
 static LEARN_LOCK: Mutex<()> = Mutex::new(());
+
+/// Files already parsed, with the modification time and size they had: a fleet of
+/// hundreds of hosts sharing one file parses it once, not once per connection.
+static CACHE: LazyLock<Mutex<HashMap<PathBuf, Cached>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+struct Cached {
+    modified: Option<SystemTime>,
+    len: u64,
+    hosts: Arc<KnownHosts>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Marker {
@@ -29,6 +42,68 @@ pub(crate) struct Entry {
     marker: Marker,
     patterns: String,
     key: PublicKey,
+}
+
+/// A parsed known_hosts file, indexed by host name.
+#[derive(Debug, Default)]
+pub(crate) struct KnownHosts {
+    entries: Vec<Entry>,
+    /// Entries whose patterns are plain names, by name (indexes into `entries`).
+    exact: HashMap<String, Vec<usize>>,
+    /// Entries with wildcards, negations or hashed names: matched one by one.
+    general: Vec<usize>,
+}
+
+impl KnownHosts {
+    fn new(entries: Vec<Entry>) -> KnownHosts {
+        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut general = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            if e.patterns.contains(['*', '?', '!']) || e.patterns.contains("|1|") {
+                general.push(i);
+            } else {
+                let mut names: Vec<String> =
+                    e.patterns.split(',').map(str::to_ascii_lowercase).collect();
+                names.dedup();
+                for name in names {
+                    exact.entry(name).or_default().push(i);
+                }
+            }
+        }
+        KnownHosts {
+            entries,
+            exact,
+            general,
+        }
+    }
+
+    /// The entries for `name`, in file order.
+    fn matching<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
+        let mut exact = self.exact.get(name).map_or(&[][..], Vec::as_slice).iter();
+        let mut general = self
+            .general
+            .iter()
+            .filter(move |&&i| host_matches(name, &self.entries[i].patterns));
+        let (mut a, mut b) = (exact.next(), general.next());
+        std::iter::from_fn(move || {
+            let i = match (a, b) {
+                (Some(&x), Some(&y)) if x < y => {
+                    a = exact.next();
+                    x
+                }
+                (_, Some(&y)) => {
+                    b = general.next();
+                    y
+                }
+                (Some(&x), None) => {
+                    a = exact.next();
+                    x
+                }
+                (None, None) => return None,
+            };
+            Some(&self.entries[i])
+        })
+    }
 }
 
 /// What a known_hosts file says about a host's key.
@@ -62,18 +137,51 @@ pub(crate) fn default_path() -> PathBuf {
         .join("known_hosts")
 }
 
-/// Reads a known_hosts file; a missing file is an empty one. Lines that can't be
-/// understood are skipped, as OpenSSH does.
-pub(crate) fn read(path: &Path) -> std::io::Result<Vec<Entry>> {
+/// Reads a known_hosts file (parsed once per process while it stays the same); a
+/// missing file is an empty one. Lines that can't be understood are skipped, as
+/// OpenSSH does.
+pub(crate) fn read(path: &Path) -> std::io::Result<Arc<KnownHosts>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Arc::new(KnownHosts::default()));
+        }
+        Err(e) => return Err(e),
+    };
+    let (modified, len) = (meta.modified().ok(), meta.len());
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(c) = cache.get(path)
+        && c.modified.is_some()
+        && c.modified == modified
+        && c.len == len
+    {
+        return Ok(c.hosts.clone());
+    }
+    let hosts = Arc::new(read_file(path)?);
+    cache.insert(
+        path.to_owned(),
+        Cached {
+            modified,
+            len,
+            hosts: hosts.clone(),
+        },
+    );
+    Ok(hosts)
+}
+
+/// Reads and parses a known_hosts file, bypassing the cache.
+fn read_file(path: &Path) -> std::io::Result<KnownHosts> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(KnownHosts::default()),
         Err(e) => return Err(e),
     };
     Ok(parse(&String::from_utf8_lossy(&bytes)))
 }
 
-fn parse(text: &str) -> Vec<Entry> {
+fn parse(text: &str) -> KnownHosts {
     let mut entries = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -105,12 +213,12 @@ fn parse(text: &str) -> Vec<Entry> {
             key,
         });
     }
-    entries
+    KnownHosts::new(entries)
 }
 
 /// Checks `key` for the host recorded as `name` (see [`lookup_name`]).
-pub(crate) fn check(entries: &[Entry], name: &str, key: &PublicKey) -> Verdict {
-    let matching = || entries.iter().filter(|e| host_matches(name, &e.patterns));
+pub(crate) fn check(hosts: &KnownHosts, name: &str, key: &PublicKey) -> Verdict {
+    let matching = || hosts.matching(name);
     if let Some(e) =
         matching().find(|e| e.marker == Marker::Revoked && e.key.key_data() == key.key_data())
     {
@@ -127,12 +235,9 @@ pub(crate) fn check(entries: &[Entry], name: &str, key: &PublicKey) -> Verdict {
 }
 
 /// The key types on record for `name`, in file order, without repeats.
-pub(crate) fn known_algorithms(entries: &[Entry], name: &str) -> Vec<Algorithm> {
+pub(crate) fn known_algorithms(hosts: &KnownHosts, name: &str) -> Vec<Algorithm> {
     let mut out: Vec<Algorithm> = Vec::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.marker == Marker::None && host_matches(name, &e.patterns))
-    {
+    for e in hosts.matching(name).filter(|e| e.marker == Marker::None) {
         let alg = e.key.algorithm();
         if !out.iter().any(|a| same_type(a, &alg)) {
             out.push(alg);
@@ -147,8 +252,8 @@ pub(crate) fn learn(path: &Path, name: &str, key: &PublicKey) -> std::io::Result
     let _guard = LEARN_LOCK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let entries = read(path)?;
-    let verdict = check(&entries, name, key);
+    let hosts = read_file(path)?;
+    let verdict = check(&hosts, name, key);
     if verdict != Verdict::Unknown {
         return Ok(verdict);
     }
@@ -358,5 +463,43 @@ mod tests {
             text,
             format!("[h]:2 ssh-ed25519 {K1}\nother ssh-ed25519 {K2}\n")
         );
+    }
+
+    #[test]
+    fn exact_and_pattern_entries_keep_file_order() {
+        let text =
+            format!("*.lan ssh-ed25519 {K2}\ndb.lan ssh-ed25519 {K3}\nDB.lan,x ssh-ed25519 {K1}\n");
+        let hosts = parse(&text);
+        let lines: Vec<usize> = hosts.matching("db.lan").map(|e| e.line).collect();
+        assert_eq!(lines, vec![1, 2, 3]);
+        assert_eq!(
+            check(&hosts, "db.lan", &key(K1)),
+            Verdict::Known,
+            "any matching line may hold the key"
+        );
+        let hosts = parse(&format!(
+            "db.lan ssh-ed25519 {K3}\n*.lan ssh-ed25519 {K2}\n"
+        ));
+        assert_eq!(
+            check(&hosts, "db.lan", &key(K1)),
+            Verdict::Changed { line: 1 },
+            "the first line of the type is reported"
+        );
+        assert_eq!(hosts.matching("x").count(), 0);
+    }
+
+    #[test]
+    fn a_changed_file_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        assert!(read(&path).unwrap().entries.is_empty(), "missing is empty");
+        std::fs::write(&path, format!("a ssh-ed25519 {K1}\n")).unwrap();
+        let first = read(&path).unwrap();
+        assert_eq!(check(&first, "a", &key(K1)), Verdict::Known);
+        assert!(Arc::ptr_eq(&first, &read(&path).unwrap()), "parsed once");
+        learn(&path, "b", &key(K2)).unwrap();
+        let second = read(&path).unwrap();
+        assert_eq!(check(&second, "b", &key(K2)), Verdict::Known);
+        assert_eq!(check(&first, "b", &key(K2)), Verdict::Unknown);
     }
 }
