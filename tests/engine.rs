@@ -887,3 +887,51 @@ async fn session_timeout_fails_session_and_kills_remote() {
     let msgs = messages(&env, s.sessions[0].session_id).await;
     assert!(msgs.iter().any(|m| m.contains("timed out")), "{msgs:?}");
 }
+
+/// Two hundred host records that all reach one sshd (a gateway, say) with its default
+/// `MaxStartups 10:30:100`: with at most 8 handshakes in flight per server none is
+/// dropped, and every session succeeds, each on its own connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_hosts_on_one_server_stay_under_max_startups() {
+    let env = Env::start(1, 0, Config::default(), None).await;
+    let first = env.host_ids[0];
+    let aliases = env
+        .store
+        .write(move |c| {
+            use minke::store::StoredModel as _;
+            let h = minke::HostRecord::load_one(c, first)?;
+            let mut ids = vec![first];
+            for i in 1..200 {
+                let mut n = minke::store::NewHost::new(format!("alias-{i:03}"));
+                n.hostname = h.hostname.clone();
+                n.port = h.port;
+                n.username = h.username.clone();
+                n.identity_file = h.identity_file.clone();
+                n.known_hosts = h.known_hosts.clone();
+                ids.push(minke::store::upsert_host(c, &n)?);
+            }
+            Ok(ids)
+        })
+        .await
+        .unwrap();
+    let logins_before = env.fleet.server(0).unwrap().login_count();
+    let s = run(
+        &env,
+        req(
+            "command",
+            "host",
+            Query::ids(aliases.clone()),
+            &[("cmd", "echo up")],
+        ),
+    )
+    .await;
+    assert_eq!(s.sessions.len(), 200);
+    let failed: Vec<_> = s
+        .sessions
+        .iter()
+        .filter(|x| x.status != Some(Status::Success))
+        .collect();
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    let logins = env.fleet.server(0).unwrap().login_count() - logins_before;
+    assert_eq!(logins, 200, "one connection per host record");
+}

@@ -1,5 +1,6 @@
-//! Opening connections at scale: a limit on handshakes in flight, an optional rate
-//! limit, and retries with exponential backoff for refused or dropped connects.
+//! Opening connections at scale: limits on handshakes in flight (in all, per jump host
+//! and per server), an optional rate limit, and retries with exponential backoff for
+//! refused or dropped connects.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,17 @@ pub(crate) struct Connector {
     retries: u32,
     backoff: Duration,
     per_jump: usize,
-    jump_gates: std::sync::Mutex<std::collections::HashMap<i64, Arc<Semaphore>>>,
+    per_server: usize,
+    gates: std::sync::Mutex<std::collections::HashMap<Gate, Arc<Semaphore>>>,
+}
+
+/// What a limit on handshakes in flight is kept for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Gate {
+    /// Everything through one jump host (its host id).
+    Jump(i64),
+    /// One SSH server: the jump host it is reached through, its address and port.
+    Server(Option<i64>, String, u16),
 }
 
 /// Failures that a busy server produces (sshd's `MaxStartups` drops, a full listen
@@ -46,7 +57,8 @@ impl Connector {
             retries: config.connect_retries,
             backoff: config.connect_backoff,
             per_jump: config.connect_per_jump.max(1),
-            jump_gates: Default::default(),
+            per_server: config.connect_per_server.max(1),
+            gates: Default::default(),
         }
     }
 
@@ -62,23 +74,40 @@ impl Connector {
         }
     }
 
+    fn gate(&self, key: Gate, permits: usize) -> Option<Arc<Semaphore>> {
+        let mut gates = self.gates.lock().ok()?;
+        Some(
+            gates
+                .entry(key)
+                .or_insert_with(|| Arc::new(Semaphore::new(permits)))
+                .clone(),
+        )
+    }
+
     pub(crate) async fn connect(
         &self,
         target: &HostTarget,
     ) -> Result<Arc<dyn Link>, minke_ssh::Error> {
         let mut attempt = 0;
         loop {
-            let gate = target.jump.as_ref().and_then(|j| {
-                let mut gates = self.jump_gates.lock().ok()?;
-                Some(
-                    gates
-                        .entry(j.id)
-                        .or_insert_with(|| Arc::new(Semaphore::new(self.per_jump)))
-                        .clone(),
-                )
-            });
+            let jump_gate = target
+                .jump
+                .as_ref()
+                .and_then(|j| self.gate(Gate::Jump(j.id), self.per_jump));
+            let server_gate = self.gate(
+                Gate::Server(
+                    target.jump.as_ref().map(|j| j.id),
+                    target.address.to_ascii_lowercase(),
+                    target.port,
+                ),
+                self.per_server,
+            );
             let result = {
-                let _jump_permit = match &gate {
+                let _jump_permit = match &jump_gate {
+                    Some(g) => g.acquire().await.ok(),
+                    None => None,
+                };
+                let _server_permit = match &server_gate {
                     Some(g) => g.acquire().await.ok(),
                     None => None,
                 };

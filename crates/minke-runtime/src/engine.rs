@@ -47,6 +47,11 @@ pub struct Config {
     pub connect_backoff: Duration,
     /// Handshakes in flight at once through one jump host (default 8).
     pub connect_per_jump: usize,
+    /// Handshakes in flight at once to one SSH server (one address and port, behind
+    /// the same jump host if any; default 8): sshd's default `MaxStartups 10:30:100`
+    /// starts dropping unauthenticated connections at 10, so many host records that
+    /// share one server (a gateway, a port-forwarding NAT) must not all knock at once.
+    pub connect_per_server: usize,
 }
 
 impl Default for Config {
@@ -63,6 +68,7 @@ impl Default for Config {
             connect_retries: 2,
             connect_backoff: Duration::from_millis(200),
             connect_per_jump: 8,
+            connect_per_server: 8,
         }
     }
 }
