@@ -26,7 +26,12 @@ use proc_macro::TokenStream;
 /// its table; every field that is not `#[minke(skip)]` must be one of Minke's field
 /// types (`String`, the integers, `bool`, `f32`, `f64` and `Option` of those).
 ///
-/// ```ignore
+/// ```
+/// use diesel::prelude::*;
+/// use minke::prelude::*;
+/// # diesel::table! { servers (id) { id -> BigInt, name -> Text, hostname -> Text, host_id -> BigInt, kernel -> Nullable<Text>, } }
+/// # diesel::table! { webapps (id) { id -> BigInt, name -> Text, server_id -> BigInt, } }
+///
 /// #[derive(Clone, Queryable, Selectable, MinkeModel)]
 /// #[diesel(table_name = servers)]
 /// #[minke(table = servers, host = host_id, list(name, hostname, kernel))]
@@ -47,6 +52,9 @@ use proc_macro::TokenStream;
 ///     pub name: String,
 ///     pub server_id: i64,
 /// }
+/// # fn main() {
+/// #     assert_eq!(<WebApp as minke::MinkeModel>::NAME, "web_app");
+/// # }
 /// ```
 ///
 /// # Struct keys
@@ -93,7 +101,11 @@ pub fn derive_minke_model(input: TokenStream) -> TokenStream {
 /// Makes a model a host Minke can connect to: implements `minke::Host` for a struct
 /// that also derives `MinkeModel` (usually with `host = id`).
 ///
-/// ```ignore
+/// ```
+/// use diesel::prelude::*;
+/// use minke::prelude::*;
+/// # diesel::table! { my_hosts (id) { id -> BigInt, name -> Text, ip -> Nullable<Text>, ssh_port -> Integer, login -> Nullable<Text>, } }
+///
 /// #[derive(Clone, Queryable, Selectable, MinkeModel, Host)]
 /// #[diesel(table_name = my_hosts)]
 /// #[minke(table = my_hosts, host = id, address = ip, port = ssh_port, user = login)]
@@ -104,6 +116,11 @@ pub fn derive_minke_model(input: TokenStream) -> TokenStream {
 ///     pub ssh_port: i32,
 ///     pub login: Option<String>,
 /// }
+/// # fn main() {
+/// #     let h = MyHost { id: 1, name: "web1".into(), ip: None, ssh_port: 2222, login: None };
+/// #     let t = minke::Host::target(&h);
+/// #     assert_eq!((t.address.as_str(), t.port), ("web1", 2222));
+/// # }
 /// ```
 ///
 /// # Struct keys
@@ -134,7 +151,15 @@ pub fn derive_host(input: TokenStream) -> TokenStream {
 /// Each named field is a typed parameter (`String`, integers, `bool`, `f32`, `f64`,
 /// `minke::Secret`, `Option` of those); a unit struct has none.
 ///
-/// ```ignore
+/// ```
+/// use diesel::prelude::*;
+/// use minke::prelude::*;
+/// # diesel::table! { servers (id) { id -> BigInt, name -> Text, host_id -> BigInt, kernel -> Nullable<Text>, } }
+/// # #[derive(Clone, Queryable, Selectable, MinkeModel)]
+/// # #[diesel(table_name = servers)]
+/// # #[minke(table = servers, host = host_id)]
+/// # pub struct Server { pub id: i64, pub name: String, pub host_id: i64, pub kernel: Option<String> }
+///
 /// /// Update the kernel field.
 /// ///
 /// /// Reads `uname -r` into the kernel field.
@@ -164,6 +189,9 @@ pub fn derive_host(input: TokenStream) -> TokenStream {
 /// #[derive(Session)]
 /// #[minke(work_on(Server), chain(Info, Kernel))]
 /// pub struct Everything;
+/// # fn main() {
+/// #     assert_eq!(<Disk as minke::SessionInfo>::meta().name, "disk");
+/// # }
 /// ```
 ///
 /// # Struct keys
