@@ -384,7 +384,10 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
         params,
         username: user,
     };
-    let events = engine.subscribe();
+    // Live events only feed the progress display; subscribed before the start so that
+    // it misses none. Without a subscriber the engine builds no events at all.
+    let show_progress = !args.json && !args.stream && std::io::stderr().is_terminal();
+    let events = show_progress.then(|| engine.subscribe());
     let writer = if args.stream || args.output_dir.is_some() {
         let w = crate::run_output::OutputWriter::new(args.output_dir.clone(), args.stream)
             .map_err(|e| {
@@ -416,8 +419,8 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
             }
         }
     });
-    let progress = (!args.json && !args.stream && std::io::stderr().is_terminal())
-        .then(|| tokio::spawn(output::progress(events, run_id, handle.sessions)));
+    let progress =
+        events.map(|events| tokio::spawn(output::progress(events, run_id, handle.sessions)));
     let summary = handle.wait().await?;
     ctrl_c.abort();
     if let Some(p) = progress {
