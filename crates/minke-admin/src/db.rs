@@ -77,22 +77,27 @@ impl Counts {
     }
 }
 
+/// Adds `column = value` to the boxed query `q` for each filter field that is set.
+macro_rules! filter_eq {
+    ($q:ident; $($field:expr => $col:expr),* $(,)?) => {
+        $(
+            if let Some(v) = &$field {
+                $q = $q.filter($col.eq(v.clone()));
+            }
+        )*
+    };
+}
+
 macro_rules! run_filtered {
     ($f:expr, $B:ident) => {{
         let f: &RunFilter = $f;
         let mut q = run::table.into_boxed::<$B>();
-        if let Some(v) = &f.session {
-            q = q.filter(run::session.eq(v.clone()));
-        }
-        if let Some(v) = &f.model {
-            q = q.filter(run::model.eq(v.clone()));
-        }
-        if let Some(v) = &f.state {
-            q = q.filter(run::state.eq(v.clone()));
-        }
-        if let Some(v) = &f.user {
-            q = q.filter(run::username.eq(v.clone()));
-        }
+        filter_eq!(q;
+            f.session => run::session,
+            f.model => run::model,
+            f.state => run::state,
+            f.user => run::username,
+        );
         if let Some(v) = f.from {
             q = q.filter(run::created_at.ge(v));
         }
@@ -191,30 +196,16 @@ macro_rules! session_filtered {
     ($f:expr, $B:ident) => {{
         let f: &SessionFilter = $f;
         let mut q = ses::table.inner_join(run::table).into_boxed::<$B>();
-        if let Some(v) = &f.session {
-            q = q.filter(ses::session.eq(v.clone()));
-        }
-        if let Some(v) = &f.model {
-            q = q.filter(ses::model.eq(v.clone()));
-        }
-        if let Some(v) = &f.state {
-            q = q.filter(ses::state.eq(v.clone()));
-        }
-        if let Some(v) = &f.status {
-            q = q.filter(ses::status.eq(v.clone()));
-        }
-        if let Some(v) = &f.user {
-            q = q.filter(run::username.eq(v.clone()));
-        }
-        if let Some(v) = &f.host {
-            q = q.filter(ses::host_name.eq(v.clone()));
-        }
-        if let Some(v) = f.object_id {
-            q = q.filter(ses::object_id.eq(v));
-        }
-        if let Some(v) = f.run_id {
-            q = q.filter(ses::run_id.eq(v));
-        }
+        filter_eq!(q;
+            f.session => ses::session,
+            f.model => ses::model,
+            f.state => ses::state,
+            f.status => ses::status,
+            f.user => run::username,
+            f.host => ses::host_name,
+            f.object_id => ses::object_id,
+            f.run_id => ses::run_id,
+        );
         if let Some(v) = f.from {
             q = q.filter(ses::created_at.ge(v));
         }
