@@ -287,7 +287,13 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
     let closed = engine.store().close().await;
     let code = code?;
     closed?;
-    Ok(code)
+    match engine.store().failed_writes() {
+        (0, _) => Ok(code),
+        (n, first) => Err(CliError::Internal(format!(
+            "{n} writes to the history failed, so it is incomplete; the first: {}",
+            first.unwrap_or_default()
+        ))),
+    }
 }
 
 async fn command(engine: &Engine, command: Command, user: String) -> Result<u8, CliError> {

@@ -39,6 +39,17 @@ struct Inner {
     reading: tokio::sync::Semaphore,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Writes queued without waiting that failed: how many, and the first error.
+    failed_writes: Mutex<(u64, Option<String>)>,
+}
+
+impl Inner {
+    fn record_failure(&self, error: String) {
+        if let Ok(mut f) = self.failed_writes.lock() {
+            f.0 += 1;
+            f.1.get_or_insert(error);
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -94,6 +105,7 @@ impl Store {
                 reading: tokio::sync::Semaphore::new(MAX_READERS),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(writer_thread)),
+                failed_writes: Mutex::new((0, None)),
             }),
         })
     }
@@ -215,6 +227,7 @@ impl Store {
     where
         F: FnOnce(&mut Conn) -> Result<()> + Send + 'static,
     {
+        let inner = self.inner.clone();
         let sent = self.send(Box::new(move |conn: &mut Conn| -> Finish {
             let out = if savepoint {
                 conn.transaction(f)
@@ -222,16 +235,32 @@ impl Store {
                 f(conn)
             };
             Box::new(move |commit| {
-                if let Err(e) = out {
-                    tracing::error!(error = %e, "writing {what} failed");
-                } else if let Err(e) = commit {
-                    tracing::error!(error = %e, "committing {what} failed");
-                }
+                let failed = match (out, commit) {
+                    (Err(e), _) => format!("writing {what} failed: {e}"),
+                    (Ok(()), Err(e)) => format!("committing {what} failed: {e}"),
+                    (Ok(()), Ok(())) => return,
+                };
+                tracing::error!("{failed}");
+                inner.record_failure(failed);
             })
         }));
         if let Err(e) = sent {
-            tracing::error!(error = %e, "writing {what} failed");
+            let failed = format!("writing {what} failed: {e}");
+            tracing::error!("{failed}");
+            self.inner.record_failure(failed);
         }
+    }
+
+    /// How many writes queued with [`write_later`](Self::write_later) or
+    /// [`write_statement_later`](Self::write_statement_later) failed so far, and the
+    /// first of their errors (a full disk, say): each is logged when it happens; a
+    /// command-line run reports them at its end, since its history is incomplete.
+    pub fn failed_writes(&self) -> (u64, Option<String>) {
+        self.inner
+            .failed_writes
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or((0, None))
     }
 
     /// Commits every queued write and closes the database's connections; writes after

@@ -262,6 +262,7 @@ async fn sqlite_history() {
         .await
         .unwrap();
     history_roundtrip(&store).await;
+    assert_eq!(store.failed_writes().0, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,6 +415,10 @@ async fn failing_write_in_a_batch(store: &Store) {
         vec![1, 3],
         "the failing writes are gone whole, the others kept"
     );
+    let (failed, first) = store.failed_writes();
+    assert_eq!(failed, 2, "both failures are counted");
+    let first = first.unwrap();
+    assert!(first.starts_with("writing a bad message failed"), "{first}");
     let s = store
         .blocking(move |c| minke_store::get_session(c, sid))
         .await

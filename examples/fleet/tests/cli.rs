@@ -397,3 +397,36 @@ fn stream_and_output_dir() {
         "again\n"
     );
 }
+
+#[test]
+fn failed_history_writes_are_exit_1() {
+    let s = Setup::new(2);
+    {
+        use diesel::{Connection as _, RunQueryDsl as _};
+        let mut c = diesel::sqlite::SqliteConnection::establish(&s.db).unwrap();
+        // The database refuses every command row, as a full disk would.
+        diesel::sql_query(
+            "CREATE TRIGGER no_room BEFORE INSERT ON minke_commands \
+             BEGIN SELECT RAISE(ABORT, 'no room left (test)'); END",
+        )
+        .execute(&mut c)
+        .unwrap();
+    }
+    let out = s.fleet_cmd(&[
+        "run",
+        "command",
+        "--model",
+        "host",
+        "--all",
+        "--param",
+        "cmd=echo hi",
+        "--json",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("2 writes to the history failed") && last.contains("no room left (test)"),
+        "{err}"
+    );
+}
