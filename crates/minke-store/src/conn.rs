@@ -130,7 +130,7 @@ impl Conn {
             Conn::Sqlite(c) => tx!(c),
             Conn::Pg(c) => tx!(c),
         }
-        let out = f(self);
+        let out = guarded(|| f(self));
         let end = match (&out, &mut *self) {
             (Ok(_), Conn::Sqlite(c)) => AnsiTransactionManager::commit_transaction(c),
             (Ok(_), Conn::Pg(c)) => AnsiTransactionManager::commit_transaction(c),
@@ -143,6 +143,19 @@ impl Conn {
             (Err(e), _) => Err(e),
         }
     }
+}
+
+/// Runs `f`, turning a panic into an error, so that a panicking database job rolls
+/// back its own savepoint and the connection (and the writer thread) go on.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(Error::Worker(format!("a database job panicked: {what}")))
+    })
 }
 
 /// Runs the same diesel code on whichever backend a [`Conn`] holds.

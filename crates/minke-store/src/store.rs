@@ -232,7 +232,7 @@ impl Store {
             let out = if savepoint {
                 conn.transaction(f)
             } else {
-                f(conn)
+                crate::conn::guarded(|| f(conn))
             };
             Box::new(move |commit| {
                 let failed = match (out, commit) {

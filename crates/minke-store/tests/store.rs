@@ -442,3 +442,43 @@ async fn postgres_failing_write_in_a_batch() {
     failing_write_in_a_batch(&store).await;
     drop(store);
 }
+
+/// A panicking write fails alone: its savepoint is rolled back, the writer thread goes
+/// on, and the writes around it are committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_write_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("p.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let add = |name: &'static str| {
+        move |c: &mut Conn| minke_store::upsert_host(c, &NewHost::new(name)).map(drop)
+    };
+    store.write_later("host a", add("a"));
+    let e = store
+        .write(|c: &mut Conn| -> minke_store::Result<()> {
+            minke_store::upsert_host(c, &NewHost::new("ghost"))?;
+            panic!("boom")
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("panicked: boom"), "{e}");
+    store.write_statement_later("a panic", |_| panic!("bang"));
+    store.write_statement_later("host b", add("b"));
+    store.flush().await.unwrap();
+    let names: Vec<String> = store
+        .blocking(|c| HostRecord::load(c, &Query::all()))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.label())
+        .collect();
+    assert_eq!(names, vec!["a".to_owned(), "b".to_owned()]);
+    let (failed, first) = store.failed_writes();
+    assert_eq!(
+        failed, 1,
+        "`write` reports to its caller, the other is counted"
+    );
+    assert!(first.unwrap().contains("panicked: bang"));
+}
