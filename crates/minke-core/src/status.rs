@@ -122,6 +122,9 @@ string_enum! {
         SessionError = "session_error",
         /// The model object could not be loaded, resolved to a host or saved.
         Setup = "setup",
+        /// The process running the session ended before it (killed, crashed, the
+        /// machine went down); recorded by the next run that starts.
+        Interrupted = "interrupted",
     }
 }
 

@@ -430,6 +430,14 @@ impl Engine {
         let (run_id, session_ids, locked) = inner
             .store
             .write(move |c| {
+                // Runs whose process died would otherwise stay `running` for ever.
+                let interrupted = minke_store::close_interrupted_runs(c, now_micros())?;
+                if !interrupted.is_empty() {
+                    tracing::warn!(
+                        runs = ?interrupted,
+                        "closed runs whose process ended before them (interrupted)"
+                    );
+                }
                 let run_id = minke_store::insert_run(c, &new_run)?;
                 let held: BTreeMap<i64, i64> =
                     minke_store::acquire_host_locks(c, run_id, &hosts_wanted, ttl)?

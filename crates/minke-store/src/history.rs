@@ -386,6 +386,64 @@ pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
     })
 }
 
+/// Closes the runs whose process died (killed, crashed, the machine went down): runs
+/// still `running` that hold no live host lock. A live run takes the locks of its
+/// hosts in the transaction that records it and keeps those of its unfinished hosts
+/// fresh until it ends (a run that just released its last lock and is about to record
+/// its end may be caught here too; its end then overwrites the run's state, and its
+/// sessions are all done already). Each becomes `interrupted`; its running sessions
+/// `failed` and its waiting ones `canceled`, both with the reason `interrupted`.
+/// Returns their ids.
+pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<i64>> {
+    with_conn!(conn, |c, B| {
+        let live = lk::table
+            .filter(lk::run_id.eq(run::id))
+            .filter(lk::expires_at.gt(now));
+        let dead: Vec<i64> = run::table
+            .filter(run::state.eq("running"))
+            .filter(diesel::dsl::not(diesel::dsl::exists(live)))
+            .select(run::id)
+            .load(c)
+            .map_err(Error::query("looking for interrupted runs"))?;
+        if dead.is_empty() {
+            return Ok(dead);
+        }
+        diesel::update(
+            ses::table
+                .filter(ses::run_id.eq_any(&dead))
+                .filter(ses::state.eq("running")),
+        )
+        .set((
+            ses::state.eq("failed"),
+            ses::status.eq("error"),
+            ses::reason.eq("interrupted"),
+            ses::finished_at.eq(now),
+        ))
+        .execute(c)
+        .map_err(Error::query("closing the sessions of interrupted runs"))?;
+        diesel::update(
+            ses::table
+                .filter(ses::run_id.eq_any(&dead))
+                .filter(ses::state.eq("initialized")),
+        )
+        .set((
+            ses::state.eq("canceled"),
+            ses::reason.eq("interrupted"),
+            ses::finished_at.eq(now),
+        ))
+        .execute(c)
+        .map_err(Error::query("closing the sessions of interrupted runs"))?;
+        diesel::update(run::table.filter(run::id.eq_any(&dead)))
+            .set((run::state.eq("interrupted"), run::finished_at.eq(now)))
+            .execute(c)
+            .map_err(Error::query("closing interrupted runs"))?;
+        diesel::delete(lk::table.filter(lk::run_id.eq_any(&dead)))
+            .execute(c)
+            .map_err(Error::query("removing the locks of interrupted runs"))?;
+        Ok(dead)
+    })
+}
+
 /// Takes the locks of the given hosts for a run, for `ttl_us` microseconds. Locks held
 /// by another run are left alone; expired locks (their holder died) are taken over.
 /// Returns, for each host that could not be locked, the run holding it.

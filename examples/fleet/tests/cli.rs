@@ -430,3 +430,83 @@ fn failed_history_writes_are_exit_1() {
         "{err}"
     );
 }
+
+/// A `run` killed with SIGKILL leaves its run `running`; once its host locks have
+/// expired, the next run closes it as `interrupted`, and takes the hosts over.
+#[test]
+fn a_killed_run_is_closed_as_interrupted() {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    let s = Setup::new(2);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args([
+            "--database",
+            &s.db,
+            "run",
+            "command",
+            "--model",
+            "host",
+            "--all",
+        ])
+        .args(["--param", "cmd=sleep 20", "--concurrency", "1", "--json"])
+        .env_remove("MINKE_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut c = diesel::sqlite::SqliteConnection::establish(&s.db).unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        state: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        reason: Option<String>,
+    }
+    let sessions = |c: &mut diesel::sqlite::SqliteConnection| -> Vec<(String, Option<String>)> {
+        diesel::sql_query("SELECT state, reason FROM minke_sessions WHERE run_id = 1 ORDER BY id")
+            .load::<Row>(c)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.state, r.reason))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !sessions(&mut c).iter().any(|(st, _)| st == "running") {
+        assert!(std::time::Instant::now() < deadline, "no session started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The locks of the killed run live on until their time is up; let it be up.
+    diesel::sql_query("UPDATE minke_host_locks SET expires_at = 0")
+        .execute(&mut c)
+        .unwrap();
+    let out = s.fleet_cmd(&[
+        "run",
+        "command",
+        "--model",
+        "host",
+        "--all",
+        "--param",
+        "cmd=echo again",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut states = sessions(&mut c);
+    states.sort();
+    assert_eq!(
+        states,
+        vec![
+            ("canceled".to_owned(), Some("interrupted".to_owned())),
+            ("failed".to_owned(), Some("interrupted".to_owned())),
+        ]
+    );
+    let history = s.fleet_cmd(&["history", "--json"]);
+    let runs = json(&history);
+    let first = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == 1)
+        .unwrap();
+    assert_eq!(first["state"], "interrupted", "{first}");
+}
