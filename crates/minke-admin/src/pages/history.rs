@@ -36,6 +36,8 @@ const STATES: &[&str] = &[
     "canceled",
 ];
 const STATUSES: &[&str] = &["success", "warning", "error"];
+/// A run's states: `interrupted` when its process died before it ended.
+const RUN_STATES: &[&str] = &["running", "done", "canceled", "interrupted"];
 
 fn one_of(p: &Pairs, name: &str, allowed: &[&str]) -> Result<Option<String>> {
     match p.text(name) {
@@ -68,7 +70,7 @@ pub(crate) fn run_filter(st: &AppState, auth: &Auth, p: &Pairs) -> Result<RunFil
     Ok(RunFilter {
         session: p.text("session").map(str::to_owned),
         model,
-        state: one_of(p, "state", &["running", "done", "canceled"])?,
+        state: one_of(p, "state", RUN_STATES)?,
         status: one_of(p, "status", STATUSES)?,
         user: p.text("user").map(str::to_owned),
         from: date(p, "from", false)?,
@@ -166,7 +168,7 @@ pub(crate) async fn runs(
     let mut body = format!(
         r#"<form id="runs-filter" class="filters" method="get" action="{}">{}<button type="submit" id="apply">Apply</button></form><p class="total">{total} runs</p><table id="runs" class="list">{RUNS_HEAD}<tbody>"#,
         esc(&st.url("/runs")),
-        common_filters(&st, &auth, &p, &["running", "done", "canceled"]),
+        common_filters(&st, &auth, &p, RUN_STATES),
     );
     for r in &rows {
         body.push_str(&run_row(&st, r, counts.get(&r.id)));
