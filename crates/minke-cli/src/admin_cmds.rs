@@ -290,6 +290,20 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
         "serving the admin on http://{}{base}/ (Ctrl-C to stop)",
         args.listen
     );
+    // Runs whose process died are closed as `interrupted` now and every lock TTL, so
+    // the history pages do not show them running for ever.
+    let reaper = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(engine.config().lock_ttl);
+            loop {
+                every.tick().await;
+                if let Err(e) = engine.close_interrupted_runs().await {
+                    tracing::error!("closing interrupted runs failed: {e}");
+                }
+            }
+        })
+    };
     let shutdown = async {
         #[cfg(unix)]
         {
@@ -313,9 +327,9 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
             let _ = tokio::signal::ctrl_c().await;
         }
     };
-    minke_admin::serve_until(engine.clone(), args.listen, config, shutdown)
-        .await
-        .map_err(|e| CliError::Internal(e.to_string()))?;
+    let served = minke_admin::serve_until(engine.clone(), args.listen, config, shutdown).await;
+    reaper.abort();
+    served.map_err(|e| CliError::Internal(e.to_string()))?;
     let going = engine.active_runs();
     if !going.is_empty() {
         eprintln!("stopping {} runs still going", going.len());

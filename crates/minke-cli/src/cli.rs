@@ -310,8 +310,14 @@ async fn command(engine: &Engine, command: Command, user: String) -> Result<u8, 
             let q = select.query(false)?;
             output::items(&engine, &model, q, json).await
         }
-        Command::History { limit, json } => output::history(&engine, limit, json).await,
-        Command::Show { run, json } => output::show(&engine, run, json).await,
+        Command::History { limit, json } => {
+            engine.close_interrupted_runs().await?;
+            output::history(&engine, limit, json).await
+        }
+        Command::Show { run, json } => {
+            engine.close_interrupted_runs().await?;
+            output::show(&engine, run, json).await
+        }
         Command::Hosts(HostsCommand::ImportSshConfig { file }) => import(&engine, &file).await,
         Command::Hosts(HostsCommand::List { json }) => {
             output::items(&engine, "host", Query::all(), json).await

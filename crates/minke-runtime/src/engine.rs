@@ -300,6 +300,21 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
+    /// Closes the runs whose process died, as `interrupted` (see
+    /// [`minke_store::close_interrupted_runs`]); every run start does it too. Returns
+    /// their ids.
+    pub async fn close_interrupted_runs(&self) -> minke_store::Result<Vec<i64>> {
+        let ids = self
+            .inner
+            .store
+            .write(|c| minke_store::close_interrupted_runs(c, now_micros()))
+            .await?;
+        if !ids.is_empty() {
+            tracing::warn!(runs = ?ids, "closed runs whose process ended before them (interrupted)");
+        }
+        Ok(ids)
+    }
+
     /// The ids of the runs going on in this engine.
     pub fn active_runs(&self) -> Vec<i64> {
         self.inner
