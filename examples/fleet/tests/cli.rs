@@ -42,6 +42,16 @@ impl Setup {
     fn fleet_cmd(&self, args: &[&str]) -> Output {
         run_fleet(&self.db, args)
     }
+
+    /// `run command --model host --all --param cmd=CMD` and `more`.
+    fn run_command(&self, cmd: &str, more: &[&str]) -> Output {
+        let param = format!("cmd={cmd}");
+        let mut args = vec![
+            "run", "command", "--model", "host", "--all", "--param", &param,
+        ];
+        args.extend_from_slice(more);
+        self.fleet_cmd(&args)
+    }
 }
 
 fn run_fleet(db: &str, args: &[&str]) -> Output {
@@ -78,16 +88,7 @@ fn import_run_json_history_show() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines[0].starts_with("web-01\t"), "{lines:?}");
 
-    let out = s.fleet_cmd(&[
-        "run",
-        "command",
-        "--model",
-        "host",
-        "--all",
-        "--param",
-        "cmd=uname -s; echo err >&2",
-        "--json",
-    ]);
+    let out = s.run_command("uname -s; echo err >&2", &["--json"]);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -380,17 +381,7 @@ fn stream_and_output_dir() {
         assert!(text(&out.stderr).contains(&format!("[{host}] oops")));
     }
     // A second run replaces the files instead of appending.
-    let out = s.fleet_cmd(&[
-        "run",
-        "command",
-        "--model",
-        "host",
-        "--all",
-        "--param",
-        "cmd=echo again",
-        "--output-dir",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = s.run_command("echo again", &["--output-dir", out_dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         std::fs::read_to_string(out_dir.join("web-01.stdout")).unwrap(),
@@ -412,16 +403,7 @@ fn failed_history_writes_are_exit_1() {
         .execute(&mut c)
         .unwrap();
     }
-    let out = s.fleet_cmd(&[
-        "run",
-        "command",
-        "--model",
-        "host",
-        "--all",
-        "--param",
-        "cmd=echo hi",
-        "--json",
-    ]);
+    let out = s.run_command("echo hi", &["--json"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let last = err.trim().lines().last().unwrap_or_default();
@@ -501,16 +483,7 @@ fn a_killed_run_is_closed_as_interrupted() {
         ]
     );
     // Its hosts are free again.
-    let out = s.fleet_cmd(&[
-        "run",
-        "command",
-        "--model",
-        "host",
-        "--all",
-        "--param",
-        "cmd=echo again",
-        "--json",
-    ]);
+    let out = s.run_command("echo again", &["--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let again = json(&out);
     assert!(
