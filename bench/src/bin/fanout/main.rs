@@ -42,8 +42,8 @@ options:
   --reps-large-fleet N    measured runs at 500 hosts and more (default 3)
   --large-reps N          measured runs of the large-output workload (default 5; 0: none)
   --large-hosts N         hosts of the large-output workload (default 10)
-  --tools a,b,...         minke, openssh, parallel-ssh, fabric, ansible (default: all
-                          that are installed)
+  --tools a,b,...         minke, openssh, openssh-aes, parallel-ssh, fabric, ansible
+                          (default: all that are installed)
   --max-hosts TOOL=N      largest host count to run TOOL at (repeatable; default:
                           every size)
   --timeout SECONDS       time limit of one run (default 300)
