@@ -59,6 +59,16 @@ pub(crate) fn page(st: &AppState, auth: Option<&Auth>, title: &str, body: &str) 
             },
             csrf = csrf_field(a),
         );
+        // Writes to the history that failed (a full disk, say) are said on every page,
+        // to the people logged in: the history of this server's runs is incomplete.
+        if let (n @ 1.., first) = st.store().failed_writes() {
+            let _ = write!(
+                nav,
+                r#"<p id="write-failures" class="notice error">{n} {} to the history failed since this server started, so it is incomplete; the first: {}</p>"#,
+                if n == 1 { "write" } else { "writes" },
+                esc(first.as_deref().unwrap_or_default())
+            );
+        }
     }
     format!(
         r#"<!DOCTYPE html>

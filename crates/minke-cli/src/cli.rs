@@ -290,7 +290,8 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
     match engine.store().failed_writes() {
         (0, _) => Ok(code),
         (n, first) => Err(CliError::Internal(format!(
-            "{n} writes to the history failed, so it is incomplete; the first: {}",
+            "{n} {} to the history failed, so it is incomplete; the first: {}",
+            if n == 1 { "write" } else { "writes" },
             first.unwrap_or_default()
         ))),
     }

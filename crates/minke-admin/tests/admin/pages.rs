@@ -765,3 +765,34 @@ async fn groups_add_edit_delete_and_filter_hosts() {
     let r = env.send(c.get("/models/host?group=abc")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn failed_history_writes_are_said_on_every_page() {
+    let env = Env::new().await;
+    let c = env.login(ROOT).await;
+    let t = env.send(c.get("/")).await.text();
+    assert!(!t.contains("write-failures"), "{t}");
+    // A write the database refuses, as a full disk would.
+    env.store.write_statement_later("a test write", |c| {
+        minke_store::insert_message(
+            c,
+            &minke_store::MessageRow {
+                session_id: 999_999,
+                seq: 1,
+                level: "info".into(),
+                body: "{}".into(),
+                created_at: 1,
+            },
+        )
+    });
+    env.store.flush().await.unwrap();
+    for page in ["/", "/runs", "/hosts"] {
+        let t = env.send(c.get(page)).await.text();
+        assert!(
+            t.contains(r#"id="write-failures""#)
+                && t.contains("1 write to the history failed")
+                && t.contains("writing a test write failed"),
+            "{page}: {t}"
+        );
+    }
+}
