@@ -11,7 +11,8 @@ use minke_store::schema::{
     minke_sessions as ses,
 };
 use minke_store::{
-    Conn, Error, HostRecord, MessageRow, NewHost, Result, RunRecord, SessionRecord, with_conn,
+    Conn, Error, HostRecord, MessageRow, NewHost, Result, RunRecord, SessionRecord,
+    StoredModel as _, with_conn,
 };
 use serde::Serialize;
 
@@ -441,20 +442,6 @@ pub(crate) fn command_output(
     })
 }
 
-/// One host of Minke's table.
-pub(crate) fn get_host(conn: &mut Conn, id: i64) -> Result<HostRecord> {
-    with_conn!(conn, |c, B| h::table
-        .find(id)
-        .select(HostRecord::as_select())
-        .first(c)
-        .optional()
-        .map_err(Error::query(format!("loading host {id}"))))?
-    .ok_or(Error::NotFound {
-        model: "host".into(),
-        id,
-    })
-}
-
 /// The id of the host of that name.
 pub(crate) fn host_named(conn: &mut Conn, name: &str) -> Result<Option<i64>> {
     with_conn!(conn, |c, B| h::table
@@ -485,7 +472,7 @@ pub(crate) fn insert_host(conn: &mut Conn, host: &NewHost) -> Result<i64> {
 /// error).
 pub(crate) fn update_host(conn: &mut Conn, id: i64, host: &NewHost) -> Result<()> {
     host.validate()?;
-    get_host(conn, id)?;
+    HostRecord::load_one(conn, id)?;
     if host_named(conn, &host.name)?.is_some_and(|other| other != id) {
         return Err(Error::BadQuery(format!(
             "a host named `{}` exists already",
@@ -501,7 +488,7 @@ pub(crate) fn update_host(conn: &mut Conn, id: i64, host: &NewHost) -> Result<()
 
 /// Disables or enables a host.
 pub(crate) fn set_host_disabled(conn: &mut Conn, id: i64, disabled: bool) -> Result<()> {
-    get_host(conn, id)?;
+    HostRecord::load_one(conn, id)?;
     with_conn!(conn, |c, B| diesel::update(h::table.find(id))
         .set(h::disabled.eq(disabled))
         .execute(c)

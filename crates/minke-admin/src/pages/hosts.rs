@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use minke_core::HostKeyPolicy;
-use minke_store::{HostGroupRecord, HostRecord, NewHost};
+use minke_store::{HostGroupRecord, HostRecord, NewHost, StoredModel as _};
 
 use crate::auth::Auth;
 use crate::db;
@@ -426,7 +426,7 @@ async fn save_host(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> Re
                         "a host cannot be its own jump host".into(),
                     ));
                 }
-                if db::get_host(c, j).is_err() {
+                if HostRecord::load_one(c, j).is_err() {
                     return Err(minke_store::Error::BadQuery(format!(
                         "jump host {j} does not exist"
                     )));
@@ -478,7 +478,7 @@ pub(crate) async fn edit_form(
         .store()
         .blocking(move |c| {
             Ok((
-                db::get_host(c, id)?,
+                HostRecord::load_one(c, id)?,
                 minke_store::groups_of_hosts(c, &[id])?,
             ))
         })
