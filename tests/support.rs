@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use minke::prelude::*;
 use minke::runtime::{Config, Engine};
-use minke::store::{Conn, DatabaseUrl, NewHost};
+use minke::store::{Conn, DatabaseUrl};
 use minke::{AppMigration, HostRecord, Store};
 
 diesel::table! {
@@ -237,24 +237,12 @@ impl Env {
         let url =
             db_url.unwrap_or_else(|| dir.path().join("e2e.db").to_string_lossy().into_owned());
         let store = Store::open_with(&url, MIGRATIONS).await.unwrap();
-        let targets = fleet.targets();
+        let hosts = fleet.new_hosts();
         let host_ids = store
             .write(move |c| {
                 let mut ids = Vec::new();
-                for t in &targets {
-                    let mut h = NewHost::new(t.name.clone());
-                    h.hostname = Some(t.address.clone());
-                    h.port = i32::from(t.port);
-                    h.username = Some(t.user.clone());
-                    h.identity_file = t
-                        .identity_files
-                        .first()
-                        .map(|p| p.to_string_lossy().into_owned());
-                    h.known_hosts = t
-                        .known_hosts
-                        .as_ref()
-                        .map(|p| p.to_string_lossy().into_owned());
-                    ids.push(minke::store::upsert_host(c, &h)?);
+                for h in &hosts {
+                    ids.push(minke::store::upsert_host(c, h)?);
                 }
                 Ok(ids)
             })

@@ -195,6 +195,26 @@ impl Fleet {
         (0..self.servers.len()).map(|i| self.target_at(i)).collect()
     }
 
+    /// One row of Minke's host table per server, as [`targets`](Self::targets) describes
+    /// them (name, address, port, user, the client key and the fleet's known_hosts).
+    pub fn new_hosts(&self) -> Vec<minke_store::NewHost> {
+        self.targets()
+            .into_iter()
+            .map(|t| {
+                let mut h = minke_store::NewHost::new(t.name);
+                h.hostname = Some(t.address);
+                h.port = i32::from(t.port);
+                h.username = Some(t.user);
+                h.identity_file = t
+                    .identity_files
+                    .first()
+                    .map(|p| p.to_string_lossy().into_owned());
+                h.known_hosts = t.known_hosts.map(|p| p.to_string_lossy().into_owned());
+                h
+            })
+            .collect()
+    }
+
     /// The target of one server, by index from 0.
     pub fn target(&self, index: usize) -> Result<HostTarget> {
         self.server(index)?;

@@ -339,25 +339,7 @@ impl Env {
             .await
             .unwrap()
             .unwrap();
-        let hosts = fleet
-            .targets()
-            .into_iter()
-            .map(|t| {
-                let mut h = NewHost::new(t.name.clone());
-                h.hostname = Some(t.address.clone());
-                h.port = i32::from(t.port);
-                h.username = Some(t.user.clone());
-                h.identity_file = t
-                    .identity_files
-                    .first()
-                    .map(|p| p.to_string_lossy().into_owned());
-                h.known_hosts = t
-                    .known_hosts
-                    .as_ref()
-                    .map(|p| p.to_string_lossy().into_owned());
-                h
-            })
-            .collect();
+        let hosts = fleet.new_hosts();
         (
             Env::with(hosts, AdminConfig::default(), config).await,
             fleet,
