@@ -298,30 +298,29 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
 }
 
 async fn command(engine: &Engine, command: Command, user: String) -> Result<u8, CliError> {
-    let engine = engine.clone();
     match command {
-        Command::Run(args) => run(&engine, args, user).await,
-        Command::Sessions { json } => output::sessions(&engine, json),
-        Command::Models { json } => output::models(&engine, json),
+        Command::Run(args) => run(engine, args, user).await,
+        Command::Sessions { json } => output::sessions(engine, json),
+        Command::Models { json } => output::models(engine, json),
         Command::Items {
             model,
             select,
             json,
         } => {
             let q = select.query(false)?;
-            output::items(&engine, &model, q, json).await
+            output::items(engine, &model, q, json).await
         }
         Command::History { limit, json } => {
             engine.close_interrupted_runs().await?;
-            output::history(&engine, limit, json).await
+            output::history(engine, limit, json).await
         }
         Command::Show { run, json } => {
             engine.close_interrupted_runs().await?;
-            output::show(&engine, run, json).await
+            output::show(engine, run, json).await
         }
-        Command::Hosts(HostsCommand::ImportSshConfig { file }) => import(&engine, &file).await,
+        Command::Hosts(HostsCommand::ImportSshConfig { file }) => import(engine, &file).await,
         Command::Hosts(HostsCommand::List { json }) => {
-            output::items(&engine, "host", Query::all(), json).await
+            output::items(engine, "host", Query::all(), json).await
         }
         Command::Migrate => {
             println!("database {} is up to date", engine.store().url().redacted());
@@ -340,8 +339,8 @@ async fn command(engine: &Engine, command: Command, user: String) -> Result<u8, 
             );
             Ok(exit::SUCCESS)
         }
-        Command::Serve(args) => crate::admin_cmds::serve(engine, args).await,
-        Command::Users(cmd) => crate::admin_cmds::users(&engine, cmd).await,
+        Command::Serve(args) => crate::admin_cmds::serve(engine.clone(), args).await,
+        Command::Users(cmd) => crate::admin_cmds::users(engine, cmd).await,
     }
 }
 

@@ -309,9 +309,7 @@ impl Engine {
             .store
             .write(|c| minke_store::close_interrupted_runs(c, now_micros()))
             .await?;
-        if !ids.is_empty() {
-            tracing::warn!(runs = ?ids, "closed runs whose process ended before them (interrupted)");
-        }
+        log_interrupted(&ids);
         Ok(ids)
     }
 
@@ -447,12 +445,7 @@ impl Engine {
             .write(move |c| {
                 // Runs whose process died would otherwise stay `running` for ever.
                 let interrupted = minke_store::close_interrupted_runs(c, now_micros())?;
-                if !interrupted.is_empty() {
-                    tracing::warn!(
-                        runs = ?interrupted,
-                        "closed runs whose process ended before them (interrupted)"
-                    );
-                }
+                log_interrupted(&interrupted);
                 let run_id = minke_store::insert_run(c, &new_run)?;
                 let held: BTreeMap<i64, i64> =
                     minke_store::acquire_host_locks(c, run_id, &hosts_wanted, ttl)?
@@ -1179,5 +1172,12 @@ impl RunCtx {
             }
         }
         outcome
+    }
+}
+
+/// Says which runs were closed as `interrupted`, if any.
+fn log_interrupted(ids: &[i64]) {
+    if !ids.is_empty() {
+        tracing::warn!(runs = ?ids, "closed runs whose process ended before them (interrupted)");
     }
 }
