@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MINKE_SKIP_POSTGRES=1 scripts/install-deps.sh
 cargo build --release --locked -p fleet
-exec ./target/release/fleet demo "$@"
+# Where cargo put it: ./target unless CARGO_TARGET_DIR says otherwise.
+exec "${CARGO_TARGET_DIR:-target}/release/fleet" demo "$@"

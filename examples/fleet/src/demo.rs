@@ -199,9 +199,13 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             .context("no run recorded")?
     };
     step(&db, &["show", &last_run.to_string()]);
+    // The binary as it was started, wherever cargo put it.
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "fleet".to_owned());
     println!(
         "\nall runs took {:.2}s; history is in {db}\n\
-         try: ./target/release/fleet --database {db} show 1   (or `history`, `items web_app`)",
+         try: {me} --database {db} show 1   (or `history`, `items web_app`)",
         t_runs.elapsed().as_secs_f64()
     );
     if o.keep {
