@@ -86,9 +86,7 @@ impl NewHost {
 
     /// Checks the port range and the host key policy.
     pub fn validate(&self) -> Result<()> {
-        if self.name.trim().is_empty() {
-            return Err(Error::BadQuery("a host needs a name".into()));
-        }
+        check_host_name(&self.name)?;
         if !(1..=65535).contains(&self.port) {
             return Err(Error::BadQuery(format!(
                 "host `{}`: port {} is not in 1..65535",
@@ -97,6 +95,36 @@ impl NewHost {
         }
         self.host_key_policy.parse::<HostKeyPolicy>()?;
         Ok(())
+    }
+}
+
+/// Checks a host name: not empty, no `/`, no control characters, no leading `-`
+/// (a name ends up in file names like `DIR/NAME.stdout` and on command lines).
+///
+/// ```
+/// use minke_store::check_host_name;
+/// assert!(check_host_name("web-1.example.com").is_ok());
+/// assert!(check_host_name("../escaped").is_err());
+/// assert!(check_host_name("-oProxyCommand=x").is_err());
+/// assert!(check_host_name("bad\u{1b}]0;title\u{7}").is_err());
+/// ```
+pub fn check_host_name(name: &str) -> Result<()> {
+    let shown = name.escape_debug().to_string();
+    let why = if name.trim().is_empty() {
+        Some("a host needs a name")
+    } else if name.contains('/') {
+        Some("it must not contain `/`")
+    } else if name.chars().any(char::is_control) {
+        Some("it must not contain control characters")
+    } else if name.starts_with('-') {
+        Some("it must not start with `-`")
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(w) if name.trim().is_empty() => Err(Error::BadQuery(w.into())),
+        Some(w) => Err(Error::BadQuery(format!("host name \"{shown}\" is not allowed: {w}"))),
     }
 }
 

@@ -26,7 +26,7 @@ pub use conn::{Conn, DatabaseUrl};
 pub use error::{Error, Result};
 pub use groups::*;
 pub use history::*;
-pub use hosts::{HostRecord, NewHost, upsert_host};
+pub use hosts::{HostRecord, NewHost, check_host_name, upsert_host};
 pub use model::{
     AsId, StoredModel, check_query, condition_value, key_from_id, like_pattern, require_host,
 };
