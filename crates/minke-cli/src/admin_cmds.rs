@@ -304,48 +304,39 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
             }
         })
     };
-    let shutdown = async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = signal(SignalKind::terminate()).ok();
-            let terminated = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                () = terminated => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+    // Ctrl-C, SIGTERM or SIGHUP: stop accepting, stop the runs going on at once
+    // (remote commands killed, history written, locks released), then exit.
+    let mut signals = crate::signals::Signals::new();
+    let stopping = engine.clone();
+    let shutdown = async move {
+        signals.next().await;
+        stop_all_runs(&stopping);
     };
     let served = minke_admin::serve_until(engine.clone(), args.listen, config, shutdown).await;
     reaper.abort();
     served.map_err(|e| CliError::Internal(e.to_string()))?;
-    let going = engine.active_runs();
-    if !going.is_empty() {
-        eprintln!("stopping {} runs still going", going.len());
-        for r in &going {
-            engine.cancel_run(*r);
-            engine.cancel_run(*r);
+    stop_all_runs(&engine);
+    // Each run ends once its killed commands are recorded; give up after a while.
+    for _ in 0..300 {
+        if engine.active_runs().is_empty() {
+            break;
         }
-        for _ in 0..100 {
-            if engine.active_runs().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     engine.store().flush().await?;
     Ok(exit::SUCCESS)
+}
+
+/// Stops every run going on in this process at once.
+fn stop_all_runs(engine: &Engine) {
+    let going = engine.active_runs();
+    if !going.is_empty() {
+        eprintln!("stopping {} runs still going", going.len());
+    }
+    for r in going {
+        engine.cancel_run(r);
+        engine.cancel_run(r);
+    }
 }
 
 #[cfg(test)]

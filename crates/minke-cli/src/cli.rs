@@ -11,6 +11,7 @@ use minke_runtime::{Engine, RunRequest};
 use minke_store::Query;
 
 use crate::output;
+use crate::term::Shown;
 use crate::{App, CliError};
 
 /// Exit codes: how a run went, or why nothing ran.
@@ -42,12 +43,16 @@ struct Cli {
     /// Log level for Minke's own logs on stderr (error, warn, info, debug).
     #[arg(long, global = true, env = "MINKE_LOG", default_value = "warn")]
     log: String,
+    /// Print remote output and names as they are, control characters included (on a
+    /// terminal they are shown escaped by default, so that output cannot drive it).
+    #[arg(long, global = true)]
+    raw: bool,
     /// Passphrase of encrypted identity files (only from the environment).
     #[arg(skip)]
-    key_passphrase: Option<String>,
+    key_passphrase: Option<minke_core::Secret>,
     /// SSH password (only from the environment).
     #[arg(skip)]
-    password: Option<String>,
+    password: Option<minke_core::Secret>,
     #[command(subcommand)]
     command: Command,
 }
@@ -203,6 +208,14 @@ impl Select {
     }
 }
 
+/// A secret from an environment variable (unset or empty: none).
+fn secret_from_env(name: &str) -> Option<minke_core::Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(minke_core::Secret::new)
+}
+
 pub(crate) fn main<I, T>(app: App, args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
@@ -212,12 +225,8 @@ where
         Ok(mut c) => {
             // Secrets come only from the environment, never from the command line
             // (where `ps` would show them).
-            c.key_passphrase = std::env::var("MINKE_SSH_PASSPHRASE")
-                .ok()
-                .filter(|s| !s.is_empty());
-            c.password = std::env::var("MINKE_SSH_PASSWORD")
-                .ok()
-                .filter(|s| !s.is_empty());
+            c.key_passphrase = secret_from_env("MINKE_SSH_PASSPHRASE");
+            c.password = secret_from_env("MINKE_SSH_PASSWORD");
             c
         }
         Err(e) => {
@@ -229,12 +238,7 @@ where
             });
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init(&cli.log);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -276,12 +280,24 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
             app.config.concurrency = n;
         }
         if let Some(t) = r.command_timeout {
+            if t == 0 {
+                return Err(CliError::Usage(
+                    "--command-timeout must be at least 1 second".into(),
+                ));
+            }
             app.config.command_timeout = Duration::from_secs(t);
         }
     }
+    // The SSH secrets from the environment, for `run` and for the runs `serve` starts.
+    if cli.key_passphrase.is_some() {
+        app.config.connect.key_passphrase = cli.key_passphrase.clone();
+    }
+    if cli.password.is_some() {
+        app.config.connect.password = cli.password.clone();
+    }
     let user = cli.user.clone().unwrap_or_else(minke_core::local_user);
     let engine = app.engine(&url).await?;
-    let code = command(&engine, cli.command, user).await;
+    let code = command(&engine, cli.command, user, cli.raw).await;
     // Closing commits what is queued and, on SQLite, folds the write-ahead log into
     // the database so that the next command opens it without reading the log back.
     let closed = engine.store().close().await;
@@ -297,9 +313,15 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
     }
 }
 
-async fn command(engine: &Engine, command: Command, user: String) -> Result<u8, CliError> {
+async fn command(
+    engine: &Engine,
+    command: Command,
+    user: String,
+    raw: bool,
+) -> Result<u8, CliError> {
+    let shown = Shown::stdout(raw);
     match command {
-        Command::Run(args) => run(engine, args, user).await,
+        Command::Run(args) => run(engine, args, user, raw).await,
         Command::Sessions { json } => output::sessions(engine, json),
         Command::Models { json } => output::models(engine, json),
         Command::Items {
@@ -308,22 +330,27 @@ async fn command(engine: &Engine, command: Command, user: String) -> Result<u8, 
             json,
         } => {
             let q = select.query(false)?;
-            output::items(engine, &model, q, json).await
+            output::items(engine, &model, q, json, shown).await
         }
         Command::History { limit, json } => {
             engine.close_interrupted_runs().await?;
-            output::history(engine, limit, json).await
+            output::history(engine, limit, json, shown).await
         }
         Command::Show { run, json } => {
             engine.close_interrupted_runs().await?;
-            output::show(engine, run, json).await
+            output::show(engine, run, json, shown).await
         }
-        Command::Hosts(HostsCommand::ImportSshConfig { file }) => import(engine, &file).await,
+        Command::Hosts(HostsCommand::ImportSshConfig { file }) => {
+            import(engine, &file, shown).await
+        }
         Command::Hosts(HostsCommand::List { json }) => {
-            output::items(engine, "host", Query::all(), json).await
+            output::items(engine, "host", Query::all(), json, shown).await
         }
         Command::Migrate => {
-            println!("database {} is up to date", engine.store().url().redacted());
+            output::say(format_args!(
+                "database {} is up to date",
+                engine.store().url().redacted()
+            ))?;
             Ok(exit::SUCCESS)
         }
         Command::Clear { older_than } => {
@@ -333,10 +360,10 @@ async fn command(engine: &Engine, command: Command, user: String) -> Result<u8, 
                 .store()
                 .write(move |c| minke_store::clear_before(c, before))
                 .await?;
-            println!(
+            output::say(format_args!(
                 "deleted {} runs with {} sessions",
                 cleared.runs, cleared.sessions
-            );
+            ))?;
             Ok(exit::SUCCESS)
         }
         Command::Serve(args) => crate::admin_cmds::serve(engine.clone(), args).await,
@@ -344,9 +371,8 @@ async fn command(engine: &Engine, command: Command, user: String) -> Result<u8, 
     }
 }
 
-async fn import(engine: &Engine, file: &std::path::Path) -> Result<u8, CliError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+async fn import(engine: &Engine, file: &std::path::Path, shown: Shown) -> Result<u8, CliError> {
+    let text = crate::ssh_config::read_config(file).map_err(CliError::Usage)?;
     let hosts = crate::ssh_config::parse_with_jumps(&text, &file.display().to_string())
         .map_err(|e| CliError::Usage(e.to_string()))?;
     if hosts.is_empty() {
@@ -377,11 +403,16 @@ async fn import(engine: &Engine, file: &std::path::Path) -> Result<u8, CliError>
             Ok(())
         })
         .await?;
-    println!("imported {n} hosts: {}", names.join(", "));
+    output::say(format_args!(
+        "imported {n} hosts: {}",
+        shown.text(&names.join(", "))
+    ))?;
     Ok(exit::SUCCESS)
 }
 
-async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliError> {
+async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<u8, CliError> {
+    // Before anything is recorded: from here on a signal stops the run in order.
+    let signals = crate::signals::Signals::new();
     let query = args.select.query(true)?;
     let mut params = Params::new();
     for p in &args.params {
@@ -400,41 +431,17 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
     // it misses none. Without a subscriber the engine builds no events at all.
     let show_progress = !args.json && !args.stream && std::io::stderr().is_terminal();
     let events = show_progress.then(|| engine.subscribe());
-    let writer = if args.stream || args.output_dir.is_some() {
-        let w = crate::run_output::OutputWriter::new(args.output_dir.clone(), args.stream)
-            .map_err(|e| {
-                CliError::Usage(format!(
-                    "cannot create --output-dir {}: {e}",
-                    args.output_dir
-                        .as_deref()
-                        .unwrap_or(std::path::Path::new(""))
-                        .display()
-                ))
-            })?;
-        Some(std::sync::Arc::new(w))
-    } else {
-        None
-    };
+    let writer = output_writer(&args, raw)?;
     let observer = writer
         .clone()
         .map(|w| w as std::sync::Arc<dyn minke_runtime::RunObserver>);
     let handle = engine.start_observed(req, observer).await?;
     let run_id = handle.run_id;
-    let canceller = handle.canceller();
-    let ctrl_c = tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            let level = canceller.cancel();
-            if level >= 2 {
-                eprintln!("\nstopping at once (running commands are killed)");
-            } else {
-                eprintln!("\nstopping after the current commands (Ctrl-C again to stop at once)");
-            }
-        }
-    });
+    let stopper = tokio::spawn(stop_on_signals(signals, handle.canceller()));
     let progress =
         events.map(|events| tokio::spawn(output::progress(events, run_id, handle.sessions)));
     let summary = handle.wait().await?;
-    ctrl_c.abort();
+    stopper.abort();
     if let Some(p) = progress {
         let _ = p.await;
     }
@@ -449,11 +456,11 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
     if args.json {
         output::run_json(engine, &summary).await?;
     } else {
-        output::run_table(&summary);
-        println!(
+        output::run_table(&summary, Shown::stdout(raw))?;
+        output::say(format_args!(
             "history: run {run_id} in {} (`show {run_id}` for details)",
             engine.store().url().redacted()
-        );
+        ))?;
     }
     if output_lost {
         // The run went on, but some output did not reach its files.
@@ -464,4 +471,50 @@ async fn run(engine: &Engine, args: RunArgs, user: String) -> Result<u8, CliErro
         Some(Status::Warning) => exit::WARNING,
         Some(Status::Error) => exit::ERROR,
     })
+}
+
+/// The writer of `--stream` and `--output-dir`, if either is asked for.
+fn output_writer(
+    args: &RunArgs,
+    raw: bool,
+) -> Result<Option<std::sync::Arc<crate::run_output::OutputWriter>>, CliError> {
+    if !args.stream && args.output_dir.is_none() {
+        return Ok(None);
+    }
+    let w = crate::run_output::OutputWriter::new(args.output_dir.clone(), args.stream, raw)
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "cannot create --output-dir {}: {e}",
+                args.output_dir
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
+            ))
+        })?;
+    Ok(Some(std::sync::Arc::new(w)))
+}
+
+/// Stops a run on signals: the first Ctrl-C after the current commands, a second one,
+/// SIGTERM or SIGHUP at once (running commands killed on their hosts). The run then
+/// ends in order: sessions `stopped`, history written, host locks released.
+async fn stop_on_signals(
+    mut signals: crate::signals::Signals,
+    canceller: minke_runtime::Canceller,
+) {
+    use crate::signals::Stop;
+    loop {
+        let level = match signals.next().await {
+            Stop::Interrupt => canceller.cancel(),
+            Stop::Terminate => {
+                canceller.kill();
+                eprintln!("\nterminated: stopping at once (running commands are killed)");
+                continue;
+            }
+        };
+        if level >= 2 {
+            eprintln!("\nstopping at once (running commands are killed)");
+        } else {
+            eprintln!("\nstopping after the current commands (Ctrl-C again to stop at once)");
+        }
+    }
 }

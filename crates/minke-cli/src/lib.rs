@@ -8,9 +8,12 @@
 mod admin_cmds;
 mod app;
 mod cli;
+mod logging;
 mod output;
 mod run_output;
+mod signals;
 mod ssh_config;
+mod term;
 
 pub use app::App;
 pub use cli::exit;
@@ -46,6 +49,9 @@ impl CliError {
     fn from_query(e: minke_store::Error) -> Self {
         match e {
             minke_store::Error::BadQuery(m) => CliError::Usage(m),
+            minke_store::Error::NotFound { model, id } => {
+                CliError::Usage(format!("no {model} {id}"))
+            }
             other => CliError::Database(other),
         }
     }

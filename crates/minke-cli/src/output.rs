@@ -12,15 +12,39 @@ use tokio::sync::broadcast;
 
 use crate::CliError;
 use crate::cli::exit;
+use crate::term::Shown;
+
+/// The end of printing: a reader that went away (`| head`) ends it quietly, as
+/// `git` and `ripgrep` do; other write errors are errors.
+pub(crate) fn printed(result: std::io::Result<()>) -> Result<(), CliError> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::Internal(format!("cannot write the output: {e}"))),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Prints one line of Minke's own on standard output.
+pub(crate) fn say(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    printed(writeln!(std::io::stdout(), "{line}"))
+}
 
 fn print_json(v: &serde_json::Value) -> Result<u8, CliError> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v).map_err(|e| CliError::Internal(e.to_string()))?;
-    let _ = writeln!(out);
+    printed(
+        serde_json::to_writer_pretty(&mut out, v)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush()),
+    )?;
     Ok(exit::SUCCESS)
 }
 
-fn table(rows: &[Vec<String>]) {
+fn print_table(rows: &[Vec<String>]) -> Result<(), CliError> {
+    printed(table(rows))
+}
+
+fn table(rows: &[Vec<String>]) -> std::io::Result<()> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
@@ -38,8 +62,9 @@ fn table(rows: &[Vec<String>]) {
             .enumerate()
             .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
             .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        writeln!(out, "{}", line.join("  ").trim_end())?;
     }
+    out.flush()
 }
 
 fn time(us: i64) -> String {
@@ -99,7 +124,7 @@ pub(crate) fn sessions(engine: &Engine, json: bool) -> Result<u8, CliError> {
             m.verbose_name.clone(),
         ]);
     }
-    table(&rows);
+    print_table(&rows)?;
     Ok(exit::SUCCESS)
 }
 
@@ -114,7 +139,7 @@ pub(crate) fn models(engine: &Engine, json: bool) -> Result<u8, CliError> {
     for m in metas {
         rows.push(vec![m.name.into(), m.filter.join(","), m.search.join(",")]);
     }
-    table(&rows);
+    print_table(&rows)?;
     Ok(exit::SUCCESS)
 }
 
@@ -123,6 +148,7 @@ pub(crate) async fn items(
     model: &str,
     query: Query,
     json: bool,
+    shown: Shown,
 ) -> Result<u8, CliError> {
     let entry = engine.models().get(model)?.clone();
     let meta = entry.meta.clone();
@@ -151,7 +177,7 @@ pub(crate) async fn items(
         return print_json(&json!(list));
     }
     let mut out = std::io::stdout().lock();
-    for o in &objects {
+    let lines = objects.iter().try_for_each(|o| {
         let rest: Vec<String> = meta
             .list
             .iter()
@@ -163,12 +189,19 @@ pub(crate) async fn items(
                 )
             })
             .collect();
-        let _ = writeln!(out, "{}\t{}", o.label(), rest.join(" "));
-    }
+        let line = format!("{}\t{}", o.label(), rest.join(" "));
+        writeln!(out, "{}", shown.text(&line))
+    });
+    printed(lines.and_then(|()| out.flush()))?;
     Ok(exit::SUCCESS)
 }
 
-pub(crate) async fn history(engine: &Engine, limit: i64, json: bool) -> Result<u8, CliError> {
+pub(crate) async fn history(
+    engine: &Engine,
+    limit: i64,
+    json: bool,
+    shown: Shown,
+) -> Result<u8, CliError> {
     let runs = engine
         .store()
         .blocking(move |c| minke_store::list_runs(c, limit, 0))
@@ -190,13 +223,13 @@ pub(crate) async fn history(engine: &Engine, limit: i64, json: bool) -> Result<u
         rows.push(vec![
             r.id.to_string(),
             time(r.created_at),
-            r.username,
+            shown.text(&r.username).into_owned(),
             r.session,
             r.model,
             r.state,
         ]);
     }
-    table(&rows);
+    print_table(&rows)?;
     Ok(exit::SUCCESS)
 }
 
@@ -232,20 +265,7 @@ fn command_json(c: &minke_store::CommandRow) -> serde_json::Value {
 }
 
 async fn run_document(engine: &Engine, run_id: i64) -> Result<serde_json::Value, CliError> {
-    let (run, sessions) = engine
-        .store()
-        .blocking(move |c| {
-            let run = minke_store::get_run(c, run_id)?;
-            let sessions = minke_store::run_sessions(c, run_id)?;
-            let mut out = Vec::with_capacity(sessions.len());
-            for s in sessions {
-                let msgs = minke_store::session_messages(c, s.id)?;
-                let cmds = minke_store::session_commands(c, s.id)?;
-                out.push((s, msgs, cmds));
-            }
-            Ok((run, out))
-        })
-        .await?;
+    let (run, sessions) = load_run(engine, run_id).await?;
     let list: Vec<serde_json::Value> = sessions
         .iter()
         .map(|(s, msgs, cmds)| {
@@ -280,7 +300,7 @@ pub(crate) async fn run_json(engine: &Engine, summary: &RunSummary) -> Result<u8
     print_json(&run_document(engine, summary.run_id).await?)
 }
 
-pub(crate) fn run_table(summary: &RunSummary) {
+pub(crate) fn run_table(summary: &RunSummary, shown: Shown) -> Result<(), CliError> {
     let mut rows = vec![vec![
         "OBJECT".into(),
         "HOST".into(),
@@ -290,14 +310,18 @@ pub(crate) fn run_table(summary: &RunSummary) {
     ]];
     for s in &summary.sessions {
         rows.push(vec![
-            s.object.clone(),
-            s.host.clone().unwrap_or_default(),
+            shown.text(&s.object).into_owned(),
+            shown
+                .text(s.host.as_deref().unwrap_or_default())
+                .into_owned(),
             s.state.to_string(),
             s.status.map(|x| x.to_string()).unwrap_or_default(),
-            s.reason.clone().unwrap_or_default(),
+            shown
+                .text(s.reason.as_deref().unwrap_or_default())
+                .into_owned(),
         ]);
     }
-    table(&rows);
+    print_table(&rows)?;
     let count = |st: Status| {
         summary
             .sessions
@@ -305,7 +329,8 @@ pub(crate) fn run_table(summary: &RunSummary) {
             .filter(|s| s.state == State::Completed && s.status == Some(st))
             .count()
     };
-    println!(
+    printed(writeln!(
+        std::io::stdout(),
         "{} sessions: {} success, {} warning, {} error, {} failed, {} stopped, {} canceled",
         summary.sessions.len(),
         count(Status::Success),
@@ -314,14 +339,21 @@ pub(crate) fn run_table(summary: &RunSummary) {
         summary.count(State::Failed),
         summary.count(State::Stopped),
         summary.count(State::Canceled),
-    );
+    ))
 }
 
-pub(crate) async fn show(engine: &Engine, run_id: i64, json: bool) -> Result<u8, CliError> {
-    if json {
-        return print_json(&run_document(engine, run_id).await?);
-    }
-    let (run, sessions) = engine
+type SessionDetail = (
+    minke_store::SessionRecord,
+    Vec<minke_store::MessageRow>,
+    Vec<minke_store::CommandRow>,
+);
+
+/// A run with each session's messages and commands, in one read.
+async fn load_run(
+    engine: &Engine,
+    run_id: i64,
+) -> Result<(minke_store::RunRecord, Vec<SessionDetail>), CliError> {
+    let loaded = engine
         .store()
         .blocking(move |c| {
             let run = minke_store::get_run(c, run_id)?;
@@ -335,58 +367,99 @@ pub(crate) async fn show(engine: &Engine, run_id: i64, json: bool) -> Result<u8,
             Ok((run, out))
         })
         .await?;
-    println!(
+    Ok(loaded)
+}
+
+pub(crate) async fn show(
+    engine: &Engine,
+    run_id: i64,
+    json: bool,
+    shown: Shown,
+) -> Result<u8, CliError> {
+    if json {
+        return print_json(&run_document(engine, run_id).await?);
+    }
+    let (run, sessions) = load_run(engine, run_id).await?;
+    let mut out = std::io::stdout().lock();
+    printed(write_run(&mut out, &run, &sessions, shown).and_then(|()| out.flush()))?;
+    Ok(exit::SUCCESS)
+}
+
+fn write_run(
+    out: &mut impl Write,
+    run: &minke_store::RunRecord,
+    sessions: &[SessionDetail],
+    shown: Shown,
+) -> std::io::Result<()> {
+    let t = |s: &str| shown.text(s).into_owned();
+    writeln!(
+        out,
         "run {} · {} on {} · by {} · {} · {}",
         run.id,
         run.session,
         run.model,
-        run.username,
+        t(&run.username),
         time(run.created_at),
         run.state
-    );
-    println!("params: {}", run.params);
+    )?;
+    writeln!(out, "params: {}", t(&run.params))?;
     for (s, msgs, cmds) in sessions {
-        println!(
+        writeln!(
+            out,
             "\n== {} on {} — {} {}{}",
-            s.object_label,
-            s.host_name.as_deref().unwrap_or("?"),
+            t(&s.object_label),
+            t(s.host_name.as_deref().unwrap_or("?")),
             s.state,
             s.status.as_deref().unwrap_or(""),
             s.reason
                 .as_deref()
-                .map(|r| format!(" ({r})"))
+                .map(|r| format!(" ({})", t(r)))
                 .unwrap_or_default()
-        );
-        for c in &cmds {
-            let exit = match (&c.exit_code, &c.exit_signal) {
-                (Some(code), _) => format!("exit {code}"),
-                (None, Some(sig)) => format!("signal {sig}"),
-                _ => "no exit status".into(),
-            };
-            println!(
-                "$ {}  [{exit}, {:.1} ms]",
-                c.command,
-                c.duration_us as f64 / 1000.0
-            );
-            for (bytes, trunc, total) in [
-                (&c.stdout, c.stdout_truncated, c.stdout_len),
-                (&c.stderr, c.stderr_truncated, c.stderr_len),
-            ] {
-                let text = String::from_utf8_lossy(bytes);
-                let t = text.trim_end();
-                if !t.is_empty() {
-                    println!("{t}");
-                }
-                if trunc {
-                    println!("[... truncated: {} of {total} bytes kept]", bytes.len());
-                }
-            }
+        )?;
+        for c in cmds {
+            write_command(out, c, shown)?;
         }
-        for m in &msgs {
-            println!("[{}] {}", m.level, message_text(m));
+        for m in msgs {
+            writeln!(out, "[{}] {}", m.level, t(&message_text(m)))?;
         }
     }
-    Ok(exit::SUCCESS)
+    Ok(())
+}
+
+fn write_command(
+    out: &mut impl Write,
+    c: &minke_store::CommandRow,
+    shown: Shown,
+) -> std::io::Result<()> {
+    let exit = match (&c.exit_code, &c.exit_signal) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        _ => "no exit status".into(),
+    };
+    writeln!(
+        out,
+        "$ {}  [{exit}, {:.1} ms]",
+        shown.text(&c.command),
+        c.duration_us as f64 / 1000.0
+    )?;
+    for (bytes, trunc, total) in [
+        (&c.stdout, c.stdout_truncated, c.stdout_len),
+        (&c.stderr, c.stderr_truncated, c.stderr_len),
+    ] {
+        let text = shown.bytes(bytes.trim_ascii_end());
+        if !text.is_empty() {
+            out.write_all(&text)?;
+            writeln!(out)?;
+        }
+        if trunc {
+            writeln!(
+                out,
+                "[... truncated: {} of {total} bytes kept]",
+                bytes.len()
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Live progress on stderr: a line per finished session and a status line.
@@ -416,10 +489,13 @@ pub(crate) async fn progress(mut events: broadcast::Receiver<Event>, run_id: i64
                                 (State::Completed, Some(Status::Warning)) => "WARN",
                                 _ => "FAIL",
                             };
+                            // Names and reasons come from the database and hosts: shown
+                            // escaped, like everything this display puts on the terminal.
+                            let esc = |s: &str| crate::term::escape_controls(s).into_owned();
                             let _ = write!(err, "\r\x1b[2K{mark} {:<20} {:<24} {state}{}{}\n",
-                                host.unwrap_or_default(), object,
+                                esc(&host.unwrap_or_default()), esc(&object),
                                 status.map(|s| format!(" {s}")).unwrap_or_default(),
-                                reason.map(|r| format!(" ({r})")).unwrap_or_default());
+                                reason.map(|r| format!(" ({})", esc(&r))).unwrap_or_default());
                         }
                     }
                 }

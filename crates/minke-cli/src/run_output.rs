@@ -9,8 +9,28 @@ use std::sync::Mutex;
 
 use minke_runtime::{OutputStream, RunObserver};
 
+use crate::term::Shown;
+
 /// A partial line longer than this is written out without waiting for its newline.
 const MAX_PARTIAL_LINE: usize = 64 * 1024;
+
+/// A host name as a file name that cannot leave its directory: `/`, `%`, control
+/// characters and a leading `.` are percent-encoded (`%2F`, `%25`, `%0A`, `%2E`), so
+/// two host names never share a file.
+pub(crate) fn safe_file_name(host: &str) -> String {
+    let mut out = String::with_capacity(host.len());
+    for (i, c) in host.chars().enumerate() {
+        if c == '/' || c == '%' || c == '\\' || c.is_control() || (i == 0 && c == '.') {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// Writes each host's output to `DIR/HOST.stdout` and `DIR/HOST.stderr` as it arrives,
 /// and/or prints complete lines prefixed `[HOST] ` (stdout to stdout, stderr to
@@ -18,6 +38,8 @@ const MAX_PARTIAL_LINE: usize = 64 * 1024;
 pub(crate) struct OutputWriter {
     dir: Option<PathBuf>,
     stream: bool,
+    /// How `--stream` shows output on standard output and standard error.
+    shown: (Shown, Shown),
     state: Mutex<State>,
 }
 
@@ -31,13 +53,14 @@ struct State {
 }
 
 impl OutputWriter {
-    pub(crate) fn new(dir: Option<PathBuf>, stream: bool) -> std::io::Result<Self> {
+    pub(crate) fn new(dir: Option<PathBuf>, stream: bool, raw: bool) -> std::io::Result<Self> {
         if let Some(d) = &dir {
             std::fs::create_dir_all(d)?;
         }
         Ok(OutputWriter {
             dir,
             stream,
+            shown: (Shown::stdout(raw), Shown::stderr(raw)),
             state: Mutex::new(State::default()),
         })
     }
@@ -50,13 +73,15 @@ impl OutputWriter {
             .unwrap_or_default()
     }
 
-    fn print_lines(host: &str, is_err: bool, bytes: &[u8]) {
+    fn print_lines(&self, host: &str, is_err: bool, bytes: &[u8]) {
+        let shown = if is_err { self.shown.1 } else { self.shown.0 };
+        let host = shown.text(host);
         let mut text = Vec::with_capacity(bytes.len() + 64);
         for line in bytes.split_inclusive(|b| *b == b'\n') {
             text.extend_from_slice(b"[");
             text.extend_from_slice(host.as_bytes());
             text.extend_from_slice(b"] ");
-            text.extend_from_slice(line);
+            text.extend_from_slice(&shown.bytes(line));
             if !line.ends_with(b"\n") {
                 text.push(b'\n');
             }
@@ -79,7 +104,8 @@ impl RunObserver for OutputWriter {
             let key = (session_id, is_err);
             if !st.files.contains_key(&key) {
                 let path = dir.join(format!(
-                    "{host}.{}",
+                    "{}.{}",
+                    safe_file_name(host),
                     if is_err { "stderr" } else { "stdout" }
                 ));
                 // The first write of this run replaces an older file; later ones append.
@@ -123,7 +149,7 @@ impl RunObserver for OutputWriter {
             if cut > 0 {
                 let done: Vec<u8> = buf.drain(..cut).collect();
                 drop(st);
-                Self::print_lines(host, is_err, &done);
+                self.print_lines(host, is_err, &done);
             }
         }
     }
@@ -137,8 +163,32 @@ impl RunObserver for OutputWriter {
             if let Some(rest) = st.partial.remove(&(session_id, is_err))
                 && !rest.is_empty()
             {
-                Self::print_lines(host, is_err, &rest);
+                self.print_lines(host, is_err, &rest);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_file_name;
+
+    #[test]
+    fn file_names_stay_in_their_directory_and_differ() {
+        assert_eq!(safe_file_name("web-1.example.com"), "web-1.example.com");
+        assert_eq!(safe_file_name("../../escaped"), "%2E.%2F..%2Fescaped");
+        assert_eq!(safe_file_name("/abs/path"), "%2Fabs%2Fpath");
+        assert_eq!(safe_file_name("a%2Fb"), "a%252Fb");
+        assert_eq!(safe_file_name(".hidden"), "%2Ehidden");
+        assert_eq!(safe_file_name("tab\there"), "tab%09here");
+        assert_eq!(safe_file_name("back\\slash"), "back%5Cslash");
+        for name in ["..", ".", "a/b", "%", "x\u{1b}[31m"] {
+            let f = safe_file_name(name);
+            assert!(
+                !f.contains('/') && !f.starts_with('.') && !f.chars().any(char::is_control),
+                "{f}"
+            );
+        }
+        assert_ne!(safe_file_name("a/b"), safe_file_name("a%2Fb"));
     }
 }

@@ -2,6 +2,35 @@
 
 use minke_store::NewHost;
 
+/// Most bytes one import reads (a config of 100,000 hosts fits).
+pub(crate) const MAX_CONFIG: u64 = 64 << 20;
+/// Longest line accepted.
+const MAX_LINE: usize = 64 << 10;
+
+/// Reads a config file, refusing one larger than [`MAX_CONFIG`] (or endless, like
+/// `/dev/zero`) without reading more than that.
+pub(crate) fn read_config(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_CONFIG {
+        return Err(format!(
+            "{shown} is larger than {} MiB, the most one import reads",
+            MAX_CONFIG >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{shown} is not UTF-8 text (at byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// One `Host` block.
 struct Block {
     patterns: Vec<String>,
@@ -98,6 +127,13 @@ pub(crate) fn parse_with_jumps(
     }];
     let mut in_match = false;
     for (no, line) in text.lines().enumerate() {
+        if line.len() > MAX_LINE {
+            return Err(ConfigError {
+                file: file.to_owned(),
+                line: no + 1,
+                problem: format!("the line is longer than {MAX_LINE} bytes"),
+            });
+        }
         let Some((key, value)) = split_line(line) else {
             continue;
         };

@@ -97,13 +97,22 @@ impl Params {
     /// p.insert_pair("cmd=uname -a").unwrap();
     /// assert_eq!(p.get("cmd"), Some("uname -a"));
     /// assert!(p.insert_pair("novalue").is_err());
+    /// // A name given twice is an error, not a silent choice of one value.
+    /// assert!(p.insert_pair("cmd=hostname").is_err());
     /// ```
     pub fn insert_pair(&mut self, pair: &str) -> Result<()> {
         let (k, v) = pair.split_once('=').ok_or_else(|| Error::Param {
             name: pair.to_owned(),
             problem: "expected NAME=VALUE".into(),
         })?;
-        self.0.insert(k.trim().to_owned(), v.to_owned());
+        let name = k.trim();
+        if self.0.contains_key(name) {
+            return Err(Error::Param {
+                name: name.to_owned(),
+                problem: "is given more than once".into(),
+            });
+        }
+        self.0.insert(name.to_owned(), v.to_owned());
         Ok(())
     }
 

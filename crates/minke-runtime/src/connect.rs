@@ -25,6 +25,32 @@ pub(crate) struct Connector {
     gates: std::sync::Mutex<std::collections::HashMap<Gate, Arc<Semaphore>>>,
 }
 
+/// The retries a connect took: how many, and the first failure.
+#[derive(Debug, Default)]
+pub(crate) struct Retries {
+    pub(crate) count: u32,
+    pub(crate) first: Option<String>,
+}
+
+impl Retries {
+    /// A line for the session's messages, when there were retries.
+    pub(crate) fn describe(&self, connected: bool) -> Option<String> {
+        let first = self.first.as_deref()?;
+        let tries = if self.count == 1 { "retry" } else { "retries" };
+        Some(if connected {
+            format!(
+                "connected after {} {tries}; the first try failed: {first}",
+                self.count
+            )
+        } else {
+            format!(
+                "gave up connecting after {} {tries}; the first try failed: {first}",
+                self.count
+            )
+        })
+    }
+}
+
 /// What a limit on handshakes in flight is kept for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Gate {
@@ -84,11 +110,14 @@ impl Connector {
         )
     }
 
+    /// Connects to a host, retrying refused or dropped connects; says how many
+    /// retries it took besides the result.
     pub(crate) async fn connect(
         &self,
         target: &HostTarget,
-    ) -> Result<Arc<dyn Link>, minke_ssh::Error> {
+    ) -> (Result<Arc<dyn Link>, minke_ssh::Error>, Retries) {
         let mut attempt = 0;
+        let mut retries = Retries::default();
         loop {
             let jump_gate = target
                 .jump
@@ -122,11 +151,13 @@ impl Connector {
                     let spread = (target.id.unsigned_abs() % 97) as u32;
                     let pause =
                         self.backoff * 2u32.saturating_pow(attempt) + self.backoff * spread / 97;
-                    tracing::debug!(host = %target.name, attempt, ?pause, "connect failed, retrying: {e}");
+                    tracing::info!(host = %target.name, attempt, ?pause, "connect failed, retrying: {e}");
+                    retries.count += 1;
+                    retries.first.get_or_insert_with(|| e.to_string());
                     tokio::time::sleep(pause).await;
                     attempt += 1;
                 }
-                other => return other,
+                other => return (other, retries),
             }
         }
     }

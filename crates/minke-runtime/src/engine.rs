@@ -24,7 +24,7 @@ use crate::{Error, Event, Result};
 /// How the engine works; every limit has a default.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Sessions running at once, over all hosts (default 100).
+    /// Sessions running at once, over all hosts and all runs of this engine (default 100).
     pub concurrency: usize,
     /// How to connect (timeouts, agent, passphrase).
     pub connect: ConnectOptions,
@@ -201,6 +201,8 @@ struct Inner {
     hosts: HostSource,
     config: Config,
     events: crate::events::EventBus,
+    /// Sessions running at once over every run of this engine (`Config::concurrency`).
+    permits: Arc<Semaphore>,
 }
 
 /// Runs sessions. Cheap to clone.
@@ -264,6 +266,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 active: Default::default(),
                 connector: Connector::new(transport, &config),
+                permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
                 store,
                 sessions,
                 models,
@@ -741,7 +744,8 @@ impl RunCtx {
                 }
             })
         };
-        let permits = Arc::new(Semaphore::new(self.inner().config.concurrency.max(1)));
+        // One limit for the whole engine: runs going on together share it.
+        let permits = self.inner().permits.clone();
         let mut tasks = JoinSet::new();
         let mut host_of_task = BTreeMap::new();
         for (host_id, (target, jobs)) in groups {
@@ -937,17 +941,19 @@ impl RunCtx {
             self.finish(session_id, target, &label, &o);
             return o;
         }
+        let mut retries = None;
         let connection = {
             let mut guard = conn.lock().await;
             match &*guard {
                 Some(c) => Ok(c.clone()),
-                None => match self.inner().connector.connect(target).await {
-                    Ok(c) => {
+                None => {
+                    let (result, tries) = self.inner().connector.connect(target).await;
+                    retries = tries.describe(result.is_ok());
+                    if let Ok(c) = &result {
                         *guard = Some(c.clone());
-                        Ok(c)
                     }
-                    Err(e) => Err(e),
-                },
+                    result
+                }
             }
         };
         let at = now_micros();
@@ -965,6 +971,9 @@ impl RunCtx {
             status: None,
             reason: None,
         });
+        if let Some(text) = retries {
+            self.note(session_id, MessageLevel::Info, text);
+        }
         let connection = match connection {
             Ok(c) => c,
             Err(e) => {

@@ -72,11 +72,44 @@ impl OutputSink for EventSink<'_> {
 }
 
 impl SshExecutor {
-    fn record(&mut self, display: &str, out: &CommandOutput, started_at: i64, lens: (i64, i64)) {
+    /// Records a command as it starts, so that a run whose process dies shows what was
+    /// running; returns its sequence number.
+    fn record_start(&mut self, display: &str, started_at: i64) -> i32 {
         self.command_seq += 1;
         let row = CommandRow {
             session_id: self.session_id,
             seq: self.command_seq,
+            command: display.to_owned(),
+            exit_code: None,
+            exit_signal: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_len: 0,
+            stderr_len: 0,
+            stdout_truncated: false,
+            stderr_truncated: false,
+            started_at,
+            duration_us: 0,
+        };
+        self.store
+            .write_statement_later("a command start", move |c| {
+                minke_store::insert_command(c, &row)
+            });
+        self.command_seq
+    }
+
+    /// Records the end of command `seq`.
+    fn record(
+        &mut self,
+        seq: i32,
+        display: &str,
+        out: &CommandOutput,
+        started_at: i64,
+        lens: (i64, i64),
+    ) {
+        let row = CommandRow {
+            session_id: self.session_id,
+            seq,
             command: display.to_owned(),
             exit_code: out.exit.code(),
             exit_signal: out.exit.signal().map(str::to_owned),
@@ -90,7 +123,7 @@ impl SshExecutor {
             duration_us: i64::try_from(out.duration.as_micros()).unwrap_or(i64::MAX),
         };
         self.store
-            .write_statement_later("a command", move |c| minke_store::insert_command(c, &row));
+            .write_statement_later("a command", move |c| minke_store::finish_command(c, &row));
         if let Some(o) = &self.observer {
             o.command_finished(self.session_id, &self.host);
         }
@@ -118,6 +151,7 @@ impl Executor for SshExecutor {
             kill: Some(self.kill.clone()),
         };
         let started_at = now_micros();
+        let seq = self.record_start(req.display, started_at);
         let t0 = Instant::now();
         let mut sink = EventSink {
             observer: self.observer.as_deref(),
@@ -133,14 +167,14 @@ impl Executor for SshExecutor {
         match result {
             Ok(mut out) => {
                 out.command = req.display.to_owned();
-                self.record(req.display, &out, started_at, lens);
+                self.record(seq, req.display, &out, started_at, lens);
                 Ok(out)
             }
             Err(e) => {
                 if let Some(partial) = e.partial_output() {
                     let mut partial = partial.clone();
                     partial.duration = t0.elapsed();
-                    self.record(req.display, &partial, started_at, lens);
+                    self.record(seq, req.display, &partial, started_at, lens);
                 }
                 if e.is_killed() {
                     Err(Error::Stopped)

@@ -230,6 +230,33 @@ pub fn insert_command(conn: &mut Conn, row: &CommandRow) -> Result<()> {
         ))))
 }
 
+/// Records the end of a command whose row [`insert_command`] wrote when it started
+/// (found by session and sequence number): exit status, output and duration.
+pub fn finish_command(conn: &mut Conn, row: &CommandRow) -> Result<()> {
+    with_conn!(conn, |c, B| diesel::update(
+        cmd::table
+            .filter(cmd::session_id.eq(row.session_id))
+            .filter(cmd::seq.eq(row.seq))
+    )
+    .set((
+        cmd::exit_code.eq(row.exit_code),
+        cmd::exit_signal.eq(&row.exit_signal),
+        cmd::stdout.eq(&row.stdout),
+        cmd::stderr.eq(&row.stderr),
+        cmd::stdout_len.eq(row.stdout_len),
+        cmd::stderr_len.eq(row.stderr_len),
+        cmd::stdout_truncated.eq(row.stdout_truncated),
+        cmd::stderr_truncated.eq(row.stderr_truncated),
+        cmd::duration_us.eq(row.duration_us),
+    ))
+    .execute(c)
+    .map(drop)
+    .map_err(Error::query(format!(
+        "recording the end of a command of session {}",
+        row.session_id
+    ))))
+}
+
 /// Records a message.
 pub fn insert_message(conn: &mut Conn, row: &MessageRow) -> Result<()> {
     with_conn!(conn, |c, B| diesel::insert_into(msg::table)

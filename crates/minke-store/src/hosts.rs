@@ -124,7 +124,9 @@ pub fn check_host_name(name: &str) -> Result<()> {
     match why {
         None => Ok(()),
         Some(w) if name.trim().is_empty() => Err(Error::BadQuery(w.into())),
-        Some(w) => Err(Error::BadQuery(format!("host name \"{shown}\" is not allowed: {w}"))),
+        Some(w) => Err(Error::BadQuery(format!(
+            "host name \"{shown}\" is not allowed: {w}"
+        ))),
     }
 }
 

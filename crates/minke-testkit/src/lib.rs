@@ -22,6 +22,7 @@
 //! # let _ = log;
 //! ```
 
+mod account;
 mod error;
 mod fleet;
 mod keys;
@@ -30,6 +31,7 @@ mod pg;
 mod process;
 mod server;
 
+pub use account::PasswordUser;
 pub use error::{Error, Result};
 pub use fleet::{Fleet, MANIFEST};
 pub use keys::{KeyPair, SSH_KEYGEN};

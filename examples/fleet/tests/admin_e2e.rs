@@ -7,17 +7,18 @@
 //!
 //! Needs `/usr/bin/chromium`, `/usr/bin/chromedriver` (Debian's `chromium` and
 //! `chromium-driver`, installed by `scripts/install-deps.sh`) and `/usr/sbin/sshd`;
-//! fails, never skips, without them. Writes the screenshots of `docs/admin.md` to
-//! `docs/images/` on every run.
+//! fails, never skips, without them. Takes the screenshots of `docs/admin.md` into a
+//! scratch directory, or into `docs/images/` with `scripts/doc-images.sh`.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod common;
+use common::{free_port, wait_for_port};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -30,118 +31,24 @@ const POLL: Duration = Duration::from_millis(100);
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const PASSWORD: &str = "e2e-password-123";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
-}
-
-/// Waits until something listens on the port (or the child died).
-fn wait_for_port(port: u16, child: &mut Child, what: &str) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited early ({status})");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on {addr} within {WAIT:?}"
-        );
-        std::thread::sleep(POLL);
-    }
-}
-
-// --- a tiny HTTP/1.1 client for chromedriver ----------------------------------
-
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&body[..end])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
-            .unwrap_or(0);
-        let start = end + 2;
-        if size == 0 || start + size > body.len() {
-            break;
-        }
-        out.extend_from_slice(&body[start..start + size]);
-        body = &body[(start + size + 2).min(body.len())..];
-    }
-    out
-}
-
-/// Reads one answer: the head, then `Content-Length` bytes or chunks up to the last
-/// one (chromedriver keeps the connection open even when asked to close it).
-fn read_answer(s: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    let mut head: Option<(String, usize)> = None;
-    loop {
-        if head.is_none()
-            && let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n")
-        {
-            head = Some((String::from_utf8_lossy(&raw[..i]).to_lowercase(), i + 4));
-        }
-        if let Some((h, start)) = &head {
-            let body = &raw[*start..];
-            let length = h
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            match length {
-                Some(n) if body.len() >= n => return Ok((h.clone(), body[..n].to_vec())),
-                None if h.contains("chunked") && body.ends_with(b"0\r\n\r\n") => {
-                    return Ok((h.clone(), dechunk(body)));
-                }
-                _ => {}
-            }
-        }
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            return match head {
-                Some((h, start)) => Ok((h, raw[start..].to_vec())),
-                None => Err(std::io::Error::other(
-                    "the connection closed before an answer",
-                )),
-            };
-        }
-        raw.extend_from_slice(&buf[..n]);
-    }
-}
-
-/// One request on a fresh connection: the status and the JSON body.
+/// One request to chromedriver on a fresh connection: the status and the JSON body.
 fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("cannot reach chromedriver on {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
     let payload = body.map(Value::to_string).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        payload.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(payload.as_bytes()).unwrap();
-    let (head, body) =
-        read_answer(&mut s).unwrap_or_else(|e| panic!("{method} {path}: reading the answer: {e}"));
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("{method} {path}: odd status line in {head}"));
-    let value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+    let answer = common::request(
+        port,
+        method,
+        path,
+        &["Content-Type: application/json; charset=utf-8"],
+        payload.as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{method} {path} to chromedriver on port {port}: {e}"));
+    let value = serde_json::from_slice(&answer.body).unwrap_or_else(|e| {
         panic!(
             "{method} {path}: answer is not JSON ({e}): {}",
-            String::from_utf8_lossy(&body)
+            String::from_utf8_lossy(&answer.body)
         )
     });
-    (status, value)
+    (answer.status, value)
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -459,51 +366,13 @@ impl Drop for Demo {
     }
 }
 
-/// `fleet serve` as a child process, killed when dropped.
-struct Serve {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Serve {
-    fn start(demo: &Demo) -> Serve {
-        let port = free_port();
-        let log = demo.dir.path().join("serve.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
-            .arg("--database")
-            .arg(&demo.db)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env_remove("MINKE_DATABASE_URL")
-            .env("MINKE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        wait_for_port(port, &mut child, "fleet serve");
-        Serve {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("--- fleet serve's log ---\n{log}");
-        }
-    }
-}
-
-fn images_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");
+/// Where the screenshots go: the directory named by `MINKE_DOC_IMAGES` (the docs'
+/// images are refreshed by `scripts/doc-images.sh`, which sets it to `docs/images`),
+/// else a scratch directory of the test, so that a test run never changes the tree.
+fn images_dir(scratch: &Path) -> PathBuf {
+    let dir = std::env::var_os("MINKE_DOC_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| scratch.join("images"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -540,9 +409,9 @@ fn admin_in_a_browser() {
     let started = Instant::now();
     let demo = Demo::start(3);
     demo.fleet(&["users", "add", "admin", "--superuser"], Some(PASSWORD));
-    let serve = Serve::start(&demo);
+    let serve = common::Serve::start(&demo.db, demo.dir.path(), &[], &[]);
     let b = Driver::start();
-    let base = &serve.base;
+    let base = &serve.url("");
     eprintln!("set up in {:.1}s", started.elapsed().as_secs_f64());
 
     // A page needs a login; the login page brings one back to it.
@@ -645,7 +514,7 @@ fn admin_in_a_browser() {
         "return document.querySelector('#count-running').textContent === '3'
              && document.querySelector('#run-state').textContent === 'running';",
     );
-    b.screenshot(&images_dir().join("admin-changelist-run.png"));
+    b.screenshot(&images_dir(demo.dir.path()).join("admin-changelist-run.png"));
 
     // Stop the first row: once (after the current command), then at once.
     let first = "#changelist tr[data-session-id]:first-child";
@@ -712,7 +581,7 @@ fn admin_in_a_browser() {
     assert_eq!(stdout.trim(), "started");
     let exit = b.text(&b.find("#commands .command .exit-code"));
     assert!(!exit.contains("exit 0"), "a killed command: {exit}");
-    b.screenshot(&images_dir().join("admin-session.png"));
+    b.screenshot(&images_dir(demo.dir.path()).join("admin-session.png"));
 
     // Logging out ends the login.
     b.click(&b.find("button#logout"));

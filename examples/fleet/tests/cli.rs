@@ -1,72 +1,11 @@
 //! The `fleet` binary end to end: Minke's CLI against real sshd hosts.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-struct Setup {
-    fleet: minke_testkit::Fleet,
-    dir: tempfile::TempDir,
-    db: String,
-}
-
-impl Setup {
-    fn new(hosts: usize) -> Setup {
-        let fleet = minke_testkit::Fleet::start(hosts).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("cli.db").to_string_lossy().into_owned();
-        let s = Setup { fleet, dir, db };
-        let cfg = s.ssh_config();
-        let out = s.fleet_cmd(&["hosts", "import-ssh-config", cfg.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        s
-    }
-
-    fn ssh_config(&self) -> PathBuf {
-        let mut text = String::from("Host *\n  StrictHostKeyChecking yes\n");
-        for (i, srv) in self.fleet.servers().iter().enumerate() {
-            text.push_str(&format!(
-                "Host web-{:02}\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
-                i + 1,
-                srv.port(),
-                self.fleet.user(),
-                self.fleet.client_key().display(),
-                self.fleet.known_hosts().display()
-            ));
-        }
-        let p = self.dir.path().join("ssh_config");
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn fleet_cmd(&self, args: &[&str]) -> Output {
-        run_fleet(&self.db, args)
-    }
-
-    /// `run command --model host --all --param cmd=CMD` and `more`.
-    fn run_command(&self, cmd: &str, more: &[&str]) -> Output {
-        let param = format!("cmd={cmd}");
-        let mut args = vec![
-            "run", "command", "--model", "host", "--all", "--param", &param,
-        ];
-        args.extend_from_slice(more);
-        self.fleet_cmd(&args)
-    }
-}
-
-fn run_fleet(db: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .arg("--database")
-        .arg(db)
-        .args(args)
-        .env_remove("MINKE_DATABASE_URL")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{Setup, run_fleet, text};
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))

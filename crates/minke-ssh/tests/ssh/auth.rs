@@ -125,70 +125,10 @@ async fn the_agent_is_tried_first() {
     assert!(err.to_string().contains("cannot connect"), "{err}");
 }
 
-/// A throwaway local account with a password, removed on drop (needs root).
-struct PasswordUser {
-    name: String,
-}
-
-impl PasswordUser {
-    fn create(password: &str) -> PasswordUser {
-        let uid = std::fs::read_to_string("/proc/self/status")
-            .expect("throwaway account setup")
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("Uid:")
-                    .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
-            })
-            .expect("throwaway account setup");
-        assert_eq!(
-            uid, "0",
-            "the password test creates a throwaway account and needs root (as in CI)"
-        );
-        let name = format!("minkepw{}", std::process::id() % 100_000);
-        let _ = Command::new("userdel")
-            .args(["-r", &name])
-            .stderr(Stdio::null())
-            .status();
-        let ok = Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", &name])
-            .status()
-            .expect("throwaway account setup");
-        assert!(ok.success(), "useradd failed");
-        let mut child = Command::new("chpasswd")
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("throwaway account setup");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("throwaway account setup")
-            .write_all(format!("{name}:{password}\n").as_bytes())
-            .expect("throwaway account setup");
-        assert!(
-            child.wait().expect("throwaway account setup").success(),
-            "chpasswd failed"
-        );
-        PasswordUser { name }
-    }
-}
-
-impl Drop for PasswordUser {
-    fn drop(&mut self) {
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-u", &self.name])
-            .status();
-        let _ = Command::new("userdel")
-            .args(["-r", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_authentication_against_real_sshd() {
     let password = "pw-Tr0ub4dor-&3";
-    let user = PasswordUser::create(password);
+    let user = minke_testkit::PasswordUser::create(password).unwrap();
     let options = minke_testkit::ServerOptions {
         extra_config: vec![
             "PasswordAuthentication yes".into(),
@@ -198,7 +138,7 @@ async fn password_authentication_against_real_sshd() {
     };
     let fleet = minke_testkit::Fleet::start_with(1, &options).unwrap();
     let mut target = fleet.targets()[0].clone();
-    target.user = user.name.clone();
+    target.user = user.name().to_owned();
     target.identity_files = vec![fleet.dir().join("no-key-here")];
     let with = ConnectOptions {
         password: Some(Secret::new(password)),
@@ -207,7 +147,7 @@ async fn password_authentication_against_real_sshd() {
     };
     let conn = Connection::connect(&target, &with).await.unwrap();
     let out = run(&conn, "id -un").await;
-    assert_eq!(out.stdout_text().trim(), user.name);
+    assert_eq!(out.stdout_text().trim(), user.name());
     conn.close().await;
 
     let wrong = ConnectOptions {
