@@ -44,8 +44,16 @@ async fn messages(env: &Env, session_id: i64) -> Vec<String> {
         .collect()
 }
 
-fn pgrep(marker: &str) -> usize {
-    minke_testkit::find_processes(marker).len()
+/// Seconds for `sleep` unique to this test process and `tag`, so that its remote
+/// `sleep` can be found by its own command line.
+fn unique_secs(tag: u32) -> String {
+    format!("{}.{tag}1", 200 + std::process::id() % 700)
+}
+
+/// How many `sleep SECS` processes run (the remote commands: the hosts are this
+/// machine).
+fn sleeping(secs: &str) -> usize {
+    minke_testkit::find_command(&format!("sleep {secs}")).len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,20 +319,20 @@ async fn cancel_stops_queued_then_kills_running() {
         ..Config::default()
     };
     let env = Env::start(3, 1, config, None).await;
-    let marker = format!("minke-cancel-{}", std::process::id());
+    let secs = unique_secs(1);
     let h = env
         .engine
         .start(req(
             "sleep",
             "host",
             Query::all(),
-            &[("secs", "60"), ("marker", marker.as_str())],
+            &[("secs", secs.as_str())],
         ))
         .await
         .unwrap();
     let c = h.canceller();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while pgrep(&marker) == 0 {
+    while sleeping(&secs) == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the remote sleep never started"
@@ -332,11 +340,17 @@ async fn cancel_stops_queued_then_kills_running() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(c.cancel(), 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        pgrep(&marker) > 0,
-        "the first cancel must let the running command go on"
-    );
+    // A check that nothing happens: the first cancel must let the running command
+    // go on, here for half a second.
+    let until = std::time::Instant::now() + Duration::from_millis(500);
+    while std::time::Instant::now() < until {
+        assert_eq!(
+            sleeping(&secs),
+            1,
+            "the first cancel must let the running command go on"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(c.cancel(), 2);
     let s = tokio::time::timeout(Duration::from_secs(20), h.wait())
         .await
@@ -350,7 +364,7 @@ async fn cancel_stops_queued_then_kills_running() {
         "{s:?}"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while pgrep(&marker) > 0 {
+    while sleeping(&secs) > 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the remote sleep is still running"
@@ -373,23 +387,30 @@ async fn command_timeout_fails_session_and_kills_remote() {
         ..Config::default()
     };
     let env = Env::start(1, 1, config, None).await;
-    let marker = format!("minke-timeout-{}", std::process::id());
-    let s = run(
-        &env,
-        req(
+    let secs = unique_secs(2);
+    let h = env
+        .engine
+        .start(req(
             "sleep",
             "host",
             Query::all(),
-            &[("secs", "60"), ("marker", marker.as_str())],
-        ),
-    )
-    .await;
+            &[("secs", secs.as_str())],
+        ))
+        .await
+        .unwrap();
+    // The remote sleep runs (so its absence later means it was killed)...
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sleeping(&secs) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no remote sleep");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let s = h.wait().await.unwrap();
     assert_eq!(
         (s.sessions[0].state, s.sessions[0].reason.as_deref()),
         (State::Failed, Some("command_timeout"))
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while pgrep(&marker) > 0 {
+    while sleeping(&secs) > 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the remote sleep outlived its timeout"
@@ -622,20 +643,20 @@ async fn two_hundred_concurrent_sessions_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_one_session_of_a_run() {
     let env = Env::start(2, 1, Config::default(), None).await;
-    let marker = format!("minke-stop-one-{}", std::process::id());
+    let secs = unique_secs(3);
     let h = env
         .engine
         .start(req(
             "sleep",
             "host",
             Query::all(),
-            &[("secs", "60"), ("marker", marker.as_str())],
+            &[("secs", secs.as_str())],
         ))
         .await
         .unwrap();
     let run_id = h.run_id;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while pgrep(&marker) < 2 {
+    while sleeping(&secs) < 2 {
         assert!(
             std::time::Instant::now() < deadline,
             "the remote sleeps never started"
@@ -652,13 +673,21 @@ async fn stop_one_session_of_a_run() {
     assert_eq!(env.engine.cancel_session(run_id, first), Some(1));
     assert_eq!(env.engine.cancel_session(run_id, first), Some(2));
     assert_eq!(env.engine.cancel_session(run_id, 424_242), None);
-    // The other session goes on; stop it as a whole run.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The stopped session's command goes; the other one goes on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sleeping(&secs) > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stopped session's command is still running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
-        pgrep(&marker),
+        sleeping(&secs),
         1,
         "exactly the stopped session's command is gone"
     );
+    // Stop the other one as a whole run.
     assert_eq!(env.engine.cancel_run(run_id), Some(1));
     assert_eq!(env.engine.cancel_run(run_id), Some(2));
     let s = tokio::time::timeout(Duration::from_secs(20), h.wait())
@@ -728,26 +757,38 @@ async fn mock_transport_runs_a_thousand_hosts_with_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connects_are_retried_with_backoff() {
     let config = Config {
-        connect_retries: 4,
-        connect_backoff: Duration::from_millis(150),
+        connect_retries: 3,
+        connect_backoff: Duration::from_secs(1),
         ..Config::default()
     };
     let mut env = Env::start(2, 1, config, None).await;
     env.fleet.server_mut(0).unwrap().kill();
-    let engine = env.engine.clone();
-    let started = tokio::spawn(async move {
-        let h = engine
-            .start(req("command", "host", Query::all(), &[("cmd", "echo up")]))
-            .await
-            .unwrap();
-        h.wait().await.unwrap()
-    });
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    let h = env
+        .engine
+        .start(req("command", "host", Query::all(), &[("cmd", "echo up")]))
+        .await
+        .unwrap();
+    // The first connect is refused at once; the server comes back well within the
+    // first pause (a second).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     env.fleet.server_mut(0).unwrap().restart().unwrap();
-    let s = started.await.unwrap();
+    let s = h.wait().await.unwrap();
     assert!(
         s.sessions.iter().all(|x| x.status == Some(Status::Success)),
         "{s:?}"
+    );
+    // The history says that the first host took retries (and so proves there were).
+    let first = s
+        .sessions
+        .iter()
+        .find(|x| x.host.as_deref() == Some("host-001"))
+        .unwrap();
+    let msgs = messages(&env, first.session_id).await;
+    assert!(
+        msgs.iter().any(|m| m.contains("connected after")
+            && m.contains("the first try failed")
+            && m.contains("connection refused")),
+        "{msgs:?}"
     );
     // Without retries a refused connect fails at once with its reason.
     env.fleet.server_mut(1).unwrap().kill();
@@ -856,28 +897,29 @@ async fn jump_hosts_share_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_timeout_fails_session_and_kills_remote() {
     let env = Env::start(1, 1, Config::default(), None).await;
-    let marker = format!("minke-slowpoke-{}", std::process::id());
-    let t0 = std::time::Instant::now();
-    let s = run(
-        &env,
-        req(
+    let secs = unique_secs(4);
+    let h = env
+        .engine
+        .start(req(
             "slowpoke",
             "host",
             Query::all(),
-            &[("marker", marker.as_str())],
-        ),
-    )
-    .await;
+            &[("secs", secs.as_str())],
+        ))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sleeping(&secs) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no remote sleep");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let s = h.wait().await.unwrap();
     assert_eq!(
         (s.sessions[0].state, s.sessions[0].reason.as_deref()),
         (State::Failed, Some("session_timeout"))
     );
-    assert!(
-        t0.elapsed() < Duration::from_secs(20),
-        "the session timeout did not cut the session short"
-    );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while pgrep(&marker) > 0 {
+    while sleeping(&secs) > 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the remote command outlived the session timeout"

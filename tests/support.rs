@@ -180,12 +180,12 @@ pub struct WithSecret {
 #[derive(Session)]
 #[minke(work_on(HostRecord), timeout = 1)]
 pub struct Slowpoke {
-    pub marker: String,
+    pub secs: f64,
 }
 
 impl Session for Slowpoke {
     async fn process(&self, cx: &mut Context) -> Result<()> {
-        cx.frun("sleep 30; echo {marker} >/dev/null").await?;
+        cx.frun("sleep {secs}; echo done").await?;
         Ok(())
     }
 }

@@ -37,5 +37,5 @@ pub use fleet::{Fleet, MANIFEST};
 pub use keys::{KeyPair, SSH_KEYGEN};
 pub use mock::{MockHost, MockRun, run_session};
 pub use pg::PgDatabase;
-pub use process::find_processes;
+pub use process::{find_command, find_processes};
 pub use server::{ADDRESS, SSHD, ServerOptions, SshServer};

@@ -130,6 +130,31 @@ pub fn find_processes(needle: &str) -> Vec<u32> {
     out
 }
 
+/// The ids of live processes whose whole command line (arguments joined by spaces)
+/// is `cmdline`: `find_command("sleep 61.5")` finds that `sleep`, not the shell that
+/// started it with `sh -c 'sleep 61.5; echo done'`.
+///
+/// ```
+/// assert!(minke_testkit::find_command("sleep 9.1234567").is_empty());
+/// ```
+pub fn find_command(cmdline: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for (pid, dir) in other_processes() {
+        let Ok(raw) = std::fs::read(dir.join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = raw
+            .strip_suffix(b"\0")
+            .unwrap_or(&raw)
+            .split(|b| *b == 0)
+            .collect();
+        if args.join(&b' ') == cmdline.as_bytes() {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 /// Every process but this one, as (pid, its /proc directory).
 fn other_processes() -> impl Iterator<Item = (u32, std::path::PathBuf)> {
     let me = std::process::id();

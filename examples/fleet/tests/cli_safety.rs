@@ -17,11 +17,7 @@ fn unique_sleep(tag: u32) -> String {
 
 /// How many processes run exactly `sleep SECS`.
 fn sleeping(secs: &str) -> usize {
-    let out = Command::new("pgrep")
-        .args(["-f", "-x", &format!("sleep {secs}")])
-        .output()
-        .unwrap();
-    text(&out.stdout).lines().count()
+    minke_testkit::find_command(&format!("sleep {secs}")).len()
 }
 
 fn rename_host(s: &Setup, from: &str, to: &str) {

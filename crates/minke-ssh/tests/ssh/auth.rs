@@ -105,8 +105,14 @@ async fn the_agent_is_tried_first() {
         String::from_utf8_lossy(&added.stderr)
     );
 
+    // A key file that the server would accept too: only the order decides which
+    // key logs in.
+    let file_key = fleet.generate_key("file-key", None).unwrap();
+    fleet.authorize(&file_key).unwrap();
+    let agent_fp = fingerprint(&fleet.client_key_pair().public);
+    let file_fp = fingerprint(&file_key.public);
     let mut target = fleet.targets()[0].clone();
-    target.identity_files = vec![fleet.dir().join("missing-key")];
+    target.identity_files = vec![file_key.private.clone()];
     let with_agent = ConnectOptions {
         use_agent: true,
         agent_socket: Some(socket.clone()),
@@ -119,10 +125,44 @@ async fn the_agent_is_tried_first() {
     assert_eq!(run(&conn, "echo via-agent").await.stdout, b"via-agent\n");
     let log = fleet.servers()[0].log();
     assert_eq!(fleet.servers()[0].login_count(), 1, "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("Accepted publickey") && l.contains(&agent_fp)),
+        "the agent's key did not log in: {log}"
+    );
+    assert!(
+        !log.contains(&file_fp),
+        "the key file was offered before the agent's key: {log}"
+    );
 
-    // A dead agent socket is noted, and the key files still work.
+    // With the agent gone, the key file logs in.
+    let conn = Connection::connect(&target, &with_agent).await.unwrap();
+    conn.close().await;
+    let log = fleet.servers()[0].log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("Accepted publickey") && l.contains(&file_fp)),
+        "{log}"
+    );
+
+    // A dead agent and no usable key: the error names the agent's socket problem.
+    target.identity_files = vec![fleet.dir().join("missing-key")];
     let err = Connection::connect(&target, &with_agent).await.unwrap_err();
     assert!(err.to_string().contains("cannot connect"), "{err}");
+}
+
+/// A public key's `SHA256:...` fingerprint, as sshd logs it.
+fn fingerprint(public: &std::path::Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(public)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! Timeouts and kills: the remote process must be gone afterwards.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use minke_core::FailReason;
 use minke_ssh::{Discard, Error, ExecOptions};
@@ -22,9 +22,7 @@ async fn command_timeout_kills_the_remote_process() {
         let sleep = sleep.clone();
         tokio::spawn(async move { wait_present(&sleep, Duration::from_secs(5)).await })
     };
-    let started = Instant::now();
     let err = conn.exec(&command, &opts, &mut Discard).await.unwrap_err();
-    let took = started.elapsed();
     watcher.await.unwrap();
     assert_eq!(err.reason(), FailReason::CommandTimeout);
     let Error::CommandTimeout {
@@ -45,7 +43,6 @@ async fn command_timeout_kills_the_remote_process() {
         output.exit,
         fleet.servers()[0].log()
     );
-    assert!(took < Duration::from_secs(4), "took {took:?}");
     assert!(err.to_string().contains("ran longer than 1s"), "{err}");
     wait_gone(&sleep, Duration::from_secs(5)).await;
     wait_gone(&format!("{sleep}; echo never"), Duration::from_secs(5)).await;
@@ -69,15 +66,12 @@ async fn a_kill_request_kills_the_remote_process_at_once() {
         tokio::spawn(async move { conn.exec(&command, &opts, &mut Discard).await })
     };
     wait_present(&sleep, Duration::from_secs(5)).await;
-    let asked = Instant::now();
     tx.send(true).unwrap();
     let err = task.await.unwrap().unwrap_err();
-    let took = asked.elapsed();
     assert!(err.is_killed(), "{err:?}");
     let output = err.partial_output().unwrap();
     assert_eq!(output.stdout, b"started\n");
     assert_eq!(output.exit.signal(), Some("KILL"));
-    assert!(took < Duration::from_secs(2), "took {took:?}");
     wait_gone(&sleep, Duration::from_secs(5)).await;
 
     // Already true before starting: nothing runs.
