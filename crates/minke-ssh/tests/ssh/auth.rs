@@ -157,11 +157,11 @@ fn fingerprint(public: &std::path::Path) -> String {
         .arg("-lf")
         .arg(public)
         .output()
-        .unwrap();
+        .expect("ssh-keygen -lf");
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .nth(1)
-        .unwrap()
+        .expect("a fingerprint from ssh-keygen -lf")
         .to_owned()
 }
 
