@@ -34,7 +34,10 @@ mod error;
 mod forms;
 mod html;
 mod live;
+mod login_limits;
 mod pages;
+mod password_pool;
+mod ssh_paths;
 mod state;
 
 use std::future::Future;
@@ -243,6 +246,7 @@ async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -
                 HeaderValue::from_static("Bearer realm=\"minke\""),
             );
         }
+        error::set_retry_after(&mut out, problem.retry_after);
         return out;
     }
     if problem.status == StatusCode::UNAUTHORIZED {
@@ -259,7 +263,9 @@ async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -
         html::esc(st.base())
     );
     let title = problem.status.canonical_reason().unwrap_or("Error");
-    html::respond(problem.status, html::page(&st, None, title, &body))
+    let mut out = html::respond(problem.status, html::page(&st, None, title, &body));
+    error::set_retry_after(&mut out, problem.retry_after);
+    out
 }
 
 /// Serves the admin on `listen` until the process ends.
@@ -291,8 +297,11 @@ pub async fn serve_until(
     })?;
     tracing::info!("the admin listens on http://{addr}{}/", st.base());
     let closer = st.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
             shutdown.await;
             closer.close();
         })
