@@ -155,13 +155,12 @@ impl LoginTokens {
             return false;
         };
         !cookie.is_empty()
-            && ring::hmac::verify(&self.key, Self::message(cookie, issued).as_bytes(), &tag)
-                .is_ok()
+            && ring::hmac::verify(&self.key, Self::message(cookie, issued).as_bytes(), &tag).is_ok()
     }
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -71,6 +71,10 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// Tokio runtime, or the live views start following the engine with the first
 /// request. A base path that [`AdminConfig::normalized_base`] refuses is logged and
 /// stripped of its bad characters; [`serve`] refuses it instead.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: the
+/// failed-login limits count per client address, and without the connection's
+/// address every client counts as one.
 pub fn router(engine: Engine, config: AdminConfig) -> Router {
     let base = config.normalized_base().unwrap_or_else(|e| {
         tracing::error!(error = %e, "using a cleaned base path");
@@ -302,12 +306,12 @@ pub async fn serve_until(
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-            shutdown.await;
-            closer.close();
-        })
-        .await
-        .map_err(|source| Error::Serve {
-            addr: addr.to_string(),
-            source,
-        })
+        shutdown.await;
+        closer.close();
+    })
+    .await
+    .map_err(|source| Error::Serve {
+        addr: addr.to_string(),
+        source,
+    })
 }

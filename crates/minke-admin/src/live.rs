@@ -602,10 +602,7 @@ pub(crate) async fn events(
         if let Err(e) = follow(&st, run_id, &out).await {
             tracing::warn!(run_id, error = %e, "a live stream ended early");
             let _ = out
-                .push(
-                    "failure",
-                    sse_data(&json!({"message": e.public_message()})),
-                )
+                .push("failure", sse_data(&json!({"message": e.public_message()})))
                 .await;
         }
     });
@@ -674,10 +671,7 @@ async fn follow(st: &AppState, run_id: i64, out: &Outbox) -> Result<()> {
 
 /// Takes what else is queued after `first`, to merge output chunks; true when the
 /// stream must resync after it.
-fn take_batch(
-    first: Arc<Event>,
-    rx: &mut broadcast::Receiver<HubMsg>,
-) -> (Vec<Arc<Event>>, bool) {
+fn take_batch(first: Arc<Event>, rx: &mut broadcast::Receiver<HubMsg>) -> (Vec<Arc<Event>>, bool) {
     let mut batch = vec![first];
     while batch.len() < BATCH {
         match rx.try_recv() {
@@ -793,7 +787,8 @@ fn flush(out: &Outbox, pending: &mut Pending, session: Option<i64>) -> Flow {
         .partition(|(s, _, _)| session.is_none_or(|x| x == *s));
     *pending = keep;
     for (i, (sid, stream, data)) in now.iter().enumerate() {
-        let ev = json!({"session_id": sid, "stream": stream, "text": String::from_utf8_lossy(data)});
+        let ev =
+            json!({"session_id": sid, "stream": stream, "text": String::from_utf8_lossy(data)});
         match out.try_push("output", sse_data(&ev)) {
             Push::Queued => {}
             Push::Full => return Flow::Behind(pending_bytes(&now[i..])),

@@ -93,7 +93,10 @@ impl LoginLimits {
         let mut wait = Duration::ZERO;
         for key in &keys {
             if let Some(times) = map.get_mut(key) {
-                while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                while times
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
                     times.pop_front();
                 }
                 if times.len() >= self.limit(key)
@@ -255,7 +258,10 @@ mod tests {
         let peer = Some(proxy);
         assert_eq!(client_addr(peer, &h, &[]), Some(proxy));
         assert_eq!(client_addr(peer, &h, &[proxy]), Some(ip("1.2.3.4")));
-        assert_eq!(client_addr(Some(ip("5.5.5.5")), &h, &[proxy]), Some(ip("5.5.5.5")));
+        assert_eq!(
+            client_addr(Some(ip("5.5.5.5")), &h, &[proxy]),
+            Some(ip("5.5.5.5"))
+        );
         assert_eq!(client_addr(None, &h, &[proxy]), None);
         h.insert("x-forwarded-for", HeaderValue::from_static("junk"));
         assert_eq!(client_addr(peer, &h, &[proxy]), Some(proxy));

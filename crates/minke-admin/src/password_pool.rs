@@ -176,9 +176,9 @@ mod tests {
         let pool = Arc::new(pool);
         for _ in 0..8 {
             let (p, h) = (Arc::clone(&pool), hash.clone());
-            tasks.push(tokio::spawn(
-                async move { p.check("pw-123456".into(), Some(h)).await },
-            ));
+            tasks.push(tokio::spawn(async move {
+                p.check("pw-123456".into(), Some(h)).await
+            }));
         }
         let mut answers = Vec::new();
         for t in tasks {

@@ -129,11 +129,19 @@ mod tests {
         assert!(dirs.check(&s(&ssh.join("keys"))).is_err());
         // A link in the allowed directory to a file elsewhere, and a linked directory.
         std::os::unix::fs::symlink(other.join("victim.txt"), ssh.join("link")).unwrap();
-        assert!(dirs.check(&s(&ssh.join("link"))).unwrap_err().contains("outside"));
+        assert!(
+            dirs.check(&s(&ssh.join("link")))
+                .unwrap_err()
+                .contains("outside")
+        );
         std::os::unix::fs::symlink(&other, ssh.join("dirlink")).unwrap();
         let e = dirs.check(&s(&ssh.join("dirlink/new"))).unwrap_err();
         assert!(e.contains("outside"), "{e}");
         let none = SshDirs::new(&[root.path().join("missing")]);
-        assert!(none.check(&s(&ssh.join("known_hosts"))).unwrap_err().contains("none"));
+        assert!(
+            none.check(&s(&ssh.join("known_hosts")))
+                .unwrap_err()
+                .contains("none")
+        );
     }
 }

@@ -31,7 +31,11 @@ fn subscribe(port: u16, token: &str, run_id: i64) -> TcpStream {
     let mut buf = [0u8; 512];
     while !seen.windows(15).any(|w| w == b"event: snapshot") {
         let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "the stream closed before its snapshot: {}", text(&seen));
+        assert!(
+            n > 0,
+            "the stream closed before its snapshot: {}",
+            text(&seen)
+        );
         seen.extend_from_slice(&buf[..n]);
     }
     s
@@ -51,7 +55,12 @@ fn read_to_end(mut s: TcpStream) -> Vec<String> {
 fn run_state(serve: &Serve, token: &str, run_id: i64) -> String {
     let auth = format!("Bearer {token}");
     let (status, _, body) = serve
-        .request("GET", &format!("/api/runs/{run_id}"), &[("Authorization", &auth)], "")
+        .request(
+            "GET",
+            &format!("/api/runs/{run_id}"),
+            &[("Authorization", &auth)],
+            "",
+        )
         .unwrap();
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -73,7 +82,10 @@ fn subscribers_that_do_not_read_keep_serve_small() {
     );
     let cfg_path = dir.path().join("ssh_config");
     std::fs::write(&cfg_path, cfg).unwrap();
-    fleet(&db, &["hosts", "import-ssh-config", cfg_path.to_str().unwrap()]);
+    fleet(
+        &db,
+        &["hosts", "import-ssh-config", cfg_path.to_str().unwrap()],
+    );
     fleet(&db, &["users", "add", "admin", "--superuser"]);
     let token = text(&fleet(&db, &["users", "token", "admin"]).stdout)
         .trim()
@@ -89,7 +101,10 @@ fn subscribers_that_do_not_read_keep_serve_small() {
         .request(
             "POST",
             "/api/runs",
-            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
             &body,
         )
         .unwrap();
@@ -113,7 +128,11 @@ fn subscribers_that_do_not_read_keep_serve_small() {
         .collect();
     ready.wait();
     let streams: Vec<TcpStream> = subscribers.into_iter().map(|t| t.join().unwrap()).collect();
-    assert_eq!(run_state(&serve, &token, run_id), "running", "the subscribers were too slow");
+    assert_eq!(
+        run_state(&serve, &token, run_id),
+        "running",
+        "the subscribers were too slow"
+    );
 
     let deadline = Instant::now() + WAIT * 2;
     while run_state(&serve, &token, run_id) == "running" {

@@ -95,6 +95,9 @@ fn wrong_logins_at_once_keep_serve_small_and_all_get_an_answer() {
         counts.keys().all(|s| [200, 401, 429, 503].contains(s)),
         "every login gets an answer: {counts:?}"
     );
-    assert!(counts.get(&429).copied().unwrap_or(0) >= LOGINS - 10, "{counts:?}");
+    assert!(
+        counts.get(&429).copied().unwrap_or(0) >= LOGINS - 10,
+        "{counts:?}"
+    );
     assert!(peak < MAX_RSS_KIB, "VmHWM {} MiB", peak / 1024);
 }

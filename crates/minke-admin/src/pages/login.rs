@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::auth::{self, Auth, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::set_retry_after;
-use crate::login_limits::{UNKNOWN_CLIENT, client_addr};
 use crate::forms::{Form, QueryPairs};
 use crate::html::{self, esc};
+use crate::login_limits::{UNKNOWN_CLIENT, client_addr};
 use crate::state::AppState;
 use crate::{Error, Result};
 
