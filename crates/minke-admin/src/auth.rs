@@ -1,6 +1,7 @@
 //! Passwords, tokens, who is asking, and CSRF checks.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -20,7 +21,7 @@ use crate::{Error, Result};
 
 /// The cookie that holds a logged-in browser's session token.
 pub(crate) const SESSION_COOKIE: &str = "minke_session";
-/// The cookie of the login form's CSRF token (double submit).
+/// The cookie the login form's CSRF token is bound to (see [`LoginTokens`]).
 pub(crate) const LOGIN_COOKIE: &str = "minke_login";
 /// The header that carries the CSRF token of script requests.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
@@ -91,27 +92,81 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .is_ok()
 }
 
-/// Checks a password against a user's hash, or against a dummy hash when there is no
-/// such user, so that the answer takes as long either way.
-pub(crate) fn check_login(password: &str, hash: Option<&str>) -> bool {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    match hash {
-        Some(h) => verify_password(password, h),
-        None => {
-            let dummy = DUMMY.get_or_init(|| hash_password("minke-dummy").unwrap_or_default());
-            let _ = verify_password(password, dummy);
-            false
+/// Compares secrets in time independent of where they differ.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`same`] for bytes.
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// How long a login form's CSRF token is accepted.
+pub(crate) const LOGIN_TOKEN_TTL_SECS: u64 = 3600;
+
+/// The login form's CSRF tokens: the server signs each with a key made when it
+/// starts (HMAC-SHA256), bound to a random value in the browser's `minke_login`
+/// cookie. A client cannot choose a pair that passes, and a token taken from one
+/// browser does not pass with another's cookie.
+pub(crate) struct LoginTokens {
+    key: ring::hmac::Key,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl LoginTokens {
+    /// Signs with a fresh random key.
+    pub(crate) fn new() -> Result<Self> {
+        Ok(LoginTokens {
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &random_bytes::<32>()?),
+        })
+    }
+
+    fn message(cookie: &str, issued: u64) -> String {
+        format!("minke-login\n{cookie}\n{issued}")
+    }
+
+    /// A fresh pair: the cookie's value and the form's token.
+    pub(crate) fn issue(&self) -> Result<(String, String)> {
+        let cookie = generate_token()?;
+        let issued = unix_now();
+        let tag = ring::hmac::sign(&self.key, Self::message(&cookie, issued).as_bytes());
+        Ok((cookie, format!("{issued}.{}", hex(tag.as_ref()))))
+    }
+
+    /// True when `token` was issued by this server, recently, for `cookie`.
+    pub(crate) fn verify(&self, cookie: &str, token: &str) -> bool {
+        let Some((issued, tag)) = token.split_once('.') else {
+            return false;
+        };
+        let Ok(issued) = issued.parse::<u64>() else {
+            return false;
+        };
+        let now = unix_now();
+        if issued > now + 60 || now.saturating_sub(issued) > LOGIN_TOKEN_TTL_SECS {
+            return false;
         }
+        let Some(tag) = unhex(tag) else {
+            return false;
+        };
+        !cookie.is_empty()
+            && ring::hmac::verify(&self.key, Self::message(cookie, issued).as_bytes(), &tag).is_ok()
     }
 }
 
-/// Compares secrets in time independent of where they differ.
-pub(crate) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// How a request proved who it is.
@@ -380,5 +435,20 @@ mod tests {
             axum::http::HeaderValue::from_static("Bearer  tok "),
         );
         assert_eq!(bearer(&h), Some("tok"));
+    }
+
+    #[test]
+    fn login_tokens_are_signed_and_bound_to_the_cookie() {
+        let t = LoginTokens::new().unwrap();
+        let (cookie, token) = t.issue().unwrap();
+        assert!(t.verify(&cookie, &token));
+        let (other, _) = t.issue().unwrap();
+        assert!(!t.verify(&other, &token));
+        assert!(!t.verify("a", "a"));
+        assert!(!t.verify(&cookie, &format!("{}0", &token[..token.len() - 1])));
+        assert!(!LoginTokens::new().unwrap().verify(&cookie, &token));
+        let old = unix_now() - LOGIN_TOKEN_TTL_SECS - 10;
+        let tag = ring::hmac::sign(&t.key, LoginTokens::message(&cookie, old).as_bytes());
+        assert!(!t.verify(&cookie, &format!("{old}.{}", hex(tag.as_ref()))));
     }
 }

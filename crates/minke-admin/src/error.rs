@@ -1,6 +1,8 @@
 //! Errors of the admin, and the one place where they become HTTP answers.
 
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Why a request or the server failed.
@@ -25,6 +27,19 @@ pub enum Error {
     /// A state-changing request came without the session's CSRF token.
     #[error("the request's CSRF token is missing or wrong: reload the page and try again")]
     Csrf,
+    /// Too many failed logins from the client's address, or for the user name from
+    /// it: `429` with `Retry-After`.
+    #[error("too many failed logins: try again in {} seconds", secs(*retry_after))]
+    TooManyLogins {
+        /// How long the client must wait.
+        retry_after: Duration,
+    },
+    /// Every password checker is busy: `503` with `Retry-After`.
+    #[error("the server is busy checking other logins: try again in {} seconds", secs(*retry_after))]
+    Busy {
+        /// How long the client should wait.
+        retry_after: Duration,
+    },
     /// The database failed or refused a query.
     #[error(transparent)]
     Store(#[from] minke_store::Error),
@@ -51,6 +66,11 @@ pub enum Error {
     Internal(String),
 }
 
+/// Whole seconds, rounded up, at least one (for `Retry-After`).
+fn secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
 /// `Result` with the admin's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -72,6 +92,8 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(e) | Error::Runtime(R::Store(e)) => store_status(e),
             Error::Runtime(
                 R::UnknownSession(_)
@@ -86,11 +108,32 @@ impl Error {
 
     /// The sentence shown to the user: internals stay in the server's log.
     pub fn public_message(&self) -> String {
-        if self.status().is_server_error() {
+        if self.status().is_server_error() && !matches!(self, Error::Busy { .. }) {
             "Something went wrong inside Minke; the server's log has the details.".into()
         } else {
             self.to_string()
         }
+    }
+}
+
+impl Error {
+    /// The seconds a client should wait before it tries again, for errors that
+    /// say so (`Retry-After`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::TooManyLogins { retry_after } | Error::Busy { retry_after } => {
+                Some(secs(*retry_after))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Adds `Retry-After` to an answer.
+pub(crate) fn set_retry_after(res: &mut Response, secs: Option<u64>) {
+    if let Some(s) = secs {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
 }
 
@@ -100,6 +143,7 @@ impl Error {
 pub(crate) struct Problem {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl IntoResponse for Error {
@@ -111,9 +155,12 @@ impl IntoResponse for Error {
             tracing::debug!(error = %self, %status, "admin request refused");
         }
         let mut res = status.into_response();
+        let retry_after = self.retry_after_secs();
+        set_retry_after(&mut res, retry_after);
         res.extensions_mut().insert(Problem {
             status,
             message: self.public_message(),
+            retry_after,
         });
         res
     }
@@ -132,5 +179,11 @@ mod tests {
         assert_eq!(internal.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!internal.public_message().contains("secret"));
         assert_eq!(Error::Csrf.status(), StatusCode::FORBIDDEN);
+        let busy = Error::Busy {
+            retry_after: Duration::from_millis(1500),
+        };
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.retry_after_secs(), Some(2));
+        assert!(busy.public_message().contains("busy"));
     }
 }

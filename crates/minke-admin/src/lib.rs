@@ -34,7 +34,10 @@ mod error;
 mod forms;
 mod html;
 mod live;
+mod login_limits;
 mod pages;
+mod password_pool;
+mod ssh_paths;
 mod state;
 
 use std::future::Future;
@@ -68,6 +71,10 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// Tokio runtime, or the live views start following the engine with the first
 /// request. A base path that [`AdminConfig::normalized_base`] refuses is logged and
 /// stripped of its bad characters; [`serve`] refuses it instead.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: the
+/// failed-login limits count per client address, and without the connection's
+/// address every client counts as one.
 pub fn router(engine: Engine, config: AdminConfig) -> Router {
     let base = config.normalized_base().unwrap_or_else(|e| {
         tracing::error!(error = %e, "using a cleaned base path");
@@ -243,6 +250,7 @@ async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -
                 HeaderValue::from_static("Bearer realm=\"minke\""),
             );
         }
+        error::set_retry_after(&mut out, problem.retry_after);
         return out;
     }
     if problem.status == StatusCode::UNAUTHORIZED {
@@ -259,7 +267,9 @@ async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -
         html::esc(st.base())
     );
     let title = problem.status.canonical_reason().unwrap_or("Error");
-    html::respond(problem.status, html::page(&st, None, title, &body))
+    let mut out = html::respond(problem.status, html::page(&st, None, title, &body));
+    error::set_retry_after(&mut out, problem.retry_after);
+    out
 }
 
 /// Serves the admin on `listen` until the process ends.
@@ -291,14 +301,17 @@ pub async fn serve_until(
     })?;
     tracing::info!("the admin listens on http://{addr}{}/", st.base());
     let closer = st.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            closer.close();
-        })
-        .await
-        .map_err(|source| Error::Serve {
-            addr: addr.to_string(),
-            source,
-        })
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        closer.close();
+    })
+    .await
+    .map_err(|source| Error::Serve {
+        addr: addr.to_string(),
+        source,
+    })
 }

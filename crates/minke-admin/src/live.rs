@@ -22,7 +22,7 @@ use minke_runtime::{Engine, Event, OutputStream};
 use minke_store::{MessageRow, RunRecord, SessionRecord};
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, broadcast, mpsc};
 
 use crate::auth::Auth;
 use crate::state::AppState;
@@ -480,18 +480,99 @@ fn event_json(ev: &Event) -> Option<(&'static str, serde_json::Value)> {
     })
 }
 
-fn sse(name: &str, data: &serde_json::Value) -> SseEvent {
-    SseEvent::default().event(name).data(data.to_string())
+/// Raw output bytes in one `output` event at most: adjacent chunks are merged up
+/// to this, bigger ones are split (never inside a UTF-8 character).
+const OUTPUT_EVENT_BYTES: usize = 16 * 1024;
+
+/// What a queued event costs beyond its data (name, framing).
+const EVENT_OVERHEAD: usize = 64;
+
+/// A subscriber's queue: events wait here until the client reads them, up to a
+/// budget of bytes. A client that reads nothing holds at most the budget (and
+/// what the connection itself buffers).
+struct Outbox {
+    tx: mpsc::UnboundedSender<(SseEvent, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+    budget: u32,
 }
 
-/// The SSE answer: what a stream task sends, kept alive with comments.
-struct Stream(mpsc::Receiver<SseEvent>);
+/// What became of an event put into an [`Outbox`].
+#[derive(Debug, PartialEq, Eq)]
+enum Push {
+    Queued,
+    /// The budget is used up: the client is behind.
+    Full,
+    /// The client is gone.
+    Gone,
+}
+
+impl Outbox {
+    fn new(budget: usize) -> (Self, Stream) {
+        let budget = u32::try_from(budget.max(EVENT_OVERHEAD * 4)).unwrap_or(u32::MAX);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(budget as usize));
+        (Outbox { tx, room, budget }, Stream(rx))
+    }
+
+    fn cost(&self, name: &str, data: &str) -> u32 {
+        let n = data.len() + name.len() + EVENT_OVERHEAD;
+        u32::try_from(n).unwrap_or(u32::MAX).min(self.budget)
+    }
+
+    fn queue(&self, name: &str, data: String, permit: OwnedSemaphorePermit) -> Push {
+        let ev = SseEvent::default().event(name).data(data);
+        match self.tx.send((ev, permit)) {
+            Ok(()) => Push::Queued,
+            Err(_) => Push::Gone,
+        }
+    }
+
+    /// Queues an event if the budget allows.
+    fn try_push(&self, name: &str, data: String) -> Push {
+        match Arc::clone(&self.room).try_acquire_many_owned(self.cost(name, &data)) {
+            Ok(permit) => self.queue(name, data, permit),
+            Err(TryAcquireError::NoPermits) => Push::Full,
+            Err(TryAcquireError::Closed) => Push::Gone,
+        }
+    }
+
+    /// Queues an event once the budget allows (an event bigger than the budget,
+    /// like a big run's snapshot, once the queue is empty). False: the client is gone.
+    async fn push(&self, name: &str, data: String) -> bool {
+        let cost = self.cost(name, &data);
+        tokio::select! {
+            permit = Arc::clone(&self.room).acquire_many_owned(cost) => match permit {
+                Ok(p) => self.queue(name, data, p) == Push::Queued,
+                Err(_) => false,
+            },
+            () = self.tx.closed() => false,
+        }
+    }
+
+    /// Resolves once the client has taken everything queued.
+    async fn drained(&self) {
+        let _ = self.room.acquire_many(self.budget).await;
+    }
+
+    /// Resolves when the client is gone.
+    async fn closed(&self) {
+        self.tx.closed().await;
+    }
+}
+
+fn sse_data(data: &serde_json::Value) -> String {
+    data.to_string()
+}
+
+/// The SSE answer: what a stream task queued, kept alive with comments. An event's
+/// share of the budget returns when the connection takes it.
+struct Stream(mpsc::UnboundedReceiver<(SseEvent, OwnedSemaphorePermit)>);
 
 impl futures_core::Stream for Stream {
     type Item = std::result::Result<SseEvent, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|e| e.map(Ok))
+        self.0.poll_recv(cx).map(|e| e.map(|(ev, _permit)| Ok(ev)))
     }
 }
 
@@ -506,7 +587,9 @@ pub(crate) async fn check_run_access(st: &AppState, auth: &Auth, run_id: i64) ->
 }
 
 /// The event stream of a run: `snapshot`, then `state`, `command`, `output`,
-/// `command_finished`, `message` and finally `run_finished`.
+/// `command_finished`, `message` and finally `run_finished`. A client that falls
+/// behind by more than the subscriber budget gets `lagged` (with the bytes of
+/// output it skipped) and a fresh `snapshot`, then the live events again.
 pub(crate) async fn events(
     st: AppState,
     auth: Auth,
@@ -514,21 +597,21 @@ pub(crate) async fn events(
 ) -> Result<Sse<impl futures_core::Stream<Item = std::result::Result<SseEvent, Infallible>>>> {
     check_run_access(&st, &auth, run_id).await?;
     st.hub().start();
-    let (tx, rx) = mpsc::channel::<SseEvent>(256);
+    let (out, stream) = Outbox::new(st.config().live_buffer_bytes);
     tokio::spawn(async move {
-        if let Err(e) = follow(&st, run_id, &tx).await {
+        if let Err(e) = follow(&st, run_id, &out).await {
             tracing::warn!(run_id, error = %e, "a live stream ended early");
-            let _ = tx
-                .send(sse("failure", &json!({"message": e.public_message()})))
+            let _ = out
+                .push("failure", sse_data(&json!({"message": e.public_message()})))
                 .await;
         }
     });
-    Ok(Sse::new(Stream(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 /// Sends a run's snapshot and its live events until the run ends, the client goes
 /// away or the server shuts down.
-async fn follow(st: &AppState, run_id: i64, tx: &mpsc::Sender<SseEvent>) -> Result<()> {
+async fn follow(st: &AppState, run_id: i64, out: &Outbox) -> Result<()> {
     let mut closing = st.closing();
     'snapshot: loop {
         let (live, mut rx) = st.hub().attach(run_id);
@@ -539,16 +622,12 @@ async fn follow(st: &AppState, run_id: i64, tx: &mpsc::Sender<SseEvent>) -> Resu
         // snapshot of a big run kept for a stream's whole life costs much memory.
         let data = serde_json::to_string(&snap).map_err(|e| Error::Internal(e.to_string()))?;
         drop(snap);
-        if tx
-            .send(SseEvent::default().event("snapshot").data(data))
-            .await
-            .is_err()
-        {
+        if !out.push("snapshot", data).await {
             return Ok(());
         }
         if done {
-            let _ = tx
-                .send(sse("run_finished", &json!({"run_id": run_id})))
+            let _ = out
+                .push("run_finished", sse_data(&json!({"run_id": run_id})))
                 .await;
             return Ok(());
         }
@@ -564,23 +643,16 @@ async fn follow(st: &AppState, run_id: i64, tx: &mpsc::Sender<SseEvent>) -> Resu
             tokio::select! {
                 got = rx.recv() => match got {
                     Ok(HubMsg::Event(first)) => {
-                        // Take what else is queued, to merge output chunks.
-                        let mut batch = vec![first];
-                        let mut resync = false;
-                        while batch.len() < BATCH {
-                            match rx.try_recv() {
-                                Ok(HubMsg::Event(e)) => batch.push(e),
-                                Ok(HubMsg::Resync)
-                                | Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                                    resync = true;
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        match send_batch(tx, run_id, &batch).await {
+                        let (batch, resync) = take_batch(first, &mut rx);
+                        match send_batch(out, run_id, &batch) {
                             Flow::Go if resync => continue 'snapshot,
                             Flow::Go => {}
+                            Flow::Behind(skipped) => {
+                                if catch_up(out, &mut rx, run_id, skipped, &mut closing).await {
+                                    continue 'snapshot;
+                                }
+                                return Ok(());
+                            }
                             Flow::Stop => return Ok(()),
                         }
                     }
@@ -591,9 +663,65 @@ async fn follow(st: &AppState, run_id: i64, tx: &mpsc::Sender<SseEvent>) -> Resu
                 },
                 () = &mut recheck => continue 'snapshot,
                 _ = closing.changed() => return Ok(()),
-                () = tx.closed() => return Ok(()),
+                () = out.closed() => return Ok(()),
             }
         }
+    }
+}
+
+/// Takes what else is queued after `first`, to merge output chunks; true when the
+/// stream must resync after it.
+fn take_batch(first: Arc<Event>, rx: &mut broadcast::Receiver<HubMsg>) -> (Vec<Arc<Event>>, bool) {
+    let mut batch = vec![first];
+    while batch.len() < BATCH {
+        match rx.try_recv() {
+            Ok(HubMsg::Event(e)) => batch.push(e),
+            Ok(HubMsg::Resync) | Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                return (batch, true);
+            }
+            Err(_) => break,
+        }
+    }
+    (batch, false)
+}
+
+/// Waits, for a client that fell behind, until it has read what is queued, counting
+/// the output it skips meanwhile; then sends `lagged`. True: go on with a fresh
+/// snapshot; false: the client or the server is gone.
+async fn catch_up(
+    out: &Outbox,
+    rx: &mut broadcast::Receiver<HubMsg>,
+    run_id: i64,
+    mut skipped: u64,
+    closing: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    let mut missed_events = false;
+    loop {
+        tokio::select! {
+            () = out.drained() => break,
+            got = rx.recv() => match got {
+                Ok(HubMsg::Event(ev)) => skipped += output_bytes(&ev, run_id),
+                Ok(HubMsg::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    missed_events = true;
+                }
+                Err(broadcast::error::RecvError::Closed) => return false,
+            },
+            _ = closing.changed() => return false,
+            () = out.closed() => return false,
+        }
+    }
+    tracing::debug!(run_id, skipped, "a live view fell behind");
+    let note = json!({"run_id": run_id, "skipped_bytes": skipped, "exact": !missed_events});
+    out.push("lagged", sse_data(&note)).await
+}
+
+/// The output bytes of an event of the run (0 for other events).
+fn output_bytes(ev: &Event, run_id: i64) -> u64 {
+    match ev {
+        Event::Output { data, .. } if ev.run_id() == run_id => {
+            u64::try_from(data.len()).unwrap_or(u64::MAX)
+        }
+        _ => 0,
     }
 }
 
@@ -601,65 +729,117 @@ async fn follow(st: &AppState, run_id: i64, tx: &mpsc::Sender<SseEvent>) -> Resu
 const BATCH: usize = 512;
 
 /// Whether a stream goes on.
+#[derive(Debug, PartialEq, Eq)]
 enum Flow {
     Go,
     Stop,
+    /// The client's queue is full; this many bytes of output were not sent.
+    Behind(u64),
 }
 
-/// Sends a batch of events of one run, in order per session, with each session's
-/// adjacent output chunks of one stream merged into one event.
-async fn send_batch(tx: &mpsc::Sender<SseEvent>, run_id: i64, batch: &[Arc<Event>]) -> Flow {
-    let mut pending: Vec<(i64, OutputStream, Vec<u8>)> = Vec::new();
-    async fn flush(
-        tx: &mpsc::Sender<SseEvent>,
-        pending: &mut Vec<(i64, OutputStream, Vec<u8>)>,
-        session: Option<i64>,
-    ) -> bool {
-        let (now, keep): (Vec<_>, Vec<_>) = std::mem::take(pending)
-            .into_iter()
-            .partition(|(s, _, _)| session.is_none_or(|x| x == *s));
-        *pending = keep;
-        for (sid, stream, data) in now {
-            let ev = json!({"session_id": sid, "stream": stream, "text": String::from_utf8_lossy(&data)});
-            if tx.send(sse("output", &ev)).await.is_err() {
-                return false;
+/// Output waiting to be sent: per session and stream, merged chunks.
+type Pending = Vec<(i64, OutputStream, Vec<u8>)>;
+
+/// Where to cut `data` to keep at most `max` bytes without splitting a UTF-8
+/// character (0 when not even one character fits).
+fn char_cut(data: &[u8], max: usize) -> usize {
+    if data.len() <= max {
+        return data.len();
+    }
+    (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&i| data.get(i).is_some_and(|b| b & 0xC0 != 0x80))
+        .unwrap_or(max)
+}
+
+/// Adds output to the pending events: merged into the session's last one while it
+/// has room, split into new ones beyond [`OUTPUT_EVENT_BYTES`].
+fn add_output(pending: &mut Pending, session: i64, stream: OutputStream, mut data: &[u8]) {
+    while !data.is_empty() {
+        let last = pending.iter_mut().rev().find(|(s, _, _)| *s == session);
+        if let Some((_, st, buf)) = last
+            && *st == stream
+        {
+            let cut = char_cut(data, OUTPUT_EVENT_BYTES.saturating_sub(buf.len()));
+            if cut > 0 {
+                buf.extend_from_slice(&data[..cut]);
+                data = &data[cut..];
+                continue;
             }
         }
-        true
+        let cut = char_cut(data, OUTPUT_EVENT_BYTES);
+        pending.push((session, stream, data[..cut].to_vec()));
+        data = &data[cut..];
     }
-    for ev in batch.iter().filter(|e| e.run_id() == run_id) {
+}
+
+fn pending_bytes<'a>(items: impl IntoIterator<Item = &'a (i64, OutputStream, Vec<u8>)>) -> u64 {
+    items
+        .into_iter()
+        .map(|(_, _, d)| u64::try_from(d.len()).unwrap_or(u64::MAX))
+        .sum()
+}
+
+/// Queues the pending output of `session` (all of it for `None`).
+fn flush(out: &Outbox, pending: &mut Pending, session: Option<i64>) -> Flow {
+    let (now, keep): (Vec<_>, Vec<_>) = std::mem::take(pending)
+        .into_iter()
+        .partition(|(s, _, _)| session.is_none_or(|x| x == *s));
+    *pending = keep;
+    for (i, (sid, stream, data)) in now.iter().enumerate() {
+        let ev =
+            json!({"session_id": sid, "stream": stream, "text": String::from_utf8_lossy(data)});
+        match out.try_push("output", sse_data(&ev)) {
+            Push::Queued => {}
+            Push::Full => return Flow::Behind(pending_bytes(&now[i..])),
+            Push::Gone => return Flow::Stop,
+        }
+    }
+    Flow::Go
+}
+
+/// Queues a batch of events of one run, in order per session, with each session's
+/// adjacent output chunks of one stream merged into events of a bounded size.
+fn send_batch(out: &Outbox, run_id: i64, batch: &[Arc<Event>]) -> Flow {
+    let mut pending = Pending::new();
+    let mine: Vec<&Arc<Event>> = batch.iter().filter(|e| e.run_id() == run_id).collect();
+    let behind = |pending: &Pending, skipped: u64, rest: &[&Arc<Event>]| {
+        let later: u64 = rest.iter().map(|e| output_bytes(e, run_id)).sum();
+        Flow::Behind(skipped + pending_bytes(pending) + later)
+    };
+    for (i, ev) in mine.iter().enumerate() {
         if let Event::Output {
             session_id,
             stream,
             data,
             ..
-        } = &**ev
+        } = &***ev
         {
-            match pending.iter_mut().rev().find(|(s, _, _)| s == session_id) {
-                Some((_, st, buf)) if st == stream => buf.extend_from_slice(data),
-                _ => pending.push((*session_id, *stream, data.to_vec())),
-            }
+            add_output(&mut pending, *session_id, *stream, data);
             continue;
         }
         let Some((name, data)) = event_json(ev) else {
             continue;
         };
-        let session = match &**ev {
+        let session = match &***ev {
             Event::RunFinished { .. } => None,
             other => session_of(other),
         };
-        if !flush(tx, &mut pending, session).await || tx.send(sse(name, &data)).await.is_err() {
-            return Flow::Stop;
+        match flush(out, &mut pending, session) {
+            Flow::Go => {}
+            Flow::Behind(n) => return behind(&pending, n, &mine[i + 1..]),
+            stop => return stop,
+        }
+        match out.try_push(name, sse_data(&data)) {
+            Push::Queued => {}
+            Push::Full => return behind(&pending, 0, &mine[i + 1..]),
+            Push::Gone => return Flow::Stop,
         }
         if name == "run_finished" {
             return Flow::Stop;
         }
     }
-    if flush(tx, &mut pending, None).await {
-        Flow::Go
-    } else {
-        Flow::Stop
-    }
+    flush(out, &mut pending, None)
 }
 
 fn session_of(ev: &Event) -> Option<i64> {
@@ -689,5 +869,40 @@ mod tests {
         t.push(OutputStream::Stdout, &vec![b'b'; TAIL_BYTES * 2]);
         assert_eq!(t.len, TAIL_BYTES);
         assert_eq!(t.parts.len(), 1);
+    }
+
+    #[test]
+    fn output_events_are_capped_and_keep_characters_whole() {
+        let mut p = Pending::new();
+        let text = "é".repeat(OUTPUT_EVENT_BYTES); // two bytes each
+        add_output(&mut p, 1, OutputStream::Stdout, text.as_bytes());
+        add_output(&mut p, 1, OutputStream::Stdout, b"tail");
+        assert!(p.len() >= 2);
+        assert!(p.iter().all(|(_, _, d)| d.len() <= OUTPUT_EVENT_BYTES));
+        assert!(p.iter().all(|(_, _, d)| std::str::from_utf8(d).is_ok()));
+        let joined: Vec<u8> = p.iter().flat_map(|(_, _, d)| d.clone()).collect();
+        assert_eq!(joined, format!("{text}tail").into_bytes());
+    }
+
+    #[test]
+    fn a_full_outbox_says_how_much_output_was_behind() {
+        let (out, stream) = Outbox::new(64 * 1024);
+        let batch: Vec<Arc<Event>> = (0..20)
+            .map(|_| {
+                Arc::new(Event::Output {
+                    run_id: 7,
+                    session_id: 1,
+                    stream: OutputStream::Stdout,
+                    data: vec![b'x'; 8 * 1024].into(),
+                })
+            })
+            .collect();
+        let Flow::Behind(skipped) = send_batch(&out, 7, &batch) else {
+            panic!("the outbox should be full");
+        };
+        let queued = (20 * 8 * 1024) - skipped;
+        assert!(queued > 0 && queued <= 64 * 1024, "{queued}");
+        drop(stream);
+        assert_eq!(out.try_push("x", String::new()), Push::Gone);
     }
 }

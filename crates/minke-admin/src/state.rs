@@ -1,5 +1,7 @@
 //! What every handler shares: the engine, the configuration and the live hub.
 
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,7 +9,11 @@ use minke_runtime::Engine;
 use minke_store::Store;
 use tokio::sync::watch;
 
+use crate::auth::LoginTokens;
 use crate::live::Hub;
+use crate::login_limits::LoginLimits;
+use crate::password_pool::PasswordPool;
+use crate::ssh_paths::SshDirs;
 
 /// How the admin is served.
 ///
@@ -32,6 +38,35 @@ pub struct AdminConfig {
     pub title: String,
     /// Rows per changelist page unless asked otherwise (default 50).
     pub page_size: usize,
+    /// Password checks running at once, each on its own thread with its own 19 MiB
+    /// of Argon2 memory (default: twice the cores, from 2 to 8).
+    pub login_workers: usize,
+    /// Logins waiting for a free password checker at most; more are answered `503`
+    /// with `Retry-After` at once (default 64).
+    pub login_queue: usize,
+    /// How long a login waits for a free password checker before it is answered
+    /// `503` with `Retry-After` (default 5 seconds).
+    pub login_queue_wait: Duration,
+    /// Failed logins from one client address per [`login_window`](Self::login_window),
+    /// whatever the user name; more are answered `429` with `Retry-After` (default 50).
+    pub login_failures_per_addr: u32,
+    /// Failed logins for one user name from one client address per
+    /// [`login_window`](Self::login_window) (default 10). The same user from another
+    /// address is not affected, so nobody can lock a user out from everywhere.
+    pub login_failures_per_user: u32,
+    /// The window of the failed-login limits (default 60 seconds).
+    pub login_window: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` header names the client (default
+    /// none: the client is the address the connection comes from).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Bytes of events queued for one live-view subscriber at most (default
+    /// 256 KiB); a subscriber that falls further behind gets a `lagged` event with
+    /// the bytes of output it skipped, then continues from the present.
+    pub live_buffer_bytes: usize,
+    /// Directories the `identity_file` and `known_hosts` of hosts may lie in when
+    /// set from the admin (default: none given, meaning the serving user's
+    /// `~/.ssh`). The command line is not limited.
+    pub ssh_dirs: Vec<PathBuf>,
 }
 
 impl Default for AdminConfig {
@@ -42,8 +77,25 @@ impl Default for AdminConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             title: "Minke".into(),
             page_size: 50,
+            login_workers: default_login_workers(),
+            login_queue: 64,
+            login_queue_wait: Duration::from_secs(5),
+            login_failures_per_addr: 50,
+            login_failures_per_user: 10,
+            login_window: Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
+            live_buffer_bytes: 256 * 1024,
+            ssh_dirs: Vec::new(),
         }
     }
+}
+
+/// Twice the cores, from 2 to 8: enough to keep the cores busy, while the memory
+/// stays bounded (19 MiB each).
+fn default_login_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get() * 2)
+        .clamp(2, 8)
 }
 
 impl AdminConfig {
@@ -97,11 +149,33 @@ struct Inner {
     base: String,
     hub: Arc<Hub>,
     closing: watch::Sender<bool>,
+    /// `None` when its threads could not be started (logins answer 503 then).
+    passwords: Option<PasswordPool>,
+    limits: LoginLimits,
+    /// `None` when the system's random numbers failed (logins answer 500 then).
+    login_tokens: Option<LoginTokens>,
+    ssh_dirs: SshDirs,
 }
 
 impl AppState {
     pub(crate) fn new(engine: Engine, config: AdminConfig, base: String) -> Self {
         let hub = Arc::new(Hub::new(&engine));
+        let passwords = PasswordPool::new(
+            config.login_workers,
+            config.login_queue,
+            config.login_queue_wait,
+        )
+        .inspect_err(|e| tracing::error!(error = %e, "cannot start the password checkers"))
+        .ok();
+        let login_tokens = LoginTokens::new()
+            .inspect_err(|e| tracing::error!(error = %e, "cannot make the login token key"))
+            .ok();
+        let limits = LoginLimits::new(
+            config.login_failures_per_addr,
+            config.login_failures_per_user,
+            config.login_window,
+        );
+        let ssh_dirs = SshDirs::new(&config.ssh_dirs);
         AppState {
             inner: Arc::new(Inner {
                 engine,
@@ -109,8 +183,35 @@ impl AppState {
                 base,
                 hub,
                 closing: watch::channel(false).0,
+                passwords,
+                limits,
+                login_tokens,
+                ssh_dirs,
             }),
         }
+    }
+
+    /// The password checkers.
+    pub(crate) fn passwords(&self) -> Option<&PasswordPool> {
+        self.inner.passwords.as_ref()
+    }
+
+    /// The failed-login limits.
+    pub(crate) fn limits(&self) -> &LoginLimits {
+        &self.inner.limits
+    }
+
+    /// The login form's CSRF tokens.
+    pub(crate) fn login_tokens(&self) -> crate::Result<&LoginTokens> {
+        self.inner
+            .login_tokens
+            .as_ref()
+            .ok_or_else(|| crate::Error::Internal("no login token key".into()))
+    }
+
+    /// Where host files may lie when set from the admin.
+    pub(crate) fn ssh_dirs(&self) -> &SshDirs {
+        &self.inner.ssh_dirs
     }
 
     pub(crate) fn engine(&self) -> &Engine {

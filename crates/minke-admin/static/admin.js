@@ -254,7 +254,22 @@
     setRunState(snap.active ? 'running' : snap.run.state);
     var stopAll = $('#stop-all');
     if (stopAll) { stopAll.hidden = !snap.active; }
-    note('');
+    note(lagText);
+  }
+
+  // Said after a `lagged` event, and kept over the snapshot that follows it.
+  var lagText = '';
+  function sizeText(n) {
+    if (n >= 1048576) { return (n / 1048576).toFixed(1) + ' MiB'; }
+    if (n >= 1024) { return (n / 1024).toFixed(1) + ' KiB'; }
+    return n + ' bytes';
+  }
+  function onLagged(data) {
+    var d = JSON.parse(data);
+    lagText = 'This page fell behind and skipped ' + (d.exact ? '' : 'at least ') +
+      sizeText(d.skipped_bytes) + ' of output; it shows the latest now. ' +
+      'Each session\'s page has its whole output.';
+    note(lagText);
   }
 
   function setRunState(state) {
@@ -309,6 +324,7 @@
       $$('button.stop').forEach(function (b) { b.hidden = true; });
       es.close();
     });
+    es.addEventListener('lagged', function (e) { onLagged(e.data); });
     es.addEventListener('failure', function (e) {
       note(JSON.parse(e.data).message);
       es.close();

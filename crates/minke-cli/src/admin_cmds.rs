@@ -5,7 +5,8 @@
 //! when it is not a terminal, or from `MINKE_PASSWORD` for scripts.
 
 use std::io::{BufRead as _, IsTerminal as _};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -30,6 +31,36 @@ pub(crate) struct ServeArgs {
     /// Mark cookies `Secure`: use it when people reach the admin over HTTPS.
     #[arg(long)]
     secure_cookies: bool,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeatable);
+    /// without one, the client is the address a connection comes from.
+    #[arg(long = "trusted-proxy", value_name = "ADDR")]
+    trusted_proxies: Vec<IpAddr>,
+    /// A directory where hosts' identity_file and known_hosts may lie when set from
+    /// the admin (repeatable; default: ~/.ssh of the serving user).
+    #[arg(long = "ssh-dir", value_name = "DIR")]
+    ssh_dirs: Vec<PathBuf>,
+    /// Password checks at once (19 MiB each) [default: twice the cores, 2 to 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    login_workers: Option<u16>,
+    /// Logins waiting for a password check at most; more are answered 503.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    login_queue: usize,
+    /// Seconds a login waits for a password check before it is answered 503.
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    login_queue_wait: u64,
+    /// Failed logins per client address and window; more are answered 429.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    login_failures_per_addr: u32,
+    /// Failed logins per user name and client address and window.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    login_failures_per_user: u32,
+    /// The window of the failed-login limits, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    login_window: u64,
+    /// Bytes queued for one live-view subscriber at most; one further behind skips
+    /// output and is told so.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(4096..))]
+    live_buffer_bytes: u64,
 }
 
 /// The `users` subcommands.
@@ -274,10 +305,22 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
                 .map(|f| f.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "minke".into());
+    let defaults = AdminConfig::default();
     let config = AdminConfig {
         base_path: args.base_path,
         secure_cookies: args.secure_cookies,
-        ..AdminConfig::default()
+        login_workers: args
+            .login_workers
+            .map_or(defaults.login_workers, usize::from),
+        login_queue: args.login_queue,
+        login_queue_wait: Duration::from_secs(args.login_queue_wait),
+        login_failures_per_addr: args.login_failures_per_addr,
+        login_failures_per_user: args.login_failures_per_user,
+        login_window: Duration::from_secs(args.login_window),
+        trusted_proxies: args.trusted_proxies,
+        live_buffer_bytes: usize::try_from(args.live_buffer_bytes).unwrap_or(usize::MAX),
+        ssh_dirs: args.ssh_dirs,
+        ..defaults
     };
     let base = config.normalized_base().map_err(usage)?;
     let users = engine.store().blocking(minke_store::list_users).await?;

@@ -162,6 +162,8 @@ fn read_host(p: &Pairs) -> Result<HostForm> {
         errors.insert("name", "A host needs a name.".to_owned());
     } else if name.chars().any(char::is_whitespace) {
         errors.insert("name", "No spaces in a host name.".to_owned());
+    } else if let Err(e) = minke_store::check_host_name(&name) {
+        errors.insert("name", sentence(&e.to_string()));
     }
     let port_text = p.text("port").unwrap_or("22");
     let port = match port_text.parse::<i32>() {
@@ -402,8 +404,58 @@ pub(crate) async fn add_form(State(st): State<AppState>, auth: Auth) -> Result<R
     ))
 }
 
+/// A message as a sentence: a capital first letter and a full stop.
+fn sentence(text: &str) -> String {
+    let mut s: String = text.chars().take(1).flat_map(char::to_uppercase).collect();
+    s.push_str(text.get(1..).unwrap_or_default());
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
+}
+
+/// Checks the host's file paths against the directories the operator allows; a
+/// path that stays as stored (set by the operator) is not checked again.
+async fn check_paths(st: &AppState, id: Option<i64>, form: &mut HostForm) -> Result<()> {
+    let stored = match id {
+        Some(i) => Some(
+            st.store()
+                .blocking(move |c| HostRecord::load_one(c, i))
+                .await?,
+        ),
+        None => None,
+    };
+    let fields = [
+        (
+            "identity_file",
+            form.host.identity_file.clone(),
+            stored.as_ref().and_then(|h| h.identity_file.clone()),
+        ),
+        (
+            "known_hosts",
+            form.host.known_hosts.clone(),
+            stored.as_ref().and_then(|h| h.known_hosts.clone()),
+        ),
+    ];
+    let dirs = st.ssh_dirs().clone();
+    let refused = tokio::task::spawn_blocking(move || {
+        fields
+            .into_iter()
+            .filter_map(|(name, wanted, old)| {
+                let wanted = wanted.filter(|w| Some(w) != old.as_ref())?;
+                dirs.check(&wanted).err().map(|e| (name, sentence(&e)))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("checking host paths failed: {e}")))?;
+    form.errors.extend(refused);
+    Ok(())
+}
+
 async fn save_host(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> Result<Response> {
-    let form = read_host(f)?;
+    let mut form = read_host(f)?;
+    check_paths(st, id, &mut form).await?;
     let (title, action) = match id {
         None => ("Add a host".to_owned(), st.url("/hosts/add")),
         Some(i) => ("Edit host".to_owned(), st.url(&format!("/hosts/{i}/edit"))),

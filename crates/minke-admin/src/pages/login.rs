@@ -1,12 +1,17 @@
 //! Logging in and out.
 
-use axum::extract::State;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::auth::{self, Auth, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::error::set_retry_after;
 use crate::forms::{Form, QueryPairs};
 use crate::html::{self, esc};
+use crate::login_limits::{UNKNOWN_CLIENT, client_addr};
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -59,64 +64,132 @@ fn with_login_cookie(
     Ok(res)
 }
 
-/// `GET /login`: the login form, with a fresh double-submit CSRF token.
+/// The client's address: the connection's peer, or what a trusted proxy says.
+/// Unknown (one shared address) when the router is served without connect info.
+pub(crate) struct Client(pub(crate) IpAddr);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let addr = client_addr(peer, &parts.headers, &st.config().trusted_proxies);
+        Ok(Client(addr.unwrap_or(UNKNOWN_CLIENT)))
+    }
+}
+
+/// `GET /login`: the login form, with a fresh signed CSRF token bound to a cookie.
 pub(crate) async fn form(
     State(st): State<AppState>,
     QueryPairs(q): QueryPairs,
 ) -> Result<Response> {
-    let token = auth::generate_token()?;
     let next = safe_next(&st, q.get("next"));
-    with_login_cookie(
-        &st,
-        StatusCode::OK,
-        render(&st, &token, &next, "", None),
-        &token,
-    )
+    login_page(&st, StatusCode::OK, &next, "", None)
 }
 
-/// `POST /login`: checks the form's token against its cookie, then the password;
-/// on success records a web session and sets its cookie.
+/// The login form with a fresh token and its cookie.
+fn login_page(
+    st: &AppState,
+    status: StatusCode,
+    next: &str,
+    user: &str,
+    error: Option<&str>,
+) -> Result<Response> {
+    let (cookie, token) = st.login_tokens()?.issue()?;
+    with_login_cookie(st, status, render(st, &token, next, user, error), &cookie)
+}
+
+/// The login form again, for a login refused without a check (429, 503).
+fn refused(st: &AppState, next: &str, user: &str, why: &Error) -> Result<Response> {
+    let text = why.public_message();
+    let mut shown: String = text.chars().take(1).flat_map(char::to_uppercase).collect();
+    shown.push_str(text.get(1..).unwrap_or_default());
+    shown.push('.');
+    let mut res = login_page(st, why.status(), next, user, Some(&shown))?;
+    set_retry_after(&mut res, why.retry_after_secs());
+    Ok(res)
+}
+
+/// `POST /login`: checks the form's CSRF token, the failed-login limits of the
+/// client, then the password (on the password checkers); on success records a web
+/// session and sets its cookie.
 pub(crate) async fn login(
     State(st): State<AppState>,
+    Client(addr): Client,
     headers: HeaderMap,
     Form(f): Form,
 ) -> Result<Response> {
     let cookie = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    let sent = f.get("csrf").unwrap_or_default();
-    if cookie.is_empty() || !auth::same(&cookie, sent) {
+    if !st
+        .login_tokens()?
+        .verify(&cookie, f.get("csrf").unwrap_or_default())
+    {
         return Err(Error::Csrf);
     }
     let username = f.get("username").unwrap_or_default().trim().to_owned();
     let password = f.get("password").unwrap_or_default().to_owned();
     let next = safe_next(&st, f.get("next"));
+    let attempt = match st.limits().begin(&username, addr) {
+        Ok(a) => a,
+        Err(retry_after) => {
+            tracing::warn!(user = %username, client = %addr, "admin login refused: too many failures");
+            return refused(&st, &next, &username, &Error::TooManyLogins { retry_after });
+        }
+    };
     let name = username.clone();
-    let user = st
+    let found = st
         .store()
         .blocking(move |c| minke_store::find_user(c, &name))
-        .await?;
+        .await;
+    let user = match found {
+        Ok(u) => u,
+        Err(e) => {
+            st.limits().take_back(attempt, false);
+            return Err(e.into());
+        }
+    };
     let hash = user
         .as_ref()
         .filter(|u| u.is_active)
         .map(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || auth::check_login(&password, hash.as_deref()))
-        .await
-        .map_err(|e| Error::Internal(format!("the password check failed: {e}")))?;
+    let checked = match st.passwords() {
+        Some(pool) => pool
+            .check(password, hash)
+            .await
+            .map_err(|_| pool.retry_after()),
+        None => Err(std::time::Duration::from_secs(60)),
+    };
+    let ok = match checked {
+        Ok(ok) => ok,
+        Err(retry_after) => {
+            st.limits().take_back(attempt, false);
+            tracing::warn!(user = %username, client = %addr, "admin login refused: the password checkers are busy");
+            return refused(&st, &next, &username, &Error::Busy { retry_after });
+        }
+    };
     let Some(user) = user.filter(|_| ok) else {
-        tracing::info!(user = %username, "failed admin login");
-        let token = auth::generate_token()?;
-        return with_login_cookie(
+        tracing::info!(user = %username, client = %addr, "failed admin login");
+        return login_page(
             &st,
             StatusCode::UNAUTHORIZED,
-            render(
-                &st,
-                &token,
-                &next,
-                &username,
-                Some("Wrong user name or password."),
-            ),
-            &token,
+            &next,
+            &username,
+            Some("Wrong user name or password."),
         );
     };
+    st.limits().take_back(attempt, true);
+    start_session(&st, &user, &next).await
+}
+
+/// Records a web session for `user` and answers with its cookie and a redirect.
+async fn start_session(
+    st: &AppState,
+    user: &minke_store::UserRecord,
+    next: &str,
+) -> Result<Response> {
     let token = auth::generate_token()?;
     let csrf = auth::generate_token()?;
     let hash = auth::hash_token(&token);
@@ -127,7 +200,7 @@ pub(crate) async fn login(
         .write(move |c| minke_store::create_web_session(c, &hash, uid, &csrf, ttl_us))
         .await?;
     tracing::info!(user = %user.username, "admin login");
-    let mut res = Redirect::to(&next).into_response();
+    let mut res = Redirect::to(next).into_response();
     let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     for c in [
         st.cookie(SESSION_COOKIE, &token, max_age, false),

@@ -275,10 +275,13 @@ async fn state_changing_requests_need_the_csrf_token() {
     assert!(runs.is_empty(), "nothing ran");
     let host = env
         .store
-        .blocking(|c| minke_store::find_user(c, "root"))
+        .blocking(|c| {
+            use minke_store::StoredModel as _;
+            minke_store::HostRecord::load_one(c, 1)
+        })
         .await
         .unwrap();
-    assert!(host.is_some());
+    assert!(!host.disabled, "host 1 is still enabled");
     // With the token it works.
     let r = env
         .send(c.post("/models/host/run", &[("session", "plain"), ("ids", "1")]))

@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod hardening;
 mod live;
 mod pages;
 mod support;

@@ -246,6 +246,11 @@ pub const NOBODY: (&str, &str) = ("nobody", "nobody-password");
 impl Env {
     /// Hosts that refuse connections (no sshd needed).
     pub async fn new() -> Env {
+        Env::with_admin(AdminConfig::default()).await
+    }
+
+    /// The hosts of [`Env::new`] with another admin configuration.
+    pub async fn with_admin(admin: AdminConfig) -> Env {
         let hosts = (1..=3)
             .map(|i| {
                 let mut h = NewHost::new(format!("web-{i}"));
@@ -259,7 +264,7 @@ impl Env {
                 h
             })
             .collect();
-        Env::with(hosts, AdminConfig::default(), Config::default()).await
+        Env::with(hosts, admin, Config::default()).await
     }
 
     pub async fn with(hosts: Vec<NewHost>, admin: AdminConfig, config: Config) -> Env {
