@@ -10,6 +10,9 @@ use crate::Error;
 /// The largest form body accepted (a long command parameter fits).
 pub(crate) const MAX_FORM: usize = 4 << 20;
 
+/// The largest JSON body the API accepts.
+pub(crate) const MAX_BODY: usize = 2 << 20;
+
 /// Name/value pairs in their order.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Pairs(pub(crate) Vec<(String, String)>);

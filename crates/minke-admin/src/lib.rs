@@ -170,6 +170,7 @@ fn build(st: AppState) -> Router {
     public
         .merge(protected)
         .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(forms::MAX_BODY))
         .layer(middleware::from_fn_with_state(st.clone(), render_problems))
         .layer(middleware::from_fn(security_headers))
         .with_state(st)
@@ -224,6 +225,41 @@ async fn security_headers(req: Request, next: Next) -> Response {
 /// Turns every error answer into a page (or, under `/api/`, a JSON body): the one
 /// place where errors become what the user sees. A page that needs a login
 /// redirects to the login form instead.
+/// The problem of an error answer that carries none: a rejection of axum's own (a
+/// path id that is no number, a body over the limit, an unknown path), which comes
+/// as plain text or empty. Other answers are given back as they are.
+async fn bare_problem(res: Response) -> std::result::Result<Problem, Response> {
+    let status = res.status();
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return Err(res);
+    }
+    let text = axum::body::to_bytes(res.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "the request body is larger than {} MiB",
+            forms::MAX_BODY >> 20
+        ),
+        StatusCode::NOT_FOUND if text.is_empty() => "no such page".to_owned(),
+        _ if text.is_empty() => status
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_owned(),
+        _ => text,
+    };
+    Ok(Problem {
+        status,
+        message,
+        retry_after: None,
+    })
+}
+
 async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -> Response {
     st.hub().start();
     let api = st.is_api(req.uri().path());
@@ -233,8 +269,12 @@ async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
     let res = next.run(req).await;
-    let Some(problem) = res.extensions().get::<Problem>().cloned() else {
-        return res;
+    let problem = match res.extensions().get::<Problem>().cloned() {
+        Some(p) => p,
+        None => match bare_problem(res).await {
+            Ok(p) => p,
+            Err(res) => return res,
+        },
     };
     if api {
         let mut out = (

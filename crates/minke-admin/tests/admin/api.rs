@@ -127,6 +127,51 @@ async fn bad_queries_are_400_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn every_api_error_is_json() {
+    let env = Env::new().await;
+    let t = token_for(&env, "root").await;
+    // A path id that is no number, an unknown path, a body over the limit.
+    for (method, uri, body, status, want) in [
+        (
+            Method::GET,
+            "/api/runs/abc",
+            None,
+            StatusCode::BAD_REQUEST,
+            "abc",
+        ),
+        (
+            Method::GET,
+            "/api/runs/1/sessions/x",
+            None,
+            StatusCode::BAD_REQUEST,
+            "x",
+        ),
+        (
+            Method::GET,
+            "/api/nothing-here",
+            None,
+            StatusCode::NOT_FOUND,
+            "no such page",
+        ),
+        (
+            Method::POST,
+            "/api/runs",
+            Some(json!({"session": "x".repeat(3 << 20)})),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger than 2 MiB",
+        ),
+    ] {
+        let r = env.send(bearer(method, uri, &t, body)).await;
+        assert_eq!(r.status, status, "{uri}: {}", r.text());
+        let doc: serde_json::Value = serde_json::from_str(&r.text())
+            .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", r.text()));
+        let e = doc["error"].as_str().unwrap_or_default();
+        assert!(e.contains(want), "{uri}: {e}");
+        assert_eq!(doc["status"], status.as_u16());
+    }
+}
+
+#[tokio::test]
 async fn start_runs_and_read_them_back() {
     let env = Env::new().await;
     let t = token_for(&env, "viewer").await;
