@@ -21,3 +21,7 @@ cargo build --workspace --all-targets --locked
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+echo "== the admin's and the engine's end-to-end tests again, on PostgreSQL"
+MINKE_ADMIN_TESTS_ON_PG=1 cargo test -p minke-admin --test admin --locked
+MINKE_E2E_ON_PG=1 cargo test -p minke-e2e --test engine --locked

@@ -197,6 +197,7 @@ pub struct Env {
     pub store: Store,
     pub host_ids: Vec<i64>,
     _dir: tempfile::TempDir,
+    _pg: Option<minke_testkit::PgDatabase>,
 }
 
 pub fn registry() -> (minke::Registry, minke::runtime::Models) {
@@ -234,8 +235,17 @@ impl Env {
             .unwrap()
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let url =
-            db_url.unwrap_or_else(|| dir.path().join("e2e.db").to_string_lossy().into_owned());
+        // With `MINKE_E2E_ON_PG=1` every test runs on a fresh PostgreSQL database (the
+        // test script runs this suite both ways).
+        let pg = (db_url.is_none() && std::env::var("MINKE_E2E_ON_PG").is_ok_and(|v| v == "1"))
+            .then(|| {
+                let admin = std::env::var("MINKE_TEST_PG_URL")
+                    .expect("MINKE_E2E_ON_PG=1 needs MINKE_TEST_PG_URL (scripts/pg-start.sh)");
+                minke_testkit::PgDatabase::create(&admin, "e2e").unwrap()
+            });
+        let url = db_url
+            .or_else(|| pg.as_ref().map(|p| p.url().to_owned()))
+            .unwrap_or_else(|| dir.path().join("e2e.db").to_string_lossy().into_owned());
         let store = Store::open_with(&url, MIGRATIONS).await.unwrap();
         let hosts = fleet.new_hosts();
         let host_ids = store
@@ -289,6 +299,7 @@ impl Env {
             store,
             host_ids,
             _dir: dir,
+            _pg: pg,
         }
     }
 }

@@ -237,6 +237,21 @@ pub struct Env {
     pub engine: Engine,
     pub store: Store,
     _dir: tempfile::TempDir,
+    _pg: Option<minke_testkit::PgDatabase>,
+}
+
+/// The database of a test: SQLite in `dir`, or, with `MINKE_ADMIN_TESTS_ON_PG=1`, a
+/// fresh database on the PostgreSQL server of `MINKE_TEST_PG_URL` (the test script
+/// runs this suite both ways).
+fn database(dir: &std::path::Path) -> (String, Option<minke_testkit::PgDatabase>) {
+    if std::env::var("MINKE_ADMIN_TESTS_ON_PG").is_ok_and(|v| v == "1") {
+        let admin = std::env::var("MINKE_TEST_PG_URL")
+            .expect("MINKE_ADMIN_TESTS_ON_PG=1 needs MINKE_TEST_PG_URL (scripts/pg-start.sh)");
+        let db = minke_testkit::PgDatabase::create(&admin, "admin").unwrap();
+        (db.url().to_owned(), Some(db))
+    } else {
+        (dir.join("admin.db").to_string_lossy().into_owned(), None)
+    }
 }
 
 pub const ROOT: (&str, &str) = ("root", "root-password");
@@ -269,7 +284,7 @@ impl Env {
 
     pub async fn with(hosts: Vec<NewHost>, admin: AdminConfig, config: Config) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let url = dir.path().join("admin.db").to_string_lossy().into_owned();
+        let (url, pg) = database(dir.path());
         let store = Store::open(&url).await.unwrap();
         store
             .write(move |c| {
@@ -335,6 +350,7 @@ impl Env {
             engine,
             store,
             _dir: dir,
+            _pg: pg,
         }
     }
 
