@@ -486,3 +486,85 @@ fn small_mistakes_are_usage_errors() {
         assert_eq!(text(&piped.stdout).trim(), "0", "{args}: exit code");
     }
 }
+
+/// Kills a run with SIGKILL while its command runs, and lets its host locks expire.
+fn killed_run(s: &Setup, tag: u32) {
+    use diesel::RunQueryDsl as _;
+    let secs = unique_sleep(tag);
+    let mut child = start_run(s, &format!("sleep {secs}"));
+    wait_for("the remote sleeps", common::WAIT, || {
+        (sleeping(&secs) == 2).then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = Command::new("pkill")
+        .args(["-f", "-x", &format!("sleep {secs}")])
+        .status();
+    diesel::sql_query("UPDATE minke_host_locks SET expires_at = 0")
+        .execute(&mut s.sql())
+        .unwrap();
+}
+
+fn run_state(s: &Setup, id: i64) -> String {
+    use diesel::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct R {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        state: String,
+    }
+    diesel::sql_query(format!("SELECT state FROM minke_runs WHERE id = {id}"))
+        .get_result::<R>(&mut s.sql())
+        .unwrap()
+        .state
+}
+
+#[test]
+fn interrupted_runs_are_closed_by_run_show_and_serve() {
+    let s = Setup::new(2);
+    // `show` closes it.
+    killed_run(&s, 5);
+    assert_eq!(run_state(&s, 1), "running");
+    let out = s.fleet_cmd(&["show", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("interrupted"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(run_state(&s, 1), "interrupted");
+    // The next `run` closes it (and gets the hosts).
+    killed_run(&s, 6);
+    assert_eq!(run_state(&s, 2), "running");
+    let out = s.run_command("true", &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(run_state(&s, 2), "interrupted");
+    // `serve` closes it when it starts.
+    killed_run(&s, 7);
+    assert_eq!(run_state(&s, 4), "running");
+    let _serve = common::Serve::start(&s.db, s.dir.path(), &[], &[]);
+    wait_for("serve to close run 4", common::WAIT, || {
+        (run_state(&s, 4) == "interrupted").then_some(())
+    });
+}
+
+#[test]
+fn canceled_sessions_make_exit_code_4() {
+    let s = Setup::new(1);
+    let secs = unique_sleep(8);
+    let mut holder = start_run(&s, &format!("sleep {secs}"));
+    wait_for("the first run's remote sleep", common::WAIT, || {
+        (sleeping(&secs) == 1).then_some(())
+    });
+    // The host is locked by the first run: the second's session is canceled.
+    let out = s.run_command("true", &["--json"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["sessions"][0]["state"], "canceled");
+    assert_eq!(
+        doc["sessions"][0]["reason"],
+        "host `web-01` is locked by run 1"
+    );
+    signal(holder.id(), "TERM");
+    let status = wait_exit(&mut holder, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(4));
+}
