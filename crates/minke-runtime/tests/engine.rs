@@ -399,24 +399,25 @@ async fn the_connect_rate_spaces_connects() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_connects_are_retried_and_the_history_says_so() {
+/// One session on a host whose first `refusals` connects are refused, with 2 retries.
+async fn refused(refusals: usize) -> (Env, minke::runtime::SessionSummary) {
     let transport = Scripted {
-        refusals: 2,
+        refusals,
         ..Scripted::default()
     };
-    let env = setup(
-        1,
-        &[],
-        Config {
-            connect_retries: 2,
-            ..config()
-        },
-        transport,
-    )
-    .await;
+    let config = Config {
+        connect_retries: 2,
+        ..config()
+    };
+    let env = setup(1, &[], config, transport).await;
     let summary = run(&env, request("command", &env.host_ids, &[("cmd", "x")])).await;
-    let s = &summary.sessions[0];
+    let session = summary.sessions[0].clone();
+    (env, session)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connects_are_retried_and_the_history_says_so() {
+    let (env, s) = refused(2).await;
     assert_eq!(s.state, State::Completed, "{s:?}");
     assert_eq!(env.seen.connect_starts.lock().unwrap().len(), 3);
     let msgs = messages(&env, s.session_id).await.join("\n");
@@ -426,22 +427,7 @@ async fn refused_connects_are_retried_and_the_history_says_so() {
     );
 
     // One refusal more than retries: the session fails and says how often it tried.
-    let transport = Scripted {
-        refusals: 3,
-        ..Scripted::default()
-    };
-    let env = setup(
-        1,
-        &[],
-        Config {
-            connect_retries: 2,
-            ..config()
-        },
-        transport,
-    )
-    .await;
-    let summary = run(&env, request("command", &env.host_ids, &[("cmd", "x")])).await;
-    let s = &summary.sessions[0];
+    let (env, s) = refused(3).await;
     assert_eq!(s.state, State::Failed, "{s:?}");
     assert_eq!(s.reason.as_deref(), Some("connect_refused"));
     let msgs = messages(&env, s.session_id).await.join("\n");

@@ -156,26 +156,33 @@ fn a_sigkilled_run_shows_the_command_that_was_running() {
         .status();
 }
 
+/// Starts `command` with `cmd` on every host through serve's API; the run's id.
+fn start_api_run(serve: &common::Serve, token: &str, cmd: &str) -> i64 {
+    let body = serde_json::json!({
+        "session": "command", "model": "host", "all": true, "params": {"cmd": cmd},
+    });
+    let answer = common::request(
+        serve.port,
+        "POST",
+        "/api/runs",
+        &[
+            &format!("Authorization: Bearer {token}"),
+            "Content-Type: application/json",
+        ],
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 201, "{}", text(&answer.body));
+    answer.json()["run_id"].as_i64().unwrap()
+}
+
 #[test]
 fn sigterm_stops_serve_and_the_runs_it_started() {
     let s = Setup::new(2);
     let token = common::superuser_token(&s.db, "root-admin");
     let serve = common::Serve::start(&s.db, s.dir.path(), &[], &[]);
     let secs = unique_sleep(4);
-    let body = serde_json::json!({
-        "session": "command", "model": "host", "all": true,
-        "params": {"cmd": format!("sleep {secs}")},
-    });
-    let auth = format!("Authorization: Bearer {token}");
-    let answer = common::request(
-        serve.port,
-        "POST",
-        "/api/runs",
-        &[&auth, "Content-Type: application/json"],
-        body.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(answer.status, 201, "{}", text(&answer.body));
+    start_api_run(&serve, &token, &format!("sleep {secs}"));
     wait_for("both remote sleeps", common::WAIT, || {
         (sleeping(&secs) == 2).then_some(())
     });
@@ -273,20 +280,8 @@ fn ssh_secrets_come_from_the_environment() {
         &[],
         &[("MINKE_SSH_PASSWORD", password)],
     );
-    let body = serde_json::json!({
-        "session": "command", "model": "host", "all": true, "params": {"cmd": "id -un"},
-    });
+    let run_id = start_api_run(&serve, &token, "id -un");
     let auth = format!("Authorization: Bearer {token}");
-    let answer = common::request(
-        serve.port,
-        "POST",
-        "/api/runs",
-        &[&auth, "Content-Type: application/json"],
-        body.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(answer.status, 201, "{}", text(&answer.body));
-    let run_id = answer.json()["run_id"].as_i64().unwrap();
     let session = wait_for("the run through serve", common::WAIT, || {
         let a = common::request(
             serve.port,
