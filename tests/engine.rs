@@ -50,6 +50,16 @@ fn unique_secs(tag: u32) -> String {
     format!("{}.{tag}1", 200 + std::process::id() % 700)
 }
 
+/// Waits (at most 20 s) until the number of remote `sleep SECS` processes is `ok`;
+/// fails saying `what` did not happen.
+async fn wait_sleeping(secs: &str, what: &str, ok: impl Fn(usize) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !ok(sleeping(secs)) {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// How many `sleep SECS` processes run (the remote commands: the hosts are this
 /// machine).
 fn sleeping(secs: &str) -> usize {
@@ -331,14 +341,7 @@ async fn cancel_stops_queued_then_kills_running() {
         .await
         .unwrap();
     let c = h.canceller();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while sleeping(&secs) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the remote sleep never started"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_sleeping(&secs, "the remote sleep never started", |n| n > 0).await;
     assert_eq!(c.cancel(), 1);
     // A check that nothing happens: the first cancel must let the running command
     // go on, here for half a second.
@@ -363,14 +366,7 @@ async fn cancel_stops_queued_then_kills_running() {
         [State::Stopped, State::Canceled, State::Canceled],
         "{s:?}"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while sleeping(&secs) > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the remote sleep is still running"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_sleeping(&secs, "the remote sleep is still running", |n| n == 0).await;
     env.store.flush().await.unwrap();
     let run = env
         .store
@@ -399,24 +395,13 @@ async fn command_timeout_fails_session_and_kills_remote() {
         .await
         .unwrap();
     // The remote sleep runs (so its absence later means it was killed)...
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while sleeping(&secs) == 0 {
-        assert!(std::time::Instant::now() < deadline, "no remote sleep");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_sleeping(&secs, "no remote sleep", |n| n > 0).await;
     let s = h.wait().await.unwrap();
     assert_eq!(
         (s.sessions[0].state, s.sessions[0].reason.as_deref()),
         (State::Failed, Some("command_timeout"))
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while sleeping(&secs) > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the remote sleep outlived its timeout"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_sleeping(&secs, "the remote sleep outlived its timeout", |n| n == 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -655,14 +640,7 @@ async fn stop_one_session_of_a_run() {
         .await
         .unwrap();
     let run_id = h.run_id;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while sleeping(&secs) < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the remote sleeps never started"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_sleeping(&secs, "the remote sleeps never started", |n| n >= 2).await;
     assert_eq!(env.engine.active_runs(), [run_id]);
     let rows = env
         .store
@@ -674,14 +652,12 @@ async fn stop_one_session_of_a_run() {
     assert_eq!(env.engine.cancel_session(run_id, first), Some(2));
     assert_eq!(env.engine.cancel_session(run_id, 424_242), None);
     // The stopped session's command goes; the other one goes on.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while sleeping(&secs) > 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the stopped session's command is still running"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_sleeping(
+        &secs,
+        "the stopped session's command is still running",
+        |n| n <= 1,
+    )
+    .await;
     assert_eq!(
         sleeping(&secs),
         1,
@@ -908,24 +884,18 @@ async fn session_timeout_fails_session_and_kills_remote() {
         ))
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while sleeping(&secs) == 0 {
-        assert!(std::time::Instant::now() < deadline, "no remote sleep");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_sleeping(&secs, "no remote sleep", |n| n > 0).await;
     let s = h.wait().await.unwrap();
     assert_eq!(
         (s.sessions[0].state, s.sessions[0].reason.as_deref()),
         (State::Failed, Some("session_timeout"))
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while sleeping(&secs) > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the remote command outlived the session timeout"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_sleeping(
+        &secs,
+        "the remote command outlived the session timeout",
+        |n| n == 0,
+    )
+    .await;
     let msgs = messages(&env, s.sessions[0].session_id).await;
     assert!(msgs.iter().any(|m| m.contains("timed out")), "{msgs:?}");
 }
