@@ -641,6 +641,27 @@ fn tokens_are_listed_expired_revoked_and_end_with_the_user() {
         users(&db, &["grant", "lim", "view_server"]).status.code(),
         Some(0)
     );
+
+    // Oversized filters are refused with 400 over the API and exit 2 at the CLI;
+    // 40,000 ids are no longer "too many SQL variables".
+    let admin = superuser_token(&db, "root2");
+    let long = vec!["port > 1"; 1000].join(" and ");
+    let body =
+        json!({"session": "command", "model": "host", "filter": long, "params": {"cmd": "true"}});
+    let (status, answer) = http(serve.port, "POST", "/api/runs", &admin, Some(&body));
+    assert_eq!(status, 400, "{answer}");
+    let out = run_fleet(&db, &["items", "host", "--filter", &long]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("at most"),
+        "{}",
+        text(&out.stderr)
+    );
+    let ids: Vec<i64> = (1..=40_000).collect();
+    let body =
+        json!({"session": "command", "model": "host", "ids": ids, "params": {"cmd": "true"}});
+    let (status, answer) = http(serve.port, "POST", "/api/runs", &admin, Some(&body));
+    assert_eq!(status, 400, "{answer}");
     let (code, err) = serve.stop();
     assert_eq!(code, Some(0), "{err}");
 }
