@@ -102,6 +102,38 @@ pub(crate) enum UsersCommand {
         /// A label to recognise the token by.
         #[arg(long = "name", value_name = "LABEL", default_value = "cli")]
         label: String,
+        /// The token is refused after this long, like 30d, 12h or 2w (default:
+        /// until revoked).
+        #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_age)]
+        expires: Option<Duration>,
+    },
+    /// List a user's API tokens: id, label, created, last used, expires.
+    Tokens {
+        /// The login name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API token by its id (see `users tokens NAME`).
+    RevokeToken {
+        /// The token's id.
+        id: i64,
+    },
+    /// Disable a user: no logins, their API tokens refused, their web sessions ended.
+    Disable {
+        /// The login name.
+        name: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The login name.
+        name: String,
+    },
+    /// Remove a user with their permissions, web sessions and API tokens.
+    Remove {
+        /// The login name.
+        name: String,
     },
     /// List the users with their permissions.
     List {
@@ -167,16 +199,97 @@ pub(crate) async fn users(engine: &Engine, cmd: UsersCommand) -> Result<u8, CliE
     users_with(engine, cmd, read_password).await
 }
 
-/// Records a fresh API token for a user and returns it.
-async fn create_token(engine: &Engine, user: &str, label: &str) -> Result<String, CliError> {
+/// Records a fresh API token for a user, refused from `until` (µs) when given, and
+/// returns it.
+async fn create_token(
+    engine: &Engine,
+    user: &str,
+    label: &str,
+    until: Option<i64>,
+) -> Result<String, CliError> {
     let token = minke_admin::generate_token().map_err(|e| CliError::Internal(e.to_string()))?;
     let hash = minke_admin::hash_token(&token);
     let (u, l) = (user.to_owned(), label.to_owned());
     engine
         .store()
-        .write(move |c| minke_store::create_api_token(c, &u, &l, &hash))
+        .write(move |c| minke_store::create_api_token_until(c, &u, &l, &hash, until))
         .await?;
     Ok(token)
+}
+
+/// Prints a user's API tokens (never their values).
+async fn list_tokens(engine: &Engine, name: String, json: bool) -> Result<(), CliError> {
+    let tokens = engine
+        .store()
+        .blocking(move |c| minke_store::list_api_tokens(c, &name))
+        .await?;
+    if json {
+        let v = serde_json::to_value(&tokens).map_err(|e| CliError::Internal(e.to_string()))?;
+        println!("{v}");
+        return Ok(());
+    }
+    let now = minke_store::now_micros();
+    for t in &tokens {
+        let expires = match t.expires_at {
+            None => String::new(),
+            Some(at) if at <= now => format!(", expired {}", time_text(at)),
+            Some(at) => format!(", expires {}", time_text(at)),
+        };
+        println!(
+            "{}\t{}\tcreated {}, last used {}{expires}",
+            t.id,
+            t.name,
+            time_text(t.created_at),
+            t.last_used_at.map_or_else(|| "never".to_owned(), time_text)
+        );
+    }
+    Ok(())
+}
+
+/// How long ago (or, for a time to come, in how long) `at` is, roughly: `3d ago`.
+fn time_text(at: i64) -> String {
+    let now = minke_store::now_micros();
+    let secs = (now - at).unsigned_abs() / 1_000_000;
+    let span = match secs {
+        0..120 => format!("{secs}s"),
+        120..7_200 => format!("{}m", secs / 60),
+        7_200..172_800 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    };
+    if at <= now {
+        format!("{span} ago")
+    } else {
+        format!("in {span}")
+    }
+}
+
+/// The permissions the app's models and sessions define: `view_MODEL` for each
+/// model, `change_host`, and each session's (`run_SESSION` and those it declares).
+fn known_permissions(engine: &Engine) -> std::collections::BTreeSet<String> {
+    let mut known = std::collections::BTreeSet::from(["change_host".to_owned()]);
+    known.extend(
+        engine
+            .models()
+            .iter()
+            .map(|m| format!("view_{}", m.meta.name)),
+    );
+    for s in engine.sessions().iter() {
+        known.extend(s.meta.permissions.iter().cloned());
+    }
+    known
+}
+
+/// Refuses a permission that nothing checks (a typo would grant nothing).
+fn check_known_permission(engine: &Engine, p: &str) -> Result<(), CliError> {
+    let known = known_permissions(engine);
+    if known.contains(p) {
+        return Ok(());
+    }
+    let list: Vec<&str> = known.iter().map(String::as_str).collect();
+    Err(usage(format!(
+        "unknown permission `{p}`: no model or session defines it (known: {})",
+        list.join(", ")
+    )))
 }
 
 async fn users_with(engine: &Engine, cmd: UsersCommand, ask: AskPassword) -> Result<u8, CliError> {
@@ -218,6 +331,7 @@ async fn users_with(engine: &Engine, cmd: UsersCommand, ask: AskPassword) -> Res
         }
         UsersCommand::Grant { name, permission } => {
             check_permission(&permission)?;
+            check_known_permission(engine, &permission)?;
             let (n, p) = (name.clone(), permission.clone());
             store.write(move |c| minke_store::grant(c, &n, &p)).await?;
             println!("granted {permission} to {name}");
@@ -227,12 +341,53 @@ async fn users_with(engine: &Engine, cmd: UsersCommand, ask: AskPassword) -> Res
             store.write(move |c| minke_store::revoke(c, &n, &p)).await?;
             println!("revoked {permission} from {name}");
         }
-        UsersCommand::Token { user, label } => {
-            let token = create_token(engine, &user, &label).await?;
+        UsersCommand::Token {
+            user,
+            label,
+            expires,
+        } => {
+            let until = expires.map(|d| {
+                minke_store::now_micros()
+                    .saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+            });
+            let token = create_token(engine, &user, &label, until).await?;
             eprintln!(
                 "API token for {user} (shown only now; send it as `Authorization: Bearer TOKEN`):"
             );
             println!("{token}");
+        }
+        UsersCommand::Tokens { name, json } => list_tokens(engine, name, json).await?,
+        UsersCommand::RevokeToken { id } => {
+            let owner = store
+                .write(move |c| match minke_store::revoke_api_token(c, id) {
+                    Err(minke_store::Error::NotFound { .. }) => Err(minke_store::Error::BadQuery(
+                        format!("no API token with id {id} (see `users tokens NAME`)"),
+                    )),
+                    other => other,
+                })
+                .await?;
+            println!("revoked API token {id} of {owner}");
+        }
+        UsersCommand::Disable { name } => {
+            let n = name.clone();
+            store
+                .write(move |c| minke_store::set_active(c, &n, false))
+                .await?;
+            println!("disabled {name}: their logins and API tokens are refused");
+        }
+        UsersCommand::Enable { name } => {
+            let n = name.clone();
+            store
+                .write(move |c| minke_store::set_active(c, &n, true))
+                .await?;
+            println!("enabled {name}");
+        }
+        UsersCommand::Remove { name } => {
+            let n = name.clone();
+            store
+                .write(move |c| minke_store::remove_user(c, &n))
+                .await?;
+            println!("removed {name} with their permissions and API tokens");
         }
         UsersCommand::List { json } => {
             let users = store
@@ -417,7 +572,7 @@ mod tests {
         ));
         let t = T::try_parse_from(["t", "token", "bob", "--name", "ci"]).unwrap();
         assert!(
-            matches!(t.users, UsersCommand::Token { ref user, ref label } if user == "bob" && label == "ci")
+            matches!(t.users, UsersCommand::Token { ref user, ref label, expires: None } if user == "bob" && label == "ci")
         );
     }
 
@@ -453,7 +608,7 @@ mod tests {
         users_with(&engine, add("bob", false), good).await.unwrap();
         let grant = UsersCommand::Grant {
             name: "bob".into(),
-            permission: "run_uptime".into(),
+            permission: "view_host".into(),
         };
         users_with(&engine, grant, good).await.unwrap();
         let e = users_with(
@@ -475,7 +630,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(bob.0, ["run_uptime"]);
+        assert_eq!(bob.0, ["view_host"]);
         assert!(!bob.1.is_superuser);
         assert!(minke_admin::verify_password(
             "long enough password",
@@ -483,7 +638,7 @@ mod tests {
         ));
         let passwd = UsersCommand::Passwd { name: "bob".into() };
         assert!(users_with(&engine, passwd, short).await.is_err());
-        let token = create_token(&engine, "bob", "ci").await.unwrap();
+        let token = create_token(&engine, "bob", "ci", None).await.unwrap();
         let hash = minke_admin::hash_token(&token);
         let found = engine
             .store()
@@ -491,7 +646,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found.unwrap().username, "bob");
-        assert!(create_token(&engine, "ghost", "x").await.is_err());
+        assert!(create_token(&engine, "ghost", "x", None).await.is_err());
         users_with(&engine, UsersCommand::List { json: true }, good)
             .await
             .unwrap();

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use minke_core::{Host, Registry, Session};
 use minke_runtime::{Config, Engine, HostSource, Models};
-use minke_store::{AppMigration, HostRecord, Store, StoredModel};
+use minke_store::{AppMigration, HostRecord, OpenMode, Store, StoredModel};
 
 /// A Minke app: its models, sessions, host model and settings.
 ///
@@ -122,12 +122,26 @@ impl App {
         }
     }
 
-    /// Opens the database (running migrations) and builds the engine.
+    /// Opens the database (creating it when missing and running migrations) and
+    /// builds the engine.
     pub async fn engine(self, url: &str) -> Result<Engine, crate::CliError> {
+        self.engine_as(url, OpenMode::Migrate).await
+    }
+
+    /// Opens the database as `mode` allows and builds the engine. A database URL
+    /// that cannot be used, a missing file or a database that is not Minke's (for a
+    /// command that only reads) is a usage error.
+    pub async fn engine_as(self, url: &str, mode: OpenMode) -> Result<Engine, crate::CliError> {
+        use minke_store::Error as E;
         self.check().map_err(crate::CliError::Setup)?;
-        let store = Store::open_with(url, &self.migrations)
+        let store = Store::open_as(url, &self.migrations, mode)
             .await
-            .map_err(crate::CliError::Database)?;
+            .map_err(|e| match e {
+                E::Url(_) | E::InvalidUrl { .. } | E::Missing { .. } | E::NotMinke { .. } => {
+                    crate::CliError::Usage(e.to_string())
+                }
+                other => crate::CliError::Database(other),
+            })?;
         Ok(Engine::new(
             store,
             self.sessions,

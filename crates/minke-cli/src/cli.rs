@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use minke_core::{Params, Status};
 use minke_runtime::{Engine, RunRequest};
-use minke_store::Query;
+use minke_store::{OpenMode, Query};
 
 use crate::output;
 use crate::term::Shown;
@@ -176,7 +176,7 @@ struct RunArgs {
     output_dir: Option<std::path::PathBuf>,
 }
 
-fn parse_age(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_age(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
@@ -296,7 +296,8 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
         app.config.connect.password = cli.password.clone();
     }
     let user = cli.user.clone().unwrap_or_else(minke_core::local_user);
-    let engine = app.engine(&url).await?;
+    let (url, mode) = database_access(&cli.command, url);
+    let engine = app.engine_as(&url, mode).await?;
     let code = command(&engine, cli.command, user, cli.raw).await;
     // Closing commits what is queued and, on SQLite, folds the write-ahead log into
     // the database so that the next command opens it without reading the log back.
@@ -311,6 +312,35 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
             first.unwrap_or_default()
         ))),
     }
+}
+
+/// What a command may do to its database: only `migrate` and the commands that
+/// start work (or manage users) create or migrate it; the others read an existing
+/// Minke database, read-only when this process cannot write it. `sessions` and
+/// `models` list the app's registrations and open no database file at all.
+fn database_access(command: &Command, url: String) -> (String, OpenMode) {
+    match command {
+        Command::Sessions { .. } | Command::Models { .. } => (":memory:".into(), OpenMode::Migrate),
+        Command::Items { .. }
+        | Command::History { .. }
+        | Command::Show { .. }
+        | Command::Hosts(HostsCommand::List { .. }) => (url, OpenMode::Existing),
+        Command::Run(_)
+        | Command::Migrate
+        | Command::Clear { .. }
+        | Command::Serve(_)
+        | Command::Users(_)
+        | Command::Hosts(HostsCommand::ImportSshConfig { .. }) => (url, OpenMode::Migrate),
+    }
+}
+
+/// Closes the runs whose process died, when the database can be written (a
+/// read-only one shows them as interrupted without recording it).
+async fn close_interrupted_runs(engine: &Engine) -> Result<(), CliError> {
+    if !engine.store().is_read_only() {
+        engine.close_interrupted_runs().await?;
+    }
+    Ok(())
 }
 
 async fn command(
@@ -333,11 +363,11 @@ async fn command(
             output::items(engine, &model, q, json, shown).await
         }
         Command::History { limit, json } => {
-            engine.close_interrupted_runs().await?;
+            close_interrupted_runs(engine).await?;
             output::history(engine, limit, json, shown).await
         }
         Command::Show { run, json } => {
-            engine.close_interrupted_runs().await?;
+            close_interrupted_runs(engine).await?;
             output::show(engine, run, json, shown).await
         }
         Command::Hosts(HostsCommand::ImportSshConfig { file }) => {

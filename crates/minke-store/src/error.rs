@@ -9,6 +9,41 @@ pub enum Error {
         "unsupported database URL `{0}`: use a file path or sqlite://PATH for SQLite, postgres://... for PostgreSQL"
     )]
     Url(String),
+    /// A database URL that Minke reads but cannot use as it is.
+    #[error("invalid database URL `{url}`: {problem}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A command that only reads was given a database file that does not exist.
+    #[error("database file {path} does not exist (run `migrate` to create it)")]
+    Missing {
+        /// The file's path.
+        path: String,
+    },
+    /// A command that only reads was given a database without Minke's tables.
+    #[error("{url} is not a Minke database (run `migrate`)")]
+    NotMinke {
+        /// The URL (password removed).
+        url: String,
+    },
+    /// A command that only reads was given a database whose schema is older than
+    /// this program's.
+    #[error("database {url} needs migrating ({pending} missing): run `migrate`")]
+    NeedsMigration {
+        /// The URL (password removed).
+        url: String,
+        /// The migrations it lacks, comma-separated.
+        pending: String,
+    },
+    /// A write to a database opened only for reading.
+    #[error("database {url} is open read-only, so it cannot be changed")]
+    ReadOnly {
+        /// The URL (password removed).
+        url: String,
+    },
     /// The database could not be opened or reached.
     #[error("cannot open database {url}: {source}")]
     Connect {

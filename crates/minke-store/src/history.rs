@@ -279,19 +279,25 @@ pub fn finish_run(conn: &mut Conn, id: i64, state: &str, at: i64) -> Result<()> 
 }
 
 /// The newest runs first.
+///
+/// On a database opened read-only, where [`close_interrupted_runs`] cannot write,
+/// runs whose process died are shown as `interrupted` all the same (here and in
+/// [`get_run`] and [`run_sessions`]).
 pub fn list_runs(conn: &mut Conn, limit: i64, offset: i64) -> Result<Vec<RunRecord>> {
-    with_conn!(conn, |c, B| run::table
+    let mut runs = with_conn!(&mut *conn, |c, B| run::table
         .order(run::id.desc())
         .limit(limit)
         .offset(offset)
         .select(RunRecord::as_select())
         .load(c)
-        .map_err(Error::query("listing runs")))
+        .map_err(Error::query("listing runs")))?;
+    show_interrupted(conn, &mut runs)?;
+    Ok(runs)
 }
 
 /// One run.
 pub fn get_run(conn: &mut Conn, id: i64) -> Result<RunRecord> {
-    with_conn!(conn, |c, B| run::table
+    let run = with_conn!(&mut *conn, |c, B| run::table
         .find(id)
         .select(RunRecord::as_select())
         .first(c)
@@ -300,7 +306,88 @@ pub fn get_run(conn: &mut Conn, id: i64) -> Result<RunRecord> {
     .ok_or(Error::NotFound {
         model: "run".into(),
         id,
-    })
+    })?;
+    let mut runs = [run];
+    show_interrupted(conn, &mut runs)?;
+    let [run] = runs;
+    Ok(run)
+}
+
+#[derive(QueryableByName)]
+struct QueryOnly {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    query_only: i32,
+}
+
+/// True on an SQLite connection opened only to read (`PRAGMA query_only`).
+pub(crate) fn query_only(conn: &mut Conn) -> bool {
+    match conn {
+        Conn::Sqlite(c) => diesel::sql_query("PRAGMA query_only")
+            .get_result::<QueryOnly>(c)
+            .is_ok_and(|q| q.query_only != 0),
+        Conn::Pg(_) => false,
+    }
+}
+
+/// Of these `running` runs, those whose process died: they hold no live host lock.
+fn dead_runs(conn: &mut Conn, running: &[i64], now: i64) -> Result<Vec<i64>> {
+    let live: Vec<i64> = with_conn!(conn, |c, B| lk::table
+        .filter(lk::run_id.eq_any(running))
+        .filter(lk::expires_at.gt(now))
+        .select(lk::run_id)
+        .distinct()
+        .load(c)
+        .map_err(Error::query("reading host locks")))?;
+    Ok(running
+        .iter()
+        .copied()
+        .filter(|r| !live.contains(r))
+        .collect())
+}
+
+/// On a read-only connection, shows the runs whose process died as `interrupted`,
+/// as [`close_interrupted_runs`] would record them.
+fn show_interrupted(conn: &mut Conn, runs: &mut [RunRecord]) -> Result<()> {
+    let running: Vec<i64> = runs
+        .iter()
+        .filter(|r| r.state == "running")
+        .map(|r| r.id)
+        .collect();
+    if running.is_empty() || !query_only(conn) {
+        return Ok(());
+    }
+    let dead = dead_runs(conn, &running, now_micros())?;
+    for r in runs.iter_mut().filter(|r| dead.contains(&r.id)) {
+        r.state = "interrupted".into();
+    }
+    Ok(())
+}
+
+/// The sessions of a dead run as [`close_interrupted_runs`] would record them.
+fn show_interrupted_sessions(
+    conn: &mut Conn,
+    run_id: i64,
+    sessions: &mut [SessionRecord],
+) -> Result<()> {
+    let open = |s: &SessionRecord| s.state == "running" || s.state == "initialized";
+    if !sessions.iter().any(open) || !query_only(conn) {
+        return Ok(());
+    }
+    let run = get_run(conn, run_id)?;
+    if run.state != "interrupted" {
+        return Ok(());
+    }
+    for s in sessions.iter_mut() {
+        let (state, status) = match s.state.as_str() {
+            "running" => ("failed", Some("error")),
+            "initialized" => ("canceled", s.status.as_deref()),
+            _ => continue,
+        };
+        s.status = status.map(str::to_owned);
+        s.state = state.into();
+        s.reason = Some("interrupted".into());
+    }
+    Ok(())
 }
 
 /// One session.
@@ -319,14 +406,16 @@ pub fn get_session(conn: &mut Conn, id: i64) -> Result<SessionRecord> {
 
 /// The sessions of a run, in order.
 pub fn run_sessions(conn: &mut Conn, run_id: i64) -> Result<Vec<SessionRecord>> {
-    with_conn!(conn, |c, B| ses::table
+    let mut sessions = with_conn!(&mut *conn, |c, B| ses::table
         .filter(ses::run_id.eq(run_id))
         .order(ses::id.asc())
         .select(SessionRecord::as_select())
         .load(c)
         .map_err(Error::query(format!(
             "loading the sessions of run {run_id}"
-        ))))
+        ))))?;
+    show_interrupted_sessions(conn, run_id, &mut sessions)?;
+    Ok(sessions)
 }
 
 /// The commands of a session, in order.

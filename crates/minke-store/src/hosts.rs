@@ -301,25 +301,29 @@ macro_rules! filtered {
 
 impl StoredModel for HostRecord {
     fn load(conn: &mut Conn, query: &Query) -> Result<Vec<Self>> {
-        with_conn!(conn, |c, B| {
-            let mut q = filtered!(query, B).order(h::id.asc());
-            if let Some(l) = query.limit {
-                q = q.limit(l);
-            }
-            if let Some(o) = query.offset {
-                q = q.offset(o);
-            }
-            q.select(HostRecord::as_select())
-                .load(c)
-                .map_err(Error::query("loading hosts"))
+        crate::load_in_chunks(conn, query, |conn, query| {
+            with_conn!(conn, |c, B| {
+                let mut q = filtered!(query, B).order(h::id.asc());
+                if let Some(l) = query.limit {
+                    q = q.limit(l);
+                }
+                if let Some(o) = query.offset {
+                    q = q.offset(o);
+                }
+                q.select(HostRecord::as_select())
+                    .load(c)
+                    .map_err(Error::query("loading hosts"))
+            })
         })
     }
 
     fn count(conn: &mut Conn, query: &Query) -> Result<i64> {
-        with_conn!(conn, |c, B| filtered!(query, B)
-            .count()
-            .get_result(c)
-            .map_err(Error::query("counting hosts")))
+        crate::count_in_chunks(conn, query, |conn, query| {
+            with_conn!(conn, |c, B| filtered!(query, B)
+                .count()
+                .get_result(c)
+                .map_err(Error::query("counting hosts")))
+        })
     }
 
     fn save_fields(&self, conn: &mut Conn, fields: &[&str]) -> Result<()> {

@@ -18,11 +18,12 @@ mod hosts;
 mod model;
 mod query;
 pub mod schema;
+mod schema_check;
 mod store;
 mod users;
 
 pub use app_migrations::{AppMigration, apply_app_migrations};
-pub use conn::{Conn, DatabaseUrl};
+pub use conn::{Conn, DatabaseUrl, SqliteMode};
 pub use error::{Error, Result};
 pub use groups::*;
 pub use history::*;
@@ -30,8 +31,11 @@ pub use hosts::{HostRecord, NewHost, check_host_name, upsert_host};
 pub use model::{
     AsId, StoredModel, check_query, condition_value, key_from_id, like_pattern, require_host,
 };
-pub use query::{Condition, Op, Query};
-pub use store::{Store, migrate};
+pub use query::{
+    Condition, IDS_PER_QUERY, MAX_FILTER_LEN, MAX_FILTER_TERMS, Op, Query, count_in_chunks,
+    load_in_chunks,
+};
+pub use store::{OpenMode, Store, migrate};
 pub use users::*;
 
 #[doc(hidden)]

@@ -5,7 +5,16 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{Conn, Error, Result};
+
+/// The most conditions a filter may have (a longer one is refused with
+/// [`Error::BadQuery`]: SQL engines limit how deep an expression may be).
+pub const MAX_FILTER_TERMS: usize = 100;
+/// The longest filter (or search text) accepted, in bytes.
+pub const MAX_FILTER_LEN: usize = 8192;
+/// How many ids one statement binds at most: a longer selection is loaded in slices
+/// of this many (SQLite allows 32,766 variables in a statement).
+pub const IDS_PER_QUERY: usize = 10_000;
 
 /// A comparison in a filter condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,11 +123,113 @@ impl Query {
     /// assert!(err.contains("expected an operator"), "{err}");
     /// ```
     pub fn filter(expr: &str) -> Result<Self> {
-        Ok(Query {
+        if expr.len() > MAX_FILTER_LEN {
+            return Err(too_long("filter", expr.len()));
+        }
+        let q = Query {
             conditions: parse_filter(expr)?,
             ..Query::default()
-        })
+        };
+        q.check_size()?;
+        Ok(q)
     }
+
+    /// Refuses a query larger than the limits: more than [`MAX_FILTER_TERMS`]
+    /// conditions, or conditions or a search text longer than [`MAX_FILTER_LEN`] in
+    /// all. Every load and count checks it, whichever way the query was made.
+    ///
+    /// ```
+    /// use minke_store::Query;
+    /// let big = vec!["port > 1"; 101].join(" and ");
+    /// let e = Query::filter(&big).unwrap_err().to_string();
+    /// assert!(e.contains("101 conditions") && e.contains("at most 100"), "{e}");
+    /// ```
+    pub fn check_size(&self) -> Result<()> {
+        let n = self.conditions.len();
+        if n > MAX_FILTER_TERMS {
+            return Err(Error::BadQuery(format!(
+                "the filter has {n} conditions; at most {MAX_FILTER_TERMS} are allowed"
+            )));
+        }
+        let len: usize = self
+            .conditions
+            .iter()
+            .map(|c| c.field.len() + c.value.len() + 2)
+            .sum();
+        if len > MAX_FILTER_LEN {
+            return Err(too_long("filter", len));
+        }
+        match &self.search {
+            Some(s) if s.len() > MAX_FILTER_LEN => Err(too_long("search text", s.len())),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn too_long(what: &str, len: usize) -> Error {
+    Error::BadQuery(format!(
+        "the {what} is {len} bytes long; at most {MAX_FILTER_LEN} are allowed"
+    ))
+}
+
+/// Loads a selection with `load`, once per slice of [`IDS_PER_QUERY`] ids when it
+/// has more (each slice ordered by id, the limit and offset applied to the whole),
+/// after checking its size ([`Query::check_size`]). Stored models load through it.
+pub fn load_in_chunks<T>(
+    conn: &mut Conn,
+    query: &Query,
+    mut load: impl FnMut(&mut Conn, &Query) -> Result<Vec<T>>,
+) -> Result<Vec<T>> {
+    query.check_size()?;
+    let Some(slices) = id_slices(query) else {
+        return load(conn, query);
+    };
+    let mut out = Vec::new();
+    for part in slices {
+        out.extend(load(conn, &part)?);
+    }
+    let skip = usize::try_from(query.offset.unwrap_or(0)).unwrap_or(0);
+    let take = query
+        .limit
+        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(0));
+    Ok(out.into_iter().skip(skip).take(take).collect())
+}
+
+/// Counts a selection with `count`, once per slice of [`IDS_PER_QUERY`] ids when
+/// it has more, after checking its size.
+pub fn count_in_chunks(
+    conn: &mut Conn,
+    query: &Query,
+    mut count: impl FnMut(&mut Conn, &Query) -> Result<i64>,
+) -> Result<i64> {
+    query.check_size()?;
+    let Some(slices) = id_slices(query) else {
+        return count(conn, query);
+    };
+    let mut total = 0;
+    for part in slices {
+        total += count(conn, &part)?;
+    }
+    Ok(total)
+}
+
+/// The query split by ascending, distinct ids into slices without limit or offset,
+/// or `None` when its ids fit one statement.
+fn id_slices(query: &Query) -> Option<Vec<Query>> {
+    let ids = query.ids.as_ref().filter(|ids| ids.len() > IDS_PER_QUERY)?;
+    let mut ids = ids.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    Some(
+        ids.chunks(IDS_PER_QUERY)
+            .map(|chunk| Query {
+                ids: Some(chunk.to_vec()),
+                limit: None,
+                offset: None,
+                ..query.clone()
+            })
+            .collect(),
+    )
 }
 
 impl FromStr for Query {

@@ -163,6 +163,7 @@ diesel::table! {
         token_hash -> Text,
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
+        expires_at -> Nullable<BigInt>,
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use tokio::sync::oneshot;
 
+use crate::conn::SqliteMode;
 use crate::{Conn, DatabaseUrl, Error, Result};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -35,6 +36,7 @@ pub struct Store {
 
 struct Inner {
     url: DatabaseUrl,
+    read_only: bool,
     readers: Mutex<Vec<Conn>>,
     reading: tokio::sync::Semaphore,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
@@ -73,6 +75,35 @@ pub fn migrate(conn: &mut Conn) -> Result<Vec<String>> {
     done.map_err(|e| Error::Migration(e.to_string()))
 }
 
+/// What opening a database may do to it: decided once, by the command.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use minke_store::{OpenMode, Store};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("m.db");
+/// let url = path.to_str().unwrap();
+/// let e = Store::open_as(url, &[], OpenMode::Existing).await.unwrap_err();
+/// assert!(e.to_string().contains("does not exist"), "{e}");
+/// assert!(!path.exists());
+/// Store::open_as(url, &[], OpenMode::Migrate).await.unwrap().close().await.unwrap();
+/// let store = Store::open_as(url, &[], OpenMode::Existing).await.unwrap();
+/// assert!(!store.is_read_only());
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the database when it is missing and apply pending migrations (Minke's,
+    /// then the app's): `migrate` and the commands that start work.
+    #[default]
+    Migrate,
+    /// Open a database that exists and has the current schema, without changing its
+    /// schema: the commands that only read. A missing SQLite file, a database
+    /// without Minke's tables or with pending migrations are errors; an SQLite file
+    /// this process cannot write is opened read-only.
+    Existing,
+}
+
 impl Store {
     /// Opens the database at `url`, running pending migrations (blocking: call from a
     /// blocking context or use [`open`](Self::open)).
@@ -82,32 +113,72 @@ impl Store {
 
     /// Opens the database, running Minke's pending migrations and then the app's.
     pub fn open_with_blocking(url: &str, app: &[crate::AppMigration]) -> Result<Store> {
+        Self::open_as_blocking(url, app, OpenMode::Migrate)
+    }
+
+    /// Opens the database as `mode` allows (blocking).
+    pub fn open_as_blocking(
+        url: &str,
+        app: &[crate::AppMigration],
+        mode: OpenMode,
+    ) -> Result<Store> {
         let url = DatabaseUrl::parse(url)?;
-        let mut conn = Conn::open(&url)?;
-        let mut applied = migrate(&mut conn)?;
-        applied.extend(
-            crate::apply_app_migrations(&mut conn, app)?
-                .into_iter()
-                .map(str::to_owned),
+        let (url, conn) = match mode {
+            OpenMode::Migrate => {
+                let conn = open_migrated(&url, app)?;
+                (url, conn)
+            }
+            OpenMode::Existing => {
+                let url = existing_url(url)?;
+                let mut conn = Conn::open(&url)?;
+                check_schema(&mut conn, &url, app)?;
+                (url, conn)
+            }
+        };
+        let read_only = matches!(
+            url,
+            DatabaseUrl::Sqlite {
+                mode: SqliteMode::Read,
+                ..
+            }
         );
-        if !applied.is_empty() {
-            tracing::info!(migrations = ?applied, "database migrated");
-        }
-        let (tx, rx) = mpsc::channel::<Job>();
-        let writer_thread = std::thread::Builder::new()
-            .name("minke-db-writer".into())
-            .spawn(move || writer_loop(conn, rx))
-            .map_err(|e| Error::Worker(format!("cannot start the writer thread: {e}")))?;
+        let (writer, writer_thread) = if read_only {
+            (None, None)
+        } else {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let thread = std::thread::Builder::new()
+                .name("minke-db-writer".into())
+                .spawn(move || writer_loop(conn, rx))
+                .map_err(|e| Error::Worker(format!("cannot start the writer thread: {e}")))?;
+            (Some(tx), Some(thread))
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 url,
+                read_only,
                 readers: Mutex::new(Vec::new()),
                 reading: tokio::sync::Semaphore::new(MAX_READERS),
-                writer: Mutex::new(Some(tx)),
-                writer_thread: Mutex::new(Some(writer_thread)),
+                writer: Mutex::new(writer),
+                writer_thread: Mutex::new(writer_thread),
                 failed_writes: Mutex::new((0, None)),
             }),
         })
+    }
+
+    /// Opens the database as `mode` allows, running Minke's pending migrations and
+    /// then the app's when it is [`OpenMode::Migrate`].
+    pub async fn open_as(url: &str, app: &[crate::AppMigration], mode: OpenMode) -> Result<Store> {
+        let url = url.to_owned();
+        let app = app.to_vec();
+        tokio::task::spawn_blocking(move || Store::open_as_blocking(&url, &app, mode))
+            .await
+            .map_err(|e| Error::Worker(e.to_string()))?
+    }
+
+    /// True when the database was opened only to read (`mode=ro`, or a file this
+    /// process cannot write): every write fails with [`Error::ReadOnly`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
     }
 
     /// Opens the database at `url`, running pending migrations.
@@ -117,11 +188,7 @@ impl Store {
 
     /// Opens the database, running Minke's pending migrations and then the app's.
     pub async fn open_with(url: &str, app: &[crate::AppMigration]) -> Result<Store> {
-        let url = url.to_owned();
-        let app = app.to_vec();
-        tokio::task::spawn_blocking(move || Store::open_with_blocking(&url, &app))
-            .await
-            .map_err(|e| Error::Worker(e.to_string()))?
+        Self::open_as(url, app, OpenMode::Migrate).await
     }
 
     /// The database URL.
@@ -169,6 +236,11 @@ impl Store {
     }
 
     fn send(&self, job: Job) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly {
+                url: self.inner.url.redacted(),
+            });
+        }
         let guard = self
             .inner
             .writer
@@ -296,6 +368,9 @@ impl Store {
 
     /// Waits until every write queued before this call is committed.
     pub async fn flush(&self) -> Result<()> {
+        if self.inner.read_only {
+            return Ok(());
+        }
         self.write(|_| Ok(())).await
     }
 }
@@ -321,4 +396,111 @@ fn writer_loop(mut conn: Conn, rx: mpsc::Receiver<Job>) {
             finish(commit.clone());
         }
     }
+}
+
+/// Opens a database that may be created and migrated, and brings it up to date:
+/// Minke's migrations, then the app's, in one transaction holding the write lock
+/// (on PostgreSQL an advisory lock), so that processes started together on a new
+/// database do not apply the same migration twice.
+fn open_migrated(url: &DatabaseUrl, app: &[crate::AppMigration]) -> Result<Conn> {
+    if let DatabaseUrl::Sqlite {
+        mode: SqliteMode::Read,
+        ..
+    } = url
+    {
+        return Err(Error::ReadOnly {
+            url: url.redacted(),
+        });
+    }
+    let mut conn = Conn::open(url)?;
+    let applied = conn.transaction(|c| {
+        if let Conn::Pg(pg) = c {
+            diesel::RunQueryDsl::execute(
+                diesel::sql_query("SELECT pg_advisory_xact_lock(7365829174)"),
+                pg,
+            )
+            .map_err(Error::query("waiting for other processes' migrations"))?;
+        }
+        let mut applied = migrate(c)?;
+        applied.extend(
+            crate::apply_app_migrations(c, app)?
+                .into_iter()
+                .map(str::to_owned),
+        );
+        Ok(applied)
+    })?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "database migrated");
+    }
+    Ok(conn)
+}
+
+/// The URL a command that only reads opens: an SQLite file must exist, and is
+/// opened read-only when this process cannot write it (never created).
+fn existing_url(url: DatabaseUrl) -> Result<DatabaseUrl> {
+    let DatabaseUrl::Sqlite { path, mode } = url else {
+        return Ok(url);
+    };
+    if path == ":memory:" {
+        return Ok(DatabaseUrl::Sqlite { path, mode });
+    }
+    let file = std::path::Path::new(&path);
+    if !file.is_file() {
+        return Err(Error::Missing { path });
+    }
+    let writable = mode != SqliteMode::Read && can_write(file);
+    Ok(DatabaseUrl::Sqlite {
+        path,
+        mode: if writable {
+            SqliteMode::Write
+        } else {
+            SqliteMode::Read
+        },
+    })
+}
+
+/// True unless opening the file for writing is refused (permissions, an immutable
+/// file, a read-only file system); opening changes nothing.
+fn can_write(file: &std::path::Path) -> bool {
+    match std::fs::OpenOptions::new().write(true).open(file) {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        ),
+    }
+}
+
+/// Checks, without writing, that a database has Minke's tables and every migration
+/// (Minke's and the app's).
+fn check_schema(conn: &mut Conn, url: &DatabaseUrl, app: &[crate::AppMigration]) -> Result<()> {
+    if !crate::schema_check::has_table(conn, "minke_runs")? {
+        return Err(Error::NotMinke {
+            url: url.redacted(),
+        });
+    }
+    let embedded = match conn {
+        Conn::Sqlite(_) => embedded_versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?,
+        Conn::Pg(_) => embedded_versions::<diesel::pg::Pg>(&PG_MIGRATIONS)?,
+    };
+    let pending = crate::schema_check::missing(conn, &embedded, app)?;
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::NeedsMigration {
+            url: url.redacted(),
+            pending: pending.join(", "),
+        })
+    }
+}
+
+fn embedded_versions<DB: diesel::backend::Backend>(
+    source: &EmbeddedMigrations,
+) -> Result<Vec<String>>
+where
+    EmbeddedMigrations: diesel::migration::MigrationSource<DB>,
+{
+    diesel::migration::MigrationSource::<DB>::migrations(source)
+        .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
+        .map_err(|e| Error::Migration(e.to_string()))
 }

@@ -119,29 +119,63 @@ fn user_id(conn: &mut Conn, username: &str) -> Result<i64> {
         .ok_or_else(|| Error::BadQuery(format!("no user named `{username}`")))
 }
 
-/// Replaces a user's password hash and logs them out everywhere.
+/// Replaces a user's password hash and logs them out everywhere: their web sessions
+/// and API tokens end.
 pub fn set_password_hash(conn: &mut Conn, username: &str, password_hash: &str) -> Result<()> {
     let id = user_id(conn, username)?;
+    with_conn!(&mut *conn, |c, B| diesel::update(usr::table.find(id))
+        .set(usr::password_hash.eq(password_hash))
+        .execute(c)
+        .map_err(Error::query("changing a password")))?;
+    end_logins(conn, id, true)
+}
+
+/// Ends a user's web sessions, and their API tokens when `tokens`.
+fn end_logins(conn: &mut Conn, id: i64, tokens: bool) -> Result<()> {
     with_conn!(conn, |c, B| {
-        diesel::update(usr::table.find(id))
-            .set(usr::password_hash.eq(password_hash))
-            .execute(c)
-            .map_err(Error::query("changing a password"))?;
         diesel::delete(ws::table.filter(ws::user_id.eq(id)))
             .execute(c)
             .map_err(Error::query("ending a user's web sessions"))?;
+        if tokens {
+            diesel::delete(tok::table.filter(tok::user_id.eq(id)))
+                .execute(c)
+                .map_err(Error::query("ending a user's API tokens"))?;
+        }
         Ok(())
     })
 }
 
-/// Makes a user active or inactive.
+/// Makes a user active or inactive. An inactive user cannot log in and their API
+/// tokens are refused (they work again once the user is active); their web sessions
+/// end.
 pub fn set_active(conn: &mut Conn, username: &str, active: bool) -> Result<()> {
     let id = user_id(conn, username)?;
-    with_conn!(conn, |c, B| diesel::update(usr::table.find(id))
+    with_conn!(&mut *conn, |c, B| diesel::update(usr::table.find(id))
         .set(usr::is_active.eq(active))
         .execute(c)
         .map(drop)
-        .map_err(Error::query("changing a user")))
+        .map_err(Error::query("changing a user")))?;
+    if active {
+        Ok(())
+    } else {
+        end_logins(conn, id, false)
+    }
+}
+
+/// Removes a user with their permissions, web sessions and API tokens (the history
+/// keeps their name on the runs they started).
+pub fn remove_user(conn: &mut Conn, username: &str) -> Result<()> {
+    let id = user_id(conn, username)?;
+    end_logins(conn, id, true)?;
+    with_conn!(conn, |c, B| {
+        diesel::delete(perm::table.filter(perm::user_id.eq(id)))
+            .execute(c)
+            .map_err(Error::query("removing a user's permissions"))?;
+        diesel::delete(usr::table.find(id))
+            .execute(c)
+            .map(drop)
+            .map_err(Error::query(format!("removing user `{username}`")))
+    })
 }
 
 /// Grants a permission (granting twice is harmless).
@@ -227,12 +261,44 @@ pub fn delete_web_session(conn: &mut Conn, token_hash: &str) -> Result<()> {
     .map_err(Error::query("ending a web session")))
 }
 
+/// An API token as listed (never its value, which only its owner saw once).
+#[derive(Clone, Debug, Queryable, Selectable, Serialize)]
+#[diesel(table_name = tok)]
+pub struct ApiTokenRecord {
+    /// Id (for `users revoke-token ID`).
+    pub id: i64,
+    /// The label given when it was created.
+    pub name: String,
+    /// Created at (µs since the epoch).
+    pub created_at: i64,
+    /// Last accepted at (µs), to within [`TOKEN_TOUCH_US`].
+    pub last_used_at: Option<i64>,
+    /// Refused from then on (µs), if it expires.
+    pub expires_at: Option<i64>,
+}
+
+/// How stale a token's "last used" may get before a use records it again: a busy
+/// API client does not turn every request into a write.
+pub const TOKEN_TOUCH_US: i64 = 60_000_000;
+
 /// Records an API token (its hash) for a user; returns its id.
 pub fn create_api_token(
     conn: &mut Conn,
     username: &str,
     name: &str,
     token_hash: &str,
+) -> Result<i64> {
+    create_api_token_until(conn, username, name, token_hash, None)
+}
+
+/// Records an API token (its hash) for a user, refused from `expires_at` (µs since
+/// the epoch) on when given; returns its id.
+pub fn create_api_token_until(
+    conn: &mut Conn,
+    username: &str,
+    name: &str,
+    token_hash: &str,
+    expires_at: Option<i64>,
 ) -> Result<i64> {
     let id = user_id(conn, username)?;
     with_conn!(conn, |c, B| diesel::insert_into(tok::table)
@@ -241,33 +307,81 @@ pub fn create_api_token(
             tok::name.eq(name),
             tok::token_hash.eq(token_hash),
             tok::created_at.eq(now_micros()),
+            tok::expires_at.eq(expires_at),
         ))
         .returning(tok::id)
         .get_result(c)
         .map_err(Error::query("recording an API token")))
 }
 
-/// The active user an API token hash belongs to.
+/// A user's API tokens, oldest first.
+pub fn list_api_tokens(conn: &mut Conn, username: &str) -> Result<Vec<ApiTokenRecord>> {
+    let id = user_id(conn, username)?;
+    with_conn!(conn, |c, B| tok::table
+        .filter(tok::user_id.eq(id))
+        .order(tok::id.asc())
+        .select(ApiTokenRecord::as_select())
+        .load(c)
+        .map_err(Error::query("listing API tokens")))
+}
+
+/// Revokes (deletes) an API token; returns the name of its user. An unknown id is
+/// [`Error::NotFound`].
+pub fn revoke_api_token(conn: &mut Conn, id: i64) -> Result<String> {
+    let owner: Option<String> = with_conn!(&mut *conn, |c, B| tok::table
+        .inner_join(usr::table)
+        .filter(tok::id.eq(id))
+        .select(usr::username)
+        .first(c)
+        .optional()
+        .map_err(Error::query("looking up an API token")))?;
+    let owner = owner.ok_or(Error::NotFound {
+        model: "API token".into(),
+        id,
+    })?;
+    with_conn!(conn, |c, B| diesel::delete(tok::table.find(id))
+        .execute(c)
+        .map_err(Error::query("revoking an API token")))?;
+    Ok(owner)
+}
+
+/// The active user an API token hash belongs to, when the token has not expired.
+/// Records when the token was last used (at most every [`TOKEN_TOUCH_US`]; on a
+/// read-only SQLite connection it is not recorded).
 pub fn user_by_token(conn: &mut Conn, token_hash: &str) -> Result<Option<UserRecord>> {
     let now = now_micros();
-    with_conn!(conn, |c, B| {
-        let uid: Option<i64> = tok::table
-            .filter(tok::token_hash.eq(token_hash))
-            .select(tok::user_id)
-            .first(c)
-            .optional()
-            .map_err(Error::query("looking up an API token"))?;
-        let Some(uid) = uid else { return Ok(None) };
-        diesel::update(tok::table.filter(tok::token_hash.eq(token_hash)))
-            .set(tok::last_used_at.eq(now))
-            .execute(c)
-            .map_err(Error::query("touching an API token"))?;
-        usr::table
-            .find(uid)
-            .filter(usr::is_active.eq(true))
-            .select(UserRecord::as_select())
-            .first(c)
-            .optional()
-            .map_err(Error::query("loading a token's user"))
-    })
+    let found: Option<(i64, i64, Option<i64>)> = with_conn!(&mut *conn, |c, B| tok::table
+        .filter(tok::token_hash.eq(token_hash))
+        .filter(tok::expires_at.is_null().or(tok::expires_at.gt(now)))
+        .select((tok::id, tok::user_id, tok::last_used_at))
+        .first(c)
+        .optional()
+        .map_err(Error::query("looking up an API token")))?;
+    let Some((id, uid, last)) = found else {
+        return Ok(None);
+    };
+    let user: Option<UserRecord> = with_conn!(&mut *conn, |c, B| usr::table
+        .find(uid)
+        .filter(usr::is_active.eq(true))
+        .select(UserRecord::as_select())
+        .first(c)
+        .optional()
+        .map_err(Error::query("loading a token's user")))?;
+    if user.is_some() && last.is_none_or(|l| now - l >= TOKEN_TOUCH_US) {
+        touch_token(conn, id, now)?;
+    }
+    Ok(user)
+}
+
+/// Records that a token was used (a single statement: it waits for the write lock
+/// like any other; a read-only database keeps no record).
+fn touch_token(conn: &mut Conn, id: i64, now: i64) -> Result<()> {
+    if crate::history::query_only(conn) {
+        return Ok(());
+    }
+    with_conn!(conn, |c, B| diesel::update(tok::table.find(id))
+        .set(tok::last_used_at.eq(now))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query("recording the use of an API token")))
 }

@@ -4,8 +4,8 @@
 use diesel::RunQueryDsl;
 use minke_core::MinkeModel;
 use minke_store::{
-    CommandRow, Conn, DatabaseUrl, HostRecord, MessageRow, NewHost, NewRun, NewSession, Query,
-    Store, StoredModel, now_micros,
+    CommandRow, Conn, DatabaseUrl, Error, HostRecord, MessageRow, NewHost, NewRun, NewSession,
+    OpenMode, Query, Store, StoredModel, now_micros,
 };
 
 /// A fresh PostgreSQL database for one test, dropped at the end.
@@ -481,4 +481,432 @@ async fn a_panicking_write_fails_alone() {
         "`write` reports to its caller, the other is counted"
     );
     assert!(first.unwrap().contains("panicked: bang"));
+}
+
+// --- users and tokens, groups, locks, open modes, selections: both backends ---
+
+/// A fresh database of each backend: an SQLite file and a PostgreSQL database.
+struct Backends {
+    _dir: tempfile::TempDir,
+    _pg: PgDb,
+    urls: [String; 2],
+}
+
+fn backends(tag: &str) -> Backends {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::create(tag);
+    let sqlite = dir.path().join("b.db").to_string_lossy().into_owned();
+    let urls = [sqlite, pg.url.clone()];
+    Backends {
+        _dir: dir,
+        _pg: pg,
+        urls,
+    }
+}
+
+async fn write<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&mut Conn) -> minke_store::Result<T> + Send + 'static,
+) -> minke_store::Result<T> {
+    store.write(f).await
+}
+
+async fn users_and_tokens(store: &Store) {
+    let uid = write(store, |c| minke_store::create_user(c, "ann", "h1", false))
+        .await
+        .unwrap();
+    // A token without expiry works and records its use.
+    let t1 = write(store, |c| {
+        minke_store::create_api_token(c, "ann", "ci", "hash1")
+    })
+    .await
+    .unwrap();
+    let found = write(store, |c| minke_store::user_by_token(c, "hash1"))
+        .await
+        .unwrap();
+    assert_eq!(found.unwrap().id, uid);
+    let tokens = write(store, |c| minke_store::list_api_tokens(c, "ann"))
+        .await
+        .unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].id, t1);
+    assert_eq!(tokens[0].name, "ci");
+    assert!(tokens[0].last_used_at.is_some(), "last use recorded");
+    assert!(tokens[0].expires_at.is_none());
+    // The same through a reader connection (as the admin authenticates).
+    let again = store
+        .blocking(|c| minke_store::user_by_token(c, "hash1"))
+        .await
+        .unwrap();
+    assert!(again.is_some());
+
+    // An expired token is refused; one that expires later works.
+    let past = now_micros() - 1;
+    write(store, move |c| {
+        minke_store::create_api_token_until(c, "ann", "old", "hash2", Some(past))
+    })
+    .await
+    .unwrap();
+    assert!(
+        write(store, |c| minke_store::user_by_token(c, "hash2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let later = now_micros() + 3_600_000_000;
+    write(store, move |c| {
+        minke_store::create_api_token_until(c, "ann", "new", "hash3", Some(later))
+    })
+    .await
+    .unwrap();
+    assert!(
+        write(store, |c| minke_store::user_by_token(c, "hash3"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Revoking: by id; an unknown id is not found.
+    let owner = write(store, move |c| minke_store::revoke_api_token(c, t1))
+        .await
+        .unwrap();
+    assert_eq!(owner, "ann");
+    assert!(
+        write(store, |c| minke_store::user_by_token(c, "hash1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let e = write(store, move |c| minke_store::revoke_api_token(c, t1))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+
+    // Disabled users' tokens are refused, and work again when enabled.
+    write(store, |c| minke_store::set_active(c, "ann", false))
+        .await
+        .unwrap();
+    assert!(
+        write(store, |c| minke_store::user_by_token(c, "hash3"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    write(store, |c| minke_store::set_active(c, "ann", true))
+        .await
+        .unwrap();
+    assert!(
+        write(store, |c| minke_store::user_by_token(c, "hash3"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // A new password ends web sessions and tokens.
+    write(store, move |c| {
+        minke_store::create_web_session(c, "ws1", uid, "csrf", 60_000_000)
+    })
+    .await
+    .unwrap();
+    write(store, |c| minke_store::set_password_hash(c, "ann", "h2"))
+        .await
+        .unwrap();
+    assert!(
+        write(store, |c| minke_store::user_by_token(c, "hash3"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        write(store, |c| minke_store::find_web_session(c, "ws1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        write(store, |c| minke_store::list_api_tokens(c, "ann"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Removing a user removes their permissions and tokens too.
+    write(store, |c| minke_store::grant(c, "ann", "view_host"))
+        .await
+        .unwrap();
+    write(store, |c| {
+        minke_store::create_api_token(c, "ann", "x", "hash4")
+    })
+    .await
+    .unwrap();
+    write(store, |c| minke_store::remove_user(c, "ann"))
+        .await
+        .unwrap();
+    assert!(
+        write(store, |c| minke_store::find_user(c, "ann"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        write(store, |c| minke_store::user_by_token(c, "hash4"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        write(store, move |c| minke_store::user_permissions(c, uid))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let e = write(store, |c| minke_store::remove_user(c, "ann"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no user named `ann`"), "{e}");
+}
+
+async fn groups_and_locks(store: &Store) {
+    let (h1, h2) = write(store, |c| {
+        Ok((
+            minke_store::upsert_host(c, &NewHost::new("a"))?,
+            minke_store::upsert_host(c, &NewHost::new("b"))?,
+        ))
+    })
+    .await
+    .unwrap();
+    let (web, db) = write(store, |c| {
+        Ok((
+            minke_store::create_group(c, "web", Some("front"))?,
+            minke_store::create_group(c, "db", None)?,
+        ))
+    })
+    .await
+    .unwrap();
+    assert!(
+        write(store, |c| minke_store::create_group(c, "web", None))
+            .await
+            .is_err()
+    );
+    write(store, move |c| {
+        minke_store::set_group_members(c, web, &[h2, h1, h1])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        store
+            .blocking(move |c| minke_store::group_members(c, web))
+            .await
+            .unwrap(),
+        [h1, h2]
+    );
+    write(store, move |c| minke_store::set_host_groups(c, h1, &[db]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .blocking(move |c| minke_store::groups_of_hosts(c, &[h1, h2]))
+            .await
+            .unwrap(),
+        [(h1, db), (h2, web)]
+    );
+    write(store, move |c| minke_store::delete_group(c, web))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .blocking(move |c| minke_store::groups_of_hosts(c, &[h2]))
+            .await
+            .unwrap(),
+        []
+    );
+
+    // Locks: the first run takes them, the second is told who holds them; an
+    // expired lock is taken over.
+    let held = write(store, move |c| {
+        minke_store::acquire_host_locks(c, 1, &[h1, h2], 60_000_000)
+    })
+    .await
+    .unwrap();
+    assert!(held.is_empty());
+    let held = write(store, move |c| {
+        minke_store::acquire_host_locks(c, 2, &[h1, h2], 60_000_000)
+    })
+    .await
+    .unwrap();
+    assert_eq!(held, [(h1, 1), (h2, 1)]);
+    write(store, move |c| minke_store::release_host_lock(c, 1, h1))
+        .await
+        .unwrap();
+    let held = write(store, move |c| {
+        minke_store::acquire_host_locks(c, 2, &[h1, h2], 60_000_000)
+    })
+    .await
+    .unwrap();
+    assert_eq!(held, [(h2, 1)]);
+    write(store, move |c| minke_store::refresh_host_locks(c, 1, -1))
+        .await
+        .unwrap();
+    let held = write(store, move |c| {
+        minke_store::acquire_host_locks(c, 3, &[h2], 60_000_000)
+    })
+    .await
+    .unwrap();
+    assert!(held.is_empty(), "an expired lock is taken over: {held:?}");
+}
+
+/// 100,000 ids in one selection: loaded and counted (in slices), with limit and
+/// offset over the whole.
+async fn large_selections(store: &Store) {
+    write(store, |c| {
+        for i in 0..120 {
+            minke_store::upsert_host(c, &NewHost::new(format!("h{i:03}")))?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let all = store
+        .blocking(|c| HostRecord::load(c, &Query::all()))
+        .await
+        .unwrap();
+    let real: Vec<i64> = all.iter().map(|h| h.id).collect();
+    // Real ids spread among 100,000 (most of which exist nowhere), unsorted.
+    let mut ids: Vec<i64> = (1_000_000..1_100_000 - real.len() as i64).rev().collect();
+    ids.extend(real.iter().copied());
+    ids.swap(0, 99_999);
+    assert_eq!(ids.len(), 100_000);
+    let q = Query::ids(ids.clone());
+    let loaded = store
+        .blocking(move |c| HostRecord::load(c, &q))
+        .await
+        .unwrap();
+    assert_eq!(loaded.iter().map(|h| h.id).collect::<Vec<_>>(), real);
+    let q = Query::ids(ids.clone());
+    assert_eq!(
+        store
+            .blocking(move |c| HostRecord::count(c, &q))
+            .await
+            .unwrap(),
+        real.len() as i64
+    );
+    let mut q = Query::ids(ids);
+    q.offset = Some(5);
+    q.limit = Some(10);
+    let page = store
+        .blocking(move |c| HostRecord::load(c, &q))
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|h| h.id).collect::<Vec<_>>(), real[5..15]);
+}
+
+/// Filters past the limits are refused as bad queries, however they were made.
+async fn filter_limits(store: &Store) {
+    let long = vec!["port > 1"; 1000].join(" and ");
+    let e = Query::filter(&long).unwrap_err();
+    assert!(matches!(e, Error::BadQuery(_)), "{e}");
+    assert!(e.to_string().contains("at most 8192"), "{e}");
+    let many = vec!["port > 1"; 150].join(" and ");
+    let e = Query::filter(&many).unwrap_err();
+    assert!(e.to_string().contains("150 conditions; at most 100"), "{e}");
+    let mut q = Query::filter("port > 1").unwrap();
+    q.conditions = vec![q.conditions[0].clone(); 1000];
+    let e = store
+        .blocking(move |c| HostRecord::load(c, &q))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::BadQuery(_)), "{e}");
+    let q = Query::search("x".repeat(100_000));
+    let e = store
+        .blocking(move |c| HostRecord::count(c, &q))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::BadQuery(_)), "{e}");
+    let ok = vec!["port > 1"; 100].join(" and ");
+    let q = Query::filter(&ok).unwrap();
+    store
+        .blocking(move |c| HostRecord::load(c, &q))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_tokens_groups_locks_selections_on_both_backends() {
+    let b = backends("backends");
+    for url in &b.urls {
+        let store = Store::open(url).await.unwrap();
+        users_and_tokens(&store).await;
+        groups_and_locks(&store).await;
+        large_selections(&store).await;
+        filter_limits(&store).await;
+        assert_eq!(store.failed_writes().0, 0, "{url}");
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_open_changes_nothing_on_both_backends() {
+    let b = backends("openmode");
+    // A database without Minke's tables is refused and left as it was.
+    for url in &b.urls {
+        let mut c = Conn::open(&DatabaseUrl::parse(url).unwrap()).unwrap();
+        minke_store::with_conn!(&mut c, |c, B| diesel::sql_query(
+            "CREATE TABLE notes (body TEXT)"
+        )
+        .execute(c))
+        .unwrap();
+    }
+    for url in &b.urls {
+        let e = Store::open_as(url, &[], OpenMode::Existing)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NotMinke { .. }), "{url}: {e}");
+        let mut c = Conn::open(&DatabaseUrl::parse(url).unwrap()).unwrap();
+        for table in ["minke_runs", "__diesel_schema_migrations"] {
+            let sql = format!("SELECT count(*) FROM {table}");
+            let r = minke_store::with_conn!(&mut c, |c, B| diesel::sql_query(&sql).execute(c));
+            assert!(r.is_err(), "{url}: {table} was created");
+        }
+    }
+    let app = [minke_store::AppMigration::new(
+        "0001_things",
+        "CREATE TABLE things (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE things (id BIGSERIAL PRIMARY KEY)",
+    )];
+    for url in &b.urls {
+        Store::open(url).await.unwrap().close().await.unwrap();
+        // Minke's tables but not the app's: needs migrating.
+        let e = Store::open_as(url, &app, OpenMode::Existing)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NeedsMigration { .. }), "{url}: {e}");
+        assert!(e.to_string().contains("0001_things"), "{e}");
+        Store::open_with(url, &app)
+            .await
+            .unwrap()
+            .close()
+            .await
+            .unwrap();
+        let store = Store::open_as(url, &app, OpenMode::Existing).await.unwrap();
+        assert!(!store.is_read_only());
+        store.close().await.unwrap();
+    }
+    // `mode=ro`: reads work, writes fail with ReadOnly, flush and close succeed.
+    let ro = format!("sqlite://{}?mode=ro", b.urls[0]);
+    let store = Store::open_as(&ro, &app, OpenMode::Existing).await.unwrap();
+    assert!(store.is_read_only());
+    store
+        .blocking(|c| minke_store::list_runs(c, 10, 0))
+        .await
+        .unwrap();
+    let e = store
+        .write(|c| minke_store::create_user(c, "x", "h", false))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::ReadOnly { .. }), "{e}");
+    store.close().await.unwrap();
+    let e = Store::open_as(&ro, &app, OpenMode::Migrate)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::ReadOnly { .. }), "{e}");
 }

@@ -314,7 +314,7 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
         #[automatically_derived]
         impl #ig #store::StoredModel for #ident #tg #wc {
             fn load(conn: &mut #store::Conn, query: &#store::Query) -> #store::Result<#p::Vec<Self>> {
-                #p::with_conn!(conn, |db, B| {
+                #store::load_in_chunks(conn, query, |conn, query| #p::with_conn!(conn, |db, B| {
                     let mut q = #filtered;
                     q = q.order(#table::#id_col.asc());
                     if let #p::Some(limit) = query.limit {
@@ -326,14 +326,14 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
                     q.select(<Self as #diesel::prelude::SelectableHelper<B>>::as_select())
                         .load(db)
                         .map_err(#store::Error::query(#loading))
-                })
+                }))
             }
 
             fn count(conn: &mut #store::Conn, query: &#store::Query) -> #store::Result<i64> {
-                #p::with_conn!(conn, |db, B| {
+                #store::count_in_chunks(conn, query, |conn, query| #p::with_conn!(conn, |db, B| {
                     let q = #filtered;
                     q.count().get_result(db).map_err(#store::Error::query(#counting))
-                })
+                }))
             }
 
             fn save_fields(&self, conn: &mut #store::Conn, fields: &[&str]) -> #store::Result<()> {

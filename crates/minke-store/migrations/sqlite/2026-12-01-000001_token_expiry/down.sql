@@ -1,0 +1,1 @@
+ALTER TABLE minke_api_tokens DROP COLUMN expires_at;

@@ -1,0 +1,149 @@
+//! A run on a selection of 100,000 ids (as the API and the web form send them), on
+//! the mock transport with the full history in SQLite: more ids than SQLite binds in
+//! one statement.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use minke::prelude::*;
+use minke::runtime::{Config, Engine, HostSource, MockTransport, Models, RunRequest};
+use minke::store::{Query, with_conn};
+use minke::{AppMigration, HostRecord, Params, Registry, Store};
+
+mod schema {
+    diesel::table! {
+        items (id) {
+            id -> BigInt,
+            name -> Text,
+            host_id -> BigInt,
+        }
+    }
+}
+use schema::items;
+
+const MIGRATIONS: &[AppMigration] = &[AppMigration::new(
+    "selection_0001_items",
+    "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL, host_id BIGINT NOT NULL)",
+    "CREATE TABLE items (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, host_id BIGINT NOT NULL)",
+)];
+
+const OBJECTS: usize = 100_000;
+const HOSTS: usize = 100;
+
+/// An object on a host.
+#[derive(Clone, Queryable, Selectable, MinkeModel)]
+#[diesel(table_name = items)]
+#[minke(table = items, host = host_id)]
+struct Item {
+    id: i64,
+    name: String,
+    host_id: i64,
+}
+
+/// Run a command
+#[derive(Session)]
+#[minke(work_on(Item), command = "{cmd}")]
+struct Command {
+    cmd: String,
+}
+
+async fn fill(store: &Store) {
+    store
+        .write(|c| {
+            with_conn!(c, |c, B| {
+                use minke::store::schema::minke_hosts as h;
+                let hosts: Vec<_> = (0..HOSTS)
+                    .map(|i| {
+                        (
+                            h::name.eq(format!("h{i:03}")),
+                            h::hostname.eq("127.0.0.1"),
+                            h::host_key_policy.eq("off"),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(h::table)
+                    .values(hosts)
+                    .execute(c)
+                    .map_err(minke::store::Error::query("hosts"))?;
+                let rows: Vec<_> = (0..OBJECTS)
+                    .map(|i| {
+                        (
+                            items::name.eq(format!("item{i:06}")),
+                            items::host_id.eq((i % HOSTS) as i64 + 1),
+                        )
+                    })
+                    .collect();
+                for chunk in rows.chunks(5000) {
+                    diesel::insert_into(items::table)
+                        .values(chunk)
+                        .execute(c)
+                        .map_err(minke::store::Error::query("items"))?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_100000_ids_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("sel.db").to_string_lossy().into_owned();
+    let store = Store::open_with(&url, MIGRATIONS).await.unwrap();
+    fill(&store).await;
+    let mut registry = Registry::default();
+    registry.add::<Command>().unwrap();
+    let mut models = Models::default();
+    models.add::<HostRecord>().unwrap();
+    models.add::<Item>().unwrap();
+    let engine = Engine::with_transport(
+        store.clone(),
+        registry,
+        models,
+        HostSource::of::<HostRecord>(),
+        Config {
+            concurrency: 1000,
+            ..Config::default()
+        },
+        Arc::new(MockTransport::default()),
+    );
+    // Every id, newest first, as a client may send them.
+    let ids: Vec<i64> = (1..=OBJECTS as i64).rev().collect();
+    let handle = engine
+        .start(RunRequest {
+            session: "command".into(),
+            model: "item".into(),
+            query: Query::ids(ids),
+            params: Params::from_pairs([("cmd", "true")]),
+            username: "test".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(handle.sessions, OBJECTS);
+    let summary = handle.wait().await.unwrap();
+    store.flush().await.unwrap();
+    let ok = summary
+        .sessions
+        .iter()
+        .filter(|s| s.status == Some(Status::Success))
+        .count();
+    assert_eq!(ok, OBJECTS);
+    let run_id = summary.run_id;
+    let recorded: i64 = store
+        .blocking(move |c| {
+            with_conn!(c, |c, B| {
+                use minke::store::schema::minke_sessions as ses;
+                ses::table
+                    .filter(ses::run_id.eq(run_id))
+                    .filter(ses::state.eq("completed"))
+                    .count()
+                    .get_result(c)
+                    .map_err(minke::store::Error::query("counting"))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(recorded, OBJECTS as i64);
+}
