@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Minke's demo and tests need, when they are missing:
-# OpenSSH's server (the test hosts), OpenSSL's headers (the bundled libpq is built
+# OpenSSH's server (the test hosts), sudo (on them), OpenSSL's headers (the bundled libpq is built
 # with TLS), PostgreSQL itself,
 # and Chromium with its WebDriver (the admin's end-to-end test).
 set -euo pipefail
@@ -9,6 +9,8 @@ missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+# `cx.sudo` is tested against the real sudo on the test hosts.
+command -v sudo >/dev/null || missing+=(sudo)
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     missing+=(chromium chromium-driver)

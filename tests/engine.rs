@@ -947,3 +947,101 @@ async fn many_hosts_on_one_server_stay_under_max_startups() {
     let logins = env.fleet.server(0).unwrap().login_count() - logins_before;
     assert_eq!(logins, 200, "one connection per host record");
 }
+
+/// A sudoers rule for one account, removed on drop.
+struct Sudoer(std::path::PathBuf);
+
+impl Sudoer {
+    fn allow(user: &str) -> Sudoer {
+        let path = std::path::PathBuf::from(format!("/etc/sudoers.d/{user}"));
+        std::fs::write(&path, format!("{user} ALL=(ALL) ALL\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+        Sudoer(path)
+    }
+}
+
+impl Drop for Sudoer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `cx.sudo` against the real sudo: the password goes to sudo's standard input, the
+/// command runs as root, and no password reaches the history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sudo_runs_as_root_with_the_password_on_stdin() {
+    assert!(
+        std::path::Path::new("/usr/bin/sudo").exists(),
+        "sudo is missing: install it (scripts/install-deps.sh does)"
+    );
+    let login = "login-Tr0ub4dor-&3";
+    let user = minke_testkit::PasswordUser::create(login).unwrap();
+    let _rule = Sudoer::allow(user.name());
+    let options = minke_testkit::ServerOptions {
+        extra_config: vec![
+            "PasswordAuthentication yes".into(),
+            "KbdInteractiveAuthentication no".into(),
+        ],
+        ..minke_testkit::ServerOptions::default()
+    };
+    let mut config = Config::default();
+    config.connect.password = Some(minke::Secret::new(login));
+    config.connect.use_agent = false;
+    let env = Env::start_with(1, &options, 1, config, None).await;
+    let mut host = env.fleet.new_hosts().remove(0);
+    host.username = Some(user.name().to_owned());
+    host.identity_file = Some(env.fleet.dir().join("no-key").display().to_string());
+    env.store
+        .write(move |c| minke::store::upsert_host(c, &host))
+        .await
+        .unwrap();
+
+    // sudo asks for the user's own password: here the login password.
+    let s = run(
+        &env,
+        req("sudo_id", "host", Query::all(), &[("password", login)]),
+    )
+    .await;
+    let session = &s.sessions[0];
+    assert_eq!(session.state, State::Completed, "{s:?}");
+    let cmds = commands(&env, session.session_id).await;
+    assert_eq!(cmds[0].command, "sudo -S -p '' -- sh -c 'id -u'");
+    assert_eq!(cmds[0].exit_code, Some(0), "{:?}", text(&cmds[0].stderr));
+    assert_eq!(cmds[0].stdout, b"0\n");
+
+    // A wrong password: sudo refuses, and says so without the password.
+    let s = run(
+        &env,
+        req(
+            "sudo_id",
+            "host",
+            Query::all(),
+            &[("password", "not-it-42")],
+        ),
+    )
+    .await;
+    let cmds = commands(&env, s.sessions[0].session_id).await;
+    assert_ne!(cmds[0].exit_code, Some(0));
+    assert!(cmds[0].stdout.is_empty());
+    let runs = env
+        .store
+        .blocking(|c| minke::store::list_runs(c, 10, 0))
+        .await
+        .unwrap();
+    for r in &runs {
+        assert!(
+            !r.params.contains(login) && !r.params.contains("not-it"),
+            "{}",
+            r.params
+        );
+    }
+    for c in &cmds {
+        let all = format!("{} {} {}", c.command, text(&c.stdout), text(&c.stderr));
+        assert!(!all.contains("not-it") && !all.contains(login), "{all}");
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

@@ -176,6 +176,20 @@ pub struct WithSecret {
     pub token: Secret,
 }
 
+/// Who am I, through sudo
+#[derive(Session)]
+#[minke(work_on(HostRecord))]
+pub struct SudoId {
+    pub password: Secret,
+}
+
+impl Session for SudoId {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        cx.sudo("id -u", Some(&self.password)).await?;
+        Ok(())
+    }
+}
+
 /// Sleeps past its own time limit
 #[derive(Session)]
 #[minke(work_on(HostRecord), timeout = 1)]
@@ -215,6 +229,7 @@ pub fn registry() -> (minke::Registry, minke::runtime::Models) {
     r.add::<Panicky>().unwrap();
     r.add::<WithSecret>().unwrap();
     r.add::<Slowpoke>().unwrap();
+    r.add::<SudoId>().unwrap();
     let mut m = minke::runtime::Models::default();
     m.add::<HostRecord>().unwrap();
     m.add::<Server>().unwrap();
@@ -230,10 +245,24 @@ impl Env {
         config: Config,
         db_url: Option<String>,
     ) -> Env {
-        let fleet = tokio::task::spawn_blocking(move || minke_testkit::Fleet::start(hosts))
-            .await
-            .unwrap()
-            .unwrap();
+        let options = minke_testkit::ServerOptions::default();
+        Env::start_with(hosts, &options, servers_per_host, config, db_url).await
+    }
+
+    /// Like [`Env::start`], the sshd servers started with `options`.
+    pub async fn start_with(
+        hosts: usize,
+        options: &minke_testkit::ServerOptions,
+        servers_per_host: usize,
+        config: Config,
+        db_url: Option<String>,
+    ) -> Env {
+        let options = options.clone();
+        let fleet =
+            tokio::task::spawn_blocking(move || minke_testkit::Fleet::start_with(hosts, &options))
+                .await
+                .unwrap()
+                .unwrap();
         let dir = tempfile::tempdir().unwrap();
         // With `MINKE_E2E_ON_PG=1` every test runs on a fresh PostgreSQL database (the
         // test script runs this suite both ways).
