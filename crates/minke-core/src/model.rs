@@ -43,6 +43,38 @@ impl ModelMeta {
     pub fn field(&self, name: &str) -> Option<&FieldMeta> {
         self.fields.iter().find(|f| f.name == name)
     }
+
+    /// Takes secret fields out of `search` and `filter`: a filter like
+    /// `token = guess` would tell whether a guess is right. `#[derive(MinkeModel)]`
+    /// calls it.
+    ///
+    /// ```
+    /// use minke_core::{FieldMeta, ModelMeta};
+    /// let field = |name, type_name| FieldMeta { name, type_name, is_text: true, optional: false };
+    /// let meta = ModelMeta {
+    ///     name: "vault",
+    ///     verbose_name: "vault".into(),
+    ///     fields: vec![field("name", "text"), field("token", "secret")],
+    ///     label: "name",
+    ///     list: vec!["name", "token"],
+    ///     search: vec!["name", "token"],
+    ///     filter: vec!["name", "token"],
+    /// }
+    /// .without_secrets();
+    /// assert_eq!((meta.search, meta.filter), (vec!["name"], vec!["name"]));
+    /// assert_eq!(meta.list, ["name", "token"]); // listed, shown as ***
+    /// ```
+    pub fn without_secrets(mut self) -> Self {
+        let secret: Vec<&'static str> = self
+            .fields
+            .iter()
+            .filter(|f| f.type_name == "secret")
+            .map(|f| f.name)
+            .collect();
+        self.search.retain(|n| !secret.contains(n));
+        self.filter.retain(|n| !secret.contains(n));
+        self
+    }
 }
 
 /// An object that sessions work on: implemented by `#[derive(MinkeModel)]`.

@@ -214,8 +214,41 @@ impl<T: FieldType> FieldType for Option<T> {
 /// assert_eq!(format!("{s:?} {s}"), "*** ***");
 /// assert_eq!(s.expose(), "hunter2");
 /// ```
+///
+/// A model field may be a `Secret` too (a `Text` column, with the `diesel` feature,
+/// which Minke's store turns on): lists, the API and the command line show `***`.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "diesel",
+    derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+    diesel(sql_type = diesel::sql_types::Text)
+)]
 pub struct Secret(String);
+
+#[cfg(feature = "diesel")]
+impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for Secret
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+        String::from_sql(bytes).map(Secret)
+    }
+}
+
+#[cfg(feature = "diesel")]
+impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for Secret
+where
+    DB: diesel::backend::Backend,
+    String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, DB>,
+    ) -> diesel::serialize::Result {
+        self.0.to_sql(out)
+    }
+}
 
 impl Secret {
     /// Wraps a secret.

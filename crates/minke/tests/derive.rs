@@ -40,6 +40,15 @@ mod schema {
     }
 
     diesel::table! {
+        vaults (id) {
+            id -> BigInt,
+            name -> Text,
+            host_id -> BigInt,
+            token -> Text,
+        }
+    }
+
+    diesel::table! {
         my_hosts (id) {
             id -> BigInt,
             name -> Text,
@@ -54,7 +63,7 @@ mod schema {
     }
 }
 
-use schema::{my_hosts, servers, webapps};
+use schema::{my_hosts, servers, vaults, webapps};
 
 /// A server.
 ///
@@ -118,7 +127,24 @@ struct MyHost {
     off: bool,
 }
 
+/// A model with a secret field.
+#[derive(Clone, Debug, Queryable, Selectable, minke::MinkeModel)]
+#[diesel(table_name = vaults)]
+#[minke(table = vaults, host = host_id)]
+struct Vault {
+    id: i64,
+    name: String,
+    host_id: i64,
+    token: Secret,
+}
+
 const SCHEMA: &str = "
+    CREATE TABLE vaults (
+        id INTEGER PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        host_id BIGINT NOT NULL,
+        token TEXT NOT NULL
+    );
     CREATE TABLE servers (
         id INTEGER PRIMARY KEY NOT NULL,
         name TEXT NOT NULL,
@@ -165,6 +191,7 @@ fn db() -> Conn {
         INSERT INTO webapps VALUES (2, 'orphan', NULL, NULL, NULL);
         INSERT INTO webapps VALUES (3, 'lost', 99, '2.0', NULL);
         INSERT INTO webapps VALUES (4, 'stats', 3, '1.0', NULL);
+        INSERT INTO vaults VALUES (1, 'main', 1, 's3cr3t-token');
         INSERT INTO my_hosts VALUES (7, 'box', '192.0.2.7', 2200, 'admin', '/keys/box', 'accept-new', NULL, 0);
     ";
     with_conn!(&mut conn, |c, B| c.batch_execute(rows)).unwrap();
@@ -181,6 +208,24 @@ fn servers(conn: &mut Conn, filter: &str) -> Vec<i64> {
 
 fn load_err<T: StoredModel>(conn: &mut Conn, query: Query) -> String {
     T::load(conn, &query).map(|_| ()).unwrap_err().to_string()
+}
+
+#[test]
+fn secret_fields_are_loaded_but_shown_as_stars_and_never_filtered() {
+    let mut conn = db();
+    let m = Vault::meta();
+    assert_eq!(m.field("token").unwrap().type_name, "secret");
+    assert_eq!(m.list, ["id", "name", "host_id", "token"]);
+    assert!(!m.filter.contains(&"token") && !m.search.contains(&"token"));
+    let vaults = Vault::load(&mut conn, &Query::all()).unwrap();
+    assert_eq!(vaults[0].token.expose(), "s3cr3t-token");
+    assert_eq!(vaults[0].field("token"), Some(Value::Text("***".into())));
+    assert!(!format!("{:?}", vaults[0]).contains("s3cr3t"));
+    // Guessing through a filter or a search is refused or finds nothing.
+    let err = load_err::<Vault>(&mut conn, Query::filter("token = s3cr3t-token").unwrap());
+    assert!(err.contains("no filterable field `token`"), "{err}");
+    let found = Vault::load(&mut conn, &Query::search("s3cr3t")).unwrap();
+    assert!(found.is_empty());
 }
 
 #[test]

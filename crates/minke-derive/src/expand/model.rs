@@ -103,6 +103,7 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
                     search: #p::vec![#(#search),*],
                     filter: #p::vec![#(#filter),*],
                 }
+                .without_secrets()
             }
 
             fn id(&self) -> i64 {
