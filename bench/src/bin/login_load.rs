@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -56,23 +56,7 @@ fn options() -> anyhow::Result<Options> {
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// `fleet serve`, killed when dropped.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    minke_bench::status_kib(pid, key).unwrap_or(0)
 }
 
 /// One request on its own connection: status, head, body.
@@ -148,7 +132,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let serve = Serve(
+    let serve = minke_bench::KillOnDrop(
         Command::new(&o.fleet)
             .args([
                 "--database",
@@ -165,7 +149,7 @@ fn main() -> anyhow::Result<()> {
             .spawn()
             .context("starting fleet serve")?,
     );
-    let pid = serve.0.id();
+    let pid = serve.id();
     let up = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > up {

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -111,17 +111,6 @@ fn now_us() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// A value in kB from `/proc/PID/status`.
-fn status_kb(pid: u32, key: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(key))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// CPU seconds (user + system) of a process so far (10 ms steps).
@@ -216,16 +205,6 @@ impl Drop for Demo {
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .status();
-    }
-}
-
-/// `fleet serve`, killed when dropped.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -476,8 +455,8 @@ fn round(o: &Options, demo: &Demo, port: u16, pid: u32, token: &str) -> anyhow::
             let (mut rss, mut threads, mut dbs) = (0u64, 0u64, 0u64);
             let end = Instant::now() + Duration::from_secs(900);
             while !stop.load(Ordering::Relaxed) && Instant::now() < end {
-                rss = rss.max(status_kb(pid, "VmRSS:").unwrap_or(0));
-                threads = threads.max(status_kb(pid, "Threads:").unwrap_or(0));
+                rss = rss.max(minke_bench::status_kib(pid, "VmRSS:").unwrap_or(0));
+                threads = threads.max(minke_bench::status_kib(pid, "Threads:").unwrap_or(0));
                 dbs = dbs.max(open_files(pid, "/minke.db"));
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -540,7 +519,7 @@ fn watch(o: &Options, demo: &Demo, port: u16, pid: u32, token: &str) -> anyhow::
     while snapshots.load(Ordering::Relaxed) < o.subscribers && Instant::now() < connected {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let rss_connected = status_kb(pid, "VmRSS:").unwrap_or(0);
+    let rss_connected = minke_bench::status_kib(pid, "VmRSS:").unwrap_or(0);
     let mut seen = Vec::with_capacity(threads.len());
     for t in threads {
         seen.push(
@@ -548,9 +527,9 @@ fn watch(o: &Options, demo: &Demo, port: u16, pid: u32, token: &str) -> anyhow::
                 .map_err(|_| anyhow::anyhow!("a subscriber panicked"))?,
         );
     }
-    let rss_end = status_kb(pid, "VmRSS:").unwrap_or(0);
+    let rss_end = minke_bench::status_kib(pid, "VmRSS:").unwrap_or(0);
     let dbs_end = open_files(pid, "/minke.db");
-    let hwm = status_kb(pid, "VmHWM:").unwrap_or(0);
+    let hwm = minke_bench::status_kib(pid, "VmHWM:").unwrap_or(0);
     let cpu = cpu_seconds(pid).unwrap_or(0.0) - cpu0;
     let load_after = loadavg();
 
@@ -686,7 +665,7 @@ fn main() -> anyhow::Result<()> {
 
     let port = free_port()?;
     let log = std::fs::File::create(demo.dir.path().join("serve.log"))?;
-    let serve = Serve(
+    let serve = minke_bench::KillOnDrop(
         Command::new(&o.fleet)
             .arg("--database")
             .arg(&demo.db)
@@ -698,7 +677,7 @@ fn main() -> anyhow::Result<()> {
             .spawn()
             .context("starting fleet serve")?,
     );
-    let pid = serve.0.id();
+    let pid = serve.id();
     let up = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > up {
@@ -710,7 +689,7 @@ fn main() -> anyhow::Result<()> {
     if status != 200 {
         bail!("GET /api/me answered {status}: {me}");
     }
-    let rss_idle = status_kb(pid, "VmRSS:").unwrap_or(0);
+    let rss_idle = minke_bench::status_kib(pid, "VmRSS:").unwrap_or(0);
     println!(
         "fleet serve: VmRSS idle {:.1} MiB",
         rss_idle as f64 / 1024.0
