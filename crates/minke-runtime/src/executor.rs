@@ -10,6 +10,7 @@ use minke_ssh::{ExecOptions, OutputSink, Stream};
 use minke_store::{CommandRow, MessageRow, Store, now_micros};
 use tokio::sync::watch;
 
+use crate::command_record::CommandRecord;
 use crate::events::EventBus;
 use crate::transport::Link;
 use crate::{Event, OutputStream, RunObserver};
@@ -73,8 +74,8 @@ impl OutputSink for EventSink<'_> {
 
 impl SshExecutor {
     /// Records a command as it starts, so that a run whose process dies shows what was
-    /// running; returns its sequence number.
-    fn record_start(&mut self, display: &str, started_at: i64) -> i32 {
+    /// running; returns its sequence number and its record.
+    fn record_start(&mut self, display: &str, started_at: i64) -> (i32, CommandRecord) {
         self.command_seq += 1;
         let row = CommandRow {
             session_id: self.session_id,
@@ -91,17 +92,13 @@ impl SshExecutor {
             started_at,
             duration_us: 0,
         };
-        self.store
-            .write_statement_later("a command start", move |c| {
-                minke_store::insert_command(c, &row)
-            });
-        self.command_seq
+        (self.command_seq, CommandRecord::start(&self.store, row))
     }
 
     /// Records the end of command `seq`.
     fn record(
         &mut self,
-        seq: i32,
+        (seq, record): (i32, CommandRecord),
         display: &str,
         out: &CommandOutput,
         started_at: i64,
@@ -122,8 +119,7 @@ impl SshExecutor {
             started_at,
             duration_us: i64::try_from(out.duration.as_micros()).unwrap_or(i64::MAX),
         };
-        self.store
-            .write_statement_later("a command", move |c| minke_store::finish_command(c, &row));
+        record.finish(&self.store, row);
         if let Some(o) = &self.observer {
             o.command_finished(self.session_id, &self.host);
         }
@@ -151,7 +147,7 @@ impl Executor for SshExecutor {
             kill: Some(self.kill.clone()),
         };
         let started_at = now_micros();
-        let seq = self.record_start(req.display, started_at);
+        let started = self.record_start(req.display, started_at);
         let t0 = Instant::now();
         let mut sink = EventSink {
             observer: self.observer.as_deref(),
@@ -167,14 +163,14 @@ impl Executor for SshExecutor {
         match result {
             Ok(mut out) => {
                 out.command = req.display.to_owned();
-                self.record(seq, req.display, &out, started_at, lens);
+                self.record(started, req.display, &out, started_at, lens);
                 Ok(out)
             }
             Err(e) => {
                 if let Some(partial) = e.partial_output() {
                     let mut partial = partial.clone();
                     partial.duration = t0.elapsed();
-                    self.record(seq, req.display, &partial, started_at, lens);
+                    self.record(started, req.display, &partial, started_at, lens);
                 }
                 if e.is_killed() {
                     Err(Error::Stopped)

@@ -1,0 +1,58 @@
+//! A command's row in the history: written when the command starts, so that a run
+//! whose process dies shows what was running, and completed when it ends. A command
+//! that ends before the store's writer has reached its start (most do: the writer
+//! works in batches) is written once, whole, by the start's own statement.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use minke_store::{CommandRow, Store};
+
+/// Where the start's statement stands.
+enum Slot {
+    /// Queued: the writer has not run it yet; the finished row, once known.
+    Queued(Option<CommandRow>),
+    /// The writer has taken it: the end is written as an update of its row.
+    Taken,
+}
+
+/// The history row of one running command.
+pub(crate) struct CommandRecord {
+    slot: Arc<Mutex<Slot>>,
+}
+
+fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl CommandRecord {
+    /// Queues the row of a command that starts now (`row` without its outcome).
+    pub(crate) fn start(store: &Store, row: CommandRow) -> Self {
+        let slot = Arc::new(Mutex::new(Slot::Queued(None)));
+        let queued = slot.clone();
+        store.write_statement_later("a command", move |c| {
+            // Decided under the lock, written after it: an end that comes in between
+            // queues its update behind this statement.
+            let finished = match std::mem::replace(&mut *lock(&queued), Slot::Taken) {
+                Slot::Queued(finished) => finished,
+                Slot::Taken => None,
+            };
+            minke_store::insert_command(c, finished.as_ref().unwrap_or(&row))
+        });
+        CommandRecord { slot }
+    }
+
+    /// Records the command's end: folded into the start's statement when that has not
+    /// run yet, else an update of the row.
+    pub(crate) fn finish(self, store: &Store, row: CommandRow) {
+        let mut slot = lock(&self.slot);
+        match &mut *slot {
+            Slot::Queued(finished) => *finished = Some(row),
+            Slot::Taken => {
+                drop(slot);
+                store.write_statement_later("the end of a command", move |c| {
+                    minke_store::finish_command(c, &row)
+                });
+            }
+        }
+    }
+}
