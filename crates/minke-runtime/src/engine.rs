@@ -18,6 +18,7 @@ use crate::RunObserver;
 use crate::connect::Connector;
 use crate::executor::SshExecutor;
 use crate::models::{HostSource, ModelEntry, Models};
+use crate::stop::{Canceller, Stop, Stops};
 use crate::transport::{Link, SshTransport, Transport};
 use crate::{Error, Event, Result};
 
@@ -134,31 +135,6 @@ impl RunSummary {
     }
 }
 
-/// Stops a run: the first call lets running sessions finish their current command,
-/// the second kills running commands at once.
-#[derive(Clone, Debug)]
-pub struct Canceller {
-    level: Arc<watch::Sender<u8>>,
-}
-
-impl Canceller {
-    /// Raises the cancel level by one and returns it (1 = stop after the current
-    /// command, 2 = at once).
-    pub fn cancel(&self) -> u8 {
-        let mut now = 0;
-        self.level.send_modify(|l| {
-            *l = (*l + 1).min(2);
-            now = *l;
-        });
-        now
-    }
-
-    /// Cancels at once (level 2).
-    pub fn kill(&self) {
-        self.level.send_replace(2);
-    }
-}
-
 /// A started run.
 #[derive(Debug)]
 pub struct RunHandle {
@@ -189,7 +165,7 @@ impl RunHandle {
 /// The controls of a run that is going on.
 struct Active {
     canceller: Canceller,
-    sessions: BTreeMap<i64, Arc<watch::Sender<u8>>>,
+    sessions: BTreeMap<i64, Canceller>,
 }
 
 struct Inner {
@@ -224,8 +200,8 @@ struct Job {
     session_id: i64,
     object: Box<dyn ModelObject>,
     label: String,
-    /// This session's own cancel level.
-    stop: watch::Receiver<u8>,
+    /// This session's own stop.
+    stop: watch::Receiver<Option<Stop>>,
 }
 
 /// What `prepare` found about one object.
@@ -328,7 +304,7 @@ impl Engine {
     /// Stops a run going on in this engine, like [`Canceller::cancel`]: the first call
     /// stops after the current commands, the second at once. `None` when the run is
     /// not going on here.
-    pub fn cancel_run(&self, run_id: i64) -> Option<u8> {
+    pub fn cancel_run(&self, run_id: i64) -> Option<Stop> {
         let c = self
             .inner
             .active
@@ -343,8 +319,8 @@ impl Engine {
     /// Stops one session of a run going on in this engine: a queued session is
     /// canceled; a running one stops after its current command, or at once on the
     /// second call. `None` when the session is not going on here.
-    pub fn cancel_session(&self, run_id: i64, session_id: i64) -> Option<u8> {
-        let tx = self
+    pub fn cancel_session(&self, run_id: i64, session_id: i64) -> Option<Stop> {
+        let c = self
             .inner
             .active
             .lock()
@@ -353,12 +329,7 @@ impl Engine {
             .sessions
             .get(&session_id)?
             .clone();
-        let mut now = 0;
-        tx.send_modify(|l| {
-            *l = (*l + 1).min(2);
-            now = *l;
-        });
-        Some(now)
+        Some(c.cancel())
     }
 
     /// Checks a request, records the run and its sessions, and starts it.
@@ -534,15 +505,12 @@ impl Engine {
             run_id,
             sessions: session_ids.len(),
         });
-        let (level_tx, level_rx) = watch::channel(0u8);
-        let canceller = Canceller {
-            level: Arc::new(level_tx),
-        };
+        let (canceller, level_rx) = Canceller::new();
 
         // Group runnable sessions by host; record the others' outcome for the summary.
         let mut summaries: Vec<SessionSummary> = Vec::with_capacity(planned.len());
         let mut groups: BTreeMap<i64, (HostTarget, Vec<Job>)> = BTreeMap::new();
-        let mut controls: BTreeMap<i64, Arc<watch::Sender<u8>>> = BTreeMap::new();
+        let mut controls: BTreeMap<i64, Canceller> = BTreeMap::new();
         for (p, sid) in planned.into_iter().zip(session_ids) {
             let label = p.object.label();
             let object_id = p.object.id();
@@ -581,8 +549,8 @@ impl Engine {
                         status: None,
                         reason: None,
                     });
-                    let (tx, stop) = watch::channel(0u8);
-                    controls.insert(sid, Arc::new(tx));
+                    let (control, stop) = Canceller::new();
+                    controls.insert(sid, control);
                     groups
                         .entry(t.id)
                         .or_insert_with(|| (t, Vec::new()))
@@ -701,7 +669,7 @@ struct RunCtx {
     secrets: Vec<String>,
     parallel: bool,
     session_timeout: Duration,
-    cancel: watch::Receiver<u8>,
+    cancel: watch::Receiver<Option<Stop>>,
     observer: Option<Arc<dyn RunObserver>>,
 }
 
@@ -718,8 +686,8 @@ impl RunCtx {
         &self.engine.inner
     }
 
-    fn cancel_level(&self) -> u8 {
-        *self.cancel.borrow()
+    fn stopped(&self) -> bool {
+        self.cancel.borrow().is_some()
     }
 
     async fn drive(
@@ -777,7 +745,7 @@ impl RunCtx {
             }
         }
         heartbeat.abort();
-        let canceled = self.cancel_level() > 0;
+        let canceled = self.stopped();
         let done_at = now_micros();
         // Record every outcome the tasks could not (only after a task died).
         let by_id: BTreeMap<i64, &Outcome> = outcomes.iter().map(|o| (o.session_id, o)).collect();
@@ -916,14 +884,14 @@ impl RunCtx {
             label,
             stop,
         } = job;
-        let level = || self.cancel_level().max(*stop.borrow());
+        let stops = Stops::new(self.cancel.clone(), stop);
         let canceled = |why: &str| Outcome {
             session_id,
             state: State::Canceled,
             status: None,
             reason: Some(why.to_owned()),
         };
-        if level() > 0 {
+        if stops.current().is_some() {
             let o = canceled("canceled before it started");
             self.finish(session_id, target, &label, &o);
             return o;
@@ -936,7 +904,7 @@ impl RunCtx {
                 return o;
             }
         };
-        if level() > 0 {
+        if stops.current().is_some() {
             let o = canceled("canceled before it started");
             self.finish(session_id, target, &label, &o);
             return o;
@@ -995,7 +963,7 @@ impl RunCtx {
             }
         };
         let o = self
-            .process(session_id, &target.name, object, connection, conn, stop)
+            .process(session_id, &target.name, object, connection, conn, stops)
             .await;
         self.finish(session_id, target, &label, &o);
         o
@@ -1009,7 +977,7 @@ impl RunCtx {
         object: Box<dyn ModelObject>,
         connection: Arc<dyn Link>,
         shared: &tokio::sync::Mutex<Option<Arc<dyn Link>>>,
-        mut own: watch::Receiver<u8>,
+        mut stops: Stops,
     ) -> Outcome {
         let inner = self.inner();
         let (kill_tx, kill_rx) = watch::channel(false);
@@ -1021,8 +989,7 @@ impl RunCtx {
             session_id,
             command_timeout: inner.config.command_timeout,
             output_cap: inner.config.output_cap,
-            cancel: self.cancel.clone(),
-            own: own.clone(),
+            stops: stops.clone(),
             kill: kill_rx,
             command_seq: 0,
             message_seq: 0,
@@ -1042,36 +1009,29 @@ impl RunCtx {
         });
         let deadline = tokio::time::sleep(self.session_timeout);
         tokio::pin!(deadline);
-        let mut cancel = self.cancel.clone();
         let mut timed_out = false;
-        let (mut run_open, mut own_open) = (true, true);
-        // A stop at once requested before the task started still applies.
-        if *self.cancel.borrow() >= 2 || *own.borrow() >= 2 {
-            let _ = kill_tx.send(true);
-        }
-        let joined = loop {
-            tokio::select! {
-                r = &mut task => break r,
-                () = &mut deadline, if !timed_out => {
-                    timed_out = true;
-                    let _ = kill_tx.send(true);
-                    // Give the killed command a moment to be recorded, then give up on it.
-                    let grace = tokio::time::timeout(Duration::from_secs(10), &mut task).await;
-                    match grace {
-                        Ok(r) => break r,
-                        Err(_) => { task.abort(); break (&mut task).await; }
+        let mut killed = false;
+        let joined = {
+            let now = stops.now();
+            tokio::pin!(now);
+            loop {
+                tokio::select! {
+                    r = &mut task => break r,
+                    () = &mut deadline, if !timed_out => {
+                        timed_out = true;
+                        let _ = kill_tx.send(true);
+                        // Give the killed command a moment to be recorded, then give up on it.
+                        let grace = tokio::time::timeout(Duration::from_secs(10), &mut task).await;
+                        match grace {
+                            Ok(r) => break r,
+                            Err(_) => { task.abort(); break (&mut task).await; }
+                        }
+                    }
+                    () = &mut now, if !killed => {
+                        killed = true;
+                        let _ = kill_tx.send(true);
                     }
                 }
-                                                changed = cancel.changed(), if run_open => match changed {
-                    Ok(()) if *cancel.borrow() >= 2 => { let _ = kill_tx.send(true); }
-                    Ok(()) => {}
-                    Err(_) => run_open = false,
-                },
-                changed = own.changed(), if own_open => match changed {
-                    Ok(()) if *own.borrow() >= 2 => { let _ = kill_tx.send(true); }
-                    Ok(()) => {}
-                    Err(_) => own_open = false,
-                },
             }
         };
         let failed = |reason: FailReason, status| Outcome {

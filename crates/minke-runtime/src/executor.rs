@@ -11,6 +11,7 @@ use minke_store::{CommandRow, MessageRow, Store, now_micros};
 use tokio::sync::watch;
 
 use crate::events::EventBus;
+use crate::stop::Stops;
 use crate::transport::Link;
 use crate::{Event, OutputStream, RunObserver};
 
@@ -23,10 +24,8 @@ pub(crate) struct SshExecutor {
     pub(crate) session_id: i64,
     pub(crate) command_timeout: Duration,
     pub(crate) output_cap: usize,
-    /// The run's cancel level: 1 = stop after the current command, 2 = at once.
-    pub(crate) cancel: watch::Receiver<u8>,
-    /// This session's own cancel level.
-    pub(crate) own: watch::Receiver<u8>,
+    /// The stops of the run and of this session.
+    pub(crate) stops: Stops,
     /// Turns true when this session's running command must be killed.
     pub(crate) kill: watch::Receiver<bool>,
     pub(crate) command_seq: i32,
@@ -208,6 +207,6 @@ impl Executor for SshExecutor {
     }
 
     fn stop_requested(&self) -> bool {
-        *self.cancel.borrow() >= 1 || *self.own.borrow() >= 1
+        self.stops.current().is_some()
     }
 }

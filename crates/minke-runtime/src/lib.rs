@@ -8,10 +8,12 @@ mod error;
 mod events;
 mod executor;
 mod models;
+mod stop;
 mod transport;
 
-pub use engine::{Canceller, Config, Engine, RunHandle, RunRequest, RunSummary, SessionSummary};
+pub use engine::{Config, Engine, RunHandle, RunRequest, RunSummary, SessionSummary};
 pub use error::{Error, Result};
 pub use events::{Event, OutputStream, RunObserver};
 pub use models::{HostSource, ModelEntry, Models};
+pub use stop::{Canceller, Stop};
 pub use transport::{Link, MockTransport, SshTransport, Transport};
