@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use minke::runtime::{Config, RunRequest, RunSummary};
+use minke::runtime::{Config, RunRequest, RunSummary, Stop};
 use minke::store::{self, Query};
 use minke::{Params, State, Status};
 use minke_e2e::Env;
@@ -342,7 +342,7 @@ async fn cancel_stops_queued_then_kills_running() {
         .unwrap();
     let c = h.canceller();
     wait_sleeping(&secs, "the remote sleep never started", |n| n > 0).await;
-    assert_eq!(c.cancel(), 1);
+    assert_eq!(c.cancel(), Stop::AfterCommand);
     // A check that nothing happens: the first cancel must let the running command
     // go on, here for half a second.
     let until = std::time::Instant::now() + Duration::from_millis(500);
@@ -354,7 +354,7 @@ async fn cancel_stops_queued_then_kills_running() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(c.cancel(), 2);
+    assert_eq!(c.cancel(), Stop::Now);
     let s = tokio::time::timeout(Duration::from_secs(20), h.wait())
         .await
         .unwrap()
@@ -648,8 +648,11 @@ async fn stop_one_session_of_a_run() {
         .await
         .unwrap();
     let first = rows[0].id;
-    assert_eq!(env.engine.cancel_session(run_id, first), Some(1));
-    assert_eq!(env.engine.cancel_session(run_id, first), Some(2));
+    assert_eq!(
+        env.engine.cancel_session(run_id, first),
+        Some(Stop::AfterCommand)
+    );
+    assert_eq!(env.engine.cancel_session(run_id, first), Some(Stop::Now));
     assert_eq!(env.engine.cancel_session(run_id, 424_242), None);
     // The stopped session's command goes; the other one goes on.
     wait_sleeping(
@@ -664,8 +667,8 @@ async fn stop_one_session_of_a_run() {
         "exactly the stopped session's command is gone"
     );
     // Stop the other one as a whole run.
-    assert_eq!(env.engine.cancel_run(run_id), Some(1));
-    assert_eq!(env.engine.cancel_run(run_id), Some(2));
+    assert_eq!(env.engine.cancel_run(run_id), Some(Stop::AfterCommand));
+    assert_eq!(env.engine.cancel_run(run_id), Some(Stop::Now));
     let s = tokio::time::timeout(Duration::from_secs(20), h.wait())
         .await
         .unwrap()

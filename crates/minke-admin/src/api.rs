@@ -351,8 +351,8 @@ pub(crate) async fn stop_run(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> Result<Json<Json_>> {
-    let level = stop(&st, &auth, id, None).await?;
-    Ok(Json(json!({"run_id": id, "level": level})))
+    let how = stop(&st, &auth, id, None).await?;
+    Ok(Json(json!({"run_id": id, "level": how.level()})))
 }
 
 /// `POST /api/runs/{id}/sessions/{sid}/stop`: stop one session (again: at once).
@@ -361,8 +361,8 @@ pub(crate) async fn stop_session(
     auth: Auth,
     Path((id, sid)): Path<(i64, i64)>,
 ) -> Result<Json<Json_>> {
-    let level = stop(&st, &auth, id, Some(sid)).await?;
+    let how = stop(&st, &auth, id, Some(sid)).await?;
     Ok(Json(
-        json!({"run_id": id, "session_id": sid, "level": level}),
+        json!({"run_id": id, "session_id": sid, "level": how.level()}),
     ))
 }

@@ -533,7 +533,7 @@ async fn stop_on_signals(
 ) {
     use crate::signals::Stop;
     loop {
-        let level = match signals.next().await {
+        let stop = match signals.next().await {
             Stop::Interrupt => canceller.cancel(),
             Stop::Terminate => {
                 canceller.kill();
@@ -541,7 +541,7 @@ async fn stop_on_signals(
                 continue;
             }
         };
-        if level >= 2 {
+        if stop == minke_runtime::Stop::Now {
             eprintln!("\nstopping at once (running commands are killed)");
         } else {
             eprintln!("\nstopping after the current commands (Ctrl-C again to stop at once)");

@@ -151,7 +151,7 @@ async fn update_field_sets_a_field_or_says_why_not() {
     assert!(!cx.update_field("comment", "false", None).await.unwrap());
     assert_eq!(cx.status(), Status::Warning);
     assert!(cx.changed_fields().is_empty());
-    let messages = &log.lock().unwrap().messages;
+    let messages = log.lock().unwrap().messages.clone();
     assert_eq!(messages.len(), 2);
     assert!(
         messages[1]

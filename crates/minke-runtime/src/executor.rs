@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::command_record::CommandRecord;
 use crate::events::EventBus;
+use crate::stop::Stops;
 use crate::transport::Link;
 use crate::{Event, OutputStream, RunObserver};
 
@@ -24,10 +25,8 @@ pub(crate) struct SshExecutor {
     pub(crate) session_id: i64,
     pub(crate) command_timeout: Duration,
     pub(crate) output_cap: usize,
-    /// The run's cancel level: 1 = stop after the current command, 2 = at once.
-    pub(crate) cancel: watch::Receiver<u8>,
-    /// This session's own cancel level.
-    pub(crate) own: watch::Receiver<u8>,
+    /// The stops of the run and of this session.
+    pub(crate) stops: Stops,
     /// Turns true when this session's running command must be killed.
     pub(crate) kill: watch::Receiver<bool>,
     pub(crate) command_seq: i32,
@@ -204,6 +203,6 @@ impl Executor for SshExecutor {
     }
 
     fn stop_requested(&self) -> bool {
-        *self.cancel.borrow() >= 1 || *self.own.borrow() >= 1
+        self.stops.current().is_some()
     }
 }

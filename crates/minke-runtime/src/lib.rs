@@ -3,16 +3,27 @@
 //! cancellation, live events and the full history in the store.
 
 mod command_record;
+mod config;
 mod connect;
 mod engine;
 mod error;
 mod events;
+mod execute;
 mod executor;
 mod models;
+mod outcome;
+mod plan;
+mod record;
+mod run;
+mod schedule;
+mod stop;
 mod transport;
 
-pub use engine::{Canceller, Config, Engine, RunHandle, RunRequest, RunSummary, SessionSummary};
+pub use config::Config;
+pub use engine::Engine;
 pub use error::{Error, Result};
 pub use events::{Event, OutputStream, RunObserver};
 pub use models::{HostSource, ModelEntry, Models};
+pub use run::{RunHandle, RunRequest, RunSummary, SessionSummary};
+pub use stop::{Canceller, Stop};
 pub use transport::{Link, MockTransport, SshTransport, Transport};

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use minke::prelude::*;
-use minke::runtime::{Config, Engine, HostSource, Link, Models, RunRequest, RunSummary, Transport};
+use minke::runtime::{
+    Config, Engine, HostSource, Link, Models, RunRequest, RunSummary, Stop, Transport,
+};
 use minke::ssh::{ConnectOptions, ExecOptions, OutputSink, Stream};
 use minke::{CommandOutput, ExitStatus, HostRecord, HostTarget, NewHost, Query, State, Store};
 
@@ -554,7 +556,7 @@ async fn a_first_cancel_stops_between_commands() {
         assert!(Instant::now() < deadline, "the first command never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(handle.canceller().cancel(), 1);
+    assert_eq!(handle.canceller().cancel(), Stop::AfterCommand);
     let summary = handle.wait().await.unwrap();
     let s = &summary.sessions[0];
     assert_eq!(s.state, State::Stopped, "{s:?}");

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minke_core::{MessageBody, State as SessionState};
+use minke_runtime::Stop;
 use minke_store::RunRecord;
 
 use crate::auth::Auth;
@@ -268,14 +269,13 @@ pub(crate) async fn run_events(
     Ok(live::events(st, auth, id).await?.into_response())
 }
 
-/// Stops a run or one of its sessions; returns the new stop level (1 after the
-/// current command, 2 at once).
+/// Stops a run or one of its sessions; returns how soon it stops now.
 pub(crate) async fn stop(
     st: &AppState,
     auth: &Auth,
     run_id: i64,
     session: Option<i64>,
-) -> Result<u8> {
+) -> Result<Stop> {
     let run: RunRecord = live::check_run_access(st, auth, run_id).await?;
     let may = run.username == auth.user.username
         || st
@@ -290,29 +290,32 @@ pub(crate) async fn stop(
             run.session
         )));
     }
-    let level = match session {
+    let stop = match session {
         None => st.engine().cancel_run(run_id),
         Some(sid) => st.engine().cancel_session(run_id, sid),
     };
-    let level = level.ok_or_else(|| {
+    let stop = stop.ok_or_else(|| {
         Error::Conflict(match session {
             None => format!("run {run_id} is not going on in this process"),
             Some(sid) => format!("session {sid} of run {run_id} is not going on in this process"),
         })
     })?;
-    tracing::info!(run_id, session = ?session, level, user = %auth.user.username, "stop requested");
-    Ok(level)
+    tracing::info!(run_id, session = ?session, level = stop.level(), user = %auth.user.username, "stop requested");
+    Ok(stop)
 }
 
-fn stop_answer(st: &AppState, headers: &HeaderMap, run_id: i64, level: u8) -> Response {
+fn stop_answer(st: &AppState, headers: &HeaderMap, run_id: i64, stop: Stop) -> Response {
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/json"));
     if wants_json {
         axum::Json(serde_json::json!({
-            "level": level,
-            "message": if level >= 2 { "stopping at once" } else { "stopping after the current command" },
+            "level": stop.level(),
+            "message": match stop {
+                Stop::Now => "stopping at once",
+                Stop::AfterCommand => "stopping after the current command",
+            },
         }))
         .into_response()
     } else {
@@ -327,8 +330,8 @@ pub(crate) async fn stop_run(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response> {
-    let level = stop(&st, &auth, id, None).await?;
-    Ok(stop_answer(&st, &headers, id, level))
+    let how = stop(&st, &auth, id, None).await?;
+    Ok(stop_answer(&st, &headers, id, how))
 }
 
 /// `POST /runs/{id}/sessions/{sid}/stop`: stop one session.
@@ -338,8 +341,8 @@ pub(crate) async fn stop_session(
     headers: HeaderMap,
     Path((id, sid)): Path<(i64, i64)>,
 ) -> Result<Response> {
-    let level = stop(&st, &auth, id, Some(sid)).await?;
-    Ok(stop_answer(&st, &headers, id, level))
+    let how = stop(&st, &auth, id, Some(sid)).await?;
+    Ok(stop_answer(&st, &headers, id, how))
 }
 
 /// `GET /sessions`: sessions with filters.

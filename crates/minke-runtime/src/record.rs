@@ -1,0 +1,199 @@
+//! What the engine writes to the history: a run with its sessions and their notes
+//! in one write, then the ends of sessions and of the run. The one place where the
+//! typed states become the store's text columns.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use minke_core::{Message, MessageLevel, SessionMeta, Status};
+use minke_store::{Conn, MessageRow, NewRun, NewSession, Store, now_micros};
+
+use crate::outcome::Outcome;
+use crate::plan::{Planned, Selection};
+use crate::{Result, RunRequest};
+
+/// A run's state in its row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RunState {
+    /// Going on.
+    Running,
+    /// Ended by itself.
+    Done,
+    /// Ended by a stop.
+    Canceled,
+}
+
+impl RunState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Done => "done",
+            RunState::Canceled => "canceled",
+        }
+    }
+}
+
+/// A recorded run: its id and its sessions (each with its id), in selection order.
+pub(crate) struct Recorded {
+    pub(crate) run_id: i64,
+    pub(crate) sessions: Vec<(i64, Planned)>,
+}
+
+/// Records a run in one write: runs whose process died are closed first, then the
+/// run, its host locks, each object's fate (decided here, where the locks are known)
+/// and its session row, and a note for each session that never runs.
+pub(crate) async fn record(
+    store: &Store,
+    req: &RunRequest,
+    meta: &SessionMeta,
+    selection: Selection,
+    lock_ttl: Duration,
+) -> Result<Recorded> {
+    let run = NewRun {
+        session: meta.name.to_owned(),
+        model: req.model.clone(),
+        username: req.username.clone(),
+        params: serde_json::to_string(&req.params.redacted(meta)).unwrap_or_default(),
+        selection: serde_json::to_string(&req.query).unwrap_or_default(),
+        state: RunState::Running.as_str().into(),
+        created_at: now_micros(),
+    };
+    let ttl = i64::try_from(lock_ttl.as_micros()).unwrap_or(i64::MAX);
+    let recorded = store
+        .write(move |c| {
+            // Runs whose process died would otherwise stay `running` for ever.
+            close_interrupted(c)?;
+            let run_id = minke_store::insert_run(c, &run)?;
+            let locked: BTreeMap<i64, i64> =
+                minke_store::acquire_host_locks(c, run_id, &selection.hosts_to_lock(), ttl)?
+                    .into_iter()
+                    .collect();
+            let plan = Planned::decide_all(selection, &locked);
+            let now = now_micros();
+            let rows: Vec<NewSession> = plan
+                .iter()
+                .map(|p| session_row(run_id, &run.session, p, now))
+                .collect();
+            let ids = minke_store::insert_sessions(c, &rows)?;
+            for (p, &id) in plan.iter().zip(&ids) {
+                if let Some((level, text)) = p.fate.note() {
+                    minke_store::insert_message(c, &message_row(id, 1, level, text, now))?;
+                    finish_session(c, id, &p.fate.recorded(), now)?;
+                }
+            }
+            Ok(Recorded {
+                run_id,
+                sessions: ids.into_iter().zip(plan).collect(),
+            })
+        })
+        .await?;
+    Ok(recorded)
+}
+
+/// Closes the runs whose process died, as `interrupted`, and says so in the log.
+pub(crate) fn close_interrupted(c: &mut Conn) -> minke_store::Result<Vec<i64>> {
+    let ids = minke_store::close_interrupted_runs(c, now_micros())?;
+    if !ids.is_empty() {
+        tracing::warn!(runs = ?ids, "closed runs whose process ended before them (interrupted)");
+    }
+    Ok(ids)
+}
+
+/// The row of a planned session.
+fn session_row(run_id: i64, session: &str, p: &Planned, now: i64) -> NewSession {
+    let Outcome {
+        state,
+        status,
+        reason,
+    } = p.fate.recorded();
+    let host = p.fate.host();
+    NewSession {
+        run_id,
+        session: session.to_owned(),
+        model: p.object.model_name().to_owned(),
+        object_id: p.object.id(),
+        object_label: p.label.clone(),
+        host_id: host.map(|h| h.id),
+        host_name: host.map(|h| h.name.clone()),
+        state: state.as_str().into(),
+        status: status.map(|s| s.as_str().into()),
+        reason,
+        created_at: now,
+    }
+}
+
+/// The row of a text message.
+pub(crate) fn message_row(
+    session_id: i64,
+    seq: i32,
+    level: MessageLevel,
+    text: String,
+    at: i64,
+) -> MessageRow {
+    MessageRow {
+        session_id,
+        seq,
+        level: level.to_string(),
+        body: serde_json::to_string(&Message::text(level, text).body).unwrap_or_default(),
+        created_at: at,
+    }
+}
+
+/// Records the end of a session.
+pub(crate) fn finish_session(
+    c: &mut Conn,
+    session_id: i64,
+    o: &Outcome,
+    at: i64,
+) -> minke_store::Result<()> {
+    minke_store::finish_session(
+        c,
+        session_id,
+        o.state.as_str(),
+        o.status.map(Status::as_str),
+        o.reason.as_deref(),
+        at,
+    )
+}
+
+/// Records the end of a run and releases the host locks it still holds.
+pub(crate) fn finish_run(
+    c: &mut Conn,
+    run_id: i64,
+    stopped: bool,
+    at: i64,
+) -> minke_store::Result<()> {
+    let state = if stopped {
+        RunState::Canceled
+    } else {
+        RunState::Done
+    };
+    minke_store::release_host_locks(c, run_id)?;
+    minke_store::finish_run(c, run_id, state.as_str(), at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_states_are_the_columns_the_store_reads() {
+        assert_eq!(RunState::Running.as_str(), "running");
+        assert_eq!(RunState::Done.as_str(), "done");
+        assert_eq!(RunState::Canceled.as_str(), "canceled");
+    }
+
+    #[test]
+    fn a_message_row_holds_the_text_as_a_json_body() {
+        let row = message_row(
+            7,
+            1,
+            MessageLevel::Warning,
+            "host `a` is disabled".into(),
+            5,
+        );
+        assert_eq!((row.session_id, row.seq, row.created_at), (7, 1, 5));
+        assert_eq!(row.level, "warning");
+        assert!(row.body.contains("host `a` is disabled"), "{}", row.body);
+    }
+}

@@ -1,0 +1,183 @@
+//! Stopping runs and sessions, in two steps: first after the current command, then at
+//! once.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+/// How soon a run or a session stops. Ordered: a stop is only ever raised, never
+/// lowered.
+///
+/// ```
+/// use minke_runtime::Stop;
+/// assert!(Stop::AfterCommand < Stop::Now);
+/// assert_eq!(Stop::after(None), Stop::AfterCommand);
+/// assert_eq!(Stop::after(Some(Stop::AfterCommand)), Stop::Now);
+/// assert_eq!(Stop::Now.level(), 2);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// Sessions not started yet are canceled; running ones stop after their current
+    /// command.
+    AfterCommand,
+    /// Running commands are killed at once (their remote process groups too).
+    Now,
+}
+
+impl Stop {
+    /// The stop that one more request makes of `current`: the first stops after the
+    /// current command, every further one at once.
+    pub fn after(current: Option<Stop>) -> Stop {
+        match current {
+            None => Stop::AfterCommand,
+            Some(_) => Stop::Now,
+        }
+    }
+
+    /// The number the admin's JSON answers carry: 1 after the current command, 2 at
+    /// once.
+    pub fn level(self) -> u8 {
+        match self {
+            Stop::AfterCommand => 1,
+            Stop::Now => 2,
+        }
+    }
+}
+
+/// Stops a run (or one session of it): the first call lets running sessions finish
+/// their current command, the second kills running commands at once.
+#[derive(Clone, Debug)]
+pub struct Canceller {
+    stop: Arc<watch::Sender<Option<Stop>>>,
+}
+
+impl Canceller {
+    /// A canceller and what its sessions watch.
+    pub(crate) fn new() -> (Self, watch::Receiver<Option<Stop>>) {
+        let (tx, rx) = watch::channel(None);
+        (Canceller { stop: Arc::new(tx) }, rx)
+    }
+
+    /// Raises the stop by one step and returns it: [`Stop::AfterCommand`] the first
+    /// time, [`Stop::Now`] after that.
+    pub fn cancel(&self) -> Stop {
+        let mut now = Stop::AfterCommand;
+        self.stop.send_modify(|s| {
+            now = Stop::after(*s);
+            *s = Some(now);
+        });
+        now
+    }
+
+    /// Stops at once ([`Stop::Now`]).
+    pub fn kill(&self) {
+        self.stop.send_replace(Some(Stop::Now));
+    }
+}
+
+/// What one session watches: its run's stop and its own.
+#[derive(Clone, Debug)]
+pub(crate) struct Stops {
+    run: watch::Receiver<Option<Stop>>,
+    own: watch::Receiver<Option<Stop>>,
+}
+
+impl Stops {
+    pub(crate) fn new(
+        run: watch::Receiver<Option<Stop>>,
+        own: watch::Receiver<Option<Stop>>,
+    ) -> Self {
+        Stops { run, own }
+    }
+
+    /// The strongest stop asked for, of the run or of this session.
+    pub(crate) fn current(&self) -> Option<Stop> {
+        (*self.run.borrow()).max(*self.own.borrow())
+    }
+
+    /// Returns once a stop at once is asked for (at once if it already is); never
+    /// when nobody is left who could ask.
+    pub(crate) async fn now(&mut self) {
+        // Whether the stop came (false: the sender is gone); no borrow outlives it.
+        async fn came(rx: &mut watch::Receiver<Option<Stop>>) -> bool {
+            rx.wait_for(|s| *s == Some(Stop::Now)).await.is_ok()
+        }
+        let (mut run_open, mut own_open) = (true, true);
+        loop {
+            tokio::select! {
+                came = came(&mut self.run), if run_open => if came { return } else { run_open = false },
+                came = came(&mut self.own), if own_open => if came { return } else { own_open = false },
+                else => std::future::pending::<()>().await,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_stop_only_rises() {
+        assert!(Stop::AfterCommand < Stop::Now);
+        assert!(None < Some(Stop::AfterCommand));
+        assert_eq!(Stop::after(None), Stop::AfterCommand);
+        assert_eq!(Stop::after(Some(Stop::AfterCommand)), Stop::Now);
+        assert_eq!(Stop::after(Some(Stop::Now)), Stop::Now);
+        assert_eq!((Stop::AfterCommand.level(), Stop::Now.level()), (1, 2));
+    }
+
+    #[test]
+    fn cancel_goes_up_one_step_a_call() {
+        let (c, rx) = Canceller::new();
+        assert_eq!(*rx.borrow(), None);
+        assert_eq!(c.cancel(), Stop::AfterCommand);
+        assert_eq!(*rx.borrow(), Some(Stop::AfterCommand));
+        assert_eq!(c.cancel(), Stop::Now);
+        assert_eq!(c.cancel(), Stop::Now);
+        assert_eq!(*rx.borrow(), Some(Stop::Now));
+        let (c, rx) = Canceller::new();
+        c.kill();
+        assert_eq!(*rx.borrow(), Some(Stop::Now));
+    }
+
+    #[tokio::test]
+    async fn stops_take_the_strongest_and_wait_for_now() {
+        let (run, run_rx) = Canceller::new();
+        let (own, own_rx) = Canceller::new();
+        let mut stops = Stops::new(run_rx, own_rx);
+        assert_eq!(stops.current(), None);
+        run.cancel();
+        assert_eq!(stops.current(), Some(Stop::AfterCommand));
+        let at_once = tokio::select! {
+            biased;
+            () = stops.now() => true,
+            () = std::future::ready(()) => false,
+        };
+        assert!(!at_once, "a first stop is not a stop at once");
+        own.kill();
+        assert_eq!(stops.current(), Some(Stop::Now));
+        tokio::time::timeout(Duration::from_secs(5), stops.now())
+            .await
+            .expect("a session's own stop at once is seen");
+    }
+
+    #[tokio::test]
+    async fn a_stop_at_once_of_the_run_is_seen_after_the_session_lets_go() {
+        let (run, run_rx) = Canceller::new();
+        let (own, own_rx) = Canceller::new();
+        let mut stops = Stops::new(run_rx, own_rx);
+        drop(own);
+        let waiter = tokio::spawn(async move { stops.now().await });
+        run.cancel();
+        run.cancel();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the run's stop at once is seen")
+            .expect("the waiter ends");
+    }
+}
