@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use minke_core::{FailReason, HostTarget};
+use minke_core::{FailReason, HostTarget, MessageLevel};
 use minke_store::{Store, now_micros};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -114,6 +114,7 @@ impl RunCtx {
                     if let Some((host_id, ids)) = host_of_task.get(&e.id()) {
                         tracing::error!(run_id, host_id, "host task failed: {e}");
                         let why = format!("the host's worker task died: {e}");
+                        self.fail_unfinished(ids, &why).await;
                         outcomes.extend(
                             ids.iter().map(|&id| {
                                 (id, Outcome::failed_with(FailReason::SessionError, &why))
@@ -124,6 +125,30 @@ impl RunCtx {
             }
         }
         outcomes
+    }
+
+    /// Records the sessions of a host task that died as failed, with why, unless they
+    /// had ended before it died.
+    async fn fail_unfinished(&self, ids: &[i64], why: &str) {
+        let ids = ids.to_vec();
+        let at = now_micros();
+        let reason = FailReason::SessionError.as_str();
+        let ended = self
+            .inner()
+            .store
+            .write(move |c| minke_store::fail_unfinished_sessions(c, &ids, reason, at))
+            .await;
+        match ended {
+            Ok(ended) => {
+                for id in ended {
+                    self.note(id, MessageLevel::Error, why.to_owned());
+                }
+            }
+            Err(e) => tracing::error!(
+                run_id = self.run_id,
+                "recording the sessions of a dead host task failed: {e}"
+            ),
+        }
     }
 
     /// Records the end of the run (`canceled` when it was stopped), releases its

@@ -614,3 +614,69 @@ async fn sudo_sends_the_password_on_stdin_only() {
     assert!(!commands[0].command.contains("hunter2"));
     assert!(!run[0].params.contains("hunter2"), "{}", run[0].params);
 }
+
+/// A transport whose connect panics (a bug in a user's own transport, say).
+struct Panicking;
+
+#[async_trait]
+impl Transport for Panicking {
+    async fn connect(
+        &self,
+        _target: &HostTarget,
+        _opts: &ConnectOptions,
+    ) -> std::result::Result<Arc<dyn Link>, minke::ssh::Error> {
+        panic!("the transport broke on purpose");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_of_a_dead_host_task_are_recorded_as_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("dead.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let ids = store
+        .write(|c| {
+            let mut h = NewHost::new("h000");
+            h.hostname = Some("127.0.0.1".into());
+            Ok(vec![minke::store::upsert_host(c, &h)?])
+        })
+        .await
+        .unwrap();
+    let mut sessions = minke::Registry::default();
+    sessions.add::<Command>().unwrap();
+    let mut models = Models::default();
+    models.add::<HostRecord>().unwrap();
+    let engine = Engine::with_transport(
+        store.clone(),
+        sessions,
+        models,
+        HostSource::of::<HostRecord>(),
+        config(),
+        Arc::new(Panicking),
+    );
+    let summary = engine
+        .start(request("command", &ids, &[("cmd", "x")]))
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(summary.sessions[0].state, State::Failed);
+    store.flush().await.unwrap();
+    let (rows, msgs) = store
+        .blocking(move |c| {
+            let rows = minke::store::run_sessions(c, summary.run_id)?;
+            let msgs = minke::store::session_messages(c, rows[0].id)?;
+            Ok((rows, msgs))
+        })
+        .await
+        .unwrap();
+    // The history says so too, instead of `running` for ever.
+    assert_eq!(rows[0].state, "failed", "{rows:?}");
+    assert_eq!(rows[0].reason.as_deref(), Some("session_error"));
+    assert!(
+        msgs.iter().any(|m| m.body.contains("worker task died")),
+        "{msgs:?}"
+    );
+}

@@ -218,6 +218,36 @@ pub fn finish_session(
         ))))
 }
 
+/// Ends the sessions among `ids` that have not ended yet (`initialized` or
+/// `running`) as `failed` with status `error` and `reason`; the ended ones keep
+/// their outcome. For sessions whose worker died before it could record them.
+/// Returns the ids it ended.
+pub fn fail_unfinished_sessions(
+    conn: &mut Conn,
+    ids: &[i64],
+    reason: &str,
+    at: i64,
+) -> Result<Vec<i64>> {
+    with_conn!(conn, |c, B| {
+        let open: Vec<i64> = ses::table
+            .filter(ses::id.eq_any(ids))
+            .filter(ses::state.eq_any(["initialized", "running"]))
+            .select(ses::id)
+            .load(c)
+            .map_err(Error::query("looking for sessions whose worker died"))?;
+        diesel::update(ses::table.filter(ses::id.eq_any(&open)))
+            .set((
+                ses::state.eq("failed"),
+                ses::status.eq("error"),
+                ses::reason.eq(reason),
+                ses::finished_at.eq(at),
+            ))
+            .execute(c)
+            .map_err(Error::query("recording sessions whose worker died"))?;
+        Ok(open)
+    })
+}
+
 /// Records a command.
 pub fn insert_command(conn: &mut Conn, row: &CommandRow) -> Result<()> {
     with_conn!(conn, |c, B| diesel::insert_into(cmd::table)
