@@ -61,7 +61,9 @@ impl SessionSummary {
 }
 
 impl RunSummary {
-    /// The worst outcome: `None` when every session completed with success.
+    /// The worst outcome: `Some(Status::Success)` when every session completed with
+    /// success (a session that did not complete counts as an error); `None` for a run
+    /// without sessions.
     pub fn worst(&self) -> Option<Status> {
         self.sessions
             .iter()
