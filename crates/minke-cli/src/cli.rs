@@ -100,6 +100,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Stop a run, wherever it goes on (this machine or another, CLI or admin): after
+    /// its current commands, or at once with --now.
+    Cancel {
+        /// The run's id.
+        run: i64,
+        /// Kill the running commands at once (their remote process groups too).
+        #[arg(long)]
+        now: bool,
+    },
     /// Manage hosts.
     #[command(subcommand)]
     Hosts(HostsCommand),
@@ -326,6 +335,7 @@ fn database_access(command: &Command, url: String) -> (String, OpenMode) {
         | Command::Show { .. }
         | Command::Hosts(HostsCommand::List { .. }) => (url, OpenMode::Existing),
         Command::Run(_)
+        | Command::Cancel { .. }
         | Command::Migrate
         | Command::Clear { .. }
         | Command::Serve(_)
@@ -370,6 +380,7 @@ async fn command(
             close_interrupted_runs(engine).await?;
             output::show(engine, run, json, shown).await
         }
+        Command::Cancel { run, now } => cancel(engine, run, now).await,
         Command::Hosts(HostsCommand::ImportSshConfig { file }) => {
             import(engine, &file, shown).await
         }
@@ -399,6 +410,32 @@ async fn command(
         Command::Serve(args) => crate::admin_cmds::serve(engine.clone(), args).await,
         Command::Users(cmd) => crate::admin_cmds::users(engine, cmd).await,
     }
+}
+
+/// Asks a run to stop through the database; the process that runs it stops it.
+async fn cancel(engine: &Engine, run: i64, now: bool) -> Result<u8, CliError> {
+    use minke_runtime::{Stop, StopRequest};
+    // A run whose process died ends as interrupted, instead of waiting for a stop.
+    close_interrupted_runs(engine).await?;
+    let stop = if now { Stop::Now } else { Stop::AfterCommand };
+    match engine.request_stop(run, Some(stop)).await? {
+        StopRequest::Here(s) | StopRequest::Elsewhere(s) => output::say(format_args!(
+            "asked run {run} to stop {}",
+            match s {
+                Stop::Now => "at once (running commands are killed)",
+                Stop::AfterCommand => "after its current commands",
+            }
+        ))?,
+        StopRequest::Ended(state) => {
+            output::say(format_args!("run {run} has already ended ({state})"))?;
+        }
+        other => {
+            return Err(CliError::Internal(format!(
+                "unexpected answer to the stop: {other:?}"
+            )));
+        }
+    }
+    Ok(exit::SUCCESS)
 }
 
 async fn import(engine: &Engine, file: &std::path::Path, shown: Shown) -> Result<u8, CliError> {

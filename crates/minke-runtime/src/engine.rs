@@ -21,7 +21,7 @@ use crate::schedule::Schedule;
 use crate::transport::{SshTransport, Transport};
 use crate::{
     Canceller, Config, Error, Event, Result, RunHandle, RunObserver, RunRequest, SessionSummary,
-    Stop,
+    Stop, StopRequest,
 };
 
 /// The controls of a run that is going on.
@@ -159,6 +159,50 @@ impl Engine {
             .lock()
             .map(|a| a.keys().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// The canceller of a run going on in this engine.
+    pub(crate) fn run_canceller(&self, run_id: i64) -> Option<Canceller> {
+        Some(
+            self.inner
+                .active
+                .lock()
+                .ok()?
+                .get(&run_id)?
+                .canceller
+                .clone(),
+        )
+    }
+
+    /// Stops a run wherever it goes on: in this engine at once, in another process
+    /// (a `run` at the command line, another `serve`) through the database, where
+    /// that process looks every half second. `stop` raises the stop to at least
+    /// that; `None` raises it by one step, like [`cancel_run`](Self::cancel_run).
+    pub async fn request_stop(&self, run_id: i64, stop: Option<Stop>) -> Result<StopRequest> {
+        if let Some(c) = self.run_canceller(run_id) {
+            let now = match stop {
+                Some(s) => c.raise_to(s),
+                None => c.cancel(),
+            };
+            return Ok(StopRequest::Here(now));
+        }
+        let level = stop.map(|s| i16::from(s.level()));
+        let answer = self
+            .inner
+            .store
+            .write(move |c| minke_store::request_run_stop(c, run_id, level))
+            .await?;
+        Ok(match answer {
+            minke_store::RunStopRequest::Requested(l) => {
+                StopRequest::Elsewhere(Stop::from_level(l).unwrap_or(Stop::AfterCommand))
+            }
+            minke_store::RunStopRequest::Ended(state) => StopRequest::Ended(state),
+            other => {
+                return Err(crate::Error::Core(minke_core::Error::Setup(format!(
+                    "unexpected answer to a stop request: {other:?}"
+                ))));
+            }
+        })
     }
 
     /// Stops a run going on in this engine, like [`Canceller::cancel`]: the first call

@@ -25,5 +25,5 @@ pub use error::{Error, Result};
 pub use events::{Event, OutputStream, RunObserver};
 pub use models::{HostSource, ModelEntry, Models};
 pub use run::{RunHandle, RunRequest, RunSummary, SessionSummary};
-pub use stop::{Canceller, Stop};
+pub use stop::{Canceller, Stop, StopRequest};
 pub use transport::{Link, MockTransport, SshTransport, Transport};

@@ -46,6 +46,20 @@ impl Stop {
     }
 }
 
+/// Where a stop asked with [`Engine::request_stop`](crate::Engine::request_stop)
+/// went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopRequest {
+    /// The run goes on in this process: stopping now, so far.
+    Here(Stop),
+    /// The run goes on in another process, which was asked through the database
+    /// (it looks every half second): the stop asked so far.
+    Elsewhere(Stop),
+    /// The run had already ended, in this state.
+    Ended(String),
+}
+
 /// Stops a run (or one session of it): the first call lets running sessions finish
 /// their current command, the second kills running commands at once.
 #[derive(Clone, Debug)]
@@ -74,6 +88,34 @@ impl Canceller {
     /// Stops at once ([`Stop::Now`]).
     pub fn kill(&self) {
         self.stop.send_replace(Some(Stop::Now));
+    }
+
+    /// Raises the stop to at least `stop`; returns the stop now in force.
+    pub(crate) fn raise_to(&self, stop: Stop) -> Stop {
+        let mut now = stop;
+        self.stop.send_if_modified(|s| {
+            now = s.map_or(stop, |old| old.max(stop));
+            let changed = *s != Some(now);
+            *s = Some(now);
+            changed
+        });
+        now
+    }
+
+    /// The stop asked for so far.
+    pub(crate) fn current(&self) -> Option<Stop> {
+        *self.stop.borrow()
+    }
+}
+
+impl Stop {
+    /// The stop of a level (1 after the current command, 2 or more at once).
+    pub(crate) fn from_level(level: i16) -> Option<Stop> {
+        match level {
+            ..=0 => None,
+            1 => Some(Stop::AfterCommand),
+            _ => Some(Stop::Now),
+        }
     }
 }
 

@@ -218,6 +218,67 @@ pub fn finish_session(
         ))))
 }
 
+/// What asking a run to stop through the database came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunStopRequest {
+    /// The run goes on; the stop now asked of it: 1 after the current commands, 2 at
+    /// once.
+    Requested(i16),
+    /// The run had already ended, in this state.
+    Ended(String),
+}
+
+/// Asks a run to stop, for the process that runs it to see (it looks every half
+/// second): `level` 1 after the current commands, 2 at once; `None` raises the
+/// request by one step (the first asks for 1, any further one for 2). A request is
+/// never lowered. Fails with [`Error::NotFound`] for an unknown run.
+///
+/// The request is a column of the run's row, so it works from any process and any
+/// machine that reaches the database.
+pub fn request_run_stop(
+    conn: &mut Conn,
+    run_id: i64,
+    level: Option<i16>,
+) -> Result<RunStopRequest> {
+    let (state, asked): (String, Option<i16>) = with_conn!(conn, |c, B| run::table
+        .find(run_id)
+        .select((run::state, run::stop_requested))
+        .first(c)
+        .optional()
+        .map_err(Error::query(format!("loading run {run_id}"))))?
+    .ok_or(Error::NotFound {
+        model: "run".into(),
+        id: run_id,
+    })?;
+    if state != "running" {
+        return Ok(RunStopRequest::Ended(state));
+    }
+    let wanted = match level {
+        Some(l) => l.clamp(1, 2).max(asked.unwrap_or(0)),
+        None if asked.is_some() => 2,
+        None => 1,
+    };
+    with_conn!(conn, |c, B| diesel::update(run::table.find(run_id))
+        .set(run::stop_requested.eq(wanted))
+        .execute(c)
+        .map_err(Error::query(format!("asking run {run_id} to stop"))))?;
+    Ok(RunStopRequest::Requested(wanted))
+}
+
+/// The stop asked of a run through [`request_run_stop`], if any.
+pub fn run_stop_requested(conn: &mut Conn, run_id: i64) -> Result<Option<i16>> {
+    with_conn!(conn, |c, B| run::table
+        .find(run_id)
+        .select(run::stop_requested)
+        .first::<Option<i16>>(c)
+        .optional()
+        .map(Option::flatten)
+        .map_err(Error::query(format!(
+            "loading the stop asked of run {run_id}"
+        ))))
+}
+
 /// Ends the sessions among `ids` that have not ended yet (`initialized` or
 /// `running`) as `failed` with status `error` and `reason`; the ended ones keep
 /// their outcome. For sessions whose worker died before it could record them.

@@ -51,6 +51,7 @@ diesel::table! {
         state -> Text,
         created_at -> BigInt,
         finished_at -> Nullable<BigInt>,
+        stop_requested -> Nullable<SmallInt>,
     }
 }
 

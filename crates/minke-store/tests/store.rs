@@ -830,6 +830,48 @@ async fn filter_limits(store: &Store) {
         .unwrap();
 }
 
+/// Stops asked of a run through the database: raised, never lowered; an ended run
+/// says so; an unknown one is not found.
+async fn stop_requests(store: &Store) {
+    use minke_store::RunStopRequest::{Ended, Requested};
+    let (a, b) = store
+        .write(|c| {
+            let run = |state: &str| NewRun {
+                session: "s".into(),
+                model: "host".into(),
+                username: "u".into(),
+                params: "{}".into(),
+                selection: "{}".into(),
+                state: state.into(),
+                created_at: 1,
+            };
+            Ok((
+                minke_store::insert_run(c, &run("running"))?,
+                minke_store::insert_run(c, &run("done"))?,
+            ))
+        })
+        .await
+        .unwrap();
+    let ask = |id: i64, level: Option<i16>| {
+        store.write(move |c| minke_store::request_run_stop(c, id, level))
+    };
+    let asked = |id: i64| store.blocking(move |c| minke_store::run_stop_requested(c, id));
+    assert_eq!(asked(a).await.unwrap(), None);
+    assert_eq!(ask(a, None).await.unwrap(), Requested(1));
+    assert_eq!(ask(a, Some(1)).await.unwrap(), Requested(1));
+    assert_eq!(ask(a, None).await.unwrap(), Requested(2));
+    assert_eq!(
+        ask(a, Some(1)).await.unwrap(),
+        Requested(2),
+        "never lowered"
+    );
+    assert_eq!(asked(a).await.unwrap(), Some(2));
+    assert_eq!(ask(b, Some(2)).await.unwrap(), Ended("done".into()));
+    assert_eq!(asked(b).await.unwrap(), None);
+    let err = ask(987_654, None).await.unwrap_err();
+    assert!(matches!(err, minke_store::Error::NotFound { .. }), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_tokens_groups_locks_selections_on_both_backends() {
     let b = backends("backends");
@@ -839,6 +881,7 @@ async fn users_tokens_groups_locks_selections_on_both_backends() {
         groups_and_locks(&store).await;
         large_selections(&store).await;
         filter_limits(&store).await;
+        stop_requests(&store).await;
         assert_eq!(store.failed_writes().0, 0, "{url}");
         store.close().await.unwrap();
     }

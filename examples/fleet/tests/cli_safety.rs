@@ -563,3 +563,106 @@ fn canceled_sessions_make_exit_code_4() {
     let status = wait_exit(&mut holder, Duration::from_secs(30));
     assert_eq!(status.code(), Some(4));
 }
+
+/// `fleet run --concurrency 1` in the background on every host, sleeping `secs`.
+fn start_run_one_at_a_time(s: &Setup, secs: &str) -> std::process::Child {
+    fleet(&s.db)
+        .args(["run", "command", "--model", "host", "--all", "--json"])
+        .args([
+            "--concurrency",
+            "1",
+            "--param",
+            &format!("cmd=sleep {secs}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn cancel_stops_a_run_of_another_process() {
+    let s = Setup::new(2);
+    let secs = unique_sleep(9);
+    let mut child = start_run_one_at_a_time(&s, &secs);
+    wait_for("the first remote sleep", common::WAIT, || {
+        (sleeping(&secs) == 1).then_some(())
+    });
+    // First: after the current command; the queued session is canceled then.
+    let out = s.fleet_cmd(&["cancel", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("asked run 1 to stop after its current commands"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The running command goes on meanwhile (for a second: a check that nothing
+    // happens), and the run does not end.
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    while std::time::Instant::now() < until {
+        assert_eq!(
+            sleeping(&secs),
+            1,
+            "the first stop must not kill the command"
+        );
+        assert!(child.try_wait().unwrap().is_none());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Then at once: the remote command is killed, and the run ends in order.
+    let out = s.fleet_cmd(&["cancel", "1", "--now"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("at once"));
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(4));
+    wait_for("the remote sleep to end", common::WAIT, || {
+        (sleeping(&secs) == 0).then_some(())
+    });
+    let doc: serde_json::Value =
+        serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap();
+    let mut states: Vec<String> = doc["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["state"].as_str().unwrap().to_owned())
+        .collect();
+    states.sort();
+    assert_eq!(states, ["canceled", "stopped"], "{doc}");
+    // Once it has ended, and for a run that never was.
+    let out = s.fleet_cmd(&["cancel", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("run 1 has already ended (canceled)"));
+    let out = s.fleet_cmd(&["cancel", "999"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no run 999"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_admin_stops_a_run_started_at_the_command_line() {
+    let s = Setup::new(1);
+    let token = common::superuser_token(&s.db, "root-admin");
+    let serve = common::Serve::start(&s.db, s.dir.path(), &[], &[]);
+    let secs = unique_sleep(10);
+    let mut child = start_run_one_at_a_time(&s, &secs);
+    wait_for("the remote sleep", common::WAIT, || {
+        (sleeping(&secs) == 1).then_some(())
+    });
+    let auth = format!("Authorization: Bearer {token}");
+    for level in [1, 2] {
+        let answer =
+            common::request(serve.port, "POST", "/api/runs/1/stop", &[&auth], b"").unwrap();
+        assert_eq!(answer.status, 200, "{}", text(&answer.body));
+        assert_eq!(answer.json()["level"], level);
+    }
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(4));
+    wait_for("the remote sleep to end", common::WAIT, || {
+        (sleeping(&secs) == 0).then_some(())
+    });
+    let answer = common::request(serve.port, "POST", "/api/runs/1/stop", &[&auth], b"").unwrap();
+    assert_eq!(answer.status, 409, "{}", text(&answer.body));
+    assert!(text(&answer.body).contains("already ended"));
+}

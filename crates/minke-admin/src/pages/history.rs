@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minke_core::{MessageBody, State as SessionState};
-use minke_runtime::Stop;
+use minke_runtime::{Stop, StopRequest};
 use minke_store::RunRecord;
 
 use crate::auth::Auth;
@@ -291,15 +291,27 @@ pub(crate) async fn stop(
         )));
     }
     let stop = match session {
-        None => st.engine().cancel_run(run_id),
-        Some(sid) => st.engine().cancel_session(run_id, sid),
+        // Runs going on in another process (the command line, another server) are
+        // asked through the database.
+        None => match st.engine().request_stop(run_id, None).await? {
+            StopRequest::Here(s) | StopRequest::Elsewhere(s) => s,
+            StopRequest::Ended(state) => {
+                return Err(Error::Conflict(format!(
+                    "run {run_id} has already ended ({state})"
+                )));
+            }
+            other => {
+                return Err(Error::Internal(format!(
+                    "unexpected answer to a stop: {other:?}"
+                )));
+            }
+        },
+        Some(sid) => st.engine().cancel_session(run_id, sid).ok_or_else(|| {
+            Error::Conflict(format!(
+                "session {sid} of run {run_id} is not going on in this process"
+            ))
+        })?,
     };
-    let stop = stop.ok_or_else(|| {
-        Error::Conflict(match session {
-            None => format!("run {run_id} is not going on in this process"),
-            Some(sid) => format!("session {sid} of run {run_id} is not going on in this process"),
-        })
-    })?;
     tracing::info!(run_id, session = ?session, level = stop.level(), user = %auth.user.username, "stop requested");
     Ok(stop)
 }

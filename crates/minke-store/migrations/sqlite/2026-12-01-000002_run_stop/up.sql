@@ -1,0 +1,1 @@
+ALTER TABLE minke_runs ADD COLUMN stop_requested SMALLINT;
