@@ -318,7 +318,7 @@ async fn disabled_locked_refused_and_wrong_key_hosts() {
     }
     assert_eq!(
         rows.iter().find(|r| r.object_id == h_locked).unwrap().state,
-        "canceled"
+        State::Canceled
     );
 }
 
@@ -373,7 +373,7 @@ async fn cancel_stops_queued_then_kills_running() {
         .blocking(move |c| store::get_run(c, s.run_id))
         .await
         .unwrap();
-    assert_eq!(run.state, "canceled");
+    assert_eq!(run.state, minke::RunState::Canceled);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -539,7 +539,7 @@ async fn history_on_postgres() {
         .await
         .unwrap();
     assert_eq!(runs.len(), 2);
-    assert!(runs.iter().all(|r| r.state == "done"));
+    assert!(runs.iter().all(|r| r.state == minke::RunState::Done));
     drop(env);
 }
 
@@ -616,7 +616,7 @@ async fn two_hundred_concurrent_sessions_on_sqlite() {
         .unwrap();
     assert!(
         rows.iter()
-            .all(|r| r.state == "completed" && r.finished_at.is_some())
+            .all(|r| r.state == State::Completed && r.finished_at.is_some())
     );
     let mut with_command = 0;
     for r in &rows {
@@ -724,7 +724,7 @@ async fn mock_transport_runs_a_thousand_hosts_with_history() {
         .blocking(move |c| store::run_sessions(c, run_id))
         .await
         .unwrap();
-    assert!(rows.iter().all(|r| r.state == "completed"));
+    assert!(rows.iter().all(|r| r.state == State::Completed));
     let last = rows.last().unwrap().id;
     let cmds = store
         .blocking(move |c| store::session_commands(c, last))

@@ -264,7 +264,11 @@ pub(crate) async fn run(
     let snap = live::snapshot(&st, id, view).await?;
     let mut counts = Counts::default();
     for s in &snap.sessions {
-        counts.add(&s.state, s.status.as_deref(), 1);
+        counts.add(
+            s.state.as_str(),
+            s.status.map(minke_core::Status::as_str),
+            1,
+        );
     }
     let mut v = serde_json::to_value(&snap).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {

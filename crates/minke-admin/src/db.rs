@@ -529,7 +529,7 @@ mod tests {
                 username: user.into(),
                 params: "{}".into(),
                 selection: "{}".into(),
-                state: "done".into(),
+                state: minke_core::RunState::Done,
                 created_at: 1_000,
             },
         )
@@ -545,8 +545,12 @@ mod tests {
                 object_label: format!("o{i}"),
                 host_id: None,
                 host_name: Some("h".into()),
-                state: if s.is_some() { "completed" } else { "canceled" }.into(),
-                status: s.map(Into::into),
+                state: if s.is_some() {
+                    minke_core::State::Completed
+                } else {
+                    minke_core::State::Canceled
+                },
+                status: s.map(|s| s.parse().unwrap()),
                 reason: None,
                 created_at: 1_000,
             })

@@ -296,8 +296,8 @@ pub(crate) struct SessionView {
     pub(crate) object_id: i64,
     pub(crate) object: String,
     pub(crate) host: Option<String>,
-    pub(crate) state: String,
-    pub(crate) status: Option<String>,
+    pub(crate) state: State,
+    pub(crate) status: Option<Status>,
     pub(crate) reason: Option<String>,
     pub(crate) messages: Vec<serde_json::Value>,
     pub(crate) earlier_messages: usize,
@@ -376,15 +376,15 @@ fn session_view(
     stored: &mut BTreeMap<i64, Vec<(String, String)>>,
 ) -> SessionView {
     let hub = live.and_then(|l| l.sessions.get(&s.id));
-    let db_state: State = s.state.parse().unwrap_or(State::Initialized);
-    let (mut state, mut status, mut reason) = (db_state, s.status.clone(), s.reason.clone());
+    let db_state: State = s.state;
+    let (mut state, mut status, mut reason) = (db_state, s.status, s.reason.clone());
     if let Some(h) = hub
         && let Some(hs) = h.state
         && rank(hs) >= rank(db_state)
     {
         state = hs;
         if h.status.is_some() || !hs.is_done() {
-            status = h.status.map(|x| x.as_str().to_owned());
+            status = h.status;
         }
         if h.reason.is_some() {
             reason.clone_from(&h.reason);
@@ -417,7 +417,7 @@ fn session_view(
         object_id: s.object_id,
         object: s.object_label,
         host: s.host_name,
-        state: state.as_str().to_owned(),
+        state,
         status,
         reason,
         messages,
@@ -616,8 +616,8 @@ async fn follow(st: &AppState, run_id: i64, out: &Outbox) -> Result<()> {
     'snapshot: loop {
         let (live, mut rx) = st.hub().attach(run_id);
         let snap = snapshot(st, run_id, live).await?;
-        let done = !snap.active && snap.run.state != "running";
-        let foreign = !snap.active && snap.run.state == "running";
+        let done = !snap.active && snap.run.state.is_done();
+        let foreign = !snap.active && !snap.run.state.is_done();
         // Serialized straight to text and dropped before the stream goes on: a
         // snapshot of a big run kept for a stream's whole life costs much memory.
         let data = serde_json::to_string(&snap).map_err(|e| Error::Internal(e.to_string()))?;

@@ -226,7 +226,7 @@ pub(crate) async fn history(
             shown.text(&r.username).into_owned(),
             r.session,
             r.model,
-            r.state,
+            r.state.to_string(),
         ]);
     }
     print_table(&rows)?;
@@ -410,7 +410,7 @@ fn write_run(
             t(&s.object_label),
             t(s.host_name.as_deref().unwrap_or("?")),
             s.state,
-            s.status.as_deref().unwrap_or(""),
+            s.status.map(Status::as_str).unwrap_or(""),
             s.reason
                 .as_deref()
                 .map(|r| format!(" ({})", t(r)))

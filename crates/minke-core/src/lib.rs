@@ -32,7 +32,7 @@ pub use message::{Message, MessageBody};
 pub use model::{FieldMeta, MinkeModel, ModelMeta, ModelObject};
 pub use registry::{Registry, SessionEntry};
 pub use session::{BoxFuture, DynSession, ParamSpec, Params, Session, SessionInfo, SessionMeta};
-pub use status::{FailReason, MessageLevel, State, Status};
+pub use status::{FailReason, MessageLevel, RunState, State, Status};
 pub use value::{FieldType, Secret, Value, shell_quote};
 
 pub use async_trait::async_trait;

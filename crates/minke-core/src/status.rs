@@ -10,7 +10,38 @@ macro_rules! string_enum {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
+        #[cfg_attr(
+            feature = "diesel",
+            derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+            diesel(sql_type = diesel::sql_types::Text)
+        )]
         pub enum $name { $($(#[$vm])* $variant),+ }
+
+        /// Stored as its lower-case name.
+        #[cfg(feature = "diesel")]
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                Ok(String::from_sql(bytes)?.parse()?)
+            }
+        }
+
+        #[cfg(feature = "diesel")]
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, DB>,
+            ) -> diesel::serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
 
         impl $name {
             /// Every value, in order.
@@ -91,6 +122,34 @@ impl State {
     /// True for the four final states.
     pub fn is_done(self) -> bool {
         !matches!(self, State::Initialized | State::Running)
+    }
+}
+
+string_enum! {
+    /// Where a run is: `running`, then `done` (every session ended), `canceled` (it was
+    /// stopped) or `interrupted` (its process ended before it).
+    ///
+    /// ```
+    /// use minke_core::RunState;
+    /// assert_eq!("interrupted".parse::<RunState>().unwrap(), RunState::Interrupted);
+    /// assert!(RunState::Done.is_done() && !RunState::Running.is_done());
+    /// ```
+    RunState {
+        /// Its sessions are waiting or running.
+        Running = "running",
+        /// Every session ended.
+        Done = "done",
+        /// It was stopped; sessions not started were canceled.
+        Canceled = "canceled",
+        /// The process running it ended before it.
+        Interrupted = "interrupted",
+    }
+}
+
+impl RunState {
+    /// True once the run has ended, one way or another.
+    pub fn is_done(self) -> bool {
+        self != RunState::Running
     }
 }
 

@@ -1,37 +1,15 @@
 //! What the engine writes to the history: a run with its sessions and their notes
-//! in one write, then the ends of sessions and of the run. The one place where the
-//! typed states become the store's text columns.
+//! in one write, then the ends of sessions and of the run.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use minke_core::{Message, MessageLevel, SessionMeta, Status};
+use minke_core::{Message, MessageLevel, RunState, SessionMeta};
 use minke_store::{Conn, MessageRow, NewRun, NewSession, Store, now_micros};
 
 use crate::outcome::Outcome;
 use crate::plan::{Planned, Selection};
 use crate::{Result, RunRequest};
-
-/// A run's state in its row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RunState {
-    /// Going on.
-    Running,
-    /// Ended by itself.
-    Done,
-    /// Ended by a stop.
-    Canceled,
-}
-
-impl RunState {
-    fn as_str(self) -> &'static str {
-        match self {
-            RunState::Running => "running",
-            RunState::Done => "done",
-            RunState::Canceled => "canceled",
-        }
-    }
-}
 
 /// A recorded run: its id and its sessions (each with its id), in selection order.
 pub(crate) struct Recorded {
@@ -55,7 +33,7 @@ pub(crate) async fn record(
         username: req.username.clone(),
         params: serde_json::to_string(&req.params.redacted(meta)).unwrap_or_default(),
         selection: serde_json::to_string(&req.query).unwrap_or_default(),
-        state: RunState::Running.as_str().into(),
+        state: RunState::Running,
         created_at: now_micros(),
     };
     let ttl = i64::try_from(lock_ttl.as_micros()).unwrap_or(i64::MAX);
@@ -115,8 +93,8 @@ fn session_row(run_id: i64, session: &str, p: &Planned, now: i64) -> NewSession 
         object_label: p.label.clone(),
         host_id: host.map(|h| h.id),
         host_name: host.map(|h| h.name.clone()),
-        state: state.as_str().into(),
-        status: status.map(|s| s.as_str().into()),
+        state,
+        status,
         reason,
         created_at: now,
     }
@@ -146,14 +124,7 @@ pub(crate) fn finish_session(
     o: &Outcome,
     at: i64,
 ) -> minke_store::Result<()> {
-    minke_store::finish_session(
-        c,
-        session_id,
-        o.state.as_str(),
-        o.status.map(Status::as_str),
-        o.reason.as_deref(),
-        at,
-    )
+    minke_store::finish_session(c, session_id, o.state, o.status, o.reason.as_deref(), at)
 }
 
 /// Records the end of a run and releases the host locks it still holds.
@@ -169,19 +140,12 @@ pub(crate) fn finish_run(
         RunState::Done
     };
     minke_store::release_host_locks(c, run_id)?;
-    minke_store::finish_run(c, run_id, state.as_str(), at)
+    minke_store::finish_run(c, run_id, state, at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn run_states_are_the_columns_the_store_reads() {
-        assert_eq!(RunState::Running.as_str(), "running");
-        assert_eq!(RunState::Done.as_str(), "done");
-        assert_eq!(RunState::Canceled.as_str(), "canceled");
-    }
 
     #[test]
     fn a_message_row_holds_the_text_as_a_json_body() {

@@ -57,7 +57,7 @@ pub enum StopRequest {
     /// (it looks every half second): the stop asked so far.
     Elsewhere(Stop),
     /// The run had already ended, in this state.
-    Ended(String),
+    Ended(minke_core::RunState),
 }
 
 /// Stops a run (or one session of it): the first call lets running sessions finish

@@ -673,7 +673,7 @@ async fn sessions_of_a_dead_host_task_are_recorded_as_failed() {
         .await
         .unwrap();
     // The history says so too, instead of `running` for ever.
-    assert_eq!(rows[0].state, "failed", "{rows:?}");
+    assert_eq!(rows[0].state, State::Failed, "{rows:?}");
     assert_eq!(rows[0].reason.as_deref(), Some("session_error"));
     assert!(
         msgs.iter().any(|m| m.body.contains("worker task died")),

@@ -1,6 +1,7 @@
 //! The history of runs, sessions, commands and messages, and host locks.
 
 use diesel::prelude::*;
+use minke_core::{FailReason, RunState, State, Status};
 use serde::Serialize;
 
 use crate::schema::{
@@ -23,8 +24,8 @@ pub struct NewRun {
     pub params: String,
     /// The selection (filter, search or ids) as JSON.
     pub selection: String,
-    /// `running`, `done` or `canceled`.
-    pub state: String,
+    /// Where it is (`running` when it is recorded).
+    pub state: RunState,
     /// When it was started (µs since the epoch).
     pub created_at: i64,
 }
@@ -45,8 +46,8 @@ pub struct RunRecord {
     pub params: String,
     /// The selection as JSON.
     pub selection: String,
-    /// `running`, `done` or `canceled`.
-    pub state: String,
+    /// Where it is.
+    pub state: RunState,
     /// Start (µs since the epoch).
     pub created_at: i64,
     /// End (µs since the epoch).
@@ -72,9 +73,9 @@ pub struct NewSession {
     /// The host's name, if resolved.
     pub host_name: Option<String>,
     /// State.
-    pub state: String,
+    pub state: State,
     /// Status, once known.
-    pub status: Option<String>,
+    pub status: Option<Status>,
     /// Failure reason or cancel cause.
     pub reason: Option<String>,
     /// When it was recorded.
@@ -102,9 +103,9 @@ pub struct SessionRecord {
     /// The host's name.
     pub host_name: Option<String>,
     /// State.
-    pub state: String,
+    pub state: State,
     /// Status.
-    pub status: Option<String>,
+    pub status: Option<Status>,
     /// Failure reason or cancel cause.
     pub reason: Option<String>,
     /// Recorded at.
@@ -189,7 +190,7 @@ pub fn insert_sessions(conn: &mut Conn, new: &[NewSession]) -> Result<Vec<i64>> 
 /// Marks a session running.
 pub fn start_session(conn: &mut Conn, id: i64, at: i64) -> Result<()> {
     with_conn!(conn, |c, B| diesel::update(ses::table.find(id))
-        .set((ses::state.eq("running"), ses::started_at.eq(at)))
+        .set((ses::state.eq(State::Running), ses::started_at.eq(at)))
         .execute(c)
         .map(drop)
         .map_err(Error::query(format!("marking session {id} running"))))
@@ -199,8 +200,8 @@ pub fn start_session(conn: &mut Conn, id: i64, at: i64) -> Result<()> {
 pub fn finish_session(
     conn: &mut Conn,
     id: i64,
-    state: &str,
-    status: Option<&str>,
+    state: State,
+    status: Option<Status>,
     reason: Option<&str>,
     at: i64,
 ) -> Result<()> {
@@ -226,7 +227,7 @@ pub enum RunStopRequest {
     /// once.
     Requested(i16),
     /// The run had already ended, in this state.
-    Ended(String),
+    Ended(RunState),
 }
 
 /// Asks a run to stop, for the process that runs it to see (it looks every half
@@ -241,7 +242,7 @@ pub fn request_run_stop(
     run_id: i64,
     level: Option<i16>,
 ) -> Result<RunStopRequest> {
-    let (state, asked): (String, Option<i16>) = with_conn!(conn, |c, B| run::table
+    let (state, asked): (RunState, Option<i16>) = with_conn!(conn, |c, B| run::table
         .find(run_id)
         .select((run::state, run::stop_requested))
         .first(c)
@@ -251,7 +252,7 @@ pub fn request_run_stop(
         model: "run".into(),
         id: run_id,
     })?;
-    if state != "running" {
+    if state.is_done() {
         return Ok(RunStopRequest::Ended(state));
     }
     let wanted = match level {
@@ -292,14 +293,14 @@ pub fn fail_unfinished_sessions(
     with_conn!(conn, |c, B| {
         let open: Vec<i64> = ses::table
             .filter(ses::id.eq_any(ids))
-            .filter(ses::state.eq_any(["initialized", "running"]))
+            .filter(ses::state.eq_any([State::Initialized, State::Running]))
             .select(ses::id)
             .load(c)
             .map_err(Error::query("looking for sessions whose worker died"))?;
         diesel::update(ses::table.filter(ses::id.eq_any(&open)))
             .set((
-                ses::state.eq("failed"),
-                ses::status.eq("error"),
+                ses::state.eq(State::Failed),
+                ses::status.eq(Status::Error),
                 ses::reason.eq(reason),
                 ses::finished_at.eq(at),
             ))
@@ -361,7 +362,7 @@ pub fn insert_message(conn: &mut Conn, row: &MessageRow) -> Result<()> {
 }
 
 /// Records a run's end.
-pub fn finish_run(conn: &mut Conn, id: i64, state: &str, at: i64) -> Result<()> {
+pub fn finish_run(conn: &mut Conn, id: i64, state: RunState, at: i64) -> Result<()> {
     with_conn!(conn, |c, B| diesel::update(run::table.find(id))
         .set((run::state.eq(state), run::finished_at.eq(at)))
         .execute(c)
@@ -441,7 +442,7 @@ fn dead_runs(conn: &mut Conn, running: &[i64], now: i64) -> Result<Vec<i64>> {
 fn show_interrupted(conn: &mut Conn, runs: &mut [RunRecord]) -> Result<()> {
     let running: Vec<i64> = runs
         .iter()
-        .filter(|r| r.state == "running")
+        .filter(|r| r.state == RunState::Running)
         .map(|r| r.id)
         .collect();
     if running.is_empty() || !query_only(conn) {
@@ -449,7 +450,7 @@ fn show_interrupted(conn: &mut Conn, runs: &mut [RunRecord]) -> Result<()> {
     }
     let dead = dead_runs(conn, &running, now_micros())?;
     for r in runs.iter_mut().filter(|r| dead.contains(&r.id)) {
-        r.state = "interrupted".into();
+        r.state = RunState::Interrupted;
     }
     Ok(())
 }
@@ -460,23 +461,23 @@ fn show_interrupted_sessions(
     run_id: i64,
     sessions: &mut [SessionRecord],
 ) -> Result<()> {
-    let open = |s: &SessionRecord| s.state == "running" || s.state == "initialized";
+    let open = |s: &SessionRecord| !s.state.is_done();
     if !sessions.iter().any(open) || !query_only(conn) {
         return Ok(());
     }
     let run = get_run(conn, run_id)?;
-    if run.state != "interrupted" {
+    if run.state != RunState::Interrupted {
         return Ok(());
     }
     for s in sessions.iter_mut() {
-        let (state, status) = match s.state.as_str() {
-            "running" => ("failed", Some("error")),
-            "initialized" => ("canceled", s.status.as_deref()),
+        let (state, status) = match s.state {
+            State::Running => (State::Failed, Some(Status::Error)),
+            State::Initialized => (State::Canceled, s.status),
             _ => continue,
         };
-        s.status = status.map(str::to_owned);
-        s.state = state.into();
-        s.reason = Some("interrupted".into());
+        s.status = status;
+        s.state = state;
+        s.reason = Some(FailReason::Interrupted.as_str().into());
     }
     Ok(())
 }
@@ -570,7 +571,7 @@ pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
     with_conn!(conn, |c, B| {
         let old = run::table
             .filter(run::created_at.lt(before))
-            .filter(run::state.ne("running"))
+            .filter(run::state.ne(RunState::Running))
             .select(run::id);
         let old_sessions = ses::table.filter(ses::run_id.eq_any(old)).select(ses::id);
         diesel::delete(cmd::table.filter(cmd::session_id.eq_any(old_sessions)))
@@ -585,7 +586,7 @@ pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
         let runs = diesel::delete(
             run::table
                 .filter(run::created_at.lt(before))
-                .filter(run::state.ne("running")),
+                .filter(run::state.ne(RunState::Running)),
         )
         .execute(c)
         .map_err(Error::query("deleting old runs"))?;
@@ -607,7 +608,7 @@ pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<i64>> {
             .filter(lk::run_id.eq(run::id))
             .filter(lk::expires_at.gt(now));
         let dead: Vec<i64> = run::table
-            .filter(run::state.eq("running"))
+            .filter(run::state.eq(RunState::Running))
             .filter(diesel::dsl::not(diesel::dsl::exists(live)))
             .select(run::id)
             .load(c)
@@ -618,12 +619,12 @@ pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<i64>> {
         diesel::update(
             ses::table
                 .filter(ses::run_id.eq_any(&dead))
-                .filter(ses::state.eq("running")),
+                .filter(ses::state.eq(State::Running)),
         )
         .set((
-            ses::state.eq("failed"),
-            ses::status.eq("error"),
-            ses::reason.eq("interrupted"),
+            ses::state.eq(State::Failed),
+            ses::status.eq(Status::Error),
+            ses::reason.eq(FailReason::Interrupted.as_str()),
             ses::finished_at.eq(now),
         ))
         .execute(c)
@@ -631,17 +632,20 @@ pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<i64>> {
         diesel::update(
             ses::table
                 .filter(ses::run_id.eq_any(&dead))
-                .filter(ses::state.eq("initialized")),
+                .filter(ses::state.eq(State::Initialized)),
         )
         .set((
-            ses::state.eq("canceled"),
-            ses::reason.eq("interrupted"),
+            ses::state.eq(State::Canceled),
+            ses::reason.eq(FailReason::Interrupted.as_str()),
             ses::finished_at.eq(now),
         ))
         .execute(c)
         .map_err(Error::query("closing the sessions of interrupted runs"))?;
         diesel::update(run::table.filter(run::id.eq_any(&dead)))
-            .set((run::state.eq("interrupted"), run::finished_at.eq(now)))
+            .set((
+                run::state.eq(RunState::Interrupted),
+                run::finished_at.eq(now),
+            ))
             .execute(c)
             .map_err(Error::query("closing interrupted runs"))?;
         diesel::delete(lk::table.filter(lk::run_id.eq_any(&dead)))

@@ -3,6 +3,7 @@
 
 use diesel::RunQueryDsl;
 use minke_core::MinkeModel;
+use minke_core::{RunState, State, Status};
 use minke_store::{
     CommandRow, Conn, DatabaseUrl, Error, HostRecord, MessageRow, NewHost, NewRun, NewSession,
     OpenMode, Query, Store, StoredModel, now_micros,
@@ -111,7 +112,7 @@ async fn history_roundtrip(store: &Store) {
                     username: "tester".into(),
                     params: "{}".into(),
                     selection: "{}".into(),
-                    state: "running".into(),
+                    state: RunState::Running,
                     created_at: now_micros(),
                 },
             )
@@ -127,7 +128,7 @@ async fn history_roundtrip(store: &Store) {
             object_label: format!("obj-{i}"),
             host_id: Some(host_id),
             host_name: Some("web-1".into()),
-            state: "initialized".into(),
+            state: State::Initialized,
             status: None,
             reason: None,
             created_at: now_micros(),
@@ -175,7 +176,14 @@ async fn history_roundtrip(store: &Store) {
         )
     });
     store.write_later("end", move |c| {
-        minke_store::finish_session(c, sid, "completed", Some("warning"), None, now_micros())
+        minke_store::finish_session(
+            c,
+            sid,
+            State::Completed,
+            Some(Status::Warning),
+            None,
+            now_micros(),
+        )
     });
     store.flush().await.unwrap();
     let cmds = store
@@ -189,8 +197,8 @@ async fn history_roundtrip(store: &Store) {
         .blocking(move |c| minke_store::run_sessions(c, run_id))
         .await
         .unwrap();
-    assert_eq!(sessions[0].state, "completed");
-    assert_eq!(sessions[0].status.as_deref(), Some("warning"));
+    assert_eq!(sessions[0].state, State::Completed);
+    assert_eq!(sessions[0].status, Some(Status::Warning));
     let latest = store
         .blocking(|c| minke_store::latest_sessions(c, "host", &[0, 1, 2]))
         .await
@@ -229,7 +237,7 @@ async fn history_roundtrip(store: &Store) {
         .unwrap();
     assert_eq!(kept.runs, 0);
     store
-        .write(move |c| minke_store::finish_run(c, run_id, "done", now_micros()))
+        .write(move |c| minke_store::finish_run(c, run_id, RunState::Done, now_micros()))
         .await
         .unwrap();
     let cleared = store
@@ -349,7 +357,7 @@ async fn failing_write_in_a_batch(store: &Store) {
                     username: "u".into(),
                     params: "{}".into(),
                     selection: "all".into(),
-                    state: "running".into(),
+                    state: RunState::Running,
                     created_at: now_micros(),
                 },
             )
@@ -364,7 +372,7 @@ async fn failing_write_in_a_batch(store: &Store) {
         object_label: "o".into(),
         host_id: None,
         host_name: None,
-        state: "initialized".into(),
+        state: State::Initialized,
         status: None,
         reason: None,
         created_at: now_micros(),
@@ -400,7 +408,14 @@ async fn failing_write_in_a_batch(store: &Store) {
         minke_store::insert_message(c, &bad2)
     });
     store.write_statement_later("the end", move |c| {
-        minke_store::finish_session(c, sid, "completed", Some("success"), None, now_micros())
+        minke_store::finish_session(
+            c,
+            sid,
+            State::Completed,
+            Some(Status::Success),
+            None,
+            now_micros(),
+        )
     });
     store.flush().await.unwrap();
     let seqs: Vec<i32> = store
@@ -423,7 +438,7 @@ async fn failing_write_in_a_batch(store: &Store) {
         .blocking(move |c| minke_store::get_session(c, sid))
         .await
         .unwrap();
-    assert_eq!(s.state, "completed");
+    assert_eq!(s.state, State::Completed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -836,18 +851,18 @@ async fn stop_requests(store: &Store) {
     use minke_store::RunStopRequest::{Ended, Requested};
     let (a, b) = store
         .write(|c| {
-            let run = |state: &str| NewRun {
+            let run = |state: RunState| NewRun {
                 session: "s".into(),
                 model: "host".into(),
                 username: "u".into(),
                 params: "{}".into(),
                 selection: "{}".into(),
-                state: state.into(),
+                state,
                 created_at: 1,
             };
             Ok((
-                minke_store::insert_run(c, &run("running"))?,
-                minke_store::insert_run(c, &run("done"))?,
+                minke_store::insert_run(c, &run(RunState::Running))?,
+                minke_store::insert_run(c, &run(RunState::Done))?,
             ))
         })
         .await
@@ -866,7 +881,7 @@ async fn stop_requests(store: &Store) {
         "never lowered"
     );
     assert_eq!(asked(a).await.unwrap(), Some(2));
-    assert_eq!(ask(b, Some(2)).await.unwrap(), Ended("done".into()));
+    assert_eq!(ask(b, Some(2)).await.unwrap(), Ended(RunState::Done));
     assert_eq!(asked(b).await.unwrap(), None);
     let err = ask(987_654, None).await.unwrap_err();
     assert!(matches!(err, minke_store::Error::NotFound { .. }), "{err}");

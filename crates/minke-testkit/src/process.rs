@@ -177,7 +177,15 @@ mod tests {
         let mut child = Command::new("sleep").arg("30.4242").spawn().unwrap();
         let me = std::process::id();
         assert!(descendants(&[me]).contains(&child.id()));
+        // Until the child has exec'd, /proc shows this test's command line.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while find_command("sleep 30.4242").is_empty() {
+            assert!(std::time::Instant::now() < deadline, "sleep never started");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert_eq!(find_processes("sleep 30.4242"), vec![child.id()]);
+        assert_eq!(find_command("sleep 30.4242"), vec![child.id()]);
+        assert!(find_command("sleep 30.424").is_empty(), "whole command lines only");
         kill_pids(&[child.id()]);
         child.wait().unwrap();
         assert!(find_processes("sleep 30.4242").is_empty());

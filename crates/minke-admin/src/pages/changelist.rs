@@ -158,11 +158,11 @@ pub(crate) fn live_cells(st: &AppState, s: Option<&SessionRecord>) -> String {
         return r#"<td class="state-cell"></td><td class="status-cell"></td><td class="messages"></td><td class="output-cell"></td><td class="stop-cell"></td>"#.into();
     };
     let stop = st.url(&format!("/runs/{}/sessions/{}/stop", s.run_id, s.id));
-    let done = s.state.parse().is_ok_and(minke_core::State::is_done);
+    let done = s.state.is_done();
     format!(
         r#"<td class="state-cell">{state}</td><td class="status-cell">{status}</td><td class="messages"><ul class="message-list"></ul></td><td class="output-cell"><pre class="output"></pre><a class="log-link" href="{log}">full log</a></td><td class="stop-cell"><button type="submit" class="stop" formaction="{stop}" data-url="{stop}"{hide}>Stop</button></td>"#,
-        state = state_badge(&s.state),
-        status = status_badge(s.status.as_deref()),
+        state = state_badge(s.state.as_str()),
+        status = status_badge(s.status.map(minke_core::Status::as_str)),
         log = esc(&st.url(&format!("/sessions/{}", s.id))),
         stop = esc(&stop),
         hide = if done { " hidden" } else { "" },
@@ -182,7 +182,7 @@ pub(crate) fn run_panel(st: &AppState, run: &minke_store::RunRecord, active: boo
         session = esc(&run.session),
         user = esc(&run.username),
         at = time(run.created_at),
-        state = esc(&run.state),
+        state = run.state,
         stop = esc(&stop),
         hide = if active { "" } else { " hidden" },
     )
@@ -527,10 +527,10 @@ pub(crate) async fn changelist(
             last.map(|s| format!(
                 r#"<a class="last-status-link" href="{}">{}</a>"#,
                 esc(&st.url(&format!("/sessions/{}", s.id))),
-                if s.state == "completed" {
-                    status_badge(s.status.as_deref())
+                if s.state == minke_core::State::Completed {
+                    status_badge(s.status.map(minke_core::Status::as_str))
                 } else {
-                    state_badge(&s.state)
+                    state_badge(s.state.as_str())
                 }
             ))
             .unwrap_or_default()
@@ -1018,8 +1018,8 @@ pub(crate) async fn object(
             name = esc(&s.session),
             run_url = esc(&st.url(&format!("/runs/{}", s.run_id))),
             run = s.run_id,
-            state = state_badge(&s.state),
-            status = status_badge(s.status.as_deref()),
+            state = state_badge(s.state.as_str()),
+            status = status_badge(s.status.map(minke_core::Status::as_str)),
             at = time(s.created_at),
         );
     }

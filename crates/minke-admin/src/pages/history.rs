@@ -400,8 +400,8 @@ pub(crate) async fn sessions(
             run = s.run_id,
             user = esc(user),
             at = time(s.created_at),
-            state = state_badge(&s.state),
-            status = status_badge(s.status.as_deref()),
+            state = state_badge(s.state.as_str()),
+            status = status_badge(s.status.map(minke_core::Status::as_str)),
         );
     }
     if rows.is_empty() {
@@ -520,7 +520,7 @@ pub(crate) async fn session(
             ))
         })
         .await?;
-    let state: SessionState = s.state.parse().unwrap_or(SessionState::Initialized);
+    let state: SessionState = s.state;
     let mut body = format!(
         r#"<dl id="session-info" class="info"><dt>Object</dt><dd><a class="object-link" href="{ourl}">{label}</a> ({model})</dd><dt>Host</dt><dd>{host}</dd><dt>Run</dt><dd><a id="run-link" href="{rurl}">#{run}</a> by {user}</dd><dt>State</dt><dd>{state}</dd><dt>Status</dt><dd>{status}</dd><dt>Reason</dt><dd class="reason">{reason}</dd><dt>Started</dt><dd>{start}</dd><dt>Finished</dt><dd>{end}</dd></dl>"#,
         ourl = esc(&st.url(&format!("/models/{}/{}", segment(&s.model), s.object_id))),
@@ -530,8 +530,8 @@ pub(crate) async fn session(
         rurl = esc(&st.url(&format!("/runs/{}", s.run_id))),
         run = s.run_id,
         user = esc(&run.username),
-        state = state_badge(&s.state),
-        status = status_badge(s.status.as_deref()),
+        state = state_badge(s.state.as_str()),
+        status = status_badge(s.status.map(minke_core::Status::as_str)),
         reason = esc(s.reason.as_deref().unwrap_or_default()),
         start = time_opt(s.started_at),
         end = time_opt(s.finished_at),

@@ -27,7 +27,7 @@ pub(crate) fn run_row(st: &AppState, r: &RunRecord, c: Option<&Counts>) -> Strin
         model = esc(&r.model),
         user = esc(&r.username),
         at = time(r.created_at),
-        state = state_badge(&r.state),
+        state = state_badge(r.state.as_str()),
         status = status_badge(c.worst()),
         done = c.done,
         total = c.total,
@@ -95,7 +95,7 @@ pub(crate) async fn index(State(st): State<AppState>, auth: Auth) -> Result<Resp
                     esc(&st.url(&format!("/runs/{}", r.id))),
                     r.id,
                     esc(&r.session),
-                    state_badge(&r.state)
+                    state_badge(r.state.as_str())
                 ),
                 status_badge(counts.as_ref().and_then(Counts::worst)),
                 time(r.created_at),

@@ -232,7 +232,10 @@ async fn stop_twice_stops_at_once() {
         .blocking(move |c| minke_store::run_sessions(c, id))
         .await
         .unwrap();
-    assert!(s.iter().all(|s| s.state == "stopped"), "{s:?}");
+    assert!(
+        s.iter().all(|s| s.state == minke_core::State::Stopped),
+        "{s:?}"
+    );
     // Stopped at once: the running commands were killed, not waited for.
     for session in s {
         let cmds = env
@@ -279,7 +282,7 @@ async fn stopping_one_session_leaves_the_others() {
         matches!(s[0].state.as_str(), "stopped" | "canceled"),
         "{s:?}"
     );
-    assert_eq!(s[1].state, "completed", "{s:?}");
+    assert_eq!(s[1].state, minke_core::State::Completed, "{s:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

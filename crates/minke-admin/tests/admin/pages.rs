@@ -666,7 +666,7 @@ async fn hosts_add_edit_disable_with_validation() {
         .blocking(|c| minke_store::run_sessions(c, 1))
         .await
         .unwrap();
-    assert_eq!(s[0].state, "canceled");
+    assert_eq!(s[0].state, minke_core::State::Canceled);
     let r = env
         .send(c.post("/hosts/1/disable", &[("disabled", "0")]))
         .await;
