@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use minke_admin::AdminConfig;
-use minke_runtime::Engine;
+use minke_runtime::{DEFAULT_KEEP_CONNECTIONS, Engine};
 
 use crate::CliError;
 use crate::cli::exit;
@@ -61,6 +61,11 @@ pub(crate) struct ServeArgs {
     /// output and is told so.
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(4096..))]
     live_buffer_bytes: u64,
+    /// Seconds a host's SSH connection stays open after a run, for the next run on
+    /// that host; 0 closes it at the end of each run [default: 60, or what the app
+    /// configured].
+    #[arg(long, value_name = "SECS")]
+    keep_connections: Option<u64>,
 }
 
 /// The `users` subcommands.
@@ -451,6 +456,19 @@ fn check_permission(p: &str) -> Result<(), CliError> {
 
 /// Runs `serve`: the web admin until Ctrl-C or SIGTERM, then stops the runs still
 /// going.
+impl ServeArgs {
+    /// How long the admin's engine keeps idle connections: `--keep-connections`
+    /// (0: not at all), else what the app configured, else
+    /// [`DEFAULT_KEEP_CONNECTIONS`]: a long-lived process gains from warm ones.
+    pub(crate) fn keep_connections(&self, configured: Option<Duration>) -> Option<Duration> {
+        match self.keep_connections {
+            Some(0) => None,
+            Some(secs) => Some(Duration::from_secs(secs)),
+            None => Some(configured.unwrap_or(DEFAULT_KEEP_CONNECTIONS)),
+        }
+    }
+}
+
 pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliError> {
     let app_name = std::env::args()
         .next()
@@ -521,6 +539,7 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    engine.close_kept_connections().await;
     engine.store().flush().await?;
     Ok(exit::SUCCESS)
 }

@@ -297,6 +297,9 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
             app.config.command_timeout = Duration::from_secs(t);
         }
     }
+    if let Command::Serve(args) = &cli.command {
+        app.config.keep_connections = args.keep_connections(app.config.keep_connections);
+    }
     // The SSH secrets from the environment, for `run` and for the runs `serve` starts.
     if cli.key_passphrase.is_some() {
         app.config.connect.key_passphrase = cli.key_passphrase.clone();

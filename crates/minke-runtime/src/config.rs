@@ -35,7 +35,20 @@ pub struct Config {
     /// starts dropping unauthenticated connections at 10, so many host records that
     /// share one server (a gateway, a port-forwarding NAT) must not all knock at once.
     pub connect_per_server: usize,
+    /// Keep each host's connection open after a run, for the next run on that host,
+    /// closing it once it has been idle this long (default `None`: every run closes
+    /// its connections at its end, right for short-lived processes). A kept
+    /// connection is used again only while its host's record is unchanged; one found
+    /// dead is replaced without a failure. `fleet serve` keeps them for 60 s
+    /// ([`DEFAULT_KEEP_CONNECTIONS`]).
+    pub keep_connections: Option<Duration>,
+    /// Kept connections at most (default 1000); beyond it the least recently used
+    /// is closed.
+    pub max_kept_connections: usize,
 }
+
+/// The idle time after which long-lived processes close a kept connection: 60 s.
+pub const DEFAULT_KEEP_CONNECTIONS: Duration = Duration::from_secs(60);
 
 impl Default for Config {
     fn default() -> Self {
@@ -52,6 +65,8 @@ impl Default for Config {
             connect_backoff: Duration::from_millis(200),
             connect_per_jump: 8,
             connect_per_server: 8,
+            keep_connections: None,
+            max_kept_connections: 1000,
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::events::EventBus;
 use crate::execute::RunCtx;
 use crate::models::{HostSource, ModelEntry, Models};
 use crate::plan::Selection;
+use crate::pool::Pool;
 use crate::record;
 use crate::schedule::Schedule;
 use crate::transport::{SshTransport, Transport};
@@ -33,7 +34,9 @@ struct Active {
 /// What every run of an engine shares.
 pub(crate) struct Inner {
     active: std::sync::Mutex<BTreeMap<i64, Active>>,
-    pub(crate) connector: Connector,
+    pub(crate) connector: Arc<Connector>,
+    /// Connections kept between runs (`Config::keep_connections`).
+    pub(crate) pool: Arc<Pool>,
     pub(crate) store: Store,
     sessions: Registry,
     models: Models,
@@ -107,7 +110,8 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 active: Default::default(),
-                connector: Connector::new(transport, &config),
+                connector: Arc::new(Connector::new(transport, &config)),
+                pool: Arc::new(Pool::new(&config)),
                 permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
                 store,
                 sessions,
@@ -150,6 +154,18 @@ impl Engine {
     /// their ids.
     pub async fn close_interrupted_runs(&self) -> minke_store::Result<Vec<i64>> {
         self.inner.store.write(record::close_interrupted).await
+    }
+
+    /// How many connections are kept open for the next runs now (see
+    /// [`Config::keep_connections`]; always 0 without it).
+    pub fn kept_connections(&self) -> usize {
+        self.inner.pool.len()
+    }
+
+    /// Closes every connection kept for the next runs (the ones in use by runs
+    /// going on are given back, or closed, when their host is done).
+    pub async fn close_kept_connections(&self) {
+        self.inner.pool.clear().await;
     }
 
     /// The ids of the runs going on in this engine.

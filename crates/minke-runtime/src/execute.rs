@@ -15,11 +15,11 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use crate::Event;
 use crate::RunObserver;
-use crate::connect::Connector;
 use crate::engine::{Engine, Inner};
 use crate::executor::SshExecutor;
 use crate::models::ModelEntry;
 use crate::outcome::{NOT_STARTED, Outcome, STOPPED};
+use crate::pool::{HostLink, Pool};
 use crate::record;
 use crate::stop::{Stop, Stops};
 use crate::transport::Link;
@@ -52,29 +52,38 @@ pub(crate) struct Job {
     pub(crate) stop: watch::Receiver<Option<Stop>>,
 }
 
-/// What the sessions of one host share: the host, its connection (opened by the
-/// first session that needs it, reused by the next), the engine's limit.
+/// What the sessions of one host share: the host, its connection (taken from the
+/// kept ones or opened by the first session that needs it, reused by the next), the
+/// engine's limit.
 struct HostSlot {
     target: HostTarget,
-    link: Mutex<Option<Arc<dyn Link>>>,
+    link: Mutex<Option<Arc<HostLink>>>,
     permits: Arc<Semaphore>,
 }
 
 type Connected = Result<Arc<dyn Link>, minke_ssh::Error>;
 
 impl HostSlot {
-    /// The host's connection, opened if there is none, with a note on the retries
-    /// the opening took.
-    async fn link(&self, connector: &Connector) -> (Connected, Option<String>) {
+    /// The host's connection: the one in use, a kept one, or a new one (with a note
+    /// on the retries the opening took).
+    async fn link(&self, inner: &Inner) -> (Connected, Option<String>) {
         let mut link = self.link.lock().await;
         if let Some(c) = &*link {
             return (Ok(c.clone()), None);
         }
+        let connector = inner.connector.clone();
+        if let Some(kept) = inner.pool.take(&self.target).await {
+            let c = Arc::new(HostLink::kept(self.target.clone(), connector, kept));
+            *link = Some(c.clone());
+            return (Ok(c), None);
+        }
         let (result, tries) = connector.connect(&self.target).await;
         let retries = tries.describe(result.is_ok());
-        if let Ok(c) = &result {
+        let result = result.map(|c| {
+            let c = Arc::new(HostLink::opened(self.target.clone(), connector, c));
             *link = Some(c.clone());
-        }
+            c as Arc<dyn Link>
+        });
         (result, retries)
     }
 
@@ -83,9 +92,10 @@ impl HostSlot {
         self.link.lock().await.take();
     }
 
-    async fn close(&self) {
+    /// Gives the connection back to the pool, which keeps or closes it.
+    async fn release(&self, pool: &Arc<Pool>) {
         if let Some(c) = self.link.lock().await.take() {
-            c.close().await;
+            pool.give_back(self.target.clone(), c.link()).await;
         }
     }
 }
@@ -98,7 +108,8 @@ impl RunCtx {
         &self.engine.inner
     }
 
-    /// Runs one host's sessions, releases its lock and closes its connection.
+    /// Runs one host's sessions, releases its lock and gives its connection back
+    /// (kept for the next run, or closed).
     pub(crate) async fn host_task(
         self,
         target: HostTarget,
@@ -125,7 +136,7 @@ impl RunCtx {
             .write_statement_later("a host lock release", move |c| {
                 minke_store::release_host_lock(c, run_id, host_id)
             });
-        host.close().await;
+        host.release(&self.inner().pool).await;
         outcomes
     }
 
@@ -195,7 +206,7 @@ impl RunCtx {
         label: &str,
         stops: Stops,
     ) -> Outcome {
-        let (connection, retries) = host.link(&self.inner().connector).await;
+        let (connection, retries) = host.link(self.inner()).await;
         self.started(session_id, &host.target, label);
         if let Some(text) = retries {
             self.note(session_id, MessageLevel::Info, text);

@@ -13,13 +13,14 @@ mod executor;
 mod models;
 mod outcome;
 mod plan;
+mod pool;
 mod record;
 mod run;
 mod schedule;
 mod stop;
 mod transport;
 
-pub use config::Config;
+pub use config::{Config, DEFAULT_KEEP_CONNECTIONS};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use events::{Event, OutputStream, RunObserver};

@@ -30,6 +30,11 @@ pub trait Link: Send + Sync {
     ) -> Result<CommandOutput, minke_ssh::Error>;
     /// Closes the connection.
     async fn close(&self);
+    /// True once the connection is known to be closed or lost (default: never
+    /// known). A kept connection that says so is not used again.
+    fn is_closed(&self) -> bool {
+        false
+    }
 }
 
 /// Real SSH through `minke-ssh` (the default). Hosts behind a jump host share one
@@ -102,6 +107,10 @@ impl Link for Connection {
 
     async fn close(&self) {
         Connection::close(self).await;
+    }
+
+    fn is_closed(&self) -> bool {
+        Connection::is_closed(self)
     }
 }
 

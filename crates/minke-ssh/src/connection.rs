@@ -310,8 +310,12 @@ impl Connection {
     }
 
     /// Opens a session channel, retrying for a while when the server refuses (its
-    /// `MaxSessions` slots are freed a little after a channel closes).
-    pub(crate) async fn open_channel(&self) -> Result<russh::Channel<russh::client::Msg>> {
+    /// `MaxSessions` slots are freed a little after a channel closes). `command` is
+    /// what the channel is for: a lost connection means it was never sent.
+    pub(crate) async fn open_channel(
+        &self,
+        command: &str,
+    ) -> Result<russh::Channel<russh::client::Msg>> {
         let deadline = Instant::now() + CHANNEL_RETRY;
         let mut pause = Duration::from_millis(10);
         loop {
@@ -332,10 +336,10 @@ impl Connection {
                     pause = (pause * 2).min(Duration::from_millis(200));
                 }
                 Err(other) => {
-                    return Err(Error::Disconnected {
+                    return Err(Error::NotSent {
                         host: self.inner.host.clone(),
+                        command: command.to_owned(),
                         detail: format!("opening a session channel: {other}"),
-                        output: None,
                     });
                 }
             }

@@ -132,6 +132,19 @@ pub enum Error {
         /// What a command had printed before the connection broke, if one was running.
         output: Option<Box<CommandOutput>>,
     },
+    /// The connection was found closed or lost before a command could be sent (its
+    /// channel could not be opened, or the request could not leave this process):
+    /// the command never started on the host, so running it again over a new
+    /// connection is safe.
+    #[error("{host}: connection lost before `{command}` was sent: {detail}")]
+    NotSent {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The command that was not sent.
+        command: String,
+        /// What was going on.
+        detail: String,
+    },
     /// The server refused to open a session channel or to run the command.
     #[error("{host}: {detail}")]
     Channel {
@@ -181,9 +194,10 @@ impl Error {
             Error::ConnectTimeout { .. } => FailReason::ConnectTimeout,
             Error::HostKey { .. } | Error::KnownHosts { .. } => FailReason::HostKey,
             Error::Authentication { .. } => FailReason::Authentication,
-            Error::Handshake { .. } | Error::Disconnected { .. } | Error::Channel { .. } => {
-                FailReason::Disconnected
-            }
+            Error::Handshake { .. }
+            | Error::Disconnected { .. }
+            | Error::NotSent { .. }
+            | Error::Channel { .. } => FailReason::Disconnected,
             Error::CommandTimeout { .. } => FailReason::CommandTimeout,
             // A stop is not a failure of the host; sessions record it as stopped.
             Error::Killed { .. } => FailReason::SessionError,
@@ -203,6 +217,7 @@ impl Error {
             | Error::KnownHosts { host, .. }
             | Error::Authentication { host, .. }
             | Error::Disconnected { host, .. }
+            | Error::NotSent { host, .. }
             | Error::Channel { host, .. }
             | Error::CommandTimeout { host, .. }
             | Error::Killed { host, .. } => host,
@@ -216,6 +231,23 @@ impl Error {
             Error::Disconnected { output, .. } => output.as_deref(),
             _ => None,
         }
+    }
+
+    /// True when the command certainly never started on the host because the
+    /// connection was gone before it could be sent ([`Error::NotSent`]): running it
+    /// again over a new connection cannot run it twice.
+    ///
+    /// ```
+    /// let e = minke_ssh::Error::NotSent {
+    ///     host: "web1 (127.0.0.1:22)".into(),
+    ///     command: "uptime".into(),
+    ///     detail: "the connection was closed".into(),
+    /// };
+    /// assert!(e.never_started());
+    /// assert_eq!(e.reason(), minke_core::FailReason::Disconnected);
+    /// ```
+    pub fn never_started(&self) -> bool {
+        matches!(self, Error::NotSent { .. })
     }
 
     /// True when the command was killed because a stop was asked for.

@@ -283,7 +283,8 @@ fn signal_name(sig: &Sig) -> String {
 async fn kill_group(conn: &Connection, pgid: u32) {
     let _one_at_a_time = conn.kill_lock().lock().await;
     let host = conn.host();
-    let channel = match conn.open_channel().await {
+    let command = format!("kill -KILL -- -{pgid} 2>/dev/null; true");
+    let channel = match conn.open_channel(&command).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(host = %host, "cannot open a channel to kill process group {pgid}: {e}");
@@ -291,7 +292,6 @@ async fn kill_group(conn: &Connection, pgid: u32) {
         }
     };
     let (mut rx, tx) = channel.split();
-    let command = format!("kill -KILL -- -{pgid} 2>/dev/null; true");
     if tx.exec(false, command).await.is_err() {
         return;
     }
@@ -334,13 +334,13 @@ pub(crate) async fn run(
         () = kill_requested(&mut kill) => return Err(killed_before(waited)),
     };
     if conn.is_closed() {
-        return Err(Error::Disconnected {
+        return Err(Error::NotSent {
             host: host.to_owned(),
-            detail: format!("the connection was closed before running `{command}`"),
-            output: None,
+            command: command.to_owned(),
+            detail: "the connection was closed".into(),
         });
     }
-    let channel = conn.open_channel().await?;
+    let channel = conn.open_channel(command).await?;
     let (rx, tx) = channel.split();
     let track = conn.track_process_group();
     let mut remote = RemoteCommand {
@@ -363,10 +363,12 @@ pub(crate) async fn run(
     };
 
     let started = Instant::now();
-    let lost = |e: russh::Error| Error::Disconnected {
+    // The request goes to the connection's task first: when that fails, it never
+    // left this process.
+    let lost = |e: russh::Error| Error::NotSent {
         host: host.to_owned(),
-        detail: format!("sending `{command}`: {e}"),
-        output: None,
+        command: command.to_owned(),
+        detail: format!("sending the request: {e}"),
     };
     let sent = if track {
         tracked(command)
