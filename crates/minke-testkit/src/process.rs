@@ -185,7 +185,10 @@ mod tests {
         }
         assert_eq!(find_processes("sleep 30.4242"), vec![child.id()]);
         assert_eq!(find_command("sleep 30.4242"), vec![child.id()]);
-        assert!(find_command("sleep 30.424").is_empty(), "whole command lines only");
+        assert!(
+            find_command("sleep 30.424").is_empty(),
+            "whole command lines only"
+        );
         kill_pids(&[child.id()]);
         child.wait().unwrap();
         assert!(find_processes("sleep 30.4242").is_empty());
