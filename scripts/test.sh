@@ -23,5 +23,7 @@ echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
 
 echo "== the admin's and the engine's end-to-end tests again, on PostgreSQL"
-MINKE_ADMIN_TESTS_ON_PG=1 cargo test -p minke-admin --test admin --locked
-MINKE_E2E_ON_PG=1 cargo test -p minke-e2e --test engine --locked
+# Selected by test name over the whole workspace (not -p), so that cargo reuses the
+# build above instead of resolving features anew.
+MINKE_ADMIN_TESTS_ON_PG=1 MINKE_E2E_ON_PG=1 \
+    cargo test --workspace --locked --no-fail-fast --test admin --test engine
