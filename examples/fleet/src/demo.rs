@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use diesel::prelude::*;
 use minke::store::{Conn, DatabaseUrl};
+use minke::{HostRecord, Query, StoredModel as _};
 
 use crate::models::{servers, webapps};
 
@@ -124,15 +125,17 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 
     // Servers and web applications on the imported hosts (once; the demo can be rerun).
     let mut conn = Conn::open(&DatabaseUrl::parse(&db)?)?;
+    let hosts = HostRecord::load(&mut conn, &Query::all())?;
     let Conn::Sqlite(c) = &mut conn else {
         bail!("the demo uses SQLite")
     };
     for i in 1..=o.hosts {
         let host = format!("demo-{i:02}");
-        let host_id: i64 = minke::store::schema::minke_hosts::table
-            .filter(minke::store::schema::minke_hosts::name.eq(&host))
-            .select(minke::store::schema::minke_hosts::id)
-            .first(c)?;
+        let host_id = hosts
+            .iter()
+            .find(|h| h.name == host)
+            .map(|h| h.id)
+            .with_context(|| format!("host {host} was not imported"))?;
         let server = format!("srv-{i:02}");
         diesel::insert_into(servers::table)
             .values((
@@ -190,12 +193,9 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     }
     let last_run: i64 = {
         let mut conn = Conn::open(&DatabaseUrl::parse(&db)?)?;
-        let Conn::Sqlite(c) = &mut conn else {
-            bail!("the demo uses SQLite")
-        };
-        minke::store::schema::minke_runs::table
-            .select(diesel::dsl::max(minke::store::schema::minke_runs::id))
-            .first::<Option<i64>>(c)?
+        minke::store::list_runs(&mut conn, 1, 0)?
+            .first()
+            .map(|r| r.id)
             .context("no run recorded")?
     };
     step(&db, &["show", &last_run.to_string()]);
