@@ -1048,3 +1048,63 @@ async fn sudo_runs_as_root_with_the_password_on_stdin() {
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// A program that uses Minke as a library: `App` builds the engine, which starts a
+/// run, lists the history and reads the run back whole, without the command line or
+/// Minke's schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_api_runs_and_reads_back() {
+    let fleet = tokio::task::spawn_blocking(|| minke_testkit::Fleet::start(2))
+        .await
+        .unwrap()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("lib.db").to_string_lossy().into_owned();
+    let engine = minke::App::new()
+        .model::<minke_e2e::Server>()
+        .model::<minke_e2e::WebApp>()
+        .migrations(minke_e2e::MIGRATIONS)
+        .session::<minke_e2e::Command>()
+        .engine(&url)
+        .await
+        .unwrap();
+    let hosts = fleet.new_hosts();
+    engine
+        .store()
+        .write(move |c| {
+            for h in &hosts {
+                store::upsert_host(c, h)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let summary = engine
+        .start(req(
+            "command",
+            "host",
+            Query::all(),
+            &[("cmd", "echo from-lib")],
+        ))
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(summary.count(State::Completed), 2);
+    let history = engine.history(10, 0).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].id, summary.run_id);
+    let detail = engine.run_detail(summary.run_id).await.unwrap();
+    assert_eq!(detail.run.state, minke::RunState::Done);
+    assert_eq!(detail.sessions.len(), 2);
+    for s in &detail.sessions {
+        assert_eq!(s.session.state, State::Completed);
+        assert_eq!(s.commands[0].stdout, b"from-lib\n");
+    }
+    let err = engine.run_detail(424_242).await.unwrap_err();
+    assert!(
+        err.to_string().contains("run with id 424242 not found"),
+        "{err}"
+    );
+}

@@ -607,7 +607,10 @@ mod tests {
     async fn users_add_passwd_grant_token() {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("u.db").to_string_lossy().into_owned();
-        let engine = crate::App::new().engine(&url).await.unwrap();
+        let engine = minke_runtime::Setup::new()
+            .engine(&url, minke_store::OpenMode::Migrate)
+            .await
+            .unwrap();
         let add = |name: &str, superuser| UsersCommand::Add {
             name: name.into(),
             superuser,

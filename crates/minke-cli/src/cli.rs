@@ -12,7 +12,7 @@ use minke_store::{OpenMode, Query};
 
 use crate::output;
 use crate::term::Shown;
-use crate::{App, CliError};
+use crate::{CliError, Program};
 
 /// Exit codes: how a run went, or why nothing ran.
 pub mod exit {
@@ -225,7 +225,7 @@ fn secret_from_env(name: &str) -> Option<minke_core::Secret> {
         .map(minke_core::Secret::new)
 }
 
-pub(crate) fn main<I, T>(app: App, args: I) -> ExitCode
+pub(crate) fn main<I, T>(app: Program, args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -275,7 +275,7 @@ where
     }
 }
 
-async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
+async fn dispatch(mut app: Program, cli: Cli) -> Result<u8, CliError> {
     let url = cli
         .database
         .clone()
@@ -286,7 +286,7 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
             if n == 0 {
                 return Err(CliError::Usage("--concurrency must be at least 1".into()));
             }
-            app.config.concurrency = n;
+            app.setup.config_mut().concurrency = n;
         }
         if let Some(t) = r.command_timeout {
             if t == 0 {
@@ -294,22 +294,23 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
                     "--command-timeout must be at least 1 second".into(),
                 ));
             }
-            app.config.command_timeout = Duration::from_secs(t);
+            app.setup.config_mut().command_timeout = Duration::from_secs(t);
         }
     }
     if let Command::Serve(args) = &cli.command {
-        app.config.keep_connections = args.keep_connections(app.config.keep_connections);
+        let kept = args.keep_connections(app.setup.config().keep_connections);
+        app.setup.config_mut().keep_connections = kept;
     }
     // The SSH secrets from the environment, for `run` and for the runs `serve` starts.
     if cli.key_passphrase.is_some() {
-        app.config.connect.key_passphrase = cli.key_passphrase.clone();
+        app.setup.config_mut().connect.key_passphrase = cli.key_passphrase.clone();
     }
     if cli.password.is_some() {
-        app.config.connect.password = cli.password.clone();
+        app.setup.config_mut().connect.password = cli.password.clone();
     }
     let user = cli.user.clone().unwrap_or_else(minke_core::local_user);
     let (url, mode) = database_access(&cli.command, url);
-    let engine = app.engine_as(&url, mode).await?;
+    let engine = open_engine(app.setup, &url, mode).await?;
     let code = command(&engine, cli.command, user, cli.raw).await;
     // Closing commits what is queued and, on SQLite, folds the write-ahead log into
     // the database so that the next command opens it without reading the log back.
@@ -324,6 +325,25 @@ async fn dispatch(mut app: App, cli: Cli) -> Result<u8, CliError> {
             first.unwrap_or_default()
         ))),
     }
+}
+
+/// Checks the app's registrations, opens its database as `mode` allows and builds
+/// the engine. A database URL that cannot be used, a missing file or a database that
+/// is not Minke's (for a command that only reads) is a usage error.
+pub(crate) async fn open_engine(
+    setup: minke_runtime::Setup,
+    url: &str,
+    mode: OpenMode,
+) -> Result<Engine, CliError> {
+    use minke_store::Error as E;
+    setup.check().map_err(CliError::Setup)?;
+    setup.engine(url, mode).await.map_err(|e| match e {
+        minke_runtime::Error::Store(
+            e @ (E::Url(_) | E::InvalidUrl { .. } | E::Missing { .. } | E::NotMinke { .. }),
+        ) => CliError::Usage(e.to_string()),
+        minke_runtime::Error::Store(other) => CliError::Database(other),
+        other => CliError::from(other),
+    })
 }
 
 /// What a command may do to its database: only `migrate` and the commands that

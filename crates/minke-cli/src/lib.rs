@@ -1,4 +1,5 @@
-//! The command set of a Minke app, mounted by [`App::main`] in the user's own binary:
+//! The command set of a Minke app, mounted by `minke::App::main` (a [`Program`]) in the
+//! user's own binary:
 //! `run`, `sessions`, `models`, `items`, `history`, `show`, `hosts`, `migrate`, `clear`,
 //! `serve` (the web admin) and `users`.
 //!
@@ -15,7 +16,7 @@ mod signals;
 mod ssh_config;
 mod term;
 
-pub use app::App;
+pub use app::Program;
 pub use cli::exit;
 pub use ssh_config::{ConfigError, parse_ssh_config};
 

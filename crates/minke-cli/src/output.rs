@@ -265,10 +265,11 @@ fn command_json(c: &minke_store::CommandRow) -> serde_json::Value {
 }
 
 async fn run_document(engine: &Engine, run_id: i64) -> Result<serde_json::Value, CliError> {
-    let (run, sessions) = load_run(engine, run_id).await?;
+    let minke_store::RunDetail { run, sessions } = engine.run_detail(run_id).await?;
     let list: Vec<serde_json::Value> = sessions
         .iter()
-        .map(|(s, msgs, cmds)| {
+        .map(|d| {
+            let (s, msgs, cmds) = (&d.session, &d.messages, &d.commands);
             json!({
                 "session_id": s.id,
                 "object": s.object_label,
@@ -342,34 +343,6 @@ pub(crate) fn run_table(summary: &RunSummary, shown: Shown) -> Result<(), CliErr
     ))
 }
 
-type SessionDetail = (
-    minke_store::SessionRecord,
-    Vec<minke_store::MessageRow>,
-    Vec<minke_store::CommandRow>,
-);
-
-/// A run with each session's messages and commands, in one read.
-async fn load_run(
-    engine: &Engine,
-    run_id: i64,
-) -> Result<(minke_store::RunRecord, Vec<SessionDetail>), CliError> {
-    let loaded = engine
-        .store()
-        .blocking(move |c| {
-            let run = minke_store::get_run(c, run_id)?;
-            let sessions = minke_store::run_sessions(c, run_id)?;
-            let mut out = Vec::with_capacity(sessions.len());
-            for s in sessions {
-                let msgs = minke_store::session_messages(c, s.id)?;
-                let cmds = minke_store::session_commands(c, s.id)?;
-                out.push((s, msgs, cmds));
-            }
-            Ok((run, out))
-        })
-        .await?;
-    Ok(loaded)
-}
-
 pub(crate) async fn show(
     engine: &Engine,
     run_id: i64,
@@ -379,19 +352,19 @@ pub(crate) async fn show(
     if json {
         return print_json(&run_document(engine, run_id).await?);
     }
-    let (run, sessions) = load_run(engine, run_id).await?;
+    let detail = engine.run_detail(run_id).await?;
     let mut out = std::io::stdout().lock();
-    printed(write_run(&mut out, &run, &sessions, shown).and_then(|()| out.flush()))?;
+    printed(write_run(&mut out, &detail, shown).and_then(|()| out.flush()))?;
     Ok(exit::SUCCESS)
 }
 
 fn write_run(
     out: &mut impl Write,
-    run: &minke_store::RunRecord,
-    sessions: &[SessionDetail],
+    detail: &minke_store::RunDetail,
     shown: Shown,
 ) -> std::io::Result<()> {
     let t = |s: &str| shown.text(s).into_owned();
+    let run = &detail.run;
     writeln!(
         out,
         "run {} · {} on {} · by {} · {} · {}",
@@ -403,7 +376,8 @@ fn write_run(
         run.state
     )?;
     writeln!(out, "params: {}", t(&run.params))?;
-    for (s, msgs, cmds) in sessions {
+    for d in &detail.sessions {
+        let (s, msgs, cmds) = (&d.session, &d.messages, &d.commands);
         writeln!(
             out,
             "\n== {} on {} — {} {}{}",

@@ -177,6 +177,24 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// The newest runs first, `limit` of them after skipping `offset`.
+    pub async fn history(&self, limit: i64, offset: i64) -> Result<Vec<minke_store::RunRecord>> {
+        Ok(self
+            .inner
+            .store
+            .blocking(move |c| minke_store::list_runs(c, limit, offset))
+            .await?)
+    }
+
+    /// A run with every session, message and command.
+    pub async fn run_detail(&self, run_id: i64) -> Result<minke_store::RunDetail> {
+        Ok(self
+            .inner
+            .store
+            .blocking(move |c| minke_store::run_detail(c, run_id))
+            .await?)
+    }
+
     /// The canceller of a run going on in this engine.
     pub(crate) fn run_canceller(&self, run_id: i64) -> Option<Canceller> {
         Some(

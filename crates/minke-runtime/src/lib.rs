@@ -17,6 +17,7 @@ mod pool;
 mod record;
 mod run;
 mod schedule;
+mod setup;
 mod stop;
 mod transport;
 
@@ -26,5 +27,6 @@ pub use error::{Error, Result};
 pub use events::{Event, OutputStream, RunObserver};
 pub use models::{HostSource, ModelEntry, Models};
 pub use run::{RunHandle, RunRequest, RunSummary, SessionSummary};
+pub use setup::Setup;
 pub use stop::{Canceller, Stop, StopRequest};
 pub use transport::{Link, MockTransport, SshTransport, Transport};

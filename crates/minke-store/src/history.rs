@@ -280,6 +280,45 @@ pub fn run_stop_requested(conn: &mut Conn, run_id: i64) -> Result<Option<i16>> {
         ))))
 }
 
+/// One session of a run with its messages and commands, in order.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionDetail {
+    /// The session.
+    pub session: SessionRecord,
+    /// Its messages.
+    pub messages: Vec<MessageRow>,
+    /// Its commands, with their output as kept.
+    pub commands: Vec<CommandRow>,
+}
+
+/// A run with every session, message and command: what `show` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunDetail {
+    /// The run.
+    pub run: RunRecord,
+    /// Its sessions, in selection order.
+    pub sessions: Vec<SessionDetail>,
+}
+
+/// A run with every session, message and command (runs whose process died are
+/// shown as interrupted, as [`get_run`] does). Fails with [`Error::NotFound`] for
+/// an unknown run.
+pub fn run_detail(conn: &mut Conn, run_id: i64) -> Result<RunDetail> {
+    let run = get_run(conn, run_id)?;
+    let records = run_sessions(conn, run_id)?;
+    let mut sessions = Vec::with_capacity(records.len());
+    for session in records {
+        let messages = session_messages(conn, session.id)?;
+        let commands = session_commands(conn, session.id)?;
+        sessions.push(SessionDetail {
+            session,
+            messages,
+            commands,
+        });
+    }
+    Ok(RunDetail { run, sessions })
+}
+
 /// Ends the sessions among `ids` that have not ended yet (`initialized` or
 /// `running`) as `failed` with status `error` and `reason`; the ended ones keep
 /// their outcome. For sessions whose worker died before it could record them.

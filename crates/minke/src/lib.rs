@@ -17,7 +17,8 @@ pub use minke_runtime as runtime;
 /// The SSH layer: connection options, errors.
 pub use minke_ssh as ssh;
 
-pub use minke_cli::App;
+mod app;
+pub use app::App;
 
 /// Everything a session or model module needs.
 pub mod prelude {

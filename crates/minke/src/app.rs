@@ -1,0 +1,133 @@
+//! The `App` builder: what a user's binary declares, then runs as a command line, or
+//! uses as a library.
+
+use std::process::ExitCode;
+
+use minke_core::{Host, Session};
+use minke_runtime::{Config, Engine, Setup};
+use minke_store::{AppMigration, OpenMode, StoredModel};
+
+/// A Minke app: its models, sessions, host model and settings.
+///
+/// As a program, [`main`](Self::main) gives it Minke's whole command line (`run`,
+/// `history`, `show`, `serve`, ...). As a library, [`engine`](Self::engine) opens its
+/// database and gives the [`Engine`] that starts, stops and reads runs.
+///
+/// ```no_run
+/// use minke::{App, HostRecord};
+///
+/// fn main() -> std::process::ExitCode {
+///     App::new().model::<HostRecord>().main()
+/// }
+/// ```
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use minke::runtime::RunRequest;
+/// use minke::{App, Params, Query};
+///
+/// let engine = minke::App::new().engine("minke.db").await?;
+/// let handle = engine
+///     .start(RunRequest {
+///         session: "command".into(),
+///         model: "host".into(),
+///         query: Query::all(),
+///         params: Params::from_pairs([("cmd", "uptime")]),
+///         username: "ops".into(),
+///     })
+///     .await?;
+/// let summary = handle.wait().await?;
+/// let detail = engine.run_detail(summary.run_id).await?;
+/// for s in &detail.sessions {
+///     println!("{}: {:?}", s.session.object_label, s.session.state);
+/// }
+/// # Ok(()) }
+/// ```
+pub struct App {
+    setup: Setup,
+    database: Option<String>,
+    name: String,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl App {
+    /// An app with Minke's own host table as its host model (registered as `host`).
+    pub fn new() -> Self {
+        App {
+            setup: Setup::new(),
+            database: None,
+            name: minke_cli::Program::executable_name(),
+        }
+    }
+
+    /// The database URL when neither `--database` nor `MINKE_DATABASE_URL` is given
+    /// (default `minke.db` in the current directory).
+    pub fn database(mut self, url: impl Into<String>) -> Self {
+        self.database = Some(url.into());
+        self
+    }
+
+    /// Registers a model.
+    pub fn model<T: StoredModel>(mut self) -> Self {
+        self.setup.add_model::<T>();
+        self
+    }
+
+    /// Registers a session.
+    pub fn session<S: Session>(mut self) -> Self {
+        self.setup.add_session::<S>();
+        self
+    }
+
+    /// Uses another host model than Minke's own table (register it with
+    /// [`model`](Self::model) too, to run sessions on hosts).
+    pub fn hosts<T: StoredModel + Host>(mut self) -> Self {
+        self.setup.set_hosts::<T>();
+        self
+    }
+
+    /// Adds migrations of the app's own tables, applied in order after Minke's own
+    /// whenever the database is opened to start work.
+    pub fn migrations(mut self, migrations: &[AppMigration]) -> Self {
+        self.setup.add_migrations(migrations);
+        self
+    }
+
+    /// Sets the engine's limits and timeouts.
+    pub fn config(mut self, config: Config) -> Self {
+        *self.setup.config_mut() = config;
+        self
+    }
+
+    /// Checks the registrations: every session's `work_on` names a registered model,
+    /// no name is registered twice.
+    pub fn check(&self) -> Result<(), String> {
+        self.setup.check()
+    }
+
+    /// Opens the database at `url`, creating and migrating it when needed, and
+    /// builds the engine: for programs that start and read runs without the
+    /// command line.
+    pub async fn engine(self, url: &str) -> minke_runtime::Result<Engine> {
+        self.setup.engine(url, OpenMode::Migrate).await
+    }
+
+    /// Parses the process's arguments and runs the command; returns the exit code.
+    pub fn main(self) -> ExitCode {
+        self.main_from(std::env::args_os())
+    }
+
+    /// Like [`main`](Self::main) with given arguments (the first is the program name).
+    pub fn main_from<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        minke_cli::Program::new(self.setup, self.name, self.database).main_from(args)
+    }
+}
