@@ -37,8 +37,9 @@ pub use query::{
     load_in_chunks,
 };
 pub use queue::{
-    HandedBack, LostItem, QueueWorker, REAPER_LOCK_KEY, Reaped, WORK_CHANNEL, WorkItem, WorkState,
-    database_now, enqueue_run, reap_expired, run_work_items, work_item, work_item_sessions,
+    HandedBack, HandedBackRest, LostItem, QueueWorker, REAPER_LOCK_KEY, Reaped, WORK_CHANNEL,
+    WorkItem, WorkState, database_now, enqueue_run, reap_expired, run_work_items, work_item,
+    work_item_sessions,
 };
 pub use store::{OpenMode, Store, migrate};
 pub use users::*;

@@ -61,11 +61,15 @@
 //! })?;
 //! assert_eq!(items.len(), 1);
 //!
-//! let worker = QueueWorker::new("w1", ["uptime"], Duration::from_secs(15));
+//! let worker = QueueWorker::new("w1", ["uptime"], Duration::from_secs(15))?;
 //! let claimed = worker.claim(&mut conn, 10)?;
 //! assert_eq!(claimed[0].state, WorkState::Claimed);
 //! assert!(worker.start(&mut conn, claimed[0].id)?);
-//! // ... run the item's sessions (`work_item_sessions`) ...
+//! for session in minke_store::work_item_sessions(&mut conn, &claimed[0])? {
+//!     assert!(worker.start_session(&mut conn, &claimed[0], session.id)?);
+//!     // ... run it, record its commands and its end ...
+//! #   minke_store::finish_session(&mut conn, session.id, State::Completed, None, None, 1)?;
+//! }
 //! assert!(worker.finish(&mut conn, claimed[0].id)?);
 //! assert!(!worker.finish(&mut conn, claimed[0].id)?, "a repeat changes nothing");
 //! # Ok(()) }
@@ -394,17 +398,44 @@ pub struct QueueWorker {
 impl QueueWorker {
     /// A worker called `name` (unique among the workers at any one time, e.g. host
     /// name and process id) that knows `sessions` and holds items for `lease` between
-    /// heartbeats.
+    /// heartbeats. An empty name or a zero lease is refused.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use minke_store::QueueWorker;
+    /// let w = QueueWorker::new("web-1:4242", ["deploy"], Duration::from_secs(15)).unwrap();
+    /// assert_eq!(w.name(), "web-1:4242");
+    /// assert!(QueueWorker::new("", ["deploy"], Duration::from_secs(15)).is_err());
+    /// assert!(QueueWorker::new("w", ["deploy"], Duration::ZERO).is_err());
+    /// ```
     pub fn new<S: Into<String>>(
         name: impl Into<String>,
         sessions: impl IntoIterator<Item = S>,
         lease: Duration,
-    ) -> QueueWorker {
-        QueueWorker {
-            name: name.into(),
+    ) -> Result<QueueWorker> {
+        let name = name.into();
+        let invalid = |what, value: String, expected: &str| {
+            Error::Core(minke_core::Error::InvalidValue {
+                what,
+                value,
+                expected: expected.into(),
+            })
+        };
+        if name.trim().is_empty() {
+            return Err(invalid("worker name", name, "a name that is not empty"));
+        }
+        if lease.is_zero() {
+            return Err(invalid(
+                "worker lease",
+                format!("{lease:?}"),
+                "a lease longer than zero",
+            ));
+        }
+        Ok(QueueWorker {
+            name,
             sessions: sessions.into_iter().map(Into::into).collect(),
             lease,
-        }
+        })
     }
 
     /// The worker's name, as stored in the items it holds.
@@ -525,6 +556,57 @@ impl QueueWorker {
         self.transition(conn, id, WorkState::Claimed, WorkState::Queued)
     }
 
+    /// Marks a session of an item this worker runs `running`, in one statement that
+    /// checks the worker still holds the item (`running`, its lease not run out); on
+    /// PostgreSQL it waits for a reaper working on the item (`FOR SHARE`), so a
+    /// session is started either before the reaper looks (then the reaper ends it
+    /// `failed`/`interrupted`) or not at all (the reaper queued it again): never
+    /// twice. False when the session is not `initialized`, not the item's, or the
+    /// item not held: the worker must not run it.
+    pub fn start_session(&self, conn: &mut Conn, item: &WorkItem, session_id: i64) -> Result<bool> {
+        let now = now_sql(conn);
+        let at = now_micros();
+        let context = format!("starting session {session_id} of work item {}", item.id);
+        let n = match conn {
+            Conn::Pg(c) => {
+                diesel::sql_query(start_session_sql(now, "$1", "$2", "$3", "$4", "FOR SHARE"))
+                    .bind::<BigInt, _>(at)
+                    .bind::<BigInt, _>(session_id)
+                    .bind::<BigInt, _>(item.id)
+                    .bind::<Text, _>(&self.name)
+                    .execute(c)
+            }
+            Conn::Sqlite(c) => diesel::sql_query(start_session_sql(now, "?", "?", "?", "?", ""))
+                .bind::<BigInt, _>(at)
+                .bind::<BigInt, _>(session_id)
+                .bind::<BigInt, _>(item.id)
+                .bind::<Text, _>(&self.name)
+                .execute(c),
+        }
+        .map_err(Error::query(context))?;
+        Ok(n == 1)
+    }
+
+    /// `running → done` with the rest handed back: the worker stops early (e.g. it is
+    /// shutting down) after ending the sessions it started; the item's sessions not
+    /// started yet go back to the queue as a new item (announced on [`WORK_CHANNEL`]).
+    /// `None` when the item is not `running` by this worker (nothing changed).
+    pub fn hand_back_rest(&self, conn: &mut Conn, id: i64) -> Result<Option<HandedBackRest>> {
+        conn.transaction(|c| {
+            if !self.finish(c, id)? {
+                return Ok(None);
+            }
+            let item = work_item(c, id)?;
+            let requeued: Vec<i64> = work_item_sessions(c, &item)?.iter().map(|s| s.id).collect();
+            let new_item = if requeued.is_empty() {
+                None
+            } else {
+                Some(requeue(c, &item)?)
+            };
+            Ok(Some(HandedBackRest { requeued, new_item }))
+        })
+    }
+
     fn transition(&self, conn: &mut Conn, id: i64, from: WorkState, to: WorkState) -> Result<bool> {
         let now = sql::<BigInt>(now_sql(conn));
         let name = self.name.as_str();
@@ -563,6 +645,23 @@ impl QueueWorker {
     }
 }
 
+fn start_session_sql(
+    now: &str,
+    at: &str,
+    session: &str,
+    item: &str,
+    worker: &str,
+    lock: &str,
+) -> String {
+    format!(
+        "UPDATE minke_sessions SET state = 'running', started_at = {at} \
+         WHERE id = {session} AND state = 'initialized' AND EXISTS (\
+           SELECT 1 FROM minke_work_items w WHERE w.id = {item} AND w.worker = {worker} \
+           AND w.state = 'running' AND w.lease_until > {now} \
+           AND w.run_id = minke_sessions.run_id AND w.host_id = minke_sessions.host_id {lock})"
+    )
+}
+
 fn claim_sql(now: &str, worker: &str, lease: &str, known: &str, tail: &str) -> String {
     format!(
         "UPDATE minke_work_items SET state = 'claimed', worker = {worker}, \
@@ -572,6 +671,15 @@ fn claim_sql(now: &str, worker: &str, lease: &str, known: &str, tail: &str) -> S
            WHERE w.state = 'queued' AND r.session {known} ORDER BY w.id {tail}) \
          RETURNING id, run_id, host_id, state, worker, lease_until, attempts, created_at, updated_at"
     )
+}
+
+/// What [`QueueWorker::hand_back_rest`] did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HandedBackRest {
+    /// The item's sessions that had not started, queued again.
+    pub requeued: Vec<i64>,
+    /// The new item holding them, if any.
+    pub new_item: Option<i64>,
 }
 
 /// What one pass of the reaper did, for the caller to log and announce.

@@ -129,6 +129,16 @@ fn host_locked(conn: &mut Conn, run_id: i64, host_id: i64) -> bool {
         == 1
 }
 
+/// Gives `worker`'s items a lease of 1 ms (a heartbeat of the same worker with that
+/// lease) and waits until it ran out; returns the item as it is then.
+fn expire_soon(conn: &mut Conn, worker: &QueueWorker, id: i64) -> WorkItem {
+    let short = QueueWorker::new(worker.name(), ["deploy"], SHORT).unwrap();
+    assert!(short.heartbeat(conn).unwrap().contains(&id));
+    let item = minke_store::work_item(conn, id).unwrap();
+    wait_lease_over(conn, &item);
+    item
+}
+
 /// Waits (bounded) until the database's clock has passed the item's lease.
 fn wait_lease_over(conn: &mut Conn, item: &WorkItem) {
     let until = item.lease_until.unwrap();
@@ -158,7 +168,7 @@ fn every_item_is_claimed_exactly_once() {
                 let start = Arc::clone(&start);
                 std::thread::spawn(move || {
                     let mut conn = open(&url);
-                    let me = QueueWorker::new(format!("w{n}"), ["deploy"], LONG);
+                    let me = QueueWorker::new(format!("w{n}"), ["deploy"], LONG).unwrap();
                     let mut got = Vec::new();
                     start.wait();
                     for _ in 0..1000 {
@@ -277,14 +287,14 @@ fn a_worker_never_claims_a_session_it_does_not_know() {
         let mut conn = open(url);
         let (known_run, _) = record_run(&mut conn, "deploy", &[1, 2], 1);
         let (other_run, _) = record_run(&mut conn, "reboot", &[11, 12, 13], 1);
-        let deployer = QueueWorker::new("old-version", ["deploy", "uptime"], LONG);
+        let deployer = QueueWorker::new("old-version", ["deploy", "uptime"], LONG).unwrap();
         let got = deployer.claim(&mut conn, 100).unwrap();
         assert_eq!(got.len(), 2);
         assert!(got.iter().all(|i| i.run_id == known_run));
         assert!(deployer.claim(&mut conn, 100).unwrap().is_empty());
-        let none = QueueWorker::new("knows-nothing", Vec::<String>::new(), LONG);
+        let none = QueueWorker::new("knows-nothing", Vec::<String>::new(), LONG).unwrap();
         assert!(none.claim(&mut conn, 100).unwrap().is_empty());
-        let rebooter = QueueWorker::new("new-version", ["reboot"], LONG);
+        let rebooter = QueueWorker::new("new-version", ["reboot"], LONG).unwrap();
         let got = rebooter.claim(&mut conn, 100).unwrap();
         assert_eq!(got.len(), 3);
         assert!(got.iter().all(|i| i.run_id == other_run));
@@ -297,7 +307,7 @@ fn an_expired_claim_is_handed_back_and_claimed_again() {
     for url in b.urls() {
         let mut conn = open(url);
         let (run_id, _) = record_run(&mut conn, "deploy", &[1], 1);
-        let dead = QueueWorker::new("dead", ["deploy"], SHORT);
+        let dead = QueueWorker::new("dead", ["deploy"], SHORT).unwrap();
         let item = dead.claim(&mut conn, 1).unwrap().remove(0);
         assert_eq!(item.attempts, 1);
         wait_lease_over(&mut conn, &item);
@@ -322,7 +332,7 @@ fn an_expired_claim_is_handed_back_and_claimed_again() {
                 .is_empty()
         );
 
-        let alive = QueueWorker::new("alive", ["deploy"], LONG);
+        let alive = QueueWorker::new("alive", ["deploy"], LONG).unwrap();
         let item2 = alive.claim(&mut conn, 5).unwrap();
         assert_eq!(item2.len(), 1);
         assert_eq!((item2[0].id, item2[0].attempts), (item.id, 2));
@@ -348,11 +358,11 @@ fn a_lost_running_item_interrupts_started_sessions_and_requeues_the_rest_once() 
         let mut conn = open(url);
         let (run_id, by_host) = record_run(&mut conn, "deploy", &[5], 4);
         let s = &by_host[&5];
-        let dead = QueueWorker::new("dead", ["deploy"], SHORT);
+        let dead = QueueWorker::new("dead", ["deploy"], LONG).unwrap();
         let item = dead.claim(&mut conn, 1).unwrap().remove(0);
         assert!(dead.start(&mut conn, item.id).unwrap());
         // The first session completed, the second was mid-command.
-        minke_store::start_session(&mut conn, s[0], 1).unwrap();
+        assert!(dead.start_session(&mut conn, &item, s[0]).unwrap());
         minke_store::finish_session(
             &mut conn,
             s[0],
@@ -362,8 +372,17 @@ fn a_lost_running_item_interrupts_started_sessions_and_requeues_the_rest_once() 
             2,
         )
         .unwrap();
-        minke_store::start_session(&mut conn, s[1], 3).unwrap();
-        wait_lease_over(&mut conn, &item);
+        assert!(dead.start_session(&mut conn, &item, s[1]).unwrap());
+        assert!(
+            !dead.start_session(&mut conn, &item, s[1]).unwrap(),
+            "started twice"
+        );
+        // Then its lease runs out (its last heartbeat gave it one of 1 ms).
+        let item = expire_soon(&mut conn, &dead, item.id);
+        assert!(
+            !dead.start_session(&mut conn, &item, s[2]).unwrap(),
+            "no session starts once the lease ran out"
+        );
 
         // Two reapers at once, each on its own connection.
         let start = Arc::new(Barrier::new(2));
@@ -421,14 +440,26 @@ fn a_lost_running_item_interrupts_started_sessions_and_requeues_the_rest_once() 
         );
 
         // The next worker runs the rest; then it dies too, with everything ended.
-        let next = QueueWorker::new("next", ["deploy"], SHORT);
+        assert!(
+            !dead.start_session(&mut conn, &item, s[2]).unwrap(),
+            "the lost item's sessions are not its any more"
+        );
+        let next = QueueWorker::new("next", ["deploy"], LONG).unwrap();
         let rest = next.claim(&mut conn, 10).unwrap().remove(0);
         assert_eq!(rest.id, items[1].id);
         let todo = minke_store::work_item_sessions(&mut conn, &rest).unwrap();
         assert_eq!(todo.iter().map(|s| s.id).collect::<Vec<_>>(), [s[2], s[3]]);
+        assert!(
+            !next.start_session(&mut conn, &rest, s[2]).unwrap(),
+            "the item is not started"
+        );
         assert!(next.start(&mut conn, rest.id).unwrap());
+        assert!(
+            !next.start_session(&mut conn, &rest, s[0]).unwrap(),
+            "an ended session"
+        );
         for id in [s[2], s[3]] {
-            minke_store::start_session(&mut conn, id, 4).unwrap();
+            assert!(next.start_session(&mut conn, &rest, id).unwrap());
             minke_store::finish_session(
                 &mut conn,
                 id,
@@ -439,10 +470,14 @@ fn a_lost_running_item_interrupts_started_sessions_and_requeues_the_rest_once() 
             )
             .unwrap();
         }
-        wait_lease_over(&mut conn, &rest);
+        let rest = expire_soon(&mut conn, &next, rest.id);
         let reaped = minke_store::reap_expired(&mut conn).unwrap().unwrap();
         assert_eq!(reaped.lost.len(), 1);
         let lost = &reaped.lost[0];
+        assert_eq!(
+            (lost.item_id, lost.worker.as_deref()),
+            (rest.id, Some("next"))
+        );
         assert!(lost.interrupted.is_empty() && lost.requeued.is_empty() && lost.new_item.is_none());
         assert!(lost.released_host_lock);
         assert!(!host_locked(&mut conn, run_id, 5));
@@ -460,8 +495,8 @@ fn a_repeated_transition_changes_nothing_and_says_so() {
     for url in b.urls() {
         let mut conn = open(url);
         record_run(&mut conn, "deploy", &[1, 2], 1);
-        let me = QueueWorker::new("me", ["deploy"], LONG);
-        let other = QueueWorker::new("other", ["deploy"], LONG);
+        let me = QueueWorker::new("me", ["deploy"], LONG).unwrap();
+        let other = QueueWorker::new("other", ["deploy"], LONG).unwrap();
         let items = me.claim(&mut conn, 2).unwrap();
         let (a, c) = (items[0].id, items[1].id);
         assert!(!me.finish(&mut conn, a).unwrap(), "finish before start");
@@ -494,6 +529,51 @@ fn a_repeated_transition_changes_nothing_and_says_so() {
 }
 
 #[test]
+fn a_worker_stopping_early_hands_back_the_sessions_it_did_not_start() {
+    let b = backends("q_rest");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run_id, by_host) = record_run(&mut conn, "deploy", &[9], 3);
+        let s = &by_host[&9];
+        let me = QueueWorker::new("me", ["deploy"], LONG).unwrap();
+        let item = me.claim(&mut conn, 1).unwrap().remove(0);
+        assert!(
+            me.hand_back_rest(&mut conn, item.id).unwrap().is_none(),
+            "not started"
+        );
+        assert!(me.start(&mut conn, item.id).unwrap());
+        assert!(me.start_session(&mut conn, &item, s[0]).unwrap());
+        minke_store::finish_session(
+            &mut conn,
+            s[0],
+            State::Completed,
+            Some(Status::Success),
+            None,
+            2,
+        )
+        .unwrap();
+        let rest = me.hand_back_rest(&mut conn, item.id).unwrap().unwrap();
+        assert_eq!(rest.requeued, [s[1], s[2]]);
+        assert!(
+            me.hand_back_rest(&mut conn, item.id).unwrap().is_none(),
+            "a repeat changes nothing"
+        );
+        let items = minke_store::run_work_items(&mut conn, run_id).unwrap();
+        assert_eq!(
+            items.iter().map(|i| i.state).collect::<Vec<_>>(),
+            [WorkState::Done, WorkState::Queued]
+        );
+        assert_eq!(Some(items[1].id), rest.new_item);
+        let other = QueueWorker::new("other", ["deploy"], LONG).unwrap();
+        let next = other.claim(&mut conn, 5).unwrap();
+        assert_eq!(
+            (next.len(), next[0].id, next[0].attempts),
+            (1, items[1].id, 1)
+        );
+    }
+}
+
+#[test]
 fn heartbeat_extends_exactly_its_workers_leases() {
     let b = backends("q_heartbeat");
     for url in b.urls() {
@@ -501,8 +581,8 @@ fn heartbeat_extends_exactly_its_workers_leases() {
         let (run_id, _) = record_run(&mut conn, "deploy", &[1, 2, 3, 4, 5], 1);
         // Short host locks, to see the heartbeat refresh those of its items.
         minke_store::refresh_host_locks(&mut conn, run_id, 1_000_000).unwrap();
-        let me = QueueWorker::new("me", ["deploy"], Duration::from_secs(60));
-        let other = QueueWorker::new("other", ["deploy"], Duration::from_secs(60));
+        let me = QueueWorker::new("me", ["deploy"], Duration::from_secs(60)).unwrap();
+        let other = QueueWorker::new("other", ["deploy"], Duration::from_secs(60)).unwrap();
         let mine = me.claim(&mut conn, 2).unwrap();
         let theirs = other.claim(&mut conn, 2).unwrap();
         assert!(
@@ -518,6 +598,7 @@ fn heartbeat_extends_exactly_its_workers_leases() {
 
         // The same worker with a much longer lease: its renewed leases end later.
         let renewed = QueueWorker::new("me", ["deploy"], LONG)
+            .unwrap()
             .heartbeat(&mut conn)
             .unwrap();
         assert_eq!(renewed, mine.iter().map(|i| i.id).collect::<Vec<_>>());
