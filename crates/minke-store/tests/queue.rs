@@ -489,6 +489,96 @@ fn a_lost_running_item_interrupts_started_sessions_and_requeues_the_rest_once() 
     }
 }
 
+/// A worker starting sessions while its lease runs out and a reaper at work at the
+/// same time: every session is either started by the worker or queued again, never
+/// both.
+#[test]
+fn a_session_is_never_both_started_and_queued_again() {
+    let b = backends("q_race");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run_id, by_host) = record_run(&mut conn, "deploy", &[4], 300);
+        let all = by_host[&4].clone();
+        let me = QueueWorker::new("racer", ["deploy"], Duration::from_millis(30)).unwrap();
+        let item = me.claim(&mut conn, 1).unwrap().remove(0);
+        assert!(me.start(&mut conn, item.id).unwrap());
+        let go = Arc::new(Barrier::new(2));
+        let worker = {
+            let (url, go, all, item, me) = (
+                url.to_owned(),
+                Arc::clone(&go),
+                all.clone(),
+                item.clone(),
+                me.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut conn = open(&url);
+                go.wait();
+                let mut started = Vec::new();
+                for id in all {
+                    if me.start_session(&mut conn, &item, id).unwrap() {
+                        started.push(id);
+                        minke_store::finish_session(
+                            &mut conn,
+                            id,
+                            State::Completed,
+                            Some(Status::Success),
+                            None,
+                            1,
+                        )
+                        .unwrap();
+                    }
+                }
+                started
+            })
+        };
+        let reaper = {
+            let (url, go) = (url.to_owned(), Arc::clone(&go));
+            std::thread::spawn(move || {
+                let mut conn = open(&url);
+                go.wait();
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    assert!(Instant::now() < deadline, "the lease never ran out");
+                    if let Some(r) = minke_store::reap_expired(&mut conn).unwrap()
+                        && !r.lost.is_empty()
+                    {
+                        return r.lost;
+                    }
+                }
+            })
+        };
+        let started: BTreeSet<i64> = worker.join().unwrap().into_iter().collect();
+        let lost = reaper.join().unwrap();
+        assert_eq!(lost.len(), 1);
+        let requeued: BTreeSet<i64> = lost[0].requeued.iter().copied().collect();
+        assert!(
+            started.is_disjoint(&requeued),
+            "{url}: started and queued again: {:?}",
+            started.intersection(&requeued).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            started.len() + requeued.len(),
+            all.len(),
+            "{url}: a session was neither started nor queued again"
+        );
+        for id in &requeued {
+            assert_eq!(
+                session_state(&mut conn, *id).0,
+                State::Initialized,
+                "{url}: session {id}"
+            );
+        }
+        let items = minke_store::run_work_items(&mut conn, run_id).unwrap();
+        assert_eq!(items.len(), if requeued.is_empty() { 1 } else { 2 });
+        eprintln!(
+            "{url}: {} sessions started before the lease ran out, {} queued again",
+            started.len(),
+            requeued.len()
+        );
+    }
+}
+
 #[test]
 fn a_repeated_transition_changes_nothing_and_says_so() {
     let b = backends("q_repeat");
