@@ -17,6 +17,7 @@ mod history;
 mod hosts;
 mod model;
 mod query;
+mod queue;
 pub mod schema;
 mod schema_check;
 mod store;
@@ -34,6 +35,11 @@ pub use model::{
 pub use query::{
     Condition, IDS_PER_QUERY, MAX_FILTER_LEN, MAX_FILTER_TERMS, Op, Query, count_in_chunks,
     load_in_chunks,
+};
+pub use queue::{
+    HandedBack, HandedBackRest, LostItem, QueueWorker, REAPER_LOCK_KEY, Reaped, WORK_CHANNEL,
+    WorkItem, WorkState, database_now, enqueue_run, reap_expired, run_work_items, work_item,
+    work_item_sessions,
 };
 pub use store::{OpenMode, Store, migrate};
 pub use users::*;

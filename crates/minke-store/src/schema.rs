@@ -104,7 +104,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    minke_work_items (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        host_id -> BigInt,
+        state -> Text,
+        worker -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        attempts -> Integer,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(minke_sessions -> minke_runs (run_id));
+diesel::joinable!(minke_work_items -> minke_runs (run_id));
 diesel::joinable!(minke_commands -> minke_sessions (session_id));
 diesel::joinable!(minke_messages -> minke_sessions (session_id));
 diesel::joinable!(minke_host_group_members -> minke_hosts (host_id));
@@ -119,6 +134,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     minke_sessions,
     minke_commands,
     minke_messages,
+    minke_work_items,
 );
 
 diesel::table! {

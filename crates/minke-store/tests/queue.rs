@@ -1,0 +1,727 @@
+//! The queue of work items on real PostgreSQL and SQLite: claims, leases, heartbeats,
+//! the reaper, idempotent transitions.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use minke_core::{FailReason, RunState, State, Status};
+use minke_store::schema::minke_host_locks as lk;
+use minke_store::{
+    Conn, DatabaseUrl, NewRun, NewSession, QueueWorker, WORK_CHANNEL, WorkItem, WorkState,
+};
+use minke_testkit::PgDatabase;
+
+/// A fresh database of each backend: an SQLite file and a PostgreSQL database.
+struct Backends {
+    _dir: tempfile::TempDir,
+    _pg: PgDatabase,
+    sqlite: String,
+    pg: String,
+}
+
+impl Backends {
+    fn urls(&self) -> [&str; 2] {
+        [&self.sqlite, &self.pg]
+    }
+}
+
+fn backends(tag: &str) -> Backends {
+    let admin = std::env::var("MINKE_TEST_PG_URL").expect(
+        "MINKE_TEST_PG_URL is not set: run `export MINKE_TEST_PG_URL=$(scripts/pg-start.sh)`",
+    );
+    let pg = PgDatabase::create(&admin, tag).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("q.db").to_string_lossy().into_owned();
+    let pg_url = pg.url().to_owned();
+    let b = Backends {
+        _dir: dir,
+        _pg: pg,
+        sqlite,
+        pg: pg_url,
+    };
+    for url in b.urls() {
+        minke_store::migrate(&mut open(url)).unwrap();
+    }
+    b
+}
+
+fn open(url: &str) -> Conn {
+    Conn::open(&DatabaseUrl::parse(url).unwrap()).unwrap()
+}
+
+fn is_pg(url: &str) -> bool {
+    url.starts_with("postgres")
+}
+
+const LONG: Duration = Duration::from_secs(3600);
+/// A lease that has run out by the time anyone looks.
+const SHORT: Duration = Duration::from_millis(1);
+
+/// Records a run of `session` with `per_host` sessions on each of `hosts`, takes the
+/// run's host locks and queues its items. Returns the run id and its session ids by
+/// host, in order.
+fn record_run(
+    conn: &mut Conn,
+    session: &str,
+    hosts: &[i64],
+    per_host: usize,
+) -> (i64, HashMap<i64, Vec<i64>>) {
+    conn.transaction(|c| {
+        let run_id = minke_store::insert_run(
+            c,
+            &NewRun {
+                session: session.into(),
+                model: "server".into(),
+                username: "ann".into(),
+                params: "{}".into(),
+                selection: "{}".into(),
+                state: RunState::Running,
+                created_at: minke_store::now_micros(),
+            },
+        )?;
+        let mut new = Vec::new();
+        for round in 0..per_host {
+            for &h in hosts {
+                new.push(NewSession {
+                    run_id,
+                    session: session.into(),
+                    model: "server".into(),
+                    object_id: h * 1000 + i64::try_from(round).unwrap(),
+                    object_label: format!("obj-{h}-{round}"),
+                    host_id: Some(h),
+                    host_name: Some(format!("host-{h}")),
+                    state: State::Initialized,
+                    status: None,
+                    reason: None,
+                    created_at: 0,
+                });
+            }
+        }
+        let ids = minke_store::insert_sessions(c, &new)?;
+        let mut by_host: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (s, id) in new.iter().zip(ids) {
+            by_host.entry(s.host_id.unwrap()).or_default().push(id);
+        }
+        let held = minke_store::acquire_host_locks(c, run_id, hosts, 3_600_000_000)?;
+        assert!(held.is_empty());
+        let items = minke_store::enqueue_run(c, run_id)?;
+        assert_eq!(items.len(), hosts.len());
+        Ok((run_id, by_host))
+    })
+    .unwrap()
+}
+
+fn session_state(conn: &mut Conn, id: i64) -> (State, Option<Status>, Option<String>) {
+    let s = minke_store::get_session(conn, id).unwrap();
+    (s.state, s.status, s.reason)
+}
+
+fn host_locked(conn: &mut Conn, run_id: i64, host_id: i64) -> bool {
+    minke_store::with_conn!(conn, |c, B| lk::table
+        .filter(lk::run_id.eq(run_id))
+        .filter(lk::host_id.eq(host_id))
+        .count()
+        .get_result::<i64>(c))
+    .unwrap()
+        == 1
+}
+
+/// Gives `worker`'s items a lease of 1 ms (a heartbeat of the same worker with that
+/// lease) and waits until it ran out; returns the item as it is then.
+fn expire_soon(conn: &mut Conn, worker: &QueueWorker, id: i64) -> WorkItem {
+    let short = QueueWorker::new(worker.name(), ["deploy"], SHORT).unwrap();
+    assert!(short.heartbeat(conn).unwrap().contains(&id));
+    let item = minke_store::work_item(conn, id).unwrap();
+    wait_lease_over(conn, &item);
+    item
+}
+
+/// Waits (bounded) until the database's clock has passed the item's lease.
+fn wait_lease_over(conn: &mut Conn, item: &WorkItem) {
+    let until = item.lease_until.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while minke_store::database_now(conn).unwrap() <= until {
+        assert!(
+            Instant::now() < deadline,
+            "the database's clock stands still"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn every_item_is_claimed_exactly_once() {
+    let b = backends("q_once");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let hosts: Vec<i64> = (1..=50).collect();
+        let (run_id, by_host) = record_run(&mut conn, "deploy", &hosts, 10);
+        assert_eq!(by_host.values().map(Vec::len).sum::<usize>(), 500);
+        let claimers = if is_pg(url) { 4 } else { 1 };
+        let start = Arc::new(Barrier::new(claimers));
+        let threads: Vec<_> = (0..claimers)
+            .map(|n| {
+                let url = url.to_owned();
+                let start = Arc::clone(&start);
+                std::thread::spawn(move || {
+                    let mut conn = open(&url);
+                    let me = QueueWorker::new(format!("w{n}"), ["deploy"], LONG).unwrap();
+                    let mut got = Vec::new();
+                    start.wait();
+                    for _ in 0..1000 {
+                        let batch = me.claim(&mut conn, 3).unwrap();
+                        if batch.is_empty() {
+                            return got;
+                        }
+                        for item in batch {
+                            assert_eq!(item.worker.as_deref(), Some(me.name()));
+                            assert!(me.start(&mut conn, item.id).unwrap());
+                            assert!(me.finish(&mut conn, item.id).unwrap());
+                            got.push(item.id);
+                        }
+                    }
+                    panic!("claims never ran dry");
+                })
+            })
+            .collect();
+        let per_thread: Vec<Vec<i64>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let all: Vec<i64> = per_thread.iter().flatten().copied().collect();
+        let unique: BTreeSet<i64> = all.iter().copied().collect();
+        assert_eq!(
+            all.len(),
+            50,
+            "{url}: claims per thread {:?}",
+            lens(&per_thread)
+        );
+        assert_eq!(unique.len(), 50, "{url}: an item was claimed twice");
+        let items = minke_store::run_work_items(&mut conn, run_id).unwrap();
+        assert_eq!(items.iter().map(|i| i.id).collect::<BTreeSet<_>>(), unique);
+        assert!(
+            items
+                .iter()
+                .all(|i| i.state == WorkState::Done && i.attempts == 1)
+        );
+        eprintln!(
+            "{url}: 50 items of 500 sessions, claims per thread {:?}",
+            lens(&per_thread)
+        );
+    }
+}
+
+fn lens(v: &[Vec<i64>]) -> Vec<usize> {
+    v.iter().map(Vec::len).collect()
+}
+
+#[test]
+fn enqueue_is_idempotent_and_items_hold_their_host_sessions() {
+    let b = backends("q_enqueue");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run_id, by_host) = record_run(&mut conn, "deploy", &[7, 3], 2);
+        assert!(
+            minke_store::enqueue_run(&mut conn, run_id)
+                .unwrap()
+                .is_empty()
+        );
+        let items = minke_store::run_work_items(&mut conn, run_id).unwrap();
+        // In the order of each host's first session.
+        assert_eq!(items.iter().map(|i| i.host_id).collect::<Vec<_>>(), [7, 3]);
+        assert!(
+            items
+                .iter()
+                .all(|i| i.state == WorkState::Queued && i.worker.is_none())
+        );
+        let sessions = minke_store::work_item_sessions(&mut conn, &items[1]).unwrap();
+        assert_eq!(
+            sessions.iter().map(|s| s.id).collect::<Vec<_>>(),
+            by_host[&3]
+        );
+        assert_eq!(
+            minke_store::work_item(&mut conn, items[0].id).unwrap(),
+            items[0]
+        );
+        assert!(matches!(
+            minke_store::work_item(&mut conn, 999_999),
+            Err(minke_store::Error::NotFound { .. })
+        ));
+    }
+}
+
+#[test]
+fn enqueue_announces_items_on_postgresql() {
+    let b = backends("q_notify");
+    let mut listener = open(&b.pg);
+    let Conn::Pg(pg) = &mut listener else {
+        unreachable!()
+    };
+    diesel::connection::SimpleConnection::batch_execute(pg, &format!("LISTEN {WORK_CHANNEL}"))
+        .unwrap();
+    let mut conn = open(&b.pg);
+    let (run_id, _) = record_run(&mut conn, "deploy", &[1, 2, 3], 1);
+    let want: BTreeSet<String> = minke_store::run_work_items(&mut conn, run_id)
+        .unwrap()
+        .iter()
+        .map(|i| i.id.to_string())
+        .collect();
+    let mut got = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < want.len() {
+        assert!(Instant::now() < deadline, "got only {got:?} of {want:?}");
+        for n in pg.notifications_iter() {
+            let n = n.unwrap();
+            assert_eq!(n.channel, WORK_CHANNEL);
+            got.insert(n.payload);
+        }
+        std::thread::yield_now();
+    }
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_worker_never_claims_a_session_it_does_not_know() {
+    let b = backends("q_known");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (known_run, _) = record_run(&mut conn, "deploy", &[1, 2], 1);
+        let (other_run, _) = record_run(&mut conn, "reboot", &[11, 12, 13], 1);
+        let deployer = QueueWorker::new("old-version", ["deploy", "uptime"], LONG).unwrap();
+        let got = deployer.claim(&mut conn, 100).unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|i| i.run_id == known_run));
+        assert!(deployer.claim(&mut conn, 100).unwrap().is_empty());
+        let none = QueueWorker::new("knows-nothing", Vec::<String>::new(), LONG).unwrap();
+        assert!(none.claim(&mut conn, 100).unwrap().is_empty());
+        let rebooter = QueueWorker::new("new-version", ["reboot"], LONG).unwrap();
+        let got = rebooter.claim(&mut conn, 100).unwrap();
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|i| i.run_id == other_run));
+    }
+}
+
+#[test]
+fn an_expired_claim_is_handed_back_and_claimed_again() {
+    let b = backends("q_lease");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run_id, _) = record_run(&mut conn, "deploy", &[1], 1);
+        let dead = QueueWorker::new("dead", ["deploy"], SHORT).unwrap();
+        let item = dead.claim(&mut conn, 1).unwrap().remove(0);
+        assert_eq!(item.attempts, 1);
+        wait_lease_over(&mut conn, &item);
+        assert!(
+            dead.heartbeat(&mut conn).unwrap().is_empty(),
+            "a lease that ran out is never renewed"
+        );
+        let reaped = minke_store::reap_expired(&mut conn).unwrap().unwrap();
+        assert!(reaped.lost.is_empty());
+        assert_eq!(reaped.handed_back.len(), 1);
+        assert_eq!(reaped.handed_back[0].item_id, item.id);
+        assert_eq!(reaped.handed_back[0].worker.as_deref(), Some("dead"));
+        let again = minke_store::work_item(&mut conn, item.id).unwrap();
+        assert_eq!(
+            (again.state, again.worker, again.lease_until),
+            (WorkState::Queued, None, None)
+        );
+        assert!(
+            minke_store::reap_expired(&mut conn)
+                .unwrap()
+                .unwrap()
+                .is_empty()
+        );
+
+        let alive = QueueWorker::new("alive", ["deploy"], LONG).unwrap();
+        let item2 = alive.claim(&mut conn, 5).unwrap();
+        assert_eq!(item2.len(), 1);
+        assert_eq!((item2[0].id, item2[0].attempts), (item.id, 2));
+        assert!(
+            !dead.start(&mut conn, item.id).unwrap(),
+            "the dead worker's item is not its own any more"
+        );
+        assert!(alive.start(&mut conn, item.id).unwrap());
+        assert!(alive.finish(&mut conn, item.id).unwrap());
+        assert_eq!(
+            minke_store::run_work_items(&mut conn, run_id)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
+
+#[test]
+fn a_lost_running_item_interrupts_started_sessions_and_requeues_the_rest_once() {
+    let b = backends("q_lost");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run_id, by_host) = record_run(&mut conn, "deploy", &[5], 4);
+        let s = &by_host[&5];
+        let dead = QueueWorker::new("dead", ["deploy"], LONG).unwrap();
+        let item = dead.claim(&mut conn, 1).unwrap().remove(0);
+        assert!(dead.start(&mut conn, item.id).unwrap());
+        // The first session completed, the second was mid-command.
+        assert!(dead.start_session(&mut conn, &item, s[0]).unwrap());
+        minke_store::finish_session(
+            &mut conn,
+            s[0],
+            State::Completed,
+            Some(Status::Success),
+            None,
+            2,
+        )
+        .unwrap();
+        assert!(dead.start_session(&mut conn, &item, s[1]).unwrap());
+        assert!(
+            !dead.start_session(&mut conn, &item, s[1]).unwrap(),
+            "started twice"
+        );
+        // Then its lease runs out (its last heartbeat gave it one of 1 ms).
+        let item = expire_soon(&mut conn, &dead, item.id);
+        assert!(
+            !dead.start_session(&mut conn, &item, s[2]).unwrap(),
+            "no session starts once the lease ran out"
+        );
+
+        // Two reapers at once, each on its own connection.
+        let start = Arc::new(Barrier::new(2));
+        let reapers: Vec<_> = (0..2)
+            .map(|_| {
+                let url = url.to_owned();
+                let start = Arc::clone(&start);
+                std::thread::spawn(move || {
+                    let mut conn = open(&url);
+                    start.wait();
+                    minke_store::reap_expired(&mut conn).unwrap()
+                })
+            })
+            .collect();
+        let results: Vec<_> = reapers.into_iter().map(|t| t.join().unwrap()).collect();
+        let lost: Vec<_> = results
+            .iter()
+            .flatten()
+            .flat_map(|r| r.lost.clone())
+            .collect();
+        assert_eq!(lost.len(), 1, "{url}: reaped exactly once: {results:?}");
+        assert!(results.iter().flatten().all(|r| r.handed_back.is_empty()));
+        let lost = &lost[0];
+        assert_eq!(
+            (lost.item_id, lost.worker.as_deref()),
+            (item.id, Some("dead"))
+        );
+        assert_eq!(lost.interrupted, [s[1]]);
+        assert_eq!(lost.requeued, [s[2], s[3]]);
+        assert!(
+            !lost.released_host_lock,
+            "the run keeps the host for its queued sessions"
+        );
+        assert!(host_locked(&mut conn, run_id, 5));
+
+        assert_eq!(
+            session_state(&mut conn, s[0]),
+            (State::Completed, Some(Status::Success), None)
+        );
+        let interrupted = Some(FailReason::Interrupted.as_str().to_owned());
+        assert_eq!(
+            session_state(&mut conn, s[1]),
+            (State::Failed, Some(Status::Error), interrupted)
+        );
+        assert_eq!(session_state(&mut conn, s[2]).0, State::Initialized);
+        let items = minke_store::run_work_items(&mut conn, run_id).unwrap();
+        assert_eq!(
+            items.iter().map(|i| i.state).collect::<Vec<_>>(),
+            [WorkState::Lost, WorkState::Queued]
+        );
+        assert_eq!(Some(items[1].id), lost.new_item);
+        assert!(
+            !dead.finish(&mut conn, item.id).unwrap(),
+            "a lost item stays lost"
+        );
+
+        // The next worker runs the rest; then it dies too, with everything ended.
+        assert!(
+            !dead.start_session(&mut conn, &item, s[2]).unwrap(),
+            "the lost item's sessions are not its any more"
+        );
+        let next = QueueWorker::new("next", ["deploy"], LONG).unwrap();
+        let rest = next.claim(&mut conn, 10).unwrap().remove(0);
+        assert_eq!(rest.id, items[1].id);
+        let todo = minke_store::work_item_sessions(&mut conn, &rest).unwrap();
+        assert_eq!(todo.iter().map(|s| s.id).collect::<Vec<_>>(), [s[2], s[3]]);
+        assert!(
+            !next.start_session(&mut conn, &rest, s[2]).unwrap(),
+            "the item is not started"
+        );
+        assert!(next.start(&mut conn, rest.id).unwrap());
+        assert!(
+            !next.start_session(&mut conn, &rest, s[0]).unwrap(),
+            "an ended session"
+        );
+        for id in [s[2], s[3]] {
+            assert!(next.start_session(&mut conn, &rest, id).unwrap());
+            minke_store::finish_session(
+                &mut conn,
+                id,
+                State::Completed,
+                Some(Status::Success),
+                None,
+                5,
+            )
+            .unwrap();
+        }
+        let rest = expire_soon(&mut conn, &next, rest.id);
+        let reaped = minke_store::reap_expired(&mut conn).unwrap().unwrap();
+        assert_eq!(reaped.lost.len(), 1);
+        let lost = &reaped.lost[0];
+        assert_eq!(
+            (lost.item_id, lost.worker.as_deref()),
+            (rest.id, Some("next"))
+        );
+        assert!(lost.interrupted.is_empty() && lost.requeued.is_empty() && lost.new_item.is_none());
+        assert!(lost.released_host_lock);
+        assert!(!host_locked(&mut conn, run_id, 5));
+        assert_eq!(
+            session_state(&mut conn, s[3]).0,
+            State::Completed,
+            "what was recorded is kept"
+        );
+    }
+}
+
+/// A worker starting sessions while its lease runs out and a reaper at work at the
+/// same time: every session is either started by the worker or queued again, never
+/// both.
+#[test]
+fn a_session_is_never_both_started_and_queued_again() {
+    let b = backends("q_race");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run_id, by_host) = record_run(&mut conn, "deploy", &[4], 300);
+        let all = by_host[&4].clone();
+        let me = QueueWorker::new("racer", ["deploy"], Duration::from_millis(30)).unwrap();
+        let item = me.claim(&mut conn, 1).unwrap().remove(0);
+        assert!(me.start(&mut conn, item.id).unwrap());
+        let go = Arc::new(Barrier::new(2));
+        let worker = {
+            let (url, go, all, item, me) = (
+                url.to_owned(),
+                Arc::clone(&go),
+                all.clone(),
+                item.clone(),
+                me.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut conn = open(&url);
+                go.wait();
+                let mut started = Vec::new();
+                for id in all {
+                    if me.start_session(&mut conn, &item, id).unwrap() {
+                        started.push(id);
+                        minke_store::finish_session(
+                            &mut conn,
+                            id,
+                            State::Completed,
+                            Some(Status::Success),
+                            None,
+                            1,
+                        )
+                        .unwrap();
+                    }
+                }
+                started
+            })
+        };
+        let reaper = {
+            let (url, go) = (url.to_owned(), Arc::clone(&go));
+            std::thread::spawn(move || {
+                let mut conn = open(&url);
+                go.wait();
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    assert!(Instant::now() < deadline, "the lease never ran out");
+                    if let Some(r) = minke_store::reap_expired(&mut conn).unwrap()
+                        && !r.lost.is_empty()
+                    {
+                        return r.lost;
+                    }
+                }
+            })
+        };
+        let started: BTreeSet<i64> = worker.join().unwrap().into_iter().collect();
+        let lost = reaper.join().unwrap();
+        assert_eq!(lost.len(), 1);
+        let requeued: BTreeSet<i64> = lost[0].requeued.iter().copied().collect();
+        assert!(
+            started.is_disjoint(&requeued),
+            "{url}: started and queued again: {:?}",
+            started.intersection(&requeued).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            started.len() + requeued.len(),
+            all.len(),
+            "{url}: a session was neither started nor queued again"
+        );
+        for id in &requeued {
+            assert_eq!(
+                session_state(&mut conn, *id).0,
+                State::Initialized,
+                "{url}: session {id}"
+            );
+        }
+        let items = minke_store::run_work_items(&mut conn, run_id).unwrap();
+        assert_eq!(items.len(), if requeued.is_empty() { 1 } else { 2 });
+        eprintln!(
+            "{url}: {} sessions started before the lease ran out, {} queued again",
+            started.len(),
+            requeued.len()
+        );
+    }
+}
+
+#[test]
+fn a_repeated_transition_changes_nothing_and_says_so() {
+    let b = backends("q_repeat");
+    for url in b.urls() {
+        let mut conn = open(url);
+        record_run(&mut conn, "deploy", &[1, 2], 1);
+        let me = QueueWorker::new("me", ["deploy"], LONG).unwrap();
+        let other = QueueWorker::new("other", ["deploy"], LONG).unwrap();
+        let items = me.claim(&mut conn, 2).unwrap();
+        let (a, c) = (items[0].id, items[1].id);
+        assert!(!me.finish(&mut conn, a).unwrap(), "finish before start");
+        assert!(!other.start(&mut conn, a).unwrap(), "not its item");
+        assert!(me.start(&mut conn, a).unwrap());
+        assert!(!me.start(&mut conn, a).unwrap(), "start twice");
+        assert!(
+            !me.hand_back(&mut conn, a).unwrap(),
+            "a running item is not handed back"
+        );
+        assert!(!other.finish(&mut conn, a).unwrap(), "not its item");
+        assert!(me.finish(&mut conn, a).unwrap());
+        assert!(!me.finish(&mut conn, a).unwrap(), "finish twice");
+        assert!(!me.start(&mut conn, a).unwrap(), "start after done");
+        let done = minke_store::work_item(&mut conn, a).unwrap();
+        assert_eq!(
+            (done.state, done.worker.as_deref(), done.lease_until),
+            (WorkState::Done, Some("me"), None)
+        );
+
+        assert!(me.hand_back(&mut conn, c).unwrap());
+        assert!(!me.hand_back(&mut conn, c).unwrap(), "hand back twice");
+        let back = minke_store::work_item(&mut conn, c).unwrap();
+        assert_eq!(
+            (back.state, back.worker, back.attempts),
+            (WorkState::Queued, None, 1)
+        );
+        assert_eq!(other.claim(&mut conn, 5).unwrap()[0].attempts, 2);
+    }
+}
+
+#[test]
+fn a_worker_stopping_early_hands_back_the_sessions_it_did_not_start() {
+    let b = backends("q_rest");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run_id, by_host) = record_run(&mut conn, "deploy", &[9], 3);
+        let s = &by_host[&9];
+        let me = QueueWorker::new("me", ["deploy"], LONG).unwrap();
+        let item = me.claim(&mut conn, 1).unwrap().remove(0);
+        assert!(
+            me.hand_back_rest(&mut conn, item.id).unwrap().is_none(),
+            "not started"
+        );
+        assert!(me.start(&mut conn, item.id).unwrap());
+        assert!(me.start_session(&mut conn, &item, s[0]).unwrap());
+        minke_store::finish_session(
+            &mut conn,
+            s[0],
+            State::Completed,
+            Some(Status::Success),
+            None,
+            2,
+        )
+        .unwrap();
+        let rest = me.hand_back_rest(&mut conn, item.id).unwrap().unwrap();
+        assert_eq!(rest.requeued, [s[1], s[2]]);
+        assert!(
+            me.hand_back_rest(&mut conn, item.id).unwrap().is_none(),
+            "a repeat changes nothing"
+        );
+        let items = minke_store::run_work_items(&mut conn, run_id).unwrap();
+        assert_eq!(
+            items.iter().map(|i| i.state).collect::<Vec<_>>(),
+            [WorkState::Done, WorkState::Queued]
+        );
+        assert_eq!(Some(items[1].id), rest.new_item);
+        let other = QueueWorker::new("other", ["deploy"], LONG).unwrap();
+        let next = other.claim(&mut conn, 5).unwrap();
+        assert_eq!(
+            (next.len(), next[0].id, next[0].attempts),
+            (1, items[1].id, 1)
+        );
+    }
+}
+
+#[test]
+fn heartbeat_extends_exactly_its_workers_leases() {
+    let b = backends("q_heartbeat");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run_id, _) = record_run(&mut conn, "deploy", &[1, 2, 3, 4, 5], 1);
+        // Short host locks, to see the heartbeat refresh those of its items.
+        minke_store::refresh_host_locks(&mut conn, run_id, 1_000_000).unwrap();
+        let me = QueueWorker::new("me", ["deploy"], Duration::from_secs(60)).unwrap();
+        let other = QueueWorker::new("other", ["deploy"], Duration::from_secs(60)).unwrap();
+        let mine = me.claim(&mut conn, 2).unwrap();
+        let theirs = other.claim(&mut conn, 2).unwrap();
+        assert!(
+            me.start(&mut conn, mine[0].id).unwrap(),
+            "running items are renewed too"
+        );
+        let before: HashMap<i64, WorkItem> = minke_store::run_work_items(&mut conn, run_id)
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.id, i))
+            .collect();
+        let locks_before = lock_expiries(&mut conn, run_id);
+
+        // The same worker with a much longer lease: its renewed leases end later.
+        let renewed = QueueWorker::new("me", ["deploy"], LONG)
+            .unwrap()
+            .heartbeat(&mut conn)
+            .unwrap();
+        assert_eq!(renewed, mine.iter().map(|i| i.id).collect::<Vec<_>>());
+        let after = minke_store::run_work_items(&mut conn, run_id).unwrap();
+        assert_eq!(after.len(), 5);
+        for item in &after {
+            let old = &before[&item.id];
+            if renewed.contains(&item.id) {
+                assert!(item.lease_until.unwrap() > old.lease_until.unwrap() + 3_000_000_000);
+                assert_eq!(item.state, old.state);
+            } else {
+                assert_eq!(item, old, "another worker's or a queued item is untouched");
+            }
+        }
+        assert!(theirs.iter().all(|i| i.worker.as_deref() == Some("other")));
+        let locks_after = lock_expiries(&mut conn, run_id);
+        for (host, until) in &locks_after {
+            let mine_host = mine.iter().any(|i| i.host_id == *host);
+            assert_eq!(
+                *until > locks_before[host] + 3_000_000_000,
+                mine_host,
+                "host {host}"
+            );
+        }
+    }
+}
+
+fn lock_expiries(conn: &mut Conn, run_id: i64) -> HashMap<i64, i64> {
+    minke_store::with_conn!(conn, |c, B| lk::table
+        .filter(lk::run_id.eq(run_id))
+        .select((lk::host_id, lk::expires_at))
+        .load::<(i64, i64)>(c))
+    .unwrap()
+    .into_iter()
+    .collect()
+}
