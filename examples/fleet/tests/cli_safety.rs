@@ -187,9 +187,8 @@ fn sigterm_stops_serve_and_the_runs_it_started() {
         (sleeping(&secs) == 2).then_some(())
     });
     let mut serve = serve;
-    signal(serve.pid(), "TERM");
-    let status = wait_exit(&mut serve.child, Duration::from_secs(30));
-    assert!(status.success(), "{status}: {}", serve.log());
+    let (code, log) = serve.stop();
+    assert_eq!(code, Some(0), "{log}");
     wait_for("the remote sleeps to end", common::WAIT, || {
         (sleeping(&secs) == 0).then_some(())
     });

@@ -2,184 +2,41 @@
 //! commands may create or migrate it, database URLs, users and API tokens.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod common;
+use common::{Serve, Setup, fleet, run_fleet, superuser_token, text};
+
 /// How long any one wait lasts at most.
 const WAIT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
 const PASSWORD: &str = "db-test-password-1";
 
-fn fleet() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fleet"));
-    c.env_remove("MINKE_DATABASE_URL")
-        .env_remove("MINKE_PASSWORD");
-    c
-}
-
-fn run_fleet(db: &str, args: &[&str]) -> Output {
-    fleet()
-        .arg("--database")
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
-/// Sshd hosts imported into a fresh database.
-struct Setup {
-    fleet: minke_testkit::Fleet,
-    dir: tempfile::TempDir,
-    db: String,
-}
-
-impl Setup {
-    fn new(hosts: usize) -> Setup {
-        let fleet = minke_testkit::Fleet::start(hosts).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("db.db").to_string_lossy().into_owned();
-        let s = Setup { fleet, dir, db };
-        let mut cfg = String::new();
-        for (i, srv) in s.fleet.servers().iter().enumerate() {
-            cfg.push_str(&format!(
-                "Host web-{:02}\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
-                i + 1,
-                srv.port(),
-                s.fleet.user(),
-                s.fleet.client_key().display(),
-                s.fleet.known_hosts().display()
-            ));
-        }
-        let path = s.dir.path().join("ssh_config");
-        std::fs::write(&path, cfg).unwrap();
-        let out = s.cmd(&["hosts", "import-ssh-config", path.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        s
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        run_fleet(&self.db, args)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-/// Adds a superuser and returns an API token of theirs.
-fn superuser_token(db: &str, name: &str) -> String {
-    let out = fleet()
-        .arg("--database")
-        .arg(db)
-        .args(["users", "add", name, "--superuser"])
-        .env("MINKE_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = run_fleet(db, &["users", "token", name]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    text(&out.stdout).trim().to_owned()
-}
-
-/// One HTTP request to the admin: the status and the body as JSON (or text).
+/// One request to the admin's API with a bearer token: the status and the body as
+/// JSON (or as text when it is not JSON).
 fn http(port: u16, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
     let payload = body.map(Value::to_string).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        payload.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(payload.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = text(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("odd answer: {raw}"));
-    let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
-    (status, value)
-}
-
-/// A `fleet serve` on a free port, stopped (SIGTERM) when dropped.
-struct Serve {
-    child: Child,
-    port: u16,
-}
-
-impl Serve {
-    fn start(db: &str) -> Serve {
-        let port = free_port();
-        let mut child = fleet()
-            .arg("--database")
-            .arg(db)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("serve exited early ({status})");
-            }
-            assert!(Instant::now() < deadline, "serve did not listen");
-            std::thread::sleep(POLL);
-        }
-        Serve { child, port }
-    }
-
-    /// Stops it with SIGTERM and returns its exit code and standard error.
-    fn stop(mut self) -> (Option<i32>, String) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop");
-            std::thread::sleep(POLL);
-        };
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            e.read_to_string(&mut err).unwrap();
-        }
-        (status.code(), err)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let auth = format!("Authorization: Bearer {token}");
+    let answer = common::request(
+        port,
+        method,
+        path,
+        &[&auth, "Content-Type: application/json"],
+        payload.as_bytes(),
+    )
+    .unwrap();
+    let body = text(&answer.body);
+    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    (answer.status, value)
 }
 
 /// The runs recorded so far (read while other processes write).
@@ -211,20 +68,18 @@ fn concurrent_processes_share_one_database() {
     const CLI_RUNS: usize = 8;
     let s = Setup::new(3);
     let token = superuser_token(&s.db, "ops");
-    let serve = Serve::start(&s.db);
+    let mut serve = Serve::start(&s.db, s.dir.path(), &[], &[]);
     // The command waits (bounded) for a file the test creates once all nine runs
     // are recorded, so that the run holding the hosts is still going while every
     // other one starts.
-    let go = s.path("go");
+    let go = s.dir.path().join("go");
     let cmd = format!(
         "cmd=for i in $(seq 600); do [ -e {} ] && break; sleep 0.1; done; echo ran",
         go.display()
     );
     let mut children: Vec<Child> = (0..CLI_RUNS)
         .map(|_| {
-            fleet()
-                .arg("--database")
-                .arg(&s.db)
+            fleet(&s.db)
                 .args([
                     "run", "command", "--model", "host", "--all", "--param", &cmd,
                 ])
@@ -287,7 +142,7 @@ fn concurrent_processes_share_one_database() {
     let mut ran: Vec<String> = Vec::new();
     for r in &all {
         let id = r["id"].as_i64().unwrap().to_string();
-        let out = s.cmd(&["show", &id, "--json"]);
+        let out = s.fleet_cmd(&["show", &id, "--json"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         for x in json_of(&out)["sessions"].as_array().unwrap() {
             let host = x["host"].as_str().unwrap().to_owned();
@@ -467,9 +322,7 @@ impl Drop for Immutable {
 fn read_only_files_are_read_and_dead_runs_shown_interrupted() {
     let s = Setup::new(1);
     // A run killed while its command runs: it stays `running` in the file.
-    let mut child = fleet()
-        .arg("--database")
-        .arg(&s.db)
+    let mut child = fleet(&s.db)
         .args([
             "run",
             "command",
@@ -499,21 +352,21 @@ fn read_only_files_are_read_and_dead_runs_shown_interrupted() {
     let before = std::fs::read(&s.db).unwrap();
     {
         let _frozen = Immutable::set(Path::new(&s.db));
-        let out = s.cmd(&["history", "--json"]);
+        let out = s.fleet_cmd(&["history", "--json"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         assert_eq!(json_of(&out)[0]["state"], "interrupted");
-        let out = s.cmd(&["show", &id, "--json"]);
+        let out = s.fleet_cmd(&["show", &id, "--json"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let doc = json_of(&out);
         assert_eq!(doc["state"], "interrupted");
         assert_eq!(doc["sessions"][0]["reason"], "interrupted");
-        assert_eq!(s.cmd(&["hosts", "list"]).status.code(), Some(0));
-        assert_eq!(s.cmd(&["items", "host"]).status.code(), Some(0));
+        assert_eq!(s.fleet_cmd(&["hosts", "list"]).status.code(), Some(0));
+        assert_eq!(s.fleet_cmd(&["items", "host"]).status.code(), Some(0));
     }
     assert!(std::fs::read(&s.db).unwrap() == before, "the file changed");
     assert_eq!(stored_state(&s.db, &id), "running");
     // Writable again: the read command records the end.
-    assert_eq!(s.cmd(&["history"]).status.code(), Some(0));
+    assert_eq!(s.fleet_cmd(&["history"]).status.code(), Some(0));
     assert_eq!(stored_state(&s.db, &id), "interrupted");
 }
 
@@ -549,9 +402,7 @@ fn wait_for_status(port: u16, token: &str, status: u16) {
 fn users(db: &str, args: &[&str]) -> Output {
     let mut all = vec!["users"];
     all.extend_from_slice(args);
-    fleet()
-        .arg("--database")
-        .arg(db)
+    fleet(db)
         .args(&all)
         .env("MINKE_PASSWORD", PASSWORD)
         .output()
@@ -572,7 +423,7 @@ fn tokens_are_listed_expired_revoked_and_end_with_the_user() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("u.db").to_string_lossy().into_owned();
     let first = superuser_token(&db, "ops");
-    let serve = Serve::start(&db);
+    let mut serve = Serve::start(&db, dir.path(), &[], &[]);
     assert_eq!(me(serve.port, &first), 200);
 
     let out = users(&db, &["tokens", "ops", "--json"]);

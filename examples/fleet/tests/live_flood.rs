@@ -4,6 +4,7 @@
 //! (`lagged`) and gets the present (`snapshot`, `run_finished`).
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod load;
 
 use std::io::{Read as _, Write as _};

@@ -2,6 +2,7 @@
 //! and every request gets an answer. (Latency: `bench/src/bin/login_load.rs`.)
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod load;
 
 use std::collections::BTreeMap;

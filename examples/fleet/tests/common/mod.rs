@@ -21,6 +21,7 @@ pub fn fleet(db: &str) -> Command {
         .env_remove("MINKE_DATABASE_URL")
         .env_remove("MINKE_SSH_PASSPHRASE")
         .env_remove("MINKE_SSH_PASSWORD")
+        .env_remove("MINKE_PASSWORD")
         .env_remove("SSH_AUTH_SOCK")
         .stdin(Stdio::null());
     c
@@ -216,6 +217,16 @@ impl Serve {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Stops it with SIGTERM, waits for its end (at most [`WAIT`]) and returns its exit
+    /// code and what it logged.
+    pub fn stop(&mut self) -> (Option<i32>, String) {
+        signal(self.pid(), "TERM");
+        let status = wait_for("fleet serve to stop", WAIT, || {
+            self.child.try_wait().unwrap()
+        });
+        (status.code(), self.log())
     }
 }
 

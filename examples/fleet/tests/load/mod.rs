@@ -1,15 +1,16 @@
-//! What the load tests share: a database, `fleet serve` as a child process, its
-//! memory read from `/proc`, and a tiny HTTP/1.1 client on plain sockets.
+//! What the load tests share beside `common`: `fleet serve`'s memory read from
+//! `/proc`, and an HTTP/1.1 client on plain sockets that reports every connection
+//! error (a flood counts them).
 //!
 //! Each load test is a test binary of its own with one test, so that it never
 //! shares the machine with another load test of this crate.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
 
 pub const PASSWORD: &str = "load-password-123";
 /// How long a wait lasts at most.
@@ -21,13 +22,9 @@ pub fn text(b: &[u8]) -> String {
 
 /// `fleet --database DB ARGS` with the password in the environment.
 pub fn fleet(db: &str, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .arg("--database")
-        .arg(db)
+    let out = crate::common::fleet(db)
         .args(args)
-        .env_remove("MINKE_DATABASE_URL")
         .env("MINKE_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(
@@ -38,64 +35,41 @@ pub fn fleet(db: &str, args: &[&str]) -> Output {
     out
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
+/// A value in KiB from `/proc/PID/status` (`VmRSS:`, `VmHWM:`), if there.
+fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
-/// `fleet serve` as a child process, killed when dropped (its log printed then).
+/// `fleet serve` as a child process at its default log level, killed when dropped
+/// (its log printed then, if the test failed).
 pub struct Serve {
     pub port: u16,
-    child: Child,
-    log: PathBuf,
+    inner: crate::common::Serve,
 }
 
 impl Serve {
     pub fn start(db: &str, dir: &Path, extra: &[&str]) -> Serve {
-        let port = free_port();
-        let log = dir.join("serve.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
-            .arg("--database")
-            .arg(db)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .env_remove("MINKE_DATABASE_URL")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "fleet serve exited early ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "fleet serve did not listen");
-            std::thread::sleep(Duration::from_millis(50));
+        let inner = crate::common::Serve::start(db, dir, extra, &[("MINKE_LOG", "warn")]);
+        Serve {
+            port: inner.port,
+            inner,
         }
-        Serve { port, child, log }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.inner.pid()
     }
 
     /// A line of `/proc/PID/status` in KiB (`VmRSS:`, `VmHWM:`).
     pub fn status_kib(&self, key: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in /proc/PID/status"))
+        proc_status_kib(self.pid(), key).unwrap_or_else(|| panic!("no {key} in /proc/PID/status"))
     }
 
     pub fn connect(&self) -> std::io::Result<TcpStream> {
@@ -160,19 +134,6 @@ pub fn request_to(
     }
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- fleet serve's log ---\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
-}
-
 /// Samples a process's VmRSS in a thread until stopped; the highest value seen.
 pub struct RssSampler {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -186,15 +147,7 @@ impl RssSampler {
         let thread = std::thread::spawn(move || {
             let mut max = 0;
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                let status =
-                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                let rss = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.split_whitespace().next())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                max = max.max(rss);
+                max = max.max(proc_status_kib(pid, "VmRSS:").unwrap_or(0));
                 std::thread::sleep(Duration::from_millis(20));
             }
             max
