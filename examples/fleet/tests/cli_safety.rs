@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{Setup, count, fleet, signal, text, wait_for};
+use common::{Setup, count, fleet, signal, start_api_run, text, wait_api_run, wait_for};
 
 /// A number of seconds for `sleep` unique to this test process, so that the
 /// processes of one test can be told apart from others' on this machine.
@@ -156,26 +156,6 @@ fn a_sigkilled_run_shows_the_command_that_was_running() {
         .status();
 }
 
-/// Starts `command` with `cmd` on every host through serve's API; the run's id.
-fn start_api_run(serve: &common::Serve, token: &str, cmd: &str) -> i64 {
-    let body = serde_json::json!({
-        "session": "command", "model": "host", "all": true, "params": {"cmd": cmd},
-    });
-    let answer = common::request(
-        serve.port,
-        "POST",
-        "/api/runs",
-        &[
-            &format!("Authorization: Bearer {token}"),
-            "Content-Type: application/json",
-        ],
-        body.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(answer.status, 201, "{}", text(&answer.body));
-    answer.json()["run_id"].as_i64().unwrap()
-}
-
 #[test]
 fn sigterm_stops_serve_and_the_runs_it_started() {
     let s = Setup::new(2);
@@ -280,19 +260,7 @@ fn ssh_secrets_come_from_the_environment() {
         &[("MINKE_SSH_PASSWORD", password)],
     );
     let run_id = start_api_run(&serve, &token, "id -un");
-    let auth = format!("Authorization: Bearer {token}");
-    let session = wait_for("the run through serve", common::WAIT, || {
-        let a = common::request(
-            serve.port,
-            "GET",
-            &format!("/api/runs/{run_id}"),
-            &[&auth],
-            b"",
-        )
-        .ok()?;
-        let v = a.json();
-        (v["run"]["state"] != "running").then(|| v["sessions"][0].clone())
-    });
+    let session = wait_api_run(&serve, &token, run_id)["sessions"][0].clone();
     assert_eq!(session["state"], "completed", "{session}");
     assert_eq!(session["status"], "success", "{session}");
     assert!(!serve.log().contains(password));

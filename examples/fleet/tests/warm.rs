@@ -3,37 +3,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::{Serve, Setup, text, wait_for};
+use common::{Serve, Setup, text};
 
 /// Starts `command` on every host through serve's API and waits until the run ends
 /// with every session a success.
 fn api_run(serve: &Serve, token: &str) {
-    let auth = format!("Authorization: Bearer {token}");
-    let body = serde_json::json!({
-        "session": "command", "model": "host", "all": true, "params": {"cmd": "uname -n"},
-    });
-    let answer = common::request(
-        serve.port,
-        "POST",
-        "/api/runs",
-        &[&auth, "Content-Type: application/json"],
-        body.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(answer.status, 201, "{}", text(&answer.body));
-    let run_id = answer.json()["run_id"].as_i64().unwrap();
-    let detail = wait_for("the run through serve", common::WAIT, || {
-        let a = common::request(
-            serve.port,
-            "GET",
-            &format!("/api/runs/{run_id}"),
-            &[&auth],
-            b"",
-        )
-        .ok()?;
-        let v = a.json();
-        (v["run"]["state"] != "running").then_some(v)
-    });
+    let run_id = common::start_api_run(serve, token, "uname -n");
+    let detail = common::wait_api_run(serve, token, run_id);
     let sessions = detail["sessions"].as_array().unwrap();
     assert!(
         sessions.iter().all(|s| s["status"] == "success"),

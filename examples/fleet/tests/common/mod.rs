@@ -240,6 +240,44 @@ impl Drop for Serve {
     }
 }
 
+/// Starts `command` with `cmd` on every host through serve's API; the run's id.
+pub fn start_api_run(serve: &Serve, token: &str, cmd: &str) -> i64 {
+    let body = serde_json::json!({
+        "session": "command", "model": "host", "all": true, "params": {"cmd": cmd},
+    });
+    let answer = request(
+        serve.port,
+        "POST",
+        "/api/runs",
+        &[
+            &format!("Authorization: Bearer {token}"),
+            "Content-Type: application/json",
+        ],
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 201, "{}", text(&answer.body));
+    answer.json()["run_id"].as_i64().unwrap()
+}
+
+/// Waits (at most [`WAIT`]) until a run started through serve's API has ended; the
+/// API's view of it (`run`, `sessions`, ...).
+pub fn wait_api_run(serve: &Serve, token: &str, run_id: i64) -> serde_json::Value {
+    let auth = format!("Authorization: Bearer {token}");
+    wait_for("the run through serve", WAIT, || {
+        let a = request(
+            serve.port,
+            "GET",
+            &format!("/api/runs/{run_id}"),
+            &[&auth],
+            b"",
+        )
+        .ok()?;
+        let v = a.json();
+        (v["run"]["state"] != "running").then_some(v)
+    })
+}
+
 /// Adds a superuser `name` with a password and gives back an API token of theirs.
 pub fn superuser_token(db: &str, name: &str) -> String {
     let out = fleet(db)
