@@ -367,15 +367,6 @@ fn database_access(command: &Command, url: String) -> (String, OpenMode) {
     }
 }
 
-/// Closes the runs whose process died, when the database can be written (a
-/// read-only one shows them as interrupted without recording it).
-async fn close_interrupted_runs(engine: &Engine) -> Result<(), CliError> {
-    if !engine.store().is_read_only() {
-        engine.close_interrupted_runs().await?;
-    }
-    Ok(())
-}
-
 async fn command(
     engine: &Engine,
     command: Command,
@@ -396,11 +387,11 @@ async fn command(
             output::items(engine, &model, q, json, shown).await
         }
         Command::History { limit, json } => {
-            close_interrupted_runs(engine).await?;
+            engine.close_interrupted_runs().await?;
             output::history(engine, limit, json, shown).await
         }
         Command::Show { run, json } => {
-            close_interrupted_runs(engine).await?;
+            engine.close_interrupted_runs().await?;
             output::show(engine, run, json, shown).await
         }
         Command::Cancel { run, now } => cancel(engine, run, now).await,
@@ -439,7 +430,7 @@ async fn command(
 async fn cancel(engine: &Engine, run: i64, now: bool) -> Result<u8, CliError> {
     use minke_runtime::{Stop, StopRequest};
     // A run whose process died ends as interrupted, instead of waiting for a stop.
-    close_interrupted_runs(engine).await?;
+    engine.close_interrupted_runs().await?;
     let stop = if now { Stop::Now } else { Stop::AfterCommand };
     match engine.request_stop(run, Some(stop)).await? {
         StopRequest::Here(s) | StopRequest::Elsewhere(s) => output::say(format_args!(

@@ -151,8 +151,12 @@ impl Engine {
 
     /// Closes the runs whose process died, as `interrupted` (see
     /// [`minke_store::close_interrupted_runs`]); every run start does it too. Returns
-    /// their ids.
+    /// their ids. On a database opened read-only it records nothing (reads show such
+    /// runs as interrupted all the same).
     pub async fn close_interrupted_runs(&self) -> minke_store::Result<Vec<i64>> {
+        if self.inner.store.is_read_only() {
+            return Ok(Vec::new());
+        }
         self.inner.store.write(record::close_interrupted).await
     }
 
