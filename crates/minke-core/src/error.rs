@@ -88,3 +88,92 @@ impl Error {
 
 /// `Result` with Minke's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a [`SecretKey`](crate::SecretKey) could not be read, or sealed text could not be
+/// opened.
+///
+/// No message ever contains a key or any part of one, nor any plain text: only lengths,
+/// formats and key fingerprints.
+///
+/// ```
+/// use minke_core::{SealError, SecretKey};
+///
+/// let err = SecretKey::parse("hunter2").unwrap_err();
+/// assert_eq!(err, SealError::KeyLength { found: 7 });
+/// assert!(!err.to_string().contains("hunter2"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The key text has a length no accepted form has.
+    #[error(
+        "secret key is {found} characters long: a 32-byte key is 64 hex digits, \
+         or 43 base64 characters and at most one `=`"
+    )]
+    KeyLength {
+        /// How many characters were given (after trimming white space).
+        found: usize,
+    },
+    /// The key text has the length of the hex form but other characters than hex digits.
+    #[error("secret key is 64 characters long but not all of them are hex digits (0-9, a-f, A-F)")]
+    KeyHex,
+    /// The key text has the length of the base64 form but is not base64.
+    #[error(
+        "secret key is not valid base64: expected only A-Z, a-z, 0-9 and either `+` `/` \
+         (standard) or `-` `_` (URL-safe), with at most one `=` at the end"
+    )]
+    KeyBase64,
+    /// An environment variable meant to hold a key is set but not valid UTF-8.
+    #[error("secret key is not valid UTF-8 text")]
+    KeyNotText,
+    /// The environment variable holding the key is set but invalid.
+    #[error("environment variable {variable}: {source}")]
+    Env {
+        /// The variable's name.
+        variable: &'static str,
+        /// What is wrong with its value.
+        source: Box<SealError>,
+    },
+    /// The text does not start with a version prefix such as `v1.`: it was not made by
+    /// [`SecretKey::seal`](crate::SecretKey::seal).
+    #[error("not sealed text: it does not start with a version prefix such as `v1.`")]
+    NotSealed,
+    /// The text was sealed by a format this build does not read.
+    #[error("sealed text has format {version}, but this build reads only v1")]
+    UnknownVersion {
+        /// The version prefix found, e.g. `v2`.
+        version: String,
+    },
+    /// The text after the version prefix is not in the expected encoding.
+    #[error("sealed text is damaged: {problem}")]
+    Encoding {
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The decoded text is shorter than a nonce and a tag: it was cut off.
+    #[error(
+        "sealed text is truncated: {found} bytes after decoding, at least {min} expected \
+         (a 24-byte nonce and a 16-byte tag)"
+    )]
+    Truncated {
+        /// How many bytes were decoded.
+        found: usize,
+        /// The least a sealed value has.
+        min: usize,
+    },
+    /// The text was sealed with another key.
+    #[error(
+        "sealed with the secret key of fingerprint {sealed_with}, but this key's fingerprint \
+         is {yours}: open it where the key it was sealed with is set"
+    )]
+    WrongKey {
+        /// The fingerprint of the key it was sealed with.
+        sealed_with: String,
+        /// The fingerprint of the key given to open it.
+        yours: String,
+    },
+    /// The key is right but the text does not authenticate: it was altered, or sealed
+    /// for another context.
+    #[error("sealed text does not open: it was altered, or sealed for another context")]
+    Rejected,
+}
