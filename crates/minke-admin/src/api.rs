@@ -231,8 +231,7 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
         params.insert(k.clone(), text);
     }
     let handle = st
-        .engine()
-        .start(RunRequest {
+        .start_run(RunRequest {
             session: req.session.clone(),
             model: req.model.clone(),
             query,

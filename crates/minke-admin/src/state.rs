@@ -67,6 +67,9 @@ pub struct AdminConfig {
     /// set from the admin (default: none given, meaning the serving user's
     /// `~/.ssh`). The command line is not limited.
     pub ssh_dirs: Vec<PathBuf>,
+    /// Queue the runs started in the admin and the API for workers instead of
+    /// running them in this process (PostgreSQL; default off).
+    pub submit: bool,
 }
 
 impl Default for AdminConfig {
@@ -86,6 +89,7 @@ impl Default for AdminConfig {
             trusted_proxies: Vec::new(),
             live_buffer_bytes: 256 * 1024,
             ssh_dirs: Vec::new(),
+            submit: false,
         }
     }
 }
@@ -216,6 +220,21 @@ impl AppState {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Starts a run here, or queues it for workers with [`AdminConfig::submit`].
+    pub(crate) async fn start_run(
+        &self,
+        req: minke_runtime::RunRequest,
+    ) -> minke_runtime::Result<minke_runtime::Submitted> {
+        if self.inner.config.submit {
+            return self.inner.engine.submit(req).await;
+        }
+        let handle = self.inner.engine.start(req).await?;
+        Ok(minke_runtime::Submitted {
+            run_id: handle.run_id,
+            sessions: handle.sessions,
+        })
     }
 
     pub(crate) fn store(&self) -> &Store {

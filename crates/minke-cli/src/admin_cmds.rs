@@ -25,6 +25,10 @@ pub(crate) struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
+    /// Queue the runs started in the admin and the API for `worker` processes
+    /// instead of running them here (PostgreSQL).
+    #[arg(long)]
+    submit: bool,
     /// Path prefix the admin is reached under, like /minke (behind a proxy).
     #[arg(long, value_name = "PATH", default_value = "")]
     base_path: String,
@@ -493,9 +497,13 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
         trusted_proxies: args.trusted_proxies,
         live_buffer_bytes: usize::try_from(args.live_buffer_bytes).unwrap_or(usize::MAX),
         ssh_dirs: args.ssh_dirs,
+        submit: args.submit,
         ..defaults
     };
     let base = config.normalized_base().map_err(usage)?;
+    if config.submit {
+        crate::worker_cmd::needs_postgres(&engine, "serve --submit")?;
+    }
     let users = engine.store().blocking(minke_store::list_users).await?;
     if users.is_empty() {
         eprintln!(

@@ -122,6 +122,10 @@ enum Command {
     },
     /// Serve the web admin (changelists, live runs, history, JSON API).
     Serve(crate::admin_cmds::ServeArgs),
+    /// Execute runs queued in the database (`run --submit`, `serve --submit`) until
+    /// SIGTERM or Ctrl-C; any number of workers on any number of machines
+    /// (PostgreSQL).
+    Worker(crate::worker_cmd::WorkerArgs),
     /// Manage the users of the web admin and the API.
     #[command(subcommand)]
     Users(crate::admin_cmds::UsersCommand),
@@ -181,8 +185,18 @@ struct RunArgs {
     #[arg(long, conflicts_with = "json")]
     stream: bool,
     /// Write each host's output to DIR/HOST.stdout and DIR/HOST.stderr as it arrives.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "submit")]
     output_dir: Option<std::path::PathBuf>,
+    /// Queue the run for `worker` processes (PostgreSQL) instead of running it here.
+    #[arg(long, conflicts_with = "stream")]
+    submit: bool,
+    /// With --submit: follow the run to its end, with progress, its results and its
+    /// exit code, Ctrl-C stopping it [default on a terminal].
+    #[arg(long, requires = "submit", overrides_with = "no_follow")]
+    follow: bool,
+    /// With --submit: print the run's id and exit 0 at once.
+    #[arg(long, requires = "submit", overrides_with = "follow")]
+    no_follow: bool,
 }
 
 pub(crate) fn parse_age(s: &str) -> Result<Duration, String> {
@@ -301,6 +315,20 @@ async fn dispatch(mut app: Program, cli: Cli) -> Result<u8, CliError> {
         let kept = args.keep_connections(app.setup.config().keep_connections);
         app.setup.config_mut().keep_connections = kept;
     }
+    if let Command::Worker(args) = &cli.command {
+        let kept = args.keep_connections(app.setup.config().keep_connections);
+        app.setup.config_mut().keep_connections = kept;
+    }
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Serve(_) | Command::Worker(_)
+    ) {
+        // The key that seals secret parameters for workers, only from the environment.
+        let key = minke_core::SecretKey::from_env().map_err(|e| CliError::Usage(e.to_string()))?;
+        if let Some(key) = key {
+            app.setup.config_mut().secret_key = Some(std::sync::Arc::new(key));
+        }
+    }
     // The SSH secrets from the environment, for `run` and for the runs `serve` starts.
     if cli.key_passphrase.is_some() {
         app.setup.config_mut().connect.key_passphrase = cli.key_passphrase.clone();
@@ -362,6 +390,7 @@ fn database_access(command: &Command, url: String) -> (String, OpenMode) {
         | Command::Migrate
         | Command::Clear { .. }
         | Command::Serve(_)
+        | Command::Worker(_)
         | Command::Users(_)
         | Command::Hosts(HostsCommand::ImportSshConfig { .. }) => (url, OpenMode::Migrate),
     }
@@ -422,6 +451,7 @@ async fn command(
             Ok(exit::SUCCESS)
         }
         Command::Serve(args) => crate::admin_cmds::serve(engine.clone(), args).await,
+        Command::Worker(args) => crate::worker_cmd::worker(engine.clone(), args).await,
         Command::Users(cmd) => crate::admin_cmds::users(engine, cmd).await,
     }
 }
@@ -443,6 +473,9 @@ async fn cancel(engine: &Engine, run: i64, now: bool) -> Result<u8, CliError> {
         StopRequest::Ended(state) => {
             output::say(format_args!("run {run} has already ended ({state})"))?;
         }
+        StopRequest::Finished(state) => output::say(format_args!(
+            "run {run} ended before any of its queued work started ({state})"
+        ))?,
         other => {
             return Err(CliError::Internal(format!(
                 "unexpected answer to the stop: {other:?}"
@@ -492,22 +525,17 @@ async fn import(engine: &Engine, file: &std::path::Path, shown: Shown) -> Result
 }
 
 async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<u8, CliError> {
+    if args.submit {
+        let how = crate::submit::Follow {
+            follow: args.follow || (!args.no_follow && std::io::stdout().is_terminal()),
+            json: args.json,
+            raw,
+        };
+        return crate::submit::submit(engine, request(&args, user)?, how).await;
+    }
     // Before anything is recorded: from here on a signal stops the run in order.
     let signals = crate::signals::Signals::new();
-    let query = args.select.query(true)?;
-    let mut params = Params::new();
-    for p in &args.params {
-        params
-            .insert_pair(p)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-    }
-    let req = RunRequest {
-        session: args.session.clone(),
-        model: args.model.clone(),
-        query,
-        params,
-        username: user,
-    };
+    let req = request(&args, user)?;
     // Live events only feed the progress display; subscribed before the start so that
     // it misses none. Without a subscriber the engine builds no events at all.
     let show_progress = !args.json && !args.stream && std::io::stderr().is_terminal();
@@ -534,18 +562,48 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
             output_lost = true;
         }
     }
-    if args.json {
-        output::run_json(engine, &summary).await?;
+    let code = report(engine, &summary, args.json, raw).await?;
+    if output_lost {
+        // The run went on, but some output did not reach its files.
+        return Ok(exit::INTERNAL);
+    }
+    Ok(code)
+}
+
+/// The request `run` asks for.
+fn request(args: &RunArgs, user: String) -> Result<RunRequest, CliError> {
+    let query = args.select.query(true)?;
+    let mut params = Params::new();
+    for p in &args.params {
+        params
+            .insert_pair(p)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+    }
+    Ok(RunRequest {
+        session: args.session.clone(),
+        model: args.model.clone(),
+        query,
+        params,
+        username: user,
+    })
+}
+
+/// Prints how a run ended (a table, or JSON) and returns its exit code.
+pub(crate) async fn report(
+    engine: &Engine,
+    summary: &minke_runtime::RunSummary,
+    json: bool,
+    raw: bool,
+) -> Result<u8, CliError> {
+    let run_id = summary.run_id;
+    if json {
+        output::run_json(engine, summary).await?;
     } else {
-        output::run_table(&summary, Shown::stdout(raw))?;
+        output::run_table(summary, Shown::stdout(raw))?;
         output::say(format_args!(
             "history: run {run_id} in {} (`show {run_id}` for details)",
             engine.store().url().redacted()
         ))?;
-    }
-    if output_lost {
-        // The run went on, but some output did not reach its files.
-        return Ok(exit::INTERNAL);
     }
     Ok(match summary.worst() {
         None | Some(Status::Success) => exit::SUCCESS,

@@ -14,7 +14,9 @@ mod output;
 mod run_output;
 mod signals;
 mod ssh_config;
+mod submit;
 mod term;
+mod worker_cmd;
 
 pub use app::Program;
 pub use cli::exit;
@@ -50,6 +52,7 @@ impl CliError {
     fn from_query(e: minke_store::Error) -> Self {
         match e {
             minke_store::Error::BadQuery(m) => CliError::Usage(m),
+            e @ minke_store::Error::NeedsPostgres { .. } => CliError::Usage(e.to_string()),
             minke_store::Error::NotFound { model, id } => {
                 CliError::Usage(format!("no {model} {id}"))
             }
@@ -73,6 +76,7 @@ impl From<minke_runtime::Error> for CliError {
             | E::UnknownModel { .. }
             | E::WrongModel { .. }
             | E::Params(_)
+            | E::Secrets(_)
             | E::EmptySelection { .. } => CliError::Usage(e.to_string()),
             other => CliError::Internal(other.to_string()),
         }

@@ -29,7 +29,7 @@ pub(crate) fn say(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
     printed(writeln!(std::io::stdout(), "{line}"))
 }
 
-fn print_json(v: &serde_json::Value) -> Result<u8, CliError> {
+pub(crate) fn print_json(v: &serde_json::Value) -> Result<u8, CliError> {
     let mut out = std::io::stdout().lock();
     printed(
         serde_json::to_writer_pretty(&mut out, v)

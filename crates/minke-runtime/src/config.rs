@@ -1,6 +1,9 @@
 //! The engine's configuration: every limit, with its default.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use minke_core::SecretKey;
 
 use minke_ssh::ConnectOptions;
 
@@ -45,6 +48,10 @@ pub struct Config {
     /// Kept connections at most (default 1000); beyond it the least recently used
     /// is closed.
     pub max_kept_connections: usize,
+    /// The key that seals secret session parameters for workers
+    /// ([`Engine::submit`](crate::Engine::submit)) and unseals them in a worker
+    /// (default: none, from `MINKE_SECRET_KEY` in the command line tools).
+    pub secret_key: Option<Arc<SecretKey>>,
 }
 
 /// The idle time after which long-lived processes close a kept connection: 60 s.
@@ -67,6 +74,7 @@ impl Default for Config {
             connect_per_server: 8,
             keep_connections: None,
             max_kept_connections: 1000,
+            secret_key: None,
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::schedule::Schedule;
 use crate::transport::{SshTransport, Transport};
 use crate::{
     Canceller, Config, Error, Event, Result, RunHandle, RunObserver, RunRequest, SessionSummary,
-    Stop, StopRequest,
+    Stop, StopRequest, Submitted,
 };
 
 /// The controls of a run that is going on.
@@ -71,12 +71,12 @@ impl std::fmt::Debug for Engine {
 }
 
 /// A request that passed its checks.
-struct Checked {
-    meta: SessionMeta,
-    model: ModelEntry,
-    session: Arc<dyn DynSession>,
+pub(crate) struct Checked {
+    pub(crate) meta: SessionMeta,
+    pub(crate) model: ModelEntry,
+    pub(crate) session: Arc<dyn DynSession>,
     /// The values of secret parameters, hidden wherever output is shown.
-    secrets: Vec<String>,
+    pub(crate) secrets: Vec<String>,
 }
 
 impl Engine {
@@ -235,6 +235,7 @@ impl Engine {
                 StopRequest::Elsewhere(Stop::from_level(l).unwrap_or(Stop::AfterCommand))
             }
             minke_store::RunStopRequest::Ended(state) => StopRequest::Ended(state),
+            minke_store::RunStopRequest::Finished(state) => StopRequest::Finished(state),
             other => {
                 return Err(crate::Error::Core(minke_core::Error::Setup(format!(
                     "unexpected answer to a stop request: {other:?}"
@@ -286,37 +287,70 @@ impl Engine {
         req: RunRequest,
         observer: Option<Arc<dyn RunObserver>>,
     ) -> Result<RunHandle> {
-        let inner = &self.inner;
         let checked = self.check(&req)?;
-        let selection = Selection::load(&inner.store, inner.hosts, &checked.model, &req.query);
-        let selection = selection.await?;
-        let ttl = inner.config.lock_ttl;
-        let recorded = record::record(&inner.store, &req, &checked.meta, selection, ttl).await?;
+        let recorded = self
+            .record(&req, &checked, record::Execution::InProcess)
+            .await?;
         let run_id = recorded.run_id;
         let schedule = Schedule::new(recorded.sessions);
         self.announce(run_id, &schedule.summaries);
         let (canceller, cancel) = Canceller::new();
         self.activate(run_id, &canceller, schedule.controls);
-        let run = RunCtx {
-            engine: self.clone(),
-            run_id,
-            parallel: checked.meta.parallel_per_host,
-            session_timeout: checked.meta.timeout.unwrap_or(inner.config.session_timeout),
-            model: checked.model,
-            session: checked.session,
-            params: req.params,
-            secrets: checked.secrets,
-            cancel,
-            observer,
-        };
+        let run = RunCtx::new(self.clone(), run_id, checked, req.params, cancel, observer);
         let sessions = schedule.summaries.len();
         let join = tokio::spawn(run.drive(schedule.hosts, schedule.summaries));
         Ok(RunHandle::new(run_id, sessions, canceller, join))
     }
 
+    /// Records a run and queues it for workers (see [`Worker`](crate::Worker)):
+    /// nothing runs in this process. Secret parameters are sealed with
+    /// [`Config::secret_key`] for the workers (refused without one). Returns the
+    /// run's id; a run none of whose sessions can run (disabled or locked hosts) has
+    /// ended already.
+    pub async fn submit(&self, req: RunRequest) -> Result<Submitted> {
+        let checked = self.check(&req)?;
+        let sealer = crate::secrets::Sealer::new(&self.inner.config, &checked.meta, &req.params)?;
+        let recorded = self
+            .record(&req, &checked, record::Execution::Queue(sealer))
+            .await?;
+        Ok(Submitted {
+            run_id: recorded.run_id,
+            sessions: recorded.sessions.len(),
+        })
+    }
+
+    /// Loads the selection and records the run.
+    async fn record(
+        &self,
+        req: &RunRequest,
+        checked: &Checked,
+        execution: record::Execution,
+    ) -> Result<record::Recorded> {
+        let inner = &self.inner;
+        let selection = Selection::load(&inner.store, inner.hosts, &checked.model, &req.query);
+        let selection = selection.await?;
+        let ttl = inner.config.lock_ttl;
+        record::record(&inner.store, req, &checked.meta, selection, ttl, execution).await
+    }
+
+    /// The source of the hosts' connection settings.
+    pub(crate) fn host_source(&self) -> HostSource {
+        self.inner.hosts
+    }
+
+    /// The engine's limit of sessions at once.
+    pub(crate) fn permits(&self) -> Arc<Semaphore> {
+        self.inner.permits.clone()
+    }
+
+    /// The engine's live events.
+    pub(crate) fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
     /// Checks that the session and the model exist, that the session works on the
     /// model and that the parameters fit.
-    fn check(&self, req: &RunRequest) -> Result<Checked> {
+    pub(crate) fn check(&self, req: &RunRequest) -> Result<Checked> {
         let entry = self
             .inner
             .sessions

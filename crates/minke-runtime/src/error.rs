@@ -34,6 +34,10 @@ pub enum Error {
     /// Setup is inconsistent.
     #[error(transparent)]
     Core(#[from] minke_core::Error),
+    /// Secret parameters cannot go through the queue: no key to seal them with, or
+    /// a run sealed with another key.
+    #[error("{0}")]
+    Secrets(String),
     /// The selection is empty.
     #[error("the selection of model `{model}` is empty: no object matches")]
     EmptySelection {

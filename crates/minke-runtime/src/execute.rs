@@ -23,6 +23,7 @@ use crate::pool::{HostLink, Pool};
 use crate::record;
 use crate::stop::{Stop, Stops};
 use crate::transport::Link;
+use crate::worker::Holding;
 
 /// How long a session killed at its timeout has to record its command.
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -43,6 +44,35 @@ pub(crate) struct RunCtx {
     pub(crate) observer: Option<Arc<dyn RunObserver>>,
 }
 
+impl RunCtx {
+    /// The context of a run whose request passed its checks.
+    pub(crate) fn new(
+        engine: Engine,
+        run_id: i64,
+        checked: crate::engine::Checked,
+        params: Params,
+        cancel: watch::Receiver<Option<Stop>>,
+        observer: Option<Arc<dyn RunObserver>>,
+    ) -> Self {
+        let session_timeout = checked
+            .meta
+            .timeout
+            .unwrap_or(engine.config().session_timeout);
+        RunCtx {
+            run_id,
+            parallel: checked.meta.parallel_per_host,
+            session_timeout,
+            model: checked.model,
+            session: checked.session,
+            params,
+            secrets: checked.secrets,
+            cancel,
+            observer,
+            engine,
+        }
+    }
+}
+
 /// One object to work on, once the run is recorded.
 pub(crate) struct Job {
     pub(crate) session_id: i64,
@@ -59,6 +89,7 @@ struct HostSlot {
     target: HostTarget,
     link: Mutex<Option<Arc<HostLink>>>,
     permits: Arc<Semaphore>,
+    holding: Holding,
 }
 
 type Connected = Result<Arc<dyn Link>, minke_ssh::Error>;
@@ -108,34 +139,44 @@ impl RunCtx {
         &self.engine.inner
     }
 
-    /// Runs one host's sessions, releases its lock and gives its connection back
-    /// (kept for the next run, or closed).
+    fn store(&self) -> &minke_store::Store {
+        &self.engine.inner.store
+    }
+
+    /// Runs one host's sessions, releases its lock (when the run holds it itself)
+    /// and gives its connection back (kept for the next run, or closed). Returns the
+    /// outcomes of the sessions it ended; a session of a queue item that it did not
+    /// start (the worker drains, or lost the item) has none.
     pub(crate) async fn host_task(
         self,
         target: HostTarget,
         jobs: Vec<Job>,
         permits: Arc<Semaphore>,
+        holding: Holding,
     ) -> Vec<(i64, Outcome)> {
         let host = Arc::new(HostSlot {
             target,
             link: Mutex::new(None),
             permits,
+            holding,
         });
         let outcomes = if self.parallel {
             self.side_by_side(&host, jobs).await
         } else {
             let mut v = Vec::with_capacity(jobs.len());
             for job in jobs {
-                v.push(self.one(&host, job).await);
+                v.extend(self.one(&host, job).await);
             }
             v
         };
-        let (run_id, host_id) = (self.run_id, host.target.id);
-        self.inner()
-            .store
-            .write_statement_later("a host lock release", move |c| {
-                minke_store::release_host_lock(c, run_id, host_id)
-            });
+        if matches!(host.holding, Holding::Run) {
+            let (run_id, host_id) = (self.run_id, host.target.id);
+            self.inner()
+                .store
+                .write_statement_later("a host lock release", move |c| {
+                    minke_store::release_host_lock(c, run_id, host_id)
+                });
+        }
         host.release(&self.inner().pool).await;
         outcomes
     }
@@ -150,15 +191,17 @@ impl RunCtx {
         let mut v = Vec::new();
         while let Some(r) = set.join_next().await {
             match r {
-                Ok(o) => v.push(o),
+                Ok(o) => v.extend(o),
                 Err(e) => tracing::error!(run_id = self.run_id, "session task failed: {e}"),
             }
         }
         v
     }
 
-    /// Runs one session and records its end.
-    async fn one(&self, host: &HostSlot, job: Job) -> (i64, Outcome) {
+    /// Runs one session and records its end. `None` when a session of a queue item
+    /// is left alone: the worker drains (the session goes back to the queue) or lost
+    /// the item, or another took it.
+    async fn one(&self, host: &HostSlot, job: Job) -> Option<(i64, Outcome)> {
         let Job {
             session_id,
             object,
@@ -166,15 +209,27 @@ impl RunCtx {
             stop,
         } = job;
         let stops = Stops::new(self.cancel.clone(), stop);
+        if host.holding.draining() {
+            return None;
+        }
         // The permit is held until the end is recorded.
         let admitted = self.admit(host, &stops).await;
+        if let Holding::Item(item) = &host.holding {
+            let mine = match &admitted {
+                Ok(_) => !item.draining() && item.start_session(self.store(), session_id).await,
+                Err(_) => !item.is_lost(),
+            };
+            if !mine {
+                return None;
+            }
+        }
         let outcome = match &admitted {
             Ok(_permit) => self.work(session_id, host, object, &label, stops).await,
             Err(why) => Outcome::canceled(*why),
         };
         self.finish(session_id, &host.target, &label, &outcome);
         drop(admitted);
-        (session_id, outcome)
+        Some((session_id, outcome))
     }
 
     /// Waits for a permit to run; `Err` says why the session never starts.
@@ -207,7 +262,7 @@ impl RunCtx {
         stops: Stops,
     ) -> Outcome {
         let (connection, retries) = host.link(self.inner()).await;
-        self.started(session_id, &host.target, label);
+        self.started(session_id, host, label);
         if let Some(text) = retries {
             self.note(session_id, MessageLevel::Info, text);
         }
@@ -217,14 +272,18 @@ impl RunCtx {
         }
     }
 
-    /// Records and announces that a session started.
-    fn started(&self, session_id: i64, target: &HostTarget, label: &str) {
-        let at = now_micros();
-        self.inner()
-            .store
-            .write_statement_later("a session start", move |c| {
-                minke_store::start_session(c, session_id, at)
-            });
+    /// Records (unless its queue item's start did) and announces that a session
+    /// started.
+    fn started(&self, session_id: i64, host: &HostSlot, label: &str) {
+        let target = &host.target;
+        if matches!(host.holding, Holding::Run) {
+            let at = now_micros();
+            self.inner()
+                .store
+                .write_statement_later("a session start", move |c| {
+                    minke_store::start_session(c, session_id, at)
+                });
+        }
         self.inner().events.send(|| Event::SessionState {
             run_id: self.run_id,
             session_id,

@@ -5,7 +5,7 @@ use std::fmt::Display;
 use minke_core::{FailReason, State, Status};
 
 /// Why a session that was canceled before its turn never started.
-pub(crate) const NOT_STARTED: &str = "canceled before it started";
+pub(crate) const NOT_STARTED: &str = minke_store::CANCELED_IN_QUEUE;
 /// Why a session stopped by a person did not finish.
 pub(crate) const STOPPED: &str = "stopped by request";
 

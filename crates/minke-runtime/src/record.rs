@@ -11,6 +11,14 @@ use crate::outcome::Outcome;
 use crate::plan::{Planned, Selection};
 use crate::{Result, RunRequest};
 
+/// Who executes a run.
+pub(crate) enum Execution {
+    /// The process that records it.
+    InProcess,
+    /// Workers, through the queue; with the run's secret parameters to seal, if any.
+    Queue(Option<crate::secrets::Sealer>),
+}
+
 /// A recorded run: its id and its sessions (each with its id), in selection order.
 pub(crate) struct Recorded {
     pub(crate) run_id: i64,
@@ -26,6 +34,7 @@ pub(crate) async fn record(
     meta: &SessionMeta,
     selection: Selection,
     lock_ttl: Duration,
+    execution: Execution,
 ) -> Result<Recorded> {
     let run = NewRun {
         session: meta.name.to_owned(),
@@ -58,6 +67,14 @@ pub(crate) async fn record(
                     minke_store::insert_message(c, &message_row(id, 1, level, text, now))?;
                     finish_session(c, id, &p.fate.recorded(), now)?;
                 }
+            }
+            if let Execution::Queue(sealer) = &execution {
+                if let Some(sealer) = sealer {
+                    minke_store::seal_run_params(c, run_id, &sealer.seal(run_id))?;
+                }
+                minke_store::enqueue_run(c, run_id)?;
+                // Nothing to run (disabled or locked hosts): it ends now.
+                minke_store::finish_run_if_complete(c, run_id, now)?;
             }
             Ok(Recorded {
                 run_id,

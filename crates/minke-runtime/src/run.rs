@@ -23,6 +23,15 @@ pub struct RunRequest {
     pub username: String,
 }
 
+/// A run queued for workers ([`Engine::submit`](crate::Engine::submit)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Submitted {
+    /// The run's id in the history.
+    pub run_id: i64,
+    /// Its sessions, one per selected object (those that cannot run have ended).
+    pub sessions: usize,
+}
+
 /// How one session of a run ended (or where it stands).
 #[derive(Clone, Debug, Serialize)]
 pub struct SessionSummary {

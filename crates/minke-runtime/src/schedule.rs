@@ -13,6 +13,7 @@ use crate::execute::{Job, RunCtx};
 use crate::outcome::Outcome;
 use crate::plan::{Fate, Planned};
 use crate::record;
+use crate::worker::Holding;
 use crate::{Canceller, Event, RunSummary, SessionSummary};
 
 /// A recorded run, ready to go.
@@ -108,7 +109,10 @@ impl RunCtx {
         let mut host_of_task = BTreeMap::new();
         for (host_id, (target, jobs)) in hosts {
             let ids: Vec<i64> = jobs.iter().map(|j| j.session_id).collect();
-            let handle = tasks.spawn(self.clone().host_task(target, jobs, permits.clone()));
+            let task = self
+                .clone()
+                .host_task(target, jobs, permits.clone(), Holding::Run);
+            let handle = tasks.spawn(task);
             host_of_task.insert(handle.id(), (host_id, ids));
         }
         let mut outcomes = Vec::new();
@@ -181,7 +185,11 @@ impl RunCtx {
 const STOP_POLL: Duration = Duration::from_millis(500);
 
 /// Applies the stops asked of the run through the database, until aborted.
-fn watch_stop_requests(store: Store, run_id: i64, canceller: Option<Canceller>) -> JoinHandle<()> {
+pub(crate) fn watch_stop_requests(
+    store: Store,
+    run_id: i64,
+    canceller: Option<Canceller>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let Some(canceller) = canceller else { return };
         let mut every = tokio::time::interval(STOP_POLL);

@@ -58,6 +58,9 @@ pub enum StopRequest {
     Elsewhere(Stop),
     /// The run had already ended, in this state.
     Ended(minke_core::RunState),
+    /// Nothing of the run had started (its work was still queued): it ended now, in
+    /// this state.
+    Finished(minke_core::RunState),
 }
 
 /// Stops a run (or one session of it): the first call lets running sessions finish

@@ -79,6 +79,15 @@ pub enum Error {
     /// A model or value is inconsistent.
     #[error(transparent)]
     Core(#[from] minke_core::Error),
+    /// What was asked needs PostgreSQL (several processes working through the
+    /// database: workers, the queue, notifications).
+    #[error("{what} needs PostgreSQL; {url} is a SQLite database")]
+    NeedsPostgres {
+        /// What was asked.
+        what: String,
+        /// The URL (password removed).
+        url: String,
+    },
     /// The store's worker thread is gone.
     #[error("the database worker stopped: {0}")]
     Worker(String),

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::schema::{
     minke_commands as cmd, minke_host_locks as lk, minke_messages as msg, minke_runs as run,
-    minke_sessions as ses,
+    minke_sessions as ses, minke_work_items as wi,
 };
 use crate::{Conn, Error, Result, now_micros, with_conn};
 
@@ -205,18 +205,20 @@ pub fn finish_session(
     reason: Option<&str>,
     at: i64,
 ) -> Result<()> {
-    with_conn!(conn, |c, B| diesel::update(ses::table.find(id))
-        .set((
-            ses::state.eq(state),
-            ses::status.eq(status),
-            ses::reason.eq(reason),
-            ses::finished_at.eq(at)
-        ))
-        .execute(c)
-        .map(drop)
-        .map_err(Error::query(format!(
-            "recording the end of session {id}"
-        ))))
+    // A session ends once: a late writer (a worker whose lease ran out) never
+    // overwrites the verdict already recorded (`interrupted` by the reaper).
+    with_conn!(conn, |c, B| diesel::update(
+        ses::table.find(id).filter(ses::finished_at.is_null())
+    )
+    .set((
+        ses::state.eq(state),
+        ses::status.eq(status),
+        ses::reason.eq(reason),
+        ses::finished_at.eq(at)
+    ))
+    .execute(c)
+    .map(drop)
+    .map_err(Error::query(format!("recording the end of session {id}"))))
 }
 
 /// What asking a run to stop through the database came to.
@@ -228,6 +230,9 @@ pub enum RunStopRequest {
     Requested(i16),
     /// The run had already ended, in this state.
     Ended(RunState),
+    /// Nothing of the run had started (its work was queued): it ended now, in this
+    /// state.
+    Finished(RunState),
 }
 
 /// Asks a run to stop, for the process that runs it to see (it looks every half
@@ -264,6 +269,13 @@ pub fn request_run_stop(
         .set(run::stop_requested.eq(wanted))
         .execute(c)
         .map_err(Error::query(format!("asking run {run_id} to stop"))))?;
+    // Work no worker holds yet never starts; a run left with nothing else ends here.
+    crate::queue::cancel_queued_work(conn, run_id)?;
+    if crate::queue::has_work_items(conn, run_id)?
+        && let Some(state) = crate::queue::finish_run_if_complete(conn, run_id, now_micros())?
+    {
+        return Ok(RunStopRequest::Finished(state));
+    }
     Ok(RunStopRequest::Requested(wanted))
 }
 
@@ -403,7 +415,11 @@ pub fn insert_message(conn: &mut Conn, row: &MessageRow) -> Result<()> {
 /// Records a run's end.
 pub fn finish_run(conn: &mut Conn, id: i64, state: RunState, at: i64) -> Result<()> {
     with_conn!(conn, |c, B| diesel::update(run::table.find(id))
-        .set((run::state.eq(state), run::finished_at.eq(at)))
+        .set((
+            run::state.eq(state),
+            run::finished_at.eq(at),
+            run::sealed_params.eq(None::<String>)
+        ))
         .execute(c)
         .map(drop)
         .map_err(Error::query(format!("recording the end of run {id}"))))
@@ -462,13 +478,14 @@ pub(crate) fn query_only(conn: &mut Conn) -> bool {
 
 /// Of these `running` runs, those whose process died: they hold no live host lock.
 fn dead_runs(conn: &mut Conn, running: &[i64], now: i64) -> Result<Vec<i64>> {
-    let live: Vec<i64> = with_conn!(conn, |c, B| lk::table
+    let mut live: Vec<i64> = with_conn!(conn, |c, B| lk::table
         .filter(lk::run_id.eq_any(running))
         .filter(lk::expires_at.gt(now))
         .select(lk::run_id)
         .distinct()
         .load(c)
         .map_err(Error::query("reading host locks")))?;
+    live.extend(crate::queue::runs_with_open_work(conn, running)?);
     Ok(running
         .iter()
         .copied()
@@ -640,21 +657,22 @@ pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
 /// its end may be caught here too; its end then overwrites the run's state, and its
 /// sessions are all done already). Each becomes `interrupted`; its running sessions
 /// `failed` and its waiting ones `canceled`, both with the reason `interrupted`.
-/// Returns their ids.
+/// A run with work items queued or held by a worker is alive whatever its locks: the
+/// queue's leases and reaper decide about those. Returns their ids.
 pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<i64>> {
+    let running: Vec<i64> = with_conn!(&mut *conn, |c, B| run::table
+        .filter(run::state.eq(RunState::Running))
+        .select(run::id)
+        .load(c)
+        .map_err(Error::query("looking for interrupted runs")))?;
+    if running.is_empty() {
+        return Ok(running);
+    }
+    let dead = dead_runs(conn, &running, now)?;
+    if dead.is_empty() {
+        return Ok(dead);
+    }
     with_conn!(conn, |c, B| {
-        let live = lk::table
-            .filter(lk::run_id.eq(run::id))
-            .filter(lk::expires_at.gt(now));
-        let dead: Vec<i64> = run::table
-            .filter(run::state.eq(RunState::Running))
-            .filter(diesel::dsl::not(diesel::dsl::exists(live)))
-            .select(run::id)
-            .load(c)
-            .map_err(Error::query("looking for interrupted runs"))?;
-        if dead.is_empty() {
-            return Ok(dead);
-        }
         diesel::update(
             ses::table
                 .filter(ses::run_id.eq_any(&dead))
@@ -684,6 +702,7 @@ pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<i64>> {
             .set((
                 run::state.eq(RunState::Interrupted),
                 run::finished_at.eq(now),
+                run::sealed_params.eq(None::<String>),
             ))
             .execute(c)
             .map_err(Error::query("closing interrupted runs"))?;
@@ -705,9 +724,19 @@ pub fn acquire_host_locks(
 ) -> Result<Vec<(i64, i64)>> {
     let now = now_micros();
     with_conn!(conn, |c, B| {
-        diesel::delete(lk::table.filter(lk::expires_at.lt(now)))
-            .execute(c)
-            .map_err(Error::query("removing expired host locks"))?;
+        // A lock whose run has work queued or held on the host stays: the queue
+        // (its leases and reaper) decides when that work is over.
+        let open = wi::table
+            .filter(wi::run_id.eq(lk::run_id))
+            .filter(wi::host_id.eq(lk::host_id))
+            .filter(wi::state.eq_any(crate::WorkState::OPEN));
+        diesel::delete(
+            lk::table
+                .filter(lk::expires_at.lt(now))
+                .filter(diesel::dsl::not(diesel::dsl::exists(open))),
+        )
+        .execute(c)
+        .map_err(Error::query("removing expired host locks"))?;
         for chunk in host_ids.chunks(1000) {
             let rows: Vec<_> = chunk
                 .iter()

@@ -15,6 +15,7 @@ mod error;
 mod groups;
 mod history;
 mod hosts;
+mod listen;
 mod model;
 mod query;
 mod queue;
@@ -29,6 +30,7 @@ pub use error::{Error, Result};
 pub use groups::*;
 pub use history::*;
 pub use hosts::{HostRecord, NewHost, check_host_name, upsert_host};
+pub use listen::{Listener, Notification};
 pub use model::{
     AsId, StoredModel, check_query, condition_value, key_from_id, like_pattern, require_host,
 };
@@ -37,9 +39,10 @@ pub use query::{
     load_in_chunks,
 };
 pub use queue::{
-    HandedBack, HandedBackRest, LostItem, QueueWorker, REAPER_LOCK_KEY, Reaped, WORK_CHANNEL,
-    WorkItem, WorkState, database_now, enqueue_run, reap_expired, run_work_items, work_item,
-    work_item_sessions,
+    CANCELED_IN_QUEUE, HandedBack, HandedBackRest, LostItem, QueueWorker, REAPER_LOCK_KEY, Reaped,
+    WORK_CHANNEL, WorkItem, WorkState, cancel_queued_work, database_now, enqueue_run,
+    finish_run_if_complete, reap_expired, run_work_items, seal_run_params, sealed_run_params,
+    work_item, work_item_sessions,
 };
 pub use store::{OpenMode, Store, migrate};
 pub use users::*;

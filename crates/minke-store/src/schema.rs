@@ -52,6 +52,7 @@ diesel::table! {
         created_at -> BigInt,
         finished_at -> Nullable<BigInt>,
         stop_requested -> Nullable<SmallInt>,
+        sealed_params -> Nullable<Text>,
     }
 }
 

@@ -25,6 +25,7 @@ pub fn app() -> App {
         .session::<sessions::Inventory>()
         .session::<sessions::AppState>()
         .session::<sessions::Command>()
+        .session::<sessions::Sudo>()
 }
 
 fn main() -> ExitCode {

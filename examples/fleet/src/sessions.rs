@@ -125,3 +125,27 @@ pub(crate) struct Command {
     #[minke(multiline)]
     pub(crate) cmd: String,
 }
+
+/// Run a command with sudo
+///
+/// Runs the `cmd` parameter through `sudo`; the password goes to sudo's standard
+/// input, never to the command line or the history.
+#[derive(Session)]
+#[minke(work_on(Host, Server), confirm)]
+pub(crate) struct Sudo {
+    /// The shell command to run as root.
+    pub(crate) cmd: String,
+    /// The sudo password of the SSH user.
+    #[minke(secret)]
+    pub(crate) password: Secret,
+}
+
+impl Session for Sudo {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        let out = cx.sudo(&self.cmd, Some(&self.password)).await?;
+        if !out.ok() {
+            cx.error(format!("sudo failed: {:?}", out.exit)).await?;
+        }
+        Ok(())
+    }
+}

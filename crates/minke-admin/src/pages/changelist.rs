@@ -815,8 +815,7 @@ pub(crate) async fn run(
         let nothing = query.ids.as_ref().is_some_and(Vec::is_empty);
         if check.errors.is_empty() && check.form_error.is_none() && !nothing {
             let handle = st
-                .engine()
-                .start(RunRequest {
+                .start_run(RunRequest {
                     session: name.clone(),
                     model: model.clone(),
                     query,

@@ -295,6 +295,8 @@ pub(crate) async fn stop(
         // asked through the database.
         None => match st.engine().request_stop(run_id, None).await? {
             StopRequest::Here(s) | StopRequest::Elsewhere(s) => s,
+            // Its work was queued only: it is over already.
+            StopRequest::Finished(_) => Stop::Now,
             StopRequest::Ended(state) => {
                 return Err(Error::Conflict(format!(
                     "run {run_id} has already ended ({state})"

@@ -378,3 +378,122 @@ pub fn count(c: &mut diesel::sqlite::SqliteConnection, sql: &str) -> i64 {
     }
     diesel::sql_query(sql).get_result::<N>(c).unwrap().n
 }
+
+impl Setup {
+    /// The hosts of `fleet`, imported into the database `db` (a PostgreSQL URL, say).
+    pub fn on(fleet: minke_testkit::Fleet, db: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Setup {
+            fleet,
+            dir,
+            db: db.to_owned(),
+        };
+        let cfg = s.ssh_config();
+        let out = s.fleet_cmd(&["hosts", "import-ssh-config", cfg.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        s
+    }
+}
+
+/// A fresh PostgreSQL database for one test (dropped at its end), on the server
+/// the test script started.
+pub fn pg_database(tag: &str) -> minke_testkit::PgDatabase {
+    let admin = std::env::var("MINKE_TEST_PG_URL").expect(
+        "MINKE_TEST_PG_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL",
+    );
+    minke_testkit::PgDatabase::create(&admin, tag).unwrap()
+}
+
+/// One number from a SQL query on PostgreSQL (`SELECT COUNT(*) AS n ...`).
+pub fn pg_count(url: &str, sql: &str) -> i64 {
+    use diesel::Connection as _;
+    use diesel::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut c = diesel::pg::PgConnection::establish(url).unwrap();
+    diesel::sql_query(sql).get_result::<N>(&mut c).unwrap().n
+}
+
+/// Texts from a SQL query on PostgreSQL (`SELECT ... AS t ...`).
+pub fn pg_texts(url: &str, sql: &str) -> Vec<String> {
+    use diesel::Connection as _;
+    use diesel::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct T {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+    }
+    let mut c = diesel::pg::PgConnection::establish(url).unwrap();
+    diesel::sql_query(sql)
+        .load::<T>(&mut c)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.t)
+        .collect()
+}
+
+/// `fleet worker` as a child process, its output in a log file; killed on drop.
+pub struct WorkerProc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl WorkerProc {
+    /// Starts `fleet --database DB worker --name NAME ARGS...` with the log at level
+    /// info in `dir/worker-NAME.log`, and waits until it says it works.
+    pub fn start(db: &str, dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let log = dir.join(format!("worker-{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = fleet(db);
+        cmd.args(["worker", "--name", name])
+            .args(args)
+            .env("MINKE_LOG", "info")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut w = WorkerProc {
+            child: cmd.spawn().unwrap(),
+            log,
+        };
+        wait_for("the worker to start", WAIT, || {
+            if let Some(status) = w.child.try_wait().unwrap() {
+                panic!("the worker ended at once ({status}):\n{}", w.log());
+            }
+            w.log().contains("worker started").then_some(())
+        });
+        w
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, ...).
+    pub fn signal(&self, name: &str) {
+        signal(self.child.id(), name);
+    }
+
+    /// Waits for its end (at most `within`): its exit code and its log.
+    pub fn wait(&mut self, within: Duration) -> (Option<i32>, String) {
+        let status = wait_for("the worker to stop", within, || {
+            self.child.try_wait().unwrap()
+        });
+        (status.code(), self.log())
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- {} ---\n{}", self.log.display(), self.log());
+        }
+    }
+}
