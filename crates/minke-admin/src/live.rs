@@ -44,6 +44,20 @@ pub(crate) enum HubMsg {
     Event(Arc<Event>),
     /// The hub missed events: streams send a fresh snapshot.
     Resync,
+    /// Another process announced that this run changed (PostgreSQL): streams of a
+    /// run going on elsewhere send a fresh snapshot.
+    Changed(i64),
+}
+
+/// How often a stream of a run going on in another process looks at the database
+/// without being told: on SQLite (no notifications) this is how it follows; on
+/// PostgreSQL announcements wake it and this only covers what a reconnect missed.
+fn recheck_every(url: &minke_store::DatabaseUrl) -> Duration {
+    if url.is_sqlite() {
+        Duration::from_secs(3)
+    } else {
+        Duration::from_secs(30)
+    }
 }
 
 /// The last bytes of a session's running command.
@@ -119,6 +133,9 @@ pub(crate) struct Hub {
     state: Mutex<HubState>,
     tx: broadcast::Sender<HubMsg>,
     engine_rx: Mutex<Option<broadcast::Receiver<Event>>>,
+    url: minke_store::DatabaseUrl,
+    /// Announcements of runs that change in other processes (PostgreSQL).
+    listening: Mutex<Option<minke_store::Listening>>,
 }
 
 fn rank(s: State) -> u8 {
@@ -140,7 +157,30 @@ impl Hub {
             state: Mutex::new(HubState::default()),
             tx: broadcast::channel(16_384).0,
             engine_rx: Mutex::new(Some(engine.subscribe())),
+            url: engine.store().url().clone(),
+            listening: Mutex::new(None),
         }
+    }
+
+    /// Passes on the announcements of runs that change in other processes, as
+    /// [`HubMsg::Changed`] (a reconnect, which may have missed some, as
+    /// [`HubMsg::Resync`]).
+    fn listen(self: &Arc<Self>) {
+        let tx = self.tx.clone();
+        let listening =
+            minke_store::Listener::spawn(&self.url, &[minke_store::RUN_CHANNEL], move |n| {
+                let msg = match n {
+                    None => Some(HubMsg::Resync),
+                    Some(n) => n.payload.parse().ok().map(HubMsg::Changed),
+                };
+                if let Some(msg) = msg {
+                    let _ = tx.send(msg);
+                }
+            });
+        *self
+            .listening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = listening;
     }
 
     /// Starts following the engine (once; later calls do nothing). Needs a Tokio
@@ -152,6 +192,7 @@ impl Hub {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         let Some(mut rx) = rx else { return };
+        self.listen();
         let hub = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -634,7 +675,7 @@ async fn follow(st: &AppState, run_id: i64, out: &Outbox) -> Result<()> {
         // A run going on in another process sends no events here: look again now
         // and then until it ends.
         let recheck = tokio::time::sleep(if foreign {
-            Duration::from_secs(3)
+            recheck_every(&st.hub().url)
         } else {
             Duration::from_secs(3600 * 24 * 365)
         });
@@ -659,6 +700,8 @@ async fn follow(st: &AppState, run_id: i64, out: &Outbox) -> Result<()> {
                     Ok(HubMsg::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         continue 'snapshot;
                     }
+                    Ok(HubMsg::Changed(r)) if foreign && r == run_id => continue 'snapshot,
+                    Ok(HubMsg::Changed(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
                 () = &mut recheck => continue 'snapshot,
@@ -676,6 +719,7 @@ fn take_batch(first: Arc<Event>, rx: &mut broadcast::Receiver<HubMsg>) -> (Vec<A
     while batch.len() < BATCH {
         match rx.try_recv() {
             Ok(HubMsg::Event(e)) => batch.push(e),
+            Ok(HubMsg::Changed(_)) => {}
             Ok(HubMsg::Resync) | Err(broadcast::error::TryRecvError::Lagged(_)) => {
                 return (batch, true);
             }
@@ -701,6 +745,7 @@ async fn catch_up(
             () = out.drained() => break,
             got = rx.recv() => match got {
                 Ok(HubMsg::Event(ev)) => skipped += output_bytes(&ev, run_id),
+                Ok(HubMsg::Changed(_)) => {}
                 Ok(HubMsg::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     missed_events = true;
                 }

@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) events: EventBus,
     /// Sessions running at once over every run of this engine (`Config::concurrency`).
     pub(crate) permits: Arc<Semaphore>,
+    /// Announces the runs that change to other processes (PostgreSQL).
+    notifier: crate::notify::Notifier,
 }
 
 impl Inner {
@@ -119,6 +121,7 @@ impl Engine {
                 hosts,
                 config,
                 events: Default::default(),
+                notifier: Default::default(),
             }),
         }
     }
@@ -288,6 +291,7 @@ impl Engine {
         observer: Option<Arc<dyn RunObserver>>,
     ) -> Result<RunHandle> {
         let checked = self.check(&req)?;
+        self.announce_changes();
         let recorded = self
             .record(&req, &checked, record::Execution::InProcess)
             .await?;
@@ -331,6 +335,14 @@ impl Engine {
         let selection = selection.await?;
         let ttl = inner.config.lock_ttl;
         record::record(&inner.store, req, &checked.meta, selection, ttl, execution).await
+    }
+
+    /// From now on, tells other processes when runs of this engine change
+    /// (PostgreSQL `NOTIFY`), so that their live views follow them.
+    pub(crate) fn announce_changes(&self) {
+        self.inner
+            .notifier
+            .start(&self.inner.store, &self.inner.events);
     }
 
     /// The source of the hosts' connection settings.

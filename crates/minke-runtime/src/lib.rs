@@ -12,6 +12,7 @@ mod execute;
 mod executor;
 mod follow;
 mod models;
+mod notify;
 mod outcome;
 mod plan;
 mod pool;

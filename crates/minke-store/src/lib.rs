@@ -30,7 +30,7 @@ pub use error::{Error, Result};
 pub use groups::*;
 pub use history::*;
 pub use hosts::{HostRecord, NewHost, check_host_name, upsert_host};
-pub use listen::{Listener, Notification};
+pub use listen::{Listener, Listening, Notification, RUN_CHANNEL, notify_runs};
 pub use model::{
     AsId, StoredModel, check_query, condition_value, key_from_id, like_pattern, require_host,
 };

@@ -337,17 +337,7 @@ fn unqueued_hosts(conn: &mut Conn, run_id: i64) -> Result<Vec<i64>> {
 
 /// Announces new items on [`WORK_CHANNEL`] (PostgreSQL; nothing on SQLite).
 fn notify_work(conn: &mut Conn, ids: &[i64]) -> Result<()> {
-    let Conn::Pg(c) = conn else {
-        return Ok(());
-    };
-    for chunk in ids.chunks(1000) {
-        diesel::sql_query("SELECT pg_notify($1, x::text) FROM unnest($2::bigint[]) AS x")
-            .bind::<Text, _>(WORK_CHANNEL)
-            .bind::<diesel::sql_types::Array<BigInt>, _>(chunk)
-            .execute(c)
-            .map_err(Error::query("announcing new work items"))?;
-    }
-    Ok(())
+    crate::listen::notify_ids(conn, WORK_CHANNEL, ids)
 }
 
 /// One work item by id.

@@ -725,3 +725,164 @@ fn lock_expiries(conn: &mut Conn, run_id: i64) -> HashMap<i64, i64> {
     .into_iter()
     .collect()
 }
+
+#[test]
+fn run_announcements_reach_listeners_and_sqlite_has_none() {
+    let b = backends("q_listen");
+    let sqlite = DatabaseUrl::parse(&b.sqlite).unwrap();
+    let refused = minke_store::Listener::open(&sqlite, &[minke_store::RUN_CHANNEL]).unwrap_err();
+    assert!(
+        refused.to_string().contains("needs PostgreSQL"),
+        "{refused}"
+    );
+    // Announcing on SQLite is a no-op, not an error.
+    minke_store::notify_runs(&mut open(&b.sqlite), &[1]).unwrap();
+
+    let pg = DatabaseUrl::parse(&b.pg).unwrap();
+    let mut listener = minke_store::Listener::open(&pg, &[minke_store::RUN_CHANNEL]).unwrap();
+    let mut conn = open(&b.pg);
+    conn.transaction(|c| minke_store::notify_runs(c, &[7, 9]))
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 2 && Instant::now() < deadline {
+        got.extend(listener.wait(Duration::from_millis(200)).unwrap());
+    }
+    let payloads: Vec<&str> = got.iter().map(|n| n.payload.as_str()).collect();
+    assert_eq!(payloads, ["7", "9"]);
+    assert!(got.iter().all(|n| n.channel == minke_store::RUN_CHANNEL));
+
+    // In the background: a call on connecting, then one per announcement.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _listening = minke_store::Listener::spawn(&pg, &[minke_store::RUN_CHANNEL], move |n| {
+        let _ = tx.send(n.map(|n| n.payload));
+    })
+    .unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), None);
+    minke_store::notify_runs(&mut conn, &[11]).unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Some("11".to_owned())
+    );
+}
+
+#[test]
+fn a_stop_cancels_queued_work_and_the_last_item_ends_the_run() {
+    let b = backends("q_stop");
+    for url in b.urls() {
+        let mut conn = open(url);
+        // All queued: the stop ends the run at once.
+        let (queued, by_host) = record_run(&mut conn, "deploy", &[1, 2], 1);
+        let answer = minke_store::request_run_stop(&mut conn, queued, Some(1)).unwrap();
+        assert_eq!(
+            answer,
+            minke_store::RunStopRequest::Finished(RunState::Canceled),
+            "{url}"
+        );
+        for ids in by_host.values() {
+            let (state, _, reason) = session_state(&mut conn, ids[0]);
+            assert_eq!(state, State::Canceled);
+            assert_eq!(reason.as_deref(), Some(minke_store::CANCELED_IN_QUEUE));
+        }
+        assert!(!host_locked(&mut conn, queued, 1) && !host_locked(&mut conn, queued, 2));
+
+        // One item held by a worker: only the queued one is canceled; the run ends
+        // when the worker finishes its item.
+        let (run, by_host) = record_run(&mut conn, "deploy", &[3, 4], 1);
+        let w = QueueWorker::new("w", ["deploy"], LONG).unwrap();
+        let held = w.claim(&mut conn, 1).unwrap().remove(0);
+        let answer = minke_store::request_run_stop(&mut conn, run, Some(1)).unwrap();
+        assert_eq!(answer, minke_store::RunStopRequest::Requested(1), "{url}");
+        let other = if held.host_id == 3 { 4 } else { 3 };
+        assert_eq!(
+            session_state(&mut conn, by_host[&other][0]).0,
+            State::Canceled
+        );
+        assert_eq!(
+            session_state(&mut conn, by_host[&held.host_id][0]).0,
+            State::Initialized
+        );
+        assert!(w.start(&mut conn, held.id).unwrap());
+        let sid = by_host[&held.host_id][0];
+        assert!(w.start_session(&mut conn, &held, sid).unwrap());
+        assert_eq!(
+            minke_store::finish_run_if_complete(&mut conn, run, 5).unwrap(),
+            None
+        );
+        minke_store::finish_session(
+            &mut conn,
+            sid,
+            State::Completed,
+            Some(Status::Success),
+            None,
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            minke_store::finish_run_if_complete(&mut conn, run, 5).unwrap(),
+            None,
+            "the item is open"
+        );
+        assert!(w.finish(&mut conn, held.id).unwrap());
+        assert_eq!(
+            minke_store::finish_run_if_complete(&mut conn, run, 5).unwrap(),
+            Some(RunState::Canceled)
+        );
+        assert_eq!(
+            minke_store::finish_run_if_complete(&mut conn, run, 5).unwrap(),
+            None,
+            "once"
+        );
+        // A late writer never overwrites an end.
+        minke_store::finish_session(
+            &mut conn,
+            sid,
+            State::Failed,
+            Some(Status::Error),
+            Some("x"),
+            6,
+        )
+        .unwrap();
+        assert_eq!(session_state(&mut conn, sid).0, State::Completed);
+    }
+}
+
+#[test]
+fn queued_work_keeps_its_run_alive_and_its_host_locks() {
+    let b = backends("q_alive");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run, _) = record_run(&mut conn, "deploy", &[1], 1);
+        // The locks ran out long ago (no process renews a queued run's locks).
+        expire_locks(&mut conn);
+        let now = minke_store::now_micros();
+        assert!(
+            minke_store::close_interrupted_runs(&mut conn, now)
+                .unwrap()
+                .is_empty(),
+            "{url}"
+        );
+        let held = minke_store::acquire_host_locks(&mut conn, 999, &[1], 3_600_000_000).unwrap();
+        assert_eq!(held, [(1, run)], "the queued run keeps its host");
+        // Once its work is over, a run nobody ends is closed as interrupted.
+        let w = QueueWorker::new("w", ["deploy"], LONG).unwrap();
+        let item = w.claim(&mut conn, 1).unwrap().remove(0);
+        assert!(w.start(&mut conn, item.id).unwrap());
+        assert!(w.finish(&mut conn, item.id).unwrap());
+        let closed = minke_store::close_interrupted_runs(&mut conn, now).unwrap();
+        assert_eq!(closed, [run], "{url}");
+    }
+}
+
+/// Makes every host lock expired.
+fn expire_locks(conn: &mut Conn) {
+    match conn {
+        Conn::Pg(c) => diesel::update(lk::table)
+            .set(lk::expires_at.eq(1))
+            .execute(c),
+        Conn::Sqlite(c) => diesel::update(lk::table)
+            .set(lk::expires_at.eq(1))
+            .execute(c),
+    }
+    .unwrap();
+}

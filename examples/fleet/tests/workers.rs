@@ -448,3 +448,92 @@ fn secret_parameters_reach_workers_sealed_and_are_erased_at_the_end() {
     assert_eq!(pg_count(pg.url(), &everywhere), 0);
     assert!(!log.contains(PASSWORD));
 }
+
+/// Reads a run's live event stream from `serve` to its end (`run_finished`, or the
+/// stream closing): each event's name and data, in order.
+fn read_events(port: u16, token: &str, run_id: i64) -> Vec<(String, String)> {
+    use std::io::{BufRead as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(RUN_WAIT)).unwrap();
+    write!(
+        s,
+        "GET /api/runs/{run_id}/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    let mut name = String::new();
+    for line in std::io::BufReader::new(s).lines() {
+        let Ok(line) = line else { break };
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = n.to_owned();
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            events.push((name.clone(), d.to_owned()));
+            if name == "run_finished" {
+                break;
+            }
+        }
+    }
+    events
+}
+
+#[test]
+fn the_admin_queues_its_runs_and_follows_a_workers_run_live() {
+    let pg = pg_database("workerlive");
+    let s = Setup::on(minke_testkit::Fleet::start(1).unwrap(), pg.url());
+    two_servers_on_one_host(pg.url());
+    let serve = common::Serve::start(pg.url(), s.dir.path(), &["--submit"], &[]);
+    let token = common::superuser_token(pg.url(), "ann");
+    let _w = WorkerProc::start(pg.url(), s.dir.path(), "w", &[], &[]);
+    let body = serde_json::json!({
+        "session": "command", "model": "server", "all": true, "params": {"cmd": "sleep 2; echo done"},
+    });
+    let auth = format!("Authorization: Bearer {token}");
+    let answer = common::request(
+        serve.port,
+        "POST",
+        "/api/runs",
+        &[&auth, "Content-Type: application/json"],
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 201, "{}", text(&answer.body));
+    let run = answer.json()["run_id"].as_i64().unwrap();
+    let events = read_events(serve.port, &token, run);
+    assert_eq!(
+        events.last().map(|e| e.0.as_str()),
+        Some("run_finished"),
+        "{events:?}"
+    );
+    // Every snapshot of the run, as the states of its two sessions.
+    let states: Vec<Vec<String>> = events
+        .iter()
+        .filter(|(name, _)| name == "snapshot")
+        .map(|(_, data)| {
+            let v: serde_json::Value = serde_json::from_str(data).unwrap();
+            v["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["state"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    // Told by the worker's announcements (not a poll of the database every 30 s):
+    // the moment between the two sessions, and the end, each in time.
+    assert!(
+        states.contains(&vec!["completed".to_owned(), "running".to_owned()]),
+        "{states:?}"
+    );
+    assert_eq!(
+        states.last().unwrap(),
+        &vec!["completed".to_owned(), "completed".to_owned()]
+    );
+    // It was the worker's, through the queue.
+    assert_eq!(
+        pg_texts(
+            pg.url(),
+            &format!("SELECT worker AS t FROM minke_work_items WHERE run_id = {run}")
+        ),
+        ["w"]
+    );
+}

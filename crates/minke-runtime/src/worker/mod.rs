@@ -153,8 +153,9 @@ impl Worker {
     /// still runs (remote process groups killed) and returns what it did.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<WorkerReport> {
         let shared = self.shared;
+        shared.engine.announce_changes();
         let wake = Arc::new(Notify::new());
-        let _listener = wake::Waker::start(shared.engine.store(), wake.clone());
+        let _listener = wake::start(shared.engine.store(), wake.clone());
         let background = [
             lease::heartbeat(shared.clone()),
             lease::reaper(shared.clone()),
