@@ -227,6 +227,13 @@ impl RunCtx {
             Ok(_permit) => self.work(session_id, host, object, &label, stops).await,
             Err(why) => Outcome::canceled(*why),
         };
+        if let Holding::Item(item) = &host.holding
+            && item.is_lost()
+        {
+            // The lease ran out: the reaper's verdict (`interrupted`) is the end
+            // recorded; what the session's commands recorded stays.
+            return None;
+        }
         self.finish(session_id, &host.target, &label, &outcome);
         drop(admitted);
         Some((session_id, outcome))

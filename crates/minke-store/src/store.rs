@@ -2,6 +2,7 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use tokio::sync::oneshot;
@@ -148,7 +149,10 @@ impl Store {
             let (tx, rx) = mpsc::channel::<Job>();
             let thread = std::thread::Builder::new()
                 .name("minke-db-writer".into())
-                .spawn(move || writer_loop(conn, rx))
+                .spawn({
+                    let url = url.clone();
+                    move || writer_loop(conn, &url, rx)
+                })
                 .map_err(|e| Error::Worker(format!("cannot start the writer thread: {e}")))?;
             (Some(tx), Some(thread))
         };
@@ -227,7 +231,9 @@ impl Store {
             None => Conn::open(&self.inner.url)?,
         };
         let out = f(&mut conn);
-        if let Ok(mut pool) = self.inner.readers.lock()
+        // A connection that failed may be broken (the server restarted): not kept.
+        if out.is_ok()
+            && let Ok(mut pool) = self.inner.readers.lock()
             && pool.len() < MAX_IDLE_READERS
         {
             pool.push(conn);
@@ -375,7 +381,7 @@ impl Store {
     }
 }
 
-fn writer_loop(mut conn: Conn, rx: mpsc::Receiver<Job>) {
+fn writer_loop(mut conn: Conn, url: &DatabaseUrl, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < WRITE_BATCH {
@@ -385,16 +391,45 @@ fn writer_loop(mut conn: Conn, rx: mpsc::Receiver<Job>) {
             }
         }
         let mut finishes = Vec::with_capacity(jobs.len());
-        let commit = conn.transaction(|c| {
-            for job in jobs {
-                finishes.push(job(c));
+        let mut pending = Some(jobs);
+        let commit = loop {
+            let commit = conn.transaction(|c| {
+                for job in pending.take().unwrap_or_default() {
+                    finishes.push(job(c));
+                }
+                Ok(())
+            });
+            // PostgreSQL out of reach: the transaction did not begin, so nothing of
+            // the batch ran. It waits for a new connection, and is written then.
+            match (&commit, pending.is_some(), &conn) {
+                (Err(e), true, Conn::Pg(_)) => conn = reconnect(url, e),
+                _ => break commit,
             }
-            Ok(())
-        });
+        };
         let commit = commit.map_err(|e| e.to_string());
         for finish in finishes {
             finish(commit.clone());
         }
+    }
+}
+
+/// The longest pause between two attempts to reach the database again.
+const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(5);
+
+/// A new connection for the writer, tried again with backoff until it opens.
+fn reconnect(url: &DatabaseUrl, why: &Error) -> Conn {
+    tracing::warn!(url = %url.redacted(), "the database is out of reach ({why}); writes wait for it");
+    let mut pause = Duration::from_millis(100);
+    loop {
+        std::thread::sleep(pause);
+        match Conn::open(url) {
+            Ok(c) => {
+                tracing::warn!(url = %url.redacted(), "the database is back; the waiting writes go on");
+                return c;
+            }
+            Err(e) => tracing::debug!("reconnecting failed: {e}"),
+        }
+        pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
     }
 }
 

@@ -28,6 +28,7 @@ mod fleet;
 mod keys;
 mod mock;
 mod pg;
+mod pg_cluster;
 mod process;
 mod server;
 
@@ -37,5 +38,6 @@ pub use fleet::{Fleet, MANIFEST};
 pub use keys::{KeyPair, SSH_KEYGEN};
 pub use mock::{MockHost, MockRun, run_session};
 pub use pg::PgDatabase;
+pub use pg_cluster::PgCluster;
 pub use process::{find_command, find_processes};
 pub use server::{ADDRESS, SSHD, ServerOptions, SshServer};

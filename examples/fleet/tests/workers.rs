@@ -537,3 +537,123 @@ fn the_admin_queues_its_runs_and_follows_a_workers_run_live() {
         ["w"]
     );
 }
+
+/// Servers `s1`, `s2` on one host of a private PostgreSQL cluster, a worker with
+/// `lease` seconds, and `command` started on both: `echo start; sleep SLEEP; echo
+/// end` into a log. Returns once `s1` has started.
+struct Outage {
+    cluster: minke_testkit::PgCluster,
+    setup: Setup,
+    worker: WorkerProc,
+    log: std::path::PathBuf,
+    run: i64,
+}
+
+impl Outage {
+    fn start(lease: &str, sleep: u32) -> Outage {
+        let cluster = minke_testkit::PgCluster::start().unwrap();
+        let url = cluster.url();
+        let setup = Setup::on(minke_testkit::Fleet::start(1).unwrap(), &url);
+        two_servers_on_one_host(&url);
+        let worker = WorkerProc::start(&url, setup.dir.path(), "w", &["--lease", lease], &[]);
+        let log = setup.dir.path().join("ran.log");
+        let cmd = format!(
+            "echo start >> {log}; sleep {sleep}; echo end >> {log}",
+            log = log.display()
+        );
+        let run = submit(&setup, "server", &cmd, &[]);
+        wait_for("the first session to start", common::WAIT, || {
+            (lines(&log).len() == 1).then_some(())
+        });
+        Outage {
+            cluster,
+            setup,
+            worker,
+            log,
+            run,
+        }
+    }
+
+    /// Stops the database for `secs` seconds, then starts it again.
+    fn cut(&self, secs: u64) {
+        self.cluster.stop().unwrap();
+        std::thread::sleep(Duration::from_secs(secs));
+        self.cluster.start_again().unwrap();
+    }
+}
+
+#[test]
+fn a_database_outage_shorter_than_the_lease_loses_nothing() {
+    let o = Outage::start("15", 5);
+    o.cut(3);
+    let url = o.cluster.url();
+    assert_eq!(wait_run(&url, o.run), "done", "{}", o.worker.log());
+    assert_eq!(
+        sessions(&url, o.run),
+        ["s1 completed success -", "s2 completed success -"],
+        "{}",
+        o.worker.log()
+    );
+    assert_eq!(lines(&o.log), ["start", "end", "start", "end"]);
+    // Every command is in the history, once.
+    assert_eq!(
+        pg_count(
+            &url,
+            &format!(
+                "SELECT COUNT(*) AS n FROM minke_commands c JOIN minke_sessions s ON s.id = c.session_id \
+             WHERE s.run_id = {} AND c.exit_code = 0",
+                o.run
+            )
+        ),
+        2
+    );
+    assert!(
+        o.worker.log().contains("out of reach"),
+        "{}",
+        o.worker.log()
+    );
+    drop(o.setup);
+}
+
+#[test]
+fn a_database_outage_longer_than_the_lease_stops_the_commands_before_it_ends() {
+    let o = Outage::start("3", 6);
+    // Longer than the lease and than the command: a worker that kept it going
+    // would write `end` meanwhile.
+    o.cut(9);
+    let url = o.cluster.url();
+    assert_eq!(wait_run(&url, o.run), "done", "{}", o.worker.log());
+    assert_eq!(
+        sessions(&url, o.run),
+        ["s1 failed error interrupted", "s2 completed success -"],
+        "{}",
+        o.worker.log()
+    );
+    // s1 was stopped before the lease ended and never run again; s2 ran once after.
+    assert_eq!(
+        lines(&o.log),
+        ["start", "start", "end"],
+        "{}",
+        o.worker.log()
+    );
+    assert!(
+        o.worker
+            .log()
+            .contains("stopping the item's commands before its lease ends"),
+        "{}",
+        o.worker.log()
+    );
+    // What s1's command recorded before it was stopped is kept.
+    assert_eq!(
+        pg_count(
+            &url,
+            &format!(
+                "SELECT COUNT(*) AS n FROM minke_commands c JOIN minke_sessions s ON s.id = c.session_id \
+             WHERE s.run_id = {} AND s.object_label = 's1'",
+                o.run
+            )
+        ),
+        1
+    );
+    drop(o.setup);
+}
