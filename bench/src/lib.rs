@@ -33,3 +33,72 @@ pub fn status_kib(pid: u32, key: &str) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// Numeric fields of `/proc/PID/stat` after the state: index 0 is field 4 (ppid).
+pub fn stat_fields(pid: u32) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = text.rsplit_once(')')?.1;
+    Some(
+        rest.split_whitespace()
+            .skip(1)
+            .map(|f| f.parse::<i64>().map_or(0, |v| v.max(0) as u64))
+            .collect(),
+    )
+}
+
+/// Clock ticks per second of `/proc` times (`getconf CLK_TCK`; 100 on Linux).
+pub fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// CPU seconds of processes: their own (utime + stime) and that of every child
+/// they reaped (cutime + cstime). For sshd listeners, where each finished
+/// connection's work lands. `None` when one is gone.
+pub fn reaped_cpu(pids: &[u32]) -> Option<f64> {
+    let mut ticks = 0u64;
+    for &pid in pids {
+        // ppid(0) ... utime(10) stime(11) cutime(12) cstime(13).
+        ticks += stat_fields(pid)?.get(10..14).map_or(0, |s| s.iter().sum());
+    }
+    Some(ticks as f64 / clock_ticks())
+}
+
+/// Like [`reaped_cpu`], plus the CPU of their live descendants (connections still
+/// open, like kept ones, have not been reaped).
+pub fn tree_cpu(pids: &[u32]) -> Option<f64> {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(ppid) = stat_fields(pid).and_then(|f| u32::try_from(*f.first()?).ok()) {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut ticks = 0u64;
+    let mut stack: Vec<u32> = pids
+        .iter()
+        .flat_map(|p| children.get(p).cloned().unwrap_or_default())
+        .collect();
+    while let Some(p) = stack.pop() {
+        if let Some(f) = stat_fields(p) {
+            // A live descendant: its own time and its reaped children's (each process
+            // is counted once: live, or in the times of the parent that reaped it).
+            ticks += f.get(10..14).map_or(0, |s| s.iter().sum());
+        }
+        stack.extend(children.get(&p).cloned().unwrap_or_default());
+    }
+    Some(reaped_cpu(pids)? + ticks as f64 / clock_ticks())
+}

@@ -996,7 +996,8 @@ pub fn cancel_queued_work(conn: &mut Conn, run_id: i64) -> Result<Vec<i64>> {
 pub fn finish_run_if_complete(conn: &mut Conn, run_id: i64, at: i64) -> Result<Option<RunState>> {
     let context = format!("ending run {run_id} when its work is over");
     let open_sessions = [State::Initialized, State::Running];
-    let (asked, left): (Option<Option<i16>>, i64) = with_conn!(&mut *conn, |c, B| {
+    // `EXISTS`, not a count: a big run asks this at the end of each of its items.
+    let (asked, left): (Option<Option<i16>>, bool) = with_conn!(&mut *conn, |c, B| {
         let asked = run::table
             .find(run_id)
             .filter(run::state.eq(RunState::Running))
@@ -1004,24 +1005,28 @@ pub fn finish_run_if_complete(conn: &mut Conn, run_id: i64, at: i64) -> Result<O
             .first::<Option<i16>>(c)
             .optional()
             .map_err(Error::query(context.clone()))?;
-        let items: i64 = wi::table
-            .filter(wi::run_id.eq(run_id))
-            .filter(wi::state.eq_any(WorkState::OPEN))
-            .count()
-            .get_result(c)
+        let items = asked.is_none()
+            || diesel::select(diesel::dsl::exists(
+                wi::table
+                    .filter(wi::run_id.eq(run_id))
+                    .filter(wi::state.eq_any(WorkState::OPEN)),
+            ))
+            .get_result::<bool>(c)
             .map_err(Error::query(context.clone()))?;
-        let sessions: i64 = ses::table
-            .filter(ses::run_id.eq(run_id))
-            .filter(ses::state.eq_any(open_sessions))
-            .count()
-            .get_result(c)
+        let sessions = items
+            || diesel::select(diesel::dsl::exists(
+                ses::table
+                    .filter(ses::run_id.eq(run_id))
+                    .filter(ses::state.eq_any(open_sessions)),
+            ))
+            .get_result::<bool>(c)
             .map_err(Error::query(context.clone()))?;
-        Ok::<_, Error>((asked, items + sessions))
+        Ok::<_, Error>((asked, sessions))
     })?;
     let Some(asked) = asked else {
         return Ok(None);
     };
-    if left > 0 {
+    if left {
         return Ok(None);
     }
     let state = if asked.is_some() {

@@ -657,3 +657,38 @@ fn a_database_outage_longer_than_the_lease_stops_the_commands_before_it_ends() {
     );
     drop(o.setup);
 }
+
+#[test]
+fn a_worker_logs_in_once_per_host_over_two_runs_and_again_after_a_host_changes() {
+    let pg = pg_database("workerwarm");
+    let s = Setup::on(minke_testkit::Fleet::start(2).unwrap(), pg.url());
+    let _w = WorkerProc::start(pg.url(), s.dir.path(), "w", &[], &[]);
+    let logins = || -> Vec<usize> { s.fleet.servers().iter().map(|x| x.login_count()).collect() };
+    for _ in 0..2 {
+        let run = submit(&s, "host", "uname -n", &[]);
+        assert_eq!(wait_run(pg.url(), run), "done");
+    }
+    assert_eq!(
+        logins(),
+        [1, 1],
+        "the second run reused the first run's connections"
+    );
+    // Changed by another process: the worker's kept connection to it is not used.
+    {
+        use diesel::Connection as _;
+        use diesel::RunQueryDsl as _;
+        let mut c = diesel::pg::PgConnection::establish(pg.url()).unwrap();
+        diesel::sql_query(
+            "UPDATE minke_hosts SET host_key_policy = 'accept-new' WHERE name = 'web-01'",
+        )
+        .execute(&mut c)
+        .unwrap();
+    }
+    let run = submit(&s, "host", "uname -n", &[]);
+    assert_eq!(wait_run(pg.url(), run), "done");
+    assert_eq!(
+        sessions(pg.url(), run),
+        ["web-01 completed success -", "web-02 completed success -"]
+    );
+    assert_eq!(logins(), [2, 1]);
+}

@@ -162,41 +162,12 @@ fn kill_group(group: u32) {
         .status();
 }
 
-/// Numeric fields of /proc/PID/stat after the state: index 0 is field 4 (ppid).
-fn stat_fields(pid: u32) -> Option<Vec<u64>> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = text.rsplit_once(')')?.1;
-    Some(
-        rest.split_whitespace()
-            .skip(1)
-            .map(|f| f.parse::<i64>().map_or(0, |v| v.max(0) as u64))
-            .collect(),
-    )
-}
+use minke_bench::{clock_ticks, stat_fields};
 
-/// Clock ticks per second of /proc times (`getconf CLK_TCK`; 100 on Linux).
-fn clock_ticks() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
-
-/// CPU seconds of the sshd listeners: their own (utime + stime) and that of every
-/// child they reaped (cutime + cstime), which is where each connection's work lands.
+/// CPU seconds of the sshd listeners: their own and that of every child they
+/// reaped, which is where each connection's work lands.
 pub(crate) fn server_cpu(pids: &[u32]) -> anyhow::Result<f64> {
-    let mut ticks = 0u64;
-    for &pid in pids {
-        // ppid(0) ... utime(10) stime(11) cutime(12) cstime(13).
-        let f = stat_fields(pid).with_context(|| format!("sshd {pid} is gone"))?;
-        ticks += f.get(10..14).map_or(0, |s| s.iter().sum());
-    }
-    Ok(ticks as f64 / clock_ticks())
+    minke_bench::reaped_cpu(pids).context("an sshd listener is gone")
 }
 
 /// Waits (at most `limit`) until no listener has a child left: a connection's sshd

@@ -1,3 +1,4 @@
--- The sessions of a run still to end, by host: what a work item runs next, and
--- whether anything of a run is left.
+-- What is left of a run, by host: its sessions still to end and its work items
+-- not over (a big run asks at the end of each item).
 CREATE INDEX minke_sessions_open ON minke_sessions (run_id, host_id) WHERE state IN ('initialized', 'running');
+CREATE INDEX minke_work_items_open ON minke_work_items (run_id) WHERE state IN ('queued', 'claimed', 'running');
