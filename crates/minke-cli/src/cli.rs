@@ -530,6 +530,9 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
             follow: args.follow || (!args.no_follow && std::io::stdout().is_terminal()),
             json: args.json,
             raw,
+            concurrency: args
+                .concurrency
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         };
         return crate::submit::submit(engine, request(&args, user)?, how).await;
     }

@@ -21,6 +21,8 @@ pub(crate) struct Follow {
     pub(crate) json: bool,
     /// Remote output and names as they are.
     pub(crate) raw: bool,
+    /// Hosts worked on at once over all workers (`--concurrency`).
+    pub(crate) concurrency: Option<u32>,
 }
 
 /// Queues the run; prints its id, or follows it to its end.
@@ -28,7 +30,7 @@ pub(crate) async fn submit(engine: &Engine, req: RunRequest, how: Follow) -> Res
     crate::worker_cmd::needs_postgres(engine, "run --submit")?;
     // Before anything is recorded: from here on a signal stops the run in order.
     let signals = how.follow.then(Signals::new);
-    let submitted = engine.submit(req).await?;
+    let submitted = engine.submit_limited(req, how.concurrency).await?;
     let run_id = submitted.run_id;
     let Some(signals) = signals else {
         if how.json {

@@ -312,11 +312,20 @@ impl Engine {
     /// run's id; a run none of whose sessions can run (disabled or locked hosts) has
     /// ended already.
     pub async fn submit(&self, req: RunRequest) -> Result<Submitted> {
+        self.submit_limited(req, None).await
+    }
+
+    /// Like [`submit`](Self::submit), with a concurrency of the run's own: at most
+    /// `hosts` of its hosts worked on at once over all workers (`None`: only the
+    /// workers' own limits).
+    pub async fn submit_limited(&self, req: RunRequest, hosts: Option<u32>) -> Result<Submitted> {
         let checked = self.check(&req)?;
         let sealer = crate::secrets::Sealer::new(&self.inner.config, &checked.meta, &req.params)?;
-        let recorded = self
-            .record(&req, &checked, record::Execution::Queue(sealer))
-            .await?;
+        let execution = record::Execution::Queue {
+            sealer,
+            concurrency: hosts,
+        };
+        let recorded = self.record(&req, &checked, execution).await?;
         Ok(Submitted {
             run_id: recorded.run_id,
             sessions: recorded.sessions.len(),

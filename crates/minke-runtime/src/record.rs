@@ -15,8 +15,13 @@ use crate::{Result, RunRequest};
 pub(crate) enum Execution {
     /// The process that records it.
     InProcess,
-    /// Workers, through the queue; with the run's secret parameters to seal, if any.
-    Queue(Option<crate::secrets::Sealer>),
+    /// Workers, through the queue.
+    Queue {
+        /// The run's secret parameters to seal, if any.
+        sealer: Option<crate::secrets::Sealer>,
+        /// Its hosts worked on at once over all workers, if limited.
+        concurrency: Option<u32>,
+    },
 }
 
 /// A recorded run: its id and its sessions (each with its id), in selection order.
@@ -68,9 +73,16 @@ pub(crate) async fn record(
                     finish_session(c, id, &p.fate.recorded(), now)?;
                 }
             }
-            if let Execution::Queue(sealer) = &execution {
+            if let Execution::Queue {
+                sealer,
+                concurrency,
+            } = &execution
+            {
                 if let Some(sealer) = sealer {
                     minke_store::seal_run_params(c, run_id, &sealer.seal(run_id))?;
+                }
+                if let Some(n) = concurrency {
+                    minke_store::set_run_concurrency(c, run_id, *n)?;
                 }
                 minke_store::enqueue_run(c, run_id)?;
                 // Nothing to run (disabled or locked hosts): it ends now.

@@ -42,7 +42,7 @@ pub use queue::{
     CANCELED_IN_QUEUE, HandedBack, HandedBackRest, LostItem, QueueWorker, REAPER_LOCK_KEY, Reaped,
     WORK_CHANNEL, WorkItem, WorkState, cancel_queued_work, database_now, enqueue_run,
     finish_run_if_complete, reap_expired, run_work_items, seal_run_params, sealed_run_params,
-    work_item, work_item_sessions,
+    set_run_concurrency, work_item, work_item_sessions,
 };
 pub use store::{OpenMode, Store, migrate};
 pub use users::*;

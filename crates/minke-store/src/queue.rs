@@ -450,14 +450,34 @@ impl QueueWorker {
     /// its lease starts and its attempts count one more. On PostgreSQL concurrent
     /// claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`) and never get the
     /// same item.
+    ///
+    /// A run with a concurrency of its own ([`set_run_concurrency`]) never has more
+    /// items held at once than that, over all workers: its items are claimed under
+    /// a lock of its row that other claimers skip (they take other work meanwhile).
     pub fn claim(&self, conn: &mut Conn, limit: usize) -> Result<Vec<WorkItem>> {
         if limit == 0 || self.sessions.is_empty() {
             return Ok(Vec::new());
         }
+        conn.transaction(|c| {
+            let mut items = self.claim_unlimited(c, limit)?;
+            for run_id in self.limited_runs(c)? {
+                let room = limit.saturating_sub(items.len());
+                if room == 0 {
+                    break;
+                }
+                items.extend(self.claim_limited(c, run_id, room)?);
+            }
+            items.sort_by_key(|i| i.id);
+            Ok(items)
+        })
+    }
+
+    /// Claims queued items of runs without a concurrency of their own.
+    fn claim_unlimited(&self, conn: &mut Conn, limit: usize) -> Result<Vec<WorkItem>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let lease = micros(self.lease);
         let now = now_sql(conn);
-        let mut items: Vec<WorkItem> = match conn {
+        let items: Vec<WorkItem> = match conn {
             Conn::Pg(c) => diesel::sql_query(claim_sql(
                 now,
                 "$1",
@@ -490,8 +510,91 @@ impl QueueWorker {
             "claiming work for worker {}",
             self.name
         )))?;
-        items.sort_by_key(|i| i.id);
         Ok(items)
+    }
+
+    /// The runs with a concurrency of their own and queued items this worker knows.
+    fn limited_runs(&self, conn: &mut Conn) -> Result<Vec<i64>> {
+        let sessions = &self.sessions;
+        with_conn!(conn, |c, B| run::table
+            .filter(run::state.eq(RunState::Running))
+            .filter(run::concurrency.is_not_null())
+            .filter(run::session.eq_any(sessions))
+            .filter(diesel::dsl::exists(
+                wi::table
+                    .filter(wi::run_id.eq(run::id))
+                    .filter(wi::state.eq(WorkState::Queued))
+            ))
+            .select(run::id)
+            .order(run::id)
+            .load(c)
+            .map_err(Error::query(
+                "looking for runs with a concurrency of their own"
+            )))
+    }
+
+    /// Claims up to `room` queued items of a run with a concurrency of its own, as
+    /// far as it allows, under a lock of the run's row (skipped when another claimer
+    /// holds it: nothing is claimed of the run then).
+    fn claim_limited(&self, conn: &mut Conn, run_id: i64, room: usize) -> Result<Vec<WorkItem>> {
+        let context = format!("claiming work of run {run_id} for worker {}", self.name);
+        let limit: Option<Option<i32>> = match conn {
+            Conn::Pg(c) => run::table
+                .find(run_id)
+                .select(run::concurrency)
+                .for_update()
+                .skip_locked()
+                .first(c)
+                .optional(),
+            Conn::Sqlite(c) => run::table
+                .find(run_id)
+                .select(run::concurrency)
+                .first(c)
+                .optional(),
+        }
+        .map_err(Error::query(context.clone()))?;
+        let Some(Some(limit)) = limit else {
+            return Ok(Vec::new());
+        };
+        let held: i64 = with_conn!(conn, |c, B| wi::table
+            .filter(wi::run_id.eq(run_id))
+            .filter(wi::state.eq_any([WorkState::Claimed, WorkState::Running]))
+            .count()
+            .get_result(c)
+            .map_err(Error::query(context.clone())))?;
+        let free = usize::try_from(i64::from(limit) - held)
+            .unwrap_or(0)
+            .min(room);
+        if free == 0 {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = with_conn!(conn, |c, B| wi::table
+            .filter(wi::run_id.eq(run_id))
+            .filter(wi::state.eq(WorkState::Queued))
+            .order(wi::id)
+            .limit(i64::try_from(free).unwrap_or(i64::MAX))
+            .select(wi::id)
+            .load(c)
+            .map_err(Error::query(context.clone())))?;
+        let now = sql::<BigInt>(now_sql(conn));
+        let lease = micros(self.lease);
+        let until = sql::<Nullable<BigInt>>(&format!("{} + {lease}", now_sql(conn)));
+        let name = self.name.as_str();
+        with_conn!(conn, |c, B| diesel::update(
+            wi::table
+                .filter(wi::id.eq_any(&ids))
+                .filter(wi::state.eq(WorkState::Queued))
+        )
+        .set((
+            wi::state.eq(WorkState::Claimed),
+            wi::worker.eq(name),
+            wi::lease_until.eq(until.clone()),
+            wi::attempts.eq(wi::attempts + 1),
+            wi::updated_at.eq(now.clone()),
+        ))
+        .returning(WorkItem::as_returning())
+        .get_results(c)
+        .map_err(Error::query(context)))
     }
 
     /// Renews the leases of all the items this worker holds (`claimed` or `running`)
@@ -664,7 +767,8 @@ fn claim_sql(now: &str, worker: &str, lease: &str, known: &str, tail: &str) -> S
          lease_until = {now} + {lease}, attempts = attempts + 1, updated_at = {now} \
          WHERE state = 'queued' AND id IN (\
            SELECT w.id FROM minke_work_items w JOIN minke_runs r ON r.id = w.run_id \
-           WHERE w.state = 'queued' AND r.session {known} ORDER BY w.id {tail}) \
+           WHERE w.state = 'queued' AND r.concurrency IS NULL AND r.session {known} \
+           ORDER BY w.id {tail}) \
          RETURNING id, run_id, host_id, state, worker, lease_until, attempts, created_at, updated_at"
     )
 }
@@ -1052,6 +1156,19 @@ pub fn finish_run_if_complete(conn: &mut Conn, run_id: i64, at: i64) -> Result<O
         .map_err(Error::query(context))
     })?;
     Ok((n == 1).then_some(state))
+}
+
+/// Gives a queued run a concurrency of its own: at most `hosts` of its work items
+/// held at once, over all workers (see [`QueueWorker::claim`]).
+pub fn set_run_concurrency(conn: &mut Conn, run_id: i64, hosts: u32) -> Result<()> {
+    let hosts = i32::try_from(hosts.max(1)).unwrap_or(i32::MAX);
+    with_conn!(conn, |c, B| diesel::update(run::table.find(run_id))
+        .set(run::concurrency.eq(hosts))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!(
+            "keeping the concurrency of run {run_id}"
+        ))))
 }
 
 /// Keeps a run's secret parameters, sealed by the caller (see `minke_core::sealed`),

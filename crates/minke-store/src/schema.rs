@@ -53,6 +53,7 @@ diesel::table! {
         finished_at -> Nullable<BigInt>,
         stop_requested -> Nullable<SmallInt>,
         sealed_params -> Nullable<Text>,
+        concurrency -> Nullable<Integer>,
     }
 }
 

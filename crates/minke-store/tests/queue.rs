@@ -886,3 +886,67 @@ fn expire_locks(conn: &mut Conn) {
     }
     .unwrap();
 }
+
+#[test]
+fn a_runs_own_concurrency_holds_over_all_workers() {
+    let b = backends("q_conc");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (limited, _) = record_run(&mut conn, "deploy", &[1, 2, 3, 4, 5], 1);
+        minke_store::set_run_concurrency(&mut conn, limited, 2).unwrap();
+        let (free, _) = record_run(&mut conn, "deploy", &[6, 7], 1);
+        let a = QueueWorker::new("a", ["deploy"], LONG).unwrap();
+        let z = QueueWorker::new("z", ["deploy"], LONG).unwrap();
+        let of = |items: &[WorkItem], run: i64| items.iter().filter(|i| i.run_id == run).count();
+        let got_a = a.claim(&mut conn, 10).unwrap();
+        let got_z = z.claim(&mut conn, 10).unwrap();
+        assert_eq!(of(&got_a, limited) + of(&got_z, limited), 2, "{url}");
+        assert_eq!(
+            of(&got_a, free) + of(&got_z, free),
+            2,
+            "no limit of its own"
+        );
+        // One ends: one more may go.
+        let one = got_a
+            .iter()
+            .chain(&got_z)
+            .find(|i| i.run_id == limited)
+            .unwrap();
+        let owner = if got_a.contains(one) { &a } else { &z };
+        assert!(owner.start(&mut conn, one.id).unwrap());
+        assert!(owner.finish(&mut conn, one.id).unwrap());
+        let more = z.claim(&mut conn, 10).unwrap();
+        assert_eq!(of(&more, limited), 1, "{url}");
+        let held: usize = minke_store::run_work_items(&mut conn, limited)
+            .unwrap()
+            .iter()
+            .filter(|i| matches!(i.state, WorkState::Claimed | WorkState::Running))
+            .count();
+        assert_eq!(held, 2, "{url}");
+    }
+}
+
+#[test]
+fn concurrent_claimers_never_exceed_a_runs_concurrency_on_postgresql() {
+    let b = backends("q_conc_race");
+    let mut conn = open(&b.pg);
+    let hosts: Vec<i64> = (1..=40).collect();
+    let (run, _) = record_run(&mut conn, "deploy", &hosts, 1);
+    minke_store::set_run_concurrency(&mut conn, run, 3).unwrap();
+    let barrier = Arc::new(Barrier::new(8));
+    let claimed: usize = (0..8)
+        .map(|i| {
+            let (url, barrier) = (b.pg.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut c = open(&url);
+                let w = QueueWorker::new(format!("w{i}"), ["deploy"], LONG).unwrap();
+                barrier.wait();
+                w.claim(&mut c, 10).unwrap().len()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .sum();
+    assert_eq!(claimed, 3);
+}

@@ -692,3 +692,36 @@ fn a_worker_logs_in_once_per_host_over_two_runs_and_again_after_a_host_changes()
     );
     assert_eq!(logins(), [2, 1]);
 }
+
+#[test]
+fn a_submitted_runs_concurrency_holds_over_all_workers() {
+    let pg = pg_database("workerconc");
+    let s = Setup::on(minke_testkit::Fleet::start(3).unwrap(), pg.url());
+    let _a = WorkerProc::start(pg.url(), s.dir.path(), "a", &[], &[]);
+    let _b = WorkerProc::start(pg.url(), s.dir.path(), "b", &[], &[]);
+    let log = s.dir.path().join("ran.log");
+    let cmd = format!(
+        "echo start >> {log}; sleep 1; echo end >> {log}",
+        log = log.display()
+    );
+    let param = format!("cmd={cmd}");
+    let out = s.fleet_cmd(&[
+        "run",
+        "command",
+        "--model",
+        "host",
+        "--all",
+        "--param",
+        &param,
+        "--submit",
+        "--follow",
+        "--concurrency",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // One host at a time, whichever worker: never two starts in a row.
+    assert_eq!(
+        lines(&log),
+        ["start", "end", "start", "end", "start", "end"]
+    );
+}
