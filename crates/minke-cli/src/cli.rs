@@ -122,6 +122,9 @@ enum Command {
     },
     /// Serve the web admin (changelists, live runs, history, JSON API).
     Serve(crate::admin_cmds::ServeArgs),
+    /// Print a new random key for MINKE_SECRET_KEY (the same on every submitter and
+    /// worker: it seals secret parameters of queued runs).
+    SecretKey,
     /// Execute runs queued in the database (`run --submit`, `serve --submit`) until
     /// SIGTERM or Ctrl-C; any number of workers on any number of machines
     /// (PostgreSQL).
@@ -185,10 +188,10 @@ struct RunArgs {
     #[arg(long, conflicts_with = "json")]
     stream: bool,
     /// Write each host's output to DIR/HOST.stdout and DIR/HOST.stderr as it arrives.
-    #[arg(long, value_name = "DIR", conflicts_with = "submit")]
+    #[arg(long, value_name = "DIR")]
     output_dir: Option<std::path::PathBuf>,
     /// Queue the run for `worker` processes (PostgreSQL) instead of running it here.
-    #[arg(long, conflicts_with = "stream")]
+    #[arg(long)]
     submit: bool,
     /// With --submit: follow the run to its end, with progress, its results and its
     /// exit code, Ctrl-C stopping it [default on a terminal].
@@ -380,7 +383,9 @@ pub(crate) async fn open_engine(
 /// `models` list the app's registrations and open no database file at all.
 fn database_access(command: &Command, url: String) -> (String, OpenMode) {
     match command {
-        Command::Sessions { .. } | Command::Models { .. } => (":memory:".into(), OpenMode::Migrate),
+        Command::Sessions { .. } | Command::Models { .. } | Command::SecretKey => {
+            (":memory:".into(), OpenMode::Migrate)
+        }
         Command::Items { .. }
         | Command::History { .. }
         | Command::Show { .. }
@@ -452,6 +457,10 @@ async fn command(
         }
         Command::Serve(args) => crate::admin_cmds::serve(engine.clone(), args).await,
         Command::Worker(args) => crate::worker_cmd::worker(engine.clone(), args).await,
+        Command::SecretKey => {
+            output::say(format_args!("{}", minke_core::SecretKey::generate()))?;
+            Ok(exit::SUCCESS)
+        }
         Command::Users(cmd) => crate::admin_cmds::users(engine, cmd).await,
     }
 }
@@ -533,6 +542,7 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
             concurrency: args
                 .concurrency
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            writer: output_writer(&args, raw)?,
         };
         return crate::submit::submit(engine, request(&args, user)?, how).await;
     }

@@ -2,6 +2,7 @@
 //! its progress and its result as an in-process run does, and stops it on Ctrl-C.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 use minke_runtime::{Engine, RunRequest, RunSummary, SessionSummary, Stop};
@@ -23,11 +24,19 @@ pub(crate) struct Follow {
     pub(crate) raw: bool,
     /// Hosts worked on at once over all workers (`--concurrency`).
     pub(crate) concurrency: Option<u32>,
+    /// `--stream` and `--output-dir`: each session's output as it ends.
+    pub(crate) writer: Option<Arc<crate::run_output::OutputWriter>>,
 }
 
 /// Queues the run; prints its id, or follows it to its end.
 pub(crate) async fn submit(engine: &Engine, req: RunRequest, how: Follow) -> Result<u8, CliError> {
     crate::worker_cmd::needs_postgres(engine, "run --submit")?;
+    if !how.follow && how.writer.is_some() {
+        return Err(CliError::Usage(
+            "--stream and --output-dir show a queued run's output while following it: add --follow"
+                .into(),
+        ));
+    }
     // Before anything is recorded: from here on a signal stops the run in order.
     let signals = how.follow.then(Signals::new);
     let submitted = engine.submit_limited(req, how.concurrency).await?;
@@ -44,9 +53,15 @@ pub(crate) async fn submit(engine: &Engine, req: RunRequest, how: Follow) -> Res
         }
         return Ok(exit::SUCCESS);
     };
-    let events = engine.follow(run_id, FOLLOW_EVERY).await?;
+    let observer = how
+        .writer
+        .clone()
+        .map(|w| w as Arc<dyn minke_runtime::RunObserver>);
+    let events = engine
+        .follow_observed(run_id, FOLLOW_EVERY, observer)
+        .await?;
     let stopper = tokio::spawn(stop_on_signals(engine.clone(), run_id, signals));
-    let show_progress = !how.json && std::io::stderr().is_terminal();
+    let show_progress = !how.json && how.writer.is_none() && std::io::stderr().is_terminal();
     if show_progress {
         crate::output::progress(events, run_id, submitted.sessions).await;
     } else {
@@ -54,7 +69,13 @@ pub(crate) async fn submit(engine: &Engine, req: RunRequest, how: Follow) -> Res
     }
     stopper.abort();
     let summary = summary(engine, run_id).await?;
-    crate::cli::report(engine, &summary, how.json, how.raw).await
+    let code = crate::cli::report(engine, &summary, how.json, how.raw).await?;
+    let mut output_lost = false;
+    for e in how.writer.iter().flat_map(|w| w.errors()) {
+        eprintln!("error: {e}");
+        output_lost = true;
+    }
+    Ok(if output_lost { exit::INTERNAL } else { code })
 }
 
 /// Waits until the followed run ends.

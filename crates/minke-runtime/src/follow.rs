@@ -8,7 +8,9 @@ use std::time::Duration;
 use minke_core::{State, Status};
 use tokio::sync::broadcast;
 
-use crate::{Engine, Event, Result};
+use std::sync::Arc;
+
+use crate::{Engine, Event, OutputStream, Result, RunObserver};
 
 /// The least interval of [`Engine::follow`].
 const MIN_EVERY: Duration = Duration::from_millis(50);
@@ -20,6 +22,18 @@ impl Engine {
     /// receiver closes after `RunFinished`, or when reading fails (the error is
     /// logged). Fails at once for an unknown run.
     pub async fn follow(&self, run_id: i64, every: Duration) -> Result<broadcast::Receiver<Event>> {
+        self.follow_observed(run_id, every, None).await
+    }
+
+    /// Like [`follow`](Self::follow), with an observer that gets each session's
+    /// output as the history keeps it (the first MiB of each stream of each
+    /// command) once the session has ended.
+    pub async fn follow_observed(
+        &self,
+        run_id: i64,
+        every: Duration,
+        observer: Option<Arc<dyn RunObserver>>,
+    ) -> Result<broadcast::Receiver<Event>> {
         let sessions = self
             .store()
             .blocking(move |c| minke_store::run_sessions(c, run_id))
@@ -32,7 +46,10 @@ impl Engine {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                match engine.follow_step(run_id, &mut seen, &tx).await {
+                match engine
+                    .follow_step(run_id, &mut seen, &tx, observer.as_deref())
+                    .await
+                {
                     Ok(true) => {}
                     Ok(false) => {
                         let _ = tx.send(Event::RunFinished { run_id });
@@ -54,6 +71,7 @@ impl Engine {
         run_id: i64,
         seen: &mut BTreeMap<i64, (State, Option<Status>)>,
         tx: &broadcast::Sender<Event>,
+        observer: Option<&dyn RunObserver>,
     ) -> Result<bool> {
         // The run's state first: when it had ended, the sessions read after it are
         // final.
@@ -73,6 +91,12 @@ impl Engine {
             if s.state == State::Initialized {
                 continue;
             }
+            if let Some(observer) = observer
+                && s.state.is_done()
+            {
+                self.replay_output(s.id, s.host_name.as_deref().unwrap_or_default(), observer)
+                    .await?;
+            }
             let _ = tx.send(Event::SessionState {
                 run_id,
                 session_id: s.id,
@@ -84,5 +108,30 @@ impl Engine {
             });
         }
         Ok(!run.state.is_done())
+    }
+}
+
+impl Engine {
+    /// Gives an ended session's recorded output to an observer, command by command.
+    async fn replay_output(
+        &self,
+        session_id: i64,
+        host: &str,
+        observer: &dyn RunObserver,
+    ) -> Result<()> {
+        let commands = self
+            .store()
+            .blocking(move |c| minke_store::session_commands(c, session_id))
+            .await?;
+        for c in commands {
+            if !c.stdout.is_empty() {
+                observer.output(session_id, host, OutputStream::Stdout, &c.stdout);
+            }
+            if !c.stderr.is_empty() {
+                observer.output(session_id, host, OutputStream::Stderr, &c.stderr);
+            }
+            observer.command_finished(session_id, host);
+        }
+        Ok(())
     }
 }

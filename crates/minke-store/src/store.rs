@@ -41,6 +41,8 @@ struct Inner {
     readers: Mutex<Vec<Conn>>,
     reading: tokio::sync::Semaphore,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Writes that go into the writer's next batch, ahead of those queued.
+    urgent: Arc<Mutex<Vec<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Writes queued without waiting that failed: how many, and the first error.
     failed_writes: Mutex<(u64, Option<String>)>,
@@ -143,6 +145,7 @@ impl Store {
                 ..
             }
         );
+        let urgent: Arc<Mutex<Vec<Job>>> = Arc::default();
         let (writer, writer_thread) = if read_only {
             (None, None)
         } else {
@@ -150,8 +153,8 @@ impl Store {
             let thread = std::thread::Builder::new()
                 .name("minke-db-writer".into())
                 .spawn({
-                    let url = url.clone();
-                    move || writer_loop(conn, &url, rx)
+                    let (url, urgent) = (url.clone(), urgent.clone());
+                    move || writer_loop(conn, &url, &rx, &urgent)
                 })
                 .map_err(|e| Error::Worker(format!("cannot start the writer thread: {e}")))?;
             (Some(tx), Some(thread))
@@ -163,6 +166,7 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 reading: tokio::sync::Semaphore::new(MAX_READERS),
                 writer: Mutex::new(writer),
+                urgent,
                 writer_thread: Mutex::new(writer_thread),
                 failed_writes: Mutex::new((0, None)),
             }),
@@ -216,6 +220,57 @@ impl Store {
         tokio::task::spawn_blocking(move || store.with_reader(f))
             .await
             .map_err(|e| Error::Worker(e.to_string()))?
+    }
+
+    /// Like [`write`](Self::write), ahead of the writes queued: in the writer's next
+    /// batch. For small writes that must not wait behind the history (a worker's
+    /// lease renewals and claims); on the writer's own connection, so they never
+    /// wait for its locks.
+    pub async fn write_urgent<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn: &mut Conn| -> Finish {
+            let out = conn.transaction(f);
+            Box::new(move |commit: std::result::Result<(), String>| {
+                let _ = tx.send(match commit {
+                    Ok(()) => out,
+                    Err(e) => Err(Error::Worker(format!("commit failed: {e}"))),
+                });
+            })
+        });
+        self.inner
+            .urgent
+            .lock()
+            .map_err(|_| Error::Worker("writer poisoned".into()))?
+            .push(job);
+        // Wakes the writer if it waits for work (it takes the urgent ones first).
+        self.send(Box::new(|_: &mut Conn| -> Finish { Box::new(|_| {}) }))?;
+        rx.await
+            .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
+    }
+
+    /// Runs `f` in a transaction of its own, apart from the writer's queue: for small
+    /// writes that must not wait behind the history (a worker's lease renewals, the
+    /// reaper, claims). On PostgreSQL it uses a pooled connection; on SQLite, where
+    /// one connection writes at a time, it goes through the writer like
+    /// [`write`](Self::write).
+    pub async fn write_apart<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+    {
+        if self.inner.url.is_sqlite() {
+            return self.write(f).await;
+        }
+        if self.inner.read_only {
+            return Err(Error::ReadOnly {
+                url: self.inner.url.redacted(),
+            });
+        }
+        self.blocking(move |c| c.transaction(f)).await
     }
 
     /// Runs `f` with a reader connection on the current (blocking) thread.
@@ -381,9 +436,18 @@ impl Store {
     }
 }
 
-fn writer_loop(mut conn: Conn, url: &DatabaseUrl, rx: mpsc::Receiver<Job>) {
+fn writer_loop(
+    mut conn: Conn,
+    url: &DatabaseUrl,
+    rx: &mpsc::Receiver<Job>,
+    urgent: &Mutex<Vec<Job>>,
+) {
     while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
+        let mut jobs: Vec<Job> = urgent
+            .lock()
+            .map(|mut u| u.drain(..).collect())
+            .unwrap_or_default();
+        jobs.push(first);
         while jobs.len() < WRITE_BATCH {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),

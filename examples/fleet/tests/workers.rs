@@ -725,3 +725,65 @@ fn a_submitted_runs_concurrency_holds_over_all_workers() {
         ["start", "end", "start", "end", "start", "end"]
     );
 }
+
+#[test]
+fn a_followed_runs_output_streams_and_a_new_secret_key_each_time() {
+    let pg = pg_database("workerstream");
+    let s = Setup::on(minke_testkit::Fleet::start(2).unwrap(), pg.url());
+    let _w = WorkerProc::start(pg.url(), s.dir.path(), "w", &[], &[]);
+    let dir = s.dir.path().join("out");
+    let out = s.run_command(
+        "echo out-line; echo err-line >&2",
+        &[
+            "--submit",
+            "--follow",
+            "--stream",
+            "--output-dir",
+            dir.to_str().unwrap(),
+        ],
+    );
+    // Output on stderr makes a warning (exit 3), as in a run in this process.
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[web-01] out-line") && stdout.contains("[web-02] out-line"),
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("[web-01] err-line"),
+        "{}",
+        text(&out.stderr)
+    );
+    for host in ["web-01", "web-02"] {
+        assert_eq!(
+            std::fs::read_to_string(dir.join(format!("{host}.stdout"))).unwrap(),
+            "out-line\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join(format!("{host}.stderr"))).unwrap(),
+            "err-line\n"
+        );
+    }
+    // Without following there is nothing to stream into: said, nothing queued.
+    let out = s.run_command("true", &["--submit", "--no-follow", "--stream"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("add --follow"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let keys: Vec<String> = (0..2)
+        .map(|_| {
+            let out = common::run_fleet(&s.db, &["secret-key"]);
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+            text(&out.stdout).trim().to_owned()
+        })
+        .collect();
+    assert_ne!(keys[0], keys[1]);
+    assert!(
+        keys.iter()
+            .all(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{keys:?}"
+    );
+}

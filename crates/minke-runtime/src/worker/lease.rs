@@ -29,7 +29,10 @@ pub(super) fn heartbeat(shared: Arc<Shared>) -> JoinHandle<()> {
             tick.tick().await;
             let sent = Instant::now();
             let queue = shared.queue.clone();
-            let renewal = shared.engine.store().write(move |c| queue.heartbeat(c));
+            let renewal = shared
+                .engine
+                .store()
+                .write_urgent(move |c| queue.heartbeat(c));
             match tokio::time::timeout(every, renewal).await {
                 Ok(Ok(ids)) => {
                     renewed_at = sent;
@@ -99,7 +102,7 @@ pub(super) fn reaper(shared: Arc<Shared>) -> JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let reaped = shared.engine.store().write(reap).await;
+            let reaped = shared.engine.store().write_apart(reap).await;
             match reaped {
                 Ok(ended) => {
                     for run_id in ended {

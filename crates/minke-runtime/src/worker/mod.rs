@@ -193,10 +193,11 @@ impl Shared {
             return;
         }
         let queue = self.queue.clone();
+        // Ahead of the history's writes: work is picked up at once.
         match self
             .engine
             .store()
-            .write(move |c| queue.claim(c, room))
+            .write_urgent(move |c| queue.claim(c, room))
             .await
         {
             Ok(items) => {
