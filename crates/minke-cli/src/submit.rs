@@ -11,8 +11,9 @@ use crate::CliError;
 use crate::cli::exit;
 use crate::signals::{Signals, Stop as Signal};
 
-/// How often a followed run is read from the database.
-const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+/// How often a followed run is read from the database without being told that it
+/// changed (PostgreSQL announces each change).
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 
 /// How `run --submit` shows the run.
 pub(crate) struct Follow {

@@ -214,9 +214,19 @@ impl RunCtx {
         }
         // The permit is held until the end is recorded.
         let admitted = self.admit(host, &stops).await;
+        let mut connected = None;
         if let Holding::Item(item) = &host.holding {
             let mine = match &admitted {
-                Ok(_) => !item.draining() && item.start_session(self.store(), session_id).await,
+                // The start is recorded while the connection opens: the handshake
+                // does not wait for the database.
+                Ok(_) => {
+                    let start = async {
+                        !item.draining() && item.start_session(self.store(), session_id).await
+                    };
+                    let (mine, link) = tokio::join!(start, host.link(self.inner()));
+                    connected = Some(link);
+                    mine
+                }
                 Err(_) => !item.is_lost(),
             };
             if !mine {
@@ -224,7 +234,10 @@ impl RunCtx {
             }
         }
         let outcome = match &admitted {
-            Ok(_permit) => self.work(session_id, host, object, &label, stops).await,
+            Ok(_permit) => {
+                self.work(session_id, host, object, &label, stops, connected)
+                    .await
+            }
             Err(why) => Outcome::canceled(*why),
         };
         if let Holding::Item(item) = &host.holding
@@ -259,7 +272,7 @@ impl RunCtx {
         Ok(permit)
     }
 
-    /// Connects if needed and runs the session.
+    /// Connects if needed (unless `connected` already did) and runs the session.
     async fn work(
         &self,
         session_id: i64,
@@ -267,8 +280,12 @@ impl RunCtx {
         object: Box<dyn ModelObject>,
         label: &str,
         stops: Stops,
+        connected: Option<(Connected, Option<String>)>,
     ) -> Outcome {
-        let (connection, retries) = host.link(self.inner()).await;
+        let (connection, retries) = match connected {
+            Some(c) => c,
+            None => host.link(self.inner()).await,
+        };
         self.started(session_id, host, label);
         if let Some(text) = retries {
             self.note(session_id, MessageLevel::Info, text);

@@ -15,7 +15,7 @@ use crate::Event;
 use crate::events::EventBus;
 
 /// The least time between two announcements of one run.
-const EVERY: Duration = Duration::from_millis(150);
+const EVERY: Duration = Duration::from_millis(50);
 
 /// Announces the runs of an engine that change (started once, on PostgreSQL only).
 #[derive(Default)]
