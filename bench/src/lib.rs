@@ -3,6 +3,8 @@
 
 use std::process::Child;
 
+pub mod items;
+
 /// A child process (a `fleet serve`, say) killed and reaped when dropped.
 #[derive(Debug)]
 pub struct KillOnDrop(pub Child);
@@ -74,31 +76,13 @@ pub fn reaped_cpu(pids: &[u32]) -> Option<f64> {
 /// Like [`reaped_cpu`], plus the CPU of their live descendants (connections still
 /// open, like kept ones, have not been reaped).
 pub fn tree_cpu(pids: &[u32]) -> Option<f64> {
-    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some(ppid) = stat_fields(pid).and_then(|f| u32::try_from(*f.first()?).ok()) {
-            children.entry(ppid).or_default().push(pid);
-        }
-    }
     let mut ticks = 0u64;
-    let mut stack: Vec<u32> = pids
-        .iter()
-        .flat_map(|p| children.get(p).cloned().unwrap_or_default())
-        .collect();
-    while let Some(p) = stack.pop() {
+    for p in minke_testkit::descendants(pids) {
         if let Some(f) = stat_fields(p) {
             // A live descendant: its own time and its reaped children's (each process
             // is counted once: live, or in the times of the parent that reaped it).
             ticks += f.get(10..14).map_or(0, |s| s.iter().sum());
         }
-        stack.extend(children.get(&p).cloned().unwrap_or_default());
     }
     Some(reaped_cpu(pids)? + ticks as f64 / clock_ticks())
 }

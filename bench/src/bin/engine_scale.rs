@@ -6,50 +6,14 @@
 //! or `... -- --sizes 1000,5000`. Each size runs in a fresh process.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use diesel::prelude::*;
+use minke::Store;
 use minke::prelude::*;
-use minke::runtime::{Config, Engine, HostSource, MockTransport, Models, RunRequest};
 use minke::store::{Query, with_conn};
-use minke::{AppMigration, HostRecord, Params, Registry, Store};
-
-mod schema {
-    #![allow(missing_docs)]
-    diesel::table! {
-        items (id) {
-            id -> BigInt,
-            name -> Text,
-            host_id -> BigInt,
-        }
-    }
-}
-use schema::items;
-
-const MIGRATIONS: &[AppMigration] = &[AppMigration::new(
-    "bench_0001_items",
-    "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL, host_id BIGINT NOT NULL)",
-    "CREATE TABLE items (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, host_id BIGINT NOT NULL)",
-)];
-
-/// An object on a host.
-#[derive(Clone, Queryable, Selectable, MinkeModel)]
-#[diesel(table_name = items)]
-#[minke(table = items, host = host_id)]
-struct Item {
-    id: i64,
-    name: String,
-    host_id: i64,
-}
-
-/// Run a command
-#[derive(Session)]
-#[minke(work_on(Item), command = "{cmd}")]
-struct Command {
-    cmd: String,
-}
+use minke_bench::items::{MIGRATIONS, engine, fill, request};
 
 /// CPU seconds of this process so far: the sum over its live threads of the time they
 /// ran (`/proc/self/task/*/schedstat`, nanoseconds). Every thread that works for the
@@ -90,71 +54,12 @@ async fn one(sessions: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = dir.path().join("scale.db").to_string_lossy().into_owned();
     let store = Store::open_with(&url, MIGRATIONS).await?;
-    store
-        .write(move |c| {
-            with_conn!(c, |c, B| {
-                use minke::store::schema::minke_hosts as h;
-                let rows: Vec<_> = (0..hosts)
-                    .map(|i| {
-                        (
-                            h::name.eq(format!("h{i:06}")),
-                            h::hostname.eq("127.0.0.1"),
-                            h::host_key_policy.eq("off"),
-                        )
-                    })
-                    .collect();
-                for chunk in rows.chunks(5000) {
-                    diesel::insert_into(h::table)
-                        .values(chunk)
-                        .execute(c)
-                        .map_err(minke::store::Error::query("hosts"))?;
-                }
-                let items: Vec<_> = (0..sessions)
-                    .map(|i| {
-                        (
-                            items::name.eq(format!("item{i:07}")),
-                            items::host_id.eq((i % hosts) as i64 + 1),
-                        )
-                    })
-                    .collect();
-                for chunk in items.chunks(5000) {
-                    diesel::insert_into(items::table)
-                        .values(chunk)
-                        .execute(c)
-                        .map_err(minke::store::Error::query("items"))?;
-                }
-                Ok(())
-            })
-        })
-        .await?;
-    let mut registry = Registry::default();
-    registry.add::<Command>()?;
-    let mut models = Models::default();
-    models.add::<HostRecord>()?;
-    models.add::<Item>()?;
-    let engine = Engine::with_transport(
-        store.clone(),
-        registry,
-        models,
-        HostSource::of::<HostRecord>(),
-        Config {
-            concurrency: 1000,
-            ..Config::default()
-        },
-        Arc::new(MockTransport::default()),
-    );
+    fill(&store, hosts, sessions).await?;
+    let engine = engine(store.clone())?;
     let rss0 = status_kb("VmRSS:")?;
     let cpu0 = cpu_seconds()?;
     let t0 = Instant::now();
-    let handle = engine
-        .start(RunRequest {
-            session: "command".into(),
-            model: "item".into(),
-            query: Query::all(),
-            params: Params::from_pairs([("cmd", "true")]),
-            username: "bench".into(),
-        })
-        .await?;
+    let handle = engine.start(request(Query::all())).await?;
     let queued_rss = status_kb("VmRSS:")?;
     let summary = handle.wait().await?;
     store.flush().await?;

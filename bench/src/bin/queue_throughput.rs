@@ -13,78 +13,20 @@
 //! not scaling.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use diesel::prelude::*;
-use minke::prelude::*;
-use minke::runtime::{
-    Config, Engine, HostSource, MockTransport, Models, RunRequest, Worker, WorkerConfig,
-};
+use minke::Store;
+use minke::runtime::{Engine, Worker, WorkerConfig};
 use minke::store::{Query, with_conn};
-use minke::{AppMigration, HostRecord, Params, Registry, Store};
 use minke_bench::KillOnDrop;
-
-mod schema {
-    #![allow(missing_docs)]
-    diesel::table! {
-        items (id) {
-            id -> BigInt,
-            name -> Text,
-            host_id -> BigInt,
-        }
-    }
-}
-use schema::items;
-
-const MIGRATIONS: &[AppMigration] = &[AppMigration::new(
-    "bench_0001_items",
-    "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL, host_id BIGINT NOT NULL)",
-    "CREATE TABLE items (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, host_id BIGINT NOT NULL)",
-)];
-
-/// An object on a host.
-#[derive(Clone, Queryable, Selectable, MinkeModel)]
-#[diesel(table_name = items)]
-#[minke(table = items, host = host_id)]
-struct Item {
-    id: i64,
-    name: String,
-    host_id: i64,
-}
-
-/// Run a command
-#[derive(Session)]
-#[minke(work_on(Item), command = "{cmd}")]
-struct Command {
-    cmd: String,
-}
+use minke_bench::items::{MIGRATIONS, engine, fill, request};
 
 /// The longest a measured run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(1800);
 /// Submits measured for the time to the first session's start.
 const LATENCY_SAMPLES: usize = 21;
-
-/// The app's engine, on the mock transport.
-fn engine(store: Store) -> anyhow::Result<Engine> {
-    let mut registry = Registry::default();
-    registry.add::<Command>()?;
-    let mut models = Models::default();
-    models.add::<HostRecord>()?;
-    models.add::<Item>()?;
-    Ok(Engine::with_transport(
-        store,
-        registry,
-        models,
-        HostSource::of::<HostRecord>(),
-        Config {
-            concurrency: 1000,
-            ..Config::default()
-        },
-        Arc::new(MockTransport::default()),
-    ))
-}
 
 /// A worker process: works until SIGTERM.
 async fn worker(url: &str, name: &str) -> anyhow::Result<()> {
@@ -106,58 +48,6 @@ async fn worker(url: &str, name: &str) -> anyhow::Result<()> {
     store.close().await?;
     eprintln!("{name}: {report:?}");
     Ok(())
-}
-
-/// `hosts` hosts and `sessions` items spread over them.
-async fn fill(store: &Store, hosts: usize, sessions: usize) -> anyhow::Result<()> {
-    store
-        .write(move |c| {
-            with_conn!(c, |c, B| {
-                use minke::store::schema::minke_hosts as h;
-                let rows: Vec<_> = (0..hosts)
-                    .map(|i| {
-                        (
-                            h::name.eq(format!("h{i:06}")),
-                            h::hostname.eq("127.0.0.1"),
-                            h::host_key_policy.eq("off"),
-                        )
-                    })
-                    .collect();
-                for chunk in rows.chunks(5000) {
-                    diesel::insert_into(h::table)
-                        .values(chunk)
-                        .execute(c)
-                        .map_err(minke::store::Error::query("hosts"))?;
-                }
-                let items: Vec<_> = (0..sessions)
-                    .map(|i| {
-                        (
-                            items::name.eq(format!("item{i:07}")),
-                            items::host_id.eq((i % hosts) as i64 + 1),
-                        )
-                    })
-                    .collect();
-                for chunk in items.chunks(5000) {
-                    diesel::insert_into(items::table)
-                        .values(chunk)
-                        .execute(c)
-                        .map_err(minke::store::Error::query("items"))?;
-                }
-                Ok(())
-            })
-        })
-        .await?;
-    Ok(())
-}
-
-fn request(query: Query) -> RunRequest {
-    RunRequest {
-        session: "command".into(),
-        model: "item".into(),
-        query,
-        params: Params::from_pairs([("cmd", "true")]),
-        username: "bench".into(),
-    }
 }
 
 /// Waits for the end of a run; its state.

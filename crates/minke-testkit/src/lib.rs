@@ -39,5 +39,5 @@ pub use keys::{KeyPair, SSH_KEYGEN};
 pub use mock::{MockHost, MockRun, run_session};
 pub use pg::PgDatabase;
 pub use pg_cluster::PgCluster;
-pub use process::{find_command, find_processes};
+pub use process::{descendants, find_command, find_processes};
 pub use server::{ADDRESS, SSHD, ServerOptions, SshServer};

@@ -33,7 +33,7 @@ fn parents() -> HashMap<u32, u32> {
 }
 
 /// Every live descendant of `roots` (children, grandchildren, ...), roots excluded.
-pub(crate) fn descendants(roots: &[u32]) -> Vec<u32> {
+pub fn descendants(roots: &[u32]) -> Vec<u32> {
     let parents = parents();
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for (&pid, &ppid) in &parents {

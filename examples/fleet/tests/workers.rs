@@ -49,16 +49,12 @@ fn wait_run(db: &str, id: i64) -> String {
 
 /// Two servers on host `web-01`: one work item with two sessions, in order.
 fn two_servers_on_one_host(db: &str) {
-    use diesel::Connection as _;
-    use diesel::RunQueryDsl as _;
-    let mut c = diesel::pg::PgConnection::establish(db).unwrap();
-    diesel::sql_query(
+    common::pg_exec(
+        db,
         "INSERT INTO servers (name, host_id, role) \
          SELECT n, (SELECT id FROM minke_hosts WHERE name = 'web-01'), 'app' \
          FROM (VALUES ('s1'), ('s2')) AS v(n)",
-    )
-    .execute(&mut c)
-    .unwrap();
+    );
 }
 
 /// The sessions of a run as `object state status reason`, in order.
@@ -76,18 +72,12 @@ fn sessions(db: &str, run: i64) -> Vec<String> {
 fn five_hundred_sessions_over_three_workers_each_run_once() {
     let pg = pg_database("workers500");
     let s = Setup::on(minke_testkit::Fleet::start(25).unwrap(), pg.url());
-    {
-        use diesel::Connection as _;
-        use diesel::RunQueryDsl as _;
-        // 20 servers on each of the 25 hosts: one run of 500 sessions, 25 work items.
-        let mut c = diesel::pg::PgConnection::establish(pg.url()).unwrap();
-        diesel::sql_query(
-            "INSERT INTO servers (name, host_id, role) \
-             SELECT h.name || '-s' || i, h.id, 'app' FROM minke_hosts h, generate_series(1, 20) AS i",
-        )
-        .execute(&mut c)
-        .unwrap();
-    }
+    // 20 servers on each of the 25 hosts: one run of 500 sessions, 25 work items.
+    common::pg_exec(
+        pg.url(),
+        "INSERT INTO servers (name, host_id, role) \
+         SELECT h.name || '-s' || i, h.id, 'app' FROM minke_hosts h, generate_series(1, 20) AS i",
+    );
     let log = s.dir.path().join("ran.log");
     let _workers: Vec<WorkerProc> = (1..=3)
         .map(|i| {
@@ -674,16 +664,10 @@ fn a_worker_logs_in_once_per_host_over_two_runs_and_again_after_a_host_changes()
         "the second run reused the first run's connections"
     );
     // Changed by another process: the worker's kept connection to it is not used.
-    {
-        use diesel::Connection as _;
-        use diesel::RunQueryDsl as _;
-        let mut c = diesel::pg::PgConnection::establish(pg.url()).unwrap();
-        diesel::sql_query(
-            "UPDATE minke_hosts SET host_key_policy = 'accept-new' WHERE name = 'web-01'",
-        )
-        .execute(&mut c)
-        .unwrap();
-    }
+    common::pg_exec(
+        pg.url(),
+        "UPDATE minke_hosts SET host_key_policy = 'accept-new' WHERE name = 'web-01'",
+    );
     let run = submit(&s, "host", "uname -n", &[]);
     assert_eq!(wait_run(pg.url(), run), "done");
     assert_eq!(

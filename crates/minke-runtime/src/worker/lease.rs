@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use minke_store::now_micros;
 use tokio::task::JoinHandle;
 
-use super::Shared;
+use super::{Held, Shared};
 use crate::{Event, Stop};
 
 /// Renews the worker's leases until aborted; stops what it cannot keep.
@@ -57,33 +57,37 @@ impl Shared {
     /// The items held since before `sent` that the renewal missed are lost: their
     /// sessions stop at once, nothing more of them is recorded.
     fn drop_missing(&self, renewed: &BTreeSet<i64>, sent: Instant) {
-        let Ok(held) = self.held.lock() else { return };
-        for (id, h) in held.iter() {
-            if h.claimed < sent && !renewed.contains(id) && !h.hold.is_lost() {
-                tracing::error!(
-                    worker = self.queue.name(),
-                    item = id,
-                    run_id = h.run_id,
-                    "the lease of a work item ran out: stopping its sessions"
-                );
-                h.hold.mark_lost();
-                for s in &h.sessions {
-                    s.raise_to(Stop::Now);
-                }
-            }
-        }
+        self.give_up(
+            |id, h| h.claimed < sent && !renewed.contains(&id),
+            "the lease of a work item ran out: stopping its sessions",
+        );
     }
 
     /// The leases could not be renewed for `since`: every item is given up and its
     /// commands stopped at once, before the leases end.
     fn give_up_all(&self, since: Duration) {
+        tracing::error!(
+            worker = self.queue.name(),
+            "no lease renewal for {since:?}: stopping the commands of every item before the leases end"
+        );
+        self.give_up(
+            |_, _| true,
+            "stopping the item's commands before its lease ends",
+        );
+    }
+
+    /// Marks the held items `which` picks lost and stops their sessions at once.
+    fn give_up(&self, which: impl Fn(i64, &Held) -> bool, why: &str) {
         let Ok(held) = self.held.lock() else { return };
-        for (id, h) in held.iter().filter(|(_, h)| !h.hold.is_lost()) {
+        for (&id, h) in held.iter() {
+            if h.hold.is_lost() || !which(id, h) {
+                continue;
+            }
             tracing::error!(
                 worker = self.queue.name(),
                 item = id,
                 run_id = h.run_id,
-                "no lease renewal for {since:?}: stopping the item's commands before its lease ends"
+                "{why}"
             );
             h.hold.mark_lost();
             for s in &h.sessions {

@@ -404,6 +404,14 @@ pub fn pg_database(tag: &str) -> minke_testkit::PgDatabase {
     minke_testkit::PgDatabase::create(&admin, tag).unwrap()
 }
 
+/// Runs one SQL statement on PostgreSQL (test data, a change by "another process").
+pub fn pg_exec(url: &str, sql: &str) {
+    use diesel::Connection as _;
+    use diesel::RunQueryDsl as _;
+    let mut c = diesel::pg::PgConnection::establish(url).unwrap();
+    diesel::sql_query(sql).execute(&mut c).unwrap();
+}
+
 /// One number from a SQL query on PostgreSQL (`SELECT COUNT(*) AS n ...`).
 pub fn pg_count(url: &str, sql: &str) -> i64 {
     use diesel::Connection as _;
