@@ -61,9 +61,6 @@ async fn announce(store: Store, mut events: broadcast::Receiver<Event>) {
         if runs.is_empty() {
             continue;
         }
-        let ids: Vec<i64> = runs.into_iter().collect();
-        store.write_statement_later("a run change announcement", move |c| {
-            minke_store::notify_runs(c, &ids)
-        });
+        store.announce_runs_later(runs.into_iter().collect());
     }
 }

@@ -170,7 +170,12 @@ impl RunCtx {
         let finished = self
             .inner()
             .store
-            .write(move |c| record::finish_run(c, run_id, stopped, at))
+            .write(move |c| {
+                record::finish_run(c, run_id, stopped, at)?;
+                // Told with the end itself: the announcements that follow changes
+                // may come after this process has closed its store.
+                minke_store::notify_runs(c, &[run_id])
+            })
             .await;
         if let Err(e) = finished {
             tracing::error!(run_id, "recording the end of the run failed: {e}");

@@ -1094,9 +1094,10 @@ pub fn cancel_queued_work(conn: &mut Conn, run_id: i64) -> Result<Vec<i64>> {
 /// Ends a run executed through the queue once nothing of it is left: no work item
 /// open, no session waiting or running. The run becomes `canceled` when a stop was
 /// asked of it, `done` otherwise; its locks are released and its sealed parameters
-/// erased. Whoever ends the last item calls it (a worker, the reaper, a stop); of
-/// concurrent callers one ends the run. Returns the state it ended in, `None` when
-/// the run goes on or had ended already.
+/// erased, and its end announced on [`RUN_CHANNEL`](crate::RUN_CHANNEL). Whoever
+/// ends the last item calls it (a worker, the reaper, a stop); of concurrent callers
+/// one ends the run. Returns the state it ended in, `None` when the run goes on or
+/// had ended already.
 pub fn finish_run_if_complete(conn: &mut Conn, run_id: i64, at: i64) -> Result<Option<RunState>> {
     let context = format!("ending run {run_id} when its work is over");
     let open_sessions = [State::Initialized, State::Running];
@@ -1155,7 +1156,11 @@ pub fn finish_run_if_complete(conn: &mut Conn, run_id: i64, at: i64) -> Result<O
         .execute(c)
         .map_err(Error::query(context))
     })?;
-    Ok((n == 1).then_some(state))
+    if n != 1 {
+        return Ok(None);
+    }
+    crate::notify_runs(conn, &[run_id])?;
+    Ok(Some(state))
 }
 
 /// Gives a queued run a concurrency of its own: at most `hosts` of its work items

@@ -356,6 +356,28 @@ impl Store {
         self.queue_later(what, !self.inner.url.is_sqlite(), f);
     }
 
+    /// Announces on [`RUN_CHANNEL`](crate::RUN_CHANNEL) that these runs changed
+    /// (PostgreSQL), after the writes queued before it. Best effort: an announcement
+    /// that cannot be written (the store closed, the database away) is logged, not
+    /// counted among the failed writes: the history has everything, and listeners
+    /// look again now and then.
+    pub fn announce_runs_later(&self, run_ids: Vec<i64>) {
+        if self.inner.url.is_sqlite() || run_ids.is_empty() {
+            return;
+        }
+        let sent = self.send(Box::new(move |conn: &mut Conn| -> Finish {
+            let out = conn.transaction(|c| crate::notify_runs(c, &run_ids));
+            Box::new(move |commit| {
+                if let Err(e) = out.map_err(|e| e.to_string()).and(commit) {
+                    tracing::debug!("announcing runs failed: {e}");
+                }
+            })
+        }));
+        if let Err(e) = sent {
+            tracing::debug!("announcing runs failed: {e}");
+        }
+    }
+
     fn queue_later<F>(&self, what: &'static str, savepoint: bool, f: F)
     where
         F: FnOnce(&mut Conn) -> Result<()> + Send + 'static,

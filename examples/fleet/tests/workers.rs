@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -770,4 +771,27 @@ fn a_followed_runs_output_streams_and_a_new_secret_key_each_time() {
             .all(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit())),
         "{keys:?}"
     );
+}
+
+#[test]
+fn runs_in_process_on_postgresql_end_cleanly_and_are_announced() {
+    let pg = pg_database("inprocpg");
+    let s = Setup::on(minke_testkit::Fleet::start(2).unwrap(), pg.url());
+    let url = minke::store::DatabaseUrl::parse(pg.url()).unwrap();
+    let mut listener = minke::store::Listener::open(&url, &[minke::store::RUN_CHANNEL]).unwrap();
+    // An announcement that comes after the process closed its store is no lost
+    // history: every run exits 0.
+    for _ in 0..10 {
+        let out = s.run_command("true", &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let mut heard = BTreeSet::new();
+    let deadline = std::time::Instant::now() + common::WAIT;
+    while heard.len() < 10 && std::time::Instant::now() < deadline {
+        for n in listener.wait(Duration::from_millis(200)).unwrap() {
+            heard.insert(n.payload);
+        }
+    }
+    let want: BTreeSet<String> = (1..=10).map(|i: i64| i.to_string()).collect();
+    assert_eq!(heard, want, "each run's end was announced");
 }

@@ -60,10 +60,11 @@ impl Shared {
     /// worker's (the reaper handed it back meanwhile).
     async fn prepare(&self, item: &WorkItem) -> Result<Option<Ready>> {
         let (queue, it) = (self.queue.clone(), item.clone());
+        // Ahead of the history's writes: the item's handshake waits for it.
         let started = self
             .engine
             .store()
-            .write(move |c| queue.start(c, it.id))
+            .write_urgent(move |c| queue.start(c, it.id))
             .await?;
         if !started {
             return Ok(None);
