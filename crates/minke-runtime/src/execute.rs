@@ -17,13 +17,13 @@ use crate::Event;
 use crate::RunObserver;
 use crate::engine::{Engine, Inner};
 use crate::executor::SshExecutor;
+use crate::hold::Holding;
 use crate::models::ModelEntry;
 use crate::outcome::{NOT_STARTED, Outcome, STOPPED};
 use crate::pool::{HostLink, Pool};
 use crate::record;
 use crate::stop::{Stop, Stops};
 use crate::transport::Link;
-use crate::worker::Holding;
 
 /// How long a session killed at its timeout has to record its command.
 const KILL_GRACE: Duration = Duration::from_secs(10);

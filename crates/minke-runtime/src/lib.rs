@@ -11,6 +11,7 @@ mod events;
 mod execute;
 mod executor;
 mod follow;
+mod hold;
 mod models;
 mod notify;
 mod outcome;

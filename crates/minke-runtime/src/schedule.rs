@@ -10,10 +10,10 @@ use minke_store::{Store, now_micros};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::execute::{Job, RunCtx};
+use crate::hold::Holding;
 use crate::outcome::Outcome;
 use crate::plan::{Fate, Planned};
 use crate::record;
-use crate::worker::Holding;
 use crate::{Canceller, Event, RunSummary, SessionSummary};
 
 /// A recorded run, ready to go.
@@ -80,7 +80,7 @@ impl RunCtx {
             run_id,
             self.inner().config.lock_ttl,
         );
-        let stops = watch_stop_requests(
+        let stops = crate::stop::watch_stop_requests(
             self.inner().store.clone(),
             run_id,
             self.engine.run_canceller(run_id),
@@ -183,42 +183,6 @@ impl RunCtx {
         self.inner().deactivate(run_id);
         self.inner().events.send(|| Event::RunFinished { run_id });
     }
-}
-
-/// How often a run looks for a stop asked through the database (`cancel` from
-/// another process).
-const STOP_POLL: Duration = Duration::from_millis(500);
-
-/// Applies the stops asked of the run through the database, until aborted.
-pub(crate) fn watch_stop_requests(
-    store: Store,
-    run_id: i64,
-    canceller: Option<Canceller>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let Some(canceller) = canceller else { return };
-        let mut every = tokio::time::interval(STOP_POLL);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            if canceller.current() == Some(crate::Stop::Now) {
-                return;
-            }
-            let asked = store
-                .blocking(move |c| minke_store::run_stop_requested(c, run_id))
-                .await;
-            match asked.map(|l| l.and_then(crate::Stop::from_level)) {
-                Ok(Some(stop)) => {
-                    if canceller.current() < Some(stop) {
-                        tracing::info!(run_id, ?stop, "stop asked through the database");
-                        canceller.raise_to(stop);
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(run_id, "looking for a stop request failed: {e}"),
-            }
-        }
-    })
 }
 
 /// Renews the run's host locks every third of their lifetime, until aborted.

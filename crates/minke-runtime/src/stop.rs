@@ -2,9 +2,12 @@
 //! once.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use minke_store::Store;
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// How soon a run or a session stops. Ordered: a stop is only ever raised, never
 /// lowered.
@@ -158,6 +161,42 @@ impl Stops {
             }
         }
     }
+}
+
+/// How often a run looks for a stop asked through the database (`cancel` from
+/// another process).
+const STOP_POLL: Duration = Duration::from_millis(500);
+
+/// Applies the stops asked of the run through the database, until aborted.
+pub(crate) fn watch_stop_requests(
+    store: Store,
+    run_id: i64,
+    canceller: Option<Canceller>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(canceller) = canceller else { return };
+        let mut every = tokio::time::interval(STOP_POLL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if canceller.current() == Some(Stop::Now) {
+                return;
+            }
+            let asked = store
+                .blocking(move |c| minke_store::run_stop_requested(c, run_id))
+                .await;
+            match asked.map(|l| l.and_then(Stop::from_level)) {
+                Ok(Some(stop)) => {
+                    if canceller.current() < Some(stop) {
+                        tracing::info!(run_id, ?stop, "stop asked through the database");
+                        canceller.raise_to(stop);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(run_id, "looking for a stop request failed: {e}"),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use std::time::Instant;
 use minke_core::{FailReason, HostTarget, ModelObject};
 use minke_store::{Query, SessionRecord, WorkItem, now_micros};
 
-use super::{Held, Holding, ItemHold, Shared};
+use super::{Held, Shared};
 use crate::execute::{Job, RunCtx};
+use crate::hold::{Holding, ItemHold};
 use crate::{Canceller, Event, Result};
 
 /// What an item needs to run.

@@ -5,7 +5,6 @@
 //! items of workers that died, and on shutdown finishes its current commands within
 //! a grace period and hands back the rest.
 
-mod hold;
 mod item;
 mod lease;
 mod runs;
@@ -21,7 +20,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-pub(crate) use hold::{Holding, ItemHold};
+use crate::hold::ItemHold;
 
 use crate::{Canceller, Engine, Result, Stop};
 
