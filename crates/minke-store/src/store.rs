@@ -21,7 +21,23 @@ const MAX_IDLE_READERS: usize = 8;
 const MAX_READERS: usize = 16;
 
 type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&mut Conn) -> Finish + Send>;
+
+/// A queued write.
+enum Job {
+    /// Runs once in its own savepoint; its finish learns whether the batch committed.
+    Once(Box<dyn FnOnce(&mut Conn) -> Finish + Send>),
+    /// One statement ([`Store::write_statement_later`]), which may run twice: on
+    /// PostgreSQL the statements queued one after another share one savepoint, and
+    /// when one of them fails they are run again, each in its own.
+    Statement(Statement),
+}
+
+/// A single-statement write and how its failure is told.
+struct Statement {
+    what: &'static str,
+    f: Box<dyn Fn(&mut Conn) -> Result<()> + Send>,
+    failed: Box<dyn FnOnce(String) + Send>,
+}
 
 /// Minke's database: history, hosts, locks, and the users' model tables.
 ///
@@ -232,7 +248,7 @@ impl Store {
         F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn: &mut Conn| -> Finish {
+        let job = Job::Once(Box::new(move |conn: &mut Conn| -> Finish {
             let out = conn.transaction(f);
             Box::new(move |commit: std::result::Result<(), String>| {
                 let _ = tx.send(match commit {
@@ -240,14 +256,16 @@ impl Store {
                     Err(e) => Err(Error::Worker(format!("commit failed: {e}"))),
                 });
             })
-        });
+        }));
         self.inner
             .urgent
             .lock()
             .map_err(|_| Error::Worker("writer poisoned".into()))?
             .push(job);
         // Wakes the writer if it waits for work (it takes the urgent ones first).
-        self.send(Box::new(|_: &mut Conn| -> Finish { Box::new(|_| {}) }))?;
+        self.send(Job::Once(Box::new(|_: &mut Conn| -> Finish {
+            Box::new(|_| {})
+        })))?;
         rx.await
             .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
     }
@@ -322,7 +340,7 @@ impl Store {
         F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        self.send(Box::new(move |conn: &mut Conn| -> Finish {
+        self.send(Job::Once(Box::new(move |conn: &mut Conn| -> Finish {
             let out = conn.transaction(f);
             Box::new(move |commit: std::result::Result<(), String>| {
                 let _ = tx.send(match commit {
@@ -330,7 +348,7 @@ impl Store {
                     Err(e) => Err(Error::Worker(format!("commit failed: {e}"))),
                 });
             })
-        }))?;
+        })))?;
         rx.await
             .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
     }
@@ -344,16 +362,33 @@ impl Store {
         self.queue_later(what, true, f);
     }
 
-    /// Like [`write_later`](Self::write_later), for a write that is one statement: on
-    /// SQLite it runs without a savepoint of its own (a failing statement undoes its
-    /// own changes and leaves the batch's transaction open), which makes the engine's
-    /// small history writes about a third cheaper. On PostgreSQL, where a failing
-    /// statement aborts the whole transaction, it still gets a savepoint.
+    /// Like [`write_later`](Self::write_later), for a write that is one statement and
+    /// may run twice: on SQLite it runs without a savepoint of its own (a failing
+    /// statement undoes its own changes and leaves the batch's transaction open),
+    /// which makes the engine's small history writes about a third cheaper. On
+    /// PostgreSQL, where a failing statement aborts the whole transaction, the
+    /// statements queued one after another share one savepoint; when one of them
+    /// fails, they are run again each in its own, so that only the failing one is
+    /// lost (and counted).
     pub fn write_statement_later<F>(&self, what: &'static str, f: F)
     where
-        F: FnOnce(&mut Conn) -> Result<()> + Send + 'static,
+        F: Fn(&mut Conn) -> Result<()> + Send + 'static,
     {
-        self.queue_later(what, !self.inner.url.is_sqlite(), f);
+        let inner = self.inner.clone();
+        let failed: Box<dyn FnOnce(String) + Send> = Box::new(move |failed: String| {
+            tracing::error!("{failed}");
+            inner.record_failure(failed);
+        });
+        let sent = self.send(Job::Statement(Statement {
+            what,
+            f: Box::new(f),
+            failed,
+        }));
+        if let Err(e) = sent {
+            let failed = format!("writing {what} failed: {e}");
+            tracing::error!("{failed}");
+            self.inner.record_failure(failed);
+        }
     }
 
     /// Announces on [`RUN_CHANNEL`](crate::RUN_CHANNEL) that these runs changed
@@ -365,14 +400,14 @@ impl Store {
         if self.inner.url.is_sqlite() || run_ids.is_empty() {
             return;
         }
-        let sent = self.send(Box::new(move |conn: &mut Conn| -> Finish {
+        let sent = self.send(Job::Once(Box::new(move |conn: &mut Conn| -> Finish {
             let out = conn.transaction(|c| crate::notify_runs(c, &run_ids));
             Box::new(move |commit| {
                 if let Err(e) = out.map_err(|e| e.to_string()).and(commit) {
                     tracing::debug!("announcing runs failed: {e}");
                 }
             })
-        }));
+        })));
         if let Err(e) = sent {
             tracing::debug!("announcing runs failed: {e}");
         }
@@ -383,7 +418,7 @@ impl Store {
         F: FnOnce(&mut Conn) -> Result<()> + Send + 'static,
     {
         let inner = self.inner.clone();
-        let sent = self.send(Box::new(move |conn: &mut Conn| -> Finish {
+        let sent = self.send(Job::Once(Box::new(move |conn: &mut Conn| -> Finish {
             let out = if savepoint {
                 conn.transaction(f)
             } else {
@@ -398,7 +433,7 @@ impl Store {
                 tracing::error!("{failed}");
                 inner.record_failure(failed);
             })
-        }));
+        })));
         if let Err(e) = sent {
             let failed = format!("writing {what} failed: {e}");
             tracing::error!("{failed}");
@@ -480,9 +515,17 @@ fn writer_loop(
         let mut pending = Some(jobs);
         let commit = loop {
             let commit = conn.transaction(|c| {
+                let mut statements = Vec::new();
                 for job in pending.take().unwrap_or_default() {
-                    finishes.push(job(c));
+                    match job {
+                        Job::Statement(s) => statements.push(s),
+                        Job::Once(f) => {
+                            run_statements(c, std::mem::take(&mut statements), &mut finishes);
+                            finishes.push(f(c));
+                        }
+                    }
                 }
+                run_statements(c, statements, &mut finishes);
                 Ok(())
             });
             // PostgreSQL out of reach: the transaction did not begin, so nothing of
@@ -496,6 +539,35 @@ fn writer_loop(
         for finish in finishes {
             finish(commit.clone());
         }
+    }
+}
+
+/// Runs statements queued one after another (see [`Store::write_statement_later`]):
+/// on SQLite each as it is; on PostgreSQL all in one savepoint, and when one fails,
+/// each again in its own.
+fn run_statements(c: &mut Conn, statements: Vec<Statement>, finishes: &mut Vec<Finish>) {
+    let together = match (&*c, statements.len()) {
+        (_, 0) => return,
+        (Conn::Sqlite(_), _) | (_, 1) => false,
+        (Conn::Pg(_), _) => c
+            .transaction(|c| statements.iter().try_for_each(|s| (s.f)(c)))
+            .is_ok(),
+    };
+    for s in statements {
+        let out = match (together, &*c) {
+            (true, _) => Ok(()),
+            (false, Conn::Sqlite(_)) => crate::conn::guarded(|| (s.f)(c)),
+            (false, Conn::Pg(_)) => c.transaction(|c| (s.f)(c)),
+        };
+        let Statement { what, failed, .. } = s;
+        finishes.push(Box::new(move |commit| {
+            let why = match (out, commit) {
+                (Err(e), _) => format!("writing {what} failed: {e}"),
+                (Ok(()), Err(e)) => format!("committing {what} failed: {e}"),
+                (Ok(()), Ok(())) => return,
+            };
+            failed(why);
+        }));
     }
 }
 
