@@ -32,10 +32,13 @@ enum Job {
     Statement(Statement),
 }
 
+/// A write that may run twice.
+type StatementFn = Box<dyn Fn(&mut Conn) -> Result<()> + Send>;
+
 /// A single-statement write and how its failure is told.
 struct Statement {
     what: &'static str,
-    f: Box<dyn Fn(&mut Conn) -> Result<()> + Send>,
+    f: StatementFn,
     failed: Box<dyn FnOnce(String) + Send>,
 }
 
@@ -500,17 +503,21 @@ fn writer_loop(
     urgent: &Mutex<Vec<Job>>,
 ) {
     while let Ok(first) = rx.recv() {
+        let mut queued = vec![first];
+        while queued.len() < WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(j) => queued.push(j),
+                Err(_) => break,
+            }
+        }
+        // The urgent writes go first. Taken after the queue: every wake-up received
+        // above was sent after its urgent write was put there, so none is left
+        // behind while the writer waits for work that never comes.
         let mut jobs: Vec<Job> = urgent
             .lock()
             .map(|mut u| u.drain(..).collect())
             .unwrap_or_default();
-        jobs.push(first);
-        while jobs.len() < WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
+        jobs.extend(queued);
         let mut finishes = Vec::with_capacity(jobs.len());
         let mut pending = Some(jobs);
         let commit = loop {

@@ -968,3 +968,42 @@ async fn read_only_open_changes_nothing_on_both_backends() {
         .unwrap_err();
     assert!(matches!(e, Error::ReadOnly { .. }), "{e}");
 }
+
+/// Urgent writes, mixed with a flood of queued ones, every one answered: none is left
+/// in the urgent list while the writer waits for work (it once was, when its wake-up
+/// went into the same batch as earlier work).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn urgent_writes_are_always_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("u.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let flood = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..20_000 {
+                store.write_statement_later("nothing", |_| Ok(()));
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let urgent = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..300 {
+                let got = store.write_urgent(move |_| Ok(i)).await.unwrap();
+                assert_eq!(got, i);
+            }
+        })
+    });
+    let all = async {
+        for u in urgent.collect::<Vec<_>>() {
+            u.await.unwrap();
+        }
+        flood.await.unwrap();
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), all)
+        .await
+        .expect("an urgent write was never answered");
+    assert_eq!(store.failed_writes().0, 0);
+}

@@ -187,6 +187,8 @@ const CLAIM_BACKOFF: Duration = Duration::from_millis(500);
 impl Shared {
     /// Claims as many items as there is room for and starts each on a task.
     async fn claim_into(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
+        // Items that ended leave room (a set counts its tasks until they are joined).
+        while tasks.try_join_next().is_some() {}
         let room = self.config.concurrency.max(1).saturating_sub(tasks.len());
         if room == 0 {
             return;
