@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use minke_admin::AdminConfig;
-use minke_runtime::{DEFAULT_KEEP_CONNECTIONS, Engine};
+use minke_runtime::Engine;
 
 use crate::CliError;
 use crate::cli::exit;
@@ -69,7 +69,7 @@ pub(crate) struct ServeArgs {
     /// that host; 0 closes it at the end of each run [default: 60, or what the app
     /// configured].
     #[arg(long, value_name = "SECS")]
-    keep_connections: Option<u64>,
+    pub(crate) keep_connections: Option<u64>,
 }
 
 /// The `users` subcommands.
@@ -460,19 +460,6 @@ fn check_permission(p: &str) -> Result<(), CliError> {
 
 /// Runs `serve`: the web admin until Ctrl-C or SIGTERM, then stops the runs still
 /// going.
-impl ServeArgs {
-    /// How long the admin's engine keeps idle connections: `--keep-connections`
-    /// (0: not at all), else what the app configured, else
-    /// [`DEFAULT_KEEP_CONNECTIONS`]: a long-lived process gains from warm ones.
-    pub(crate) fn keep_connections(&self, configured: Option<Duration>) -> Option<Duration> {
-        match self.keep_connections {
-            Some(0) => None,
-            Some(secs) => Some(Duration::from_secs(secs)),
-            None => Some(configured.unwrap_or(DEFAULT_KEEP_CONNECTIONS)),
-        }
-    }
-}
-
 pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliError> {
     let app_name = std::env::args()
         .next()

@@ -314,12 +314,14 @@ async fn dispatch(mut app: Program, cli: Cli) -> Result<u8, CliError> {
             app.setup.config_mut().command_timeout = Duration::from_secs(t);
         }
     }
-    if let Command::Serve(args) = &cli.command {
-        let kept = args.keep_connections(app.setup.config().keep_connections);
-        app.setup.config_mut().keep_connections = kept;
-    }
-    if let Command::Worker(args) = &cli.command {
-        let kept = args.keep_connections(app.setup.config().keep_connections);
+    // Long-lived processes keep idle connections for the next run on a host.
+    let keep = match &cli.command {
+        Command::Serve(args) => Some(args.keep_connections),
+        Command::Worker(args) => Some(args.keep_connections),
+        _ => None,
+    };
+    if let Some(flag) = keep {
+        let kept = kept_connections(flag, app.setup.config().keep_connections);
         app.setup.config_mut().keep_connections = kept;
     }
     if matches!(
@@ -355,6 +357,17 @@ async fn dispatch(mut app: Program, cli: Cli) -> Result<u8, CliError> {
             if n == 1 { "write" } else { "writes" },
             first.unwrap_or_default()
         ))),
+    }
+}
+
+/// How long a long-lived process (`serve`, `worker`) keeps idle connections:
+/// `--keep-connections SECS` (0: not at all), else what the app configured, else
+/// [`DEFAULT_KEEP_CONNECTIONS`](minke_runtime::DEFAULT_KEEP_CONNECTIONS).
+fn kept_connections(flag: Option<u64>, configured: Option<Duration>) -> Option<Duration> {
+    match flag {
+        Some(0) => None,
+        Some(secs) => Some(Duration::from_secs(secs)),
+        None => Some(configured.unwrap_or(minke_runtime::DEFAULT_KEEP_CONNECTIONS)),
     }
 }
 

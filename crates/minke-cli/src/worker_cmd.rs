@@ -31,18 +31,7 @@ pub(crate) struct WorkerArgs {
     /// Seconds a host's SSH connection stays open after its work, for the next run
     /// on that host; 0 closes it at once [default: 60, or what the app configured].
     #[arg(long, value_name = "SECS")]
-    keep_connections: Option<u64>,
-}
-
-impl WorkerArgs {
-    /// How long the worker's engine keeps idle connections.
-    pub(crate) fn keep_connections(&self, configured: Option<Duration>) -> Option<Duration> {
-        match self.keep_connections {
-            Some(0) => None,
-            Some(secs) => Some(Duration::from_secs(secs)),
-            None => Some(configured.unwrap_or(minke_runtime::DEFAULT_KEEP_CONNECTIONS)),
-        }
-    }
+    pub(crate) keep_connections: Option<u64>,
 }
 
 /// Refuses what needs several processes on one database when it is SQLite.

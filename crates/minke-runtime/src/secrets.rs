@@ -18,10 +18,10 @@ fn context(run_id: i64) -> Vec<u8> {
 }
 
 /// The names of the session's secret parameters that were given.
-fn secret_names<'a>(meta: &'a SessionMeta, params: &Params) -> Vec<&'a str> {
+fn secret_names(meta: &SessionMeta, given: impl Fn(&str) -> bool) -> Vec<&str> {
     meta.params
         .iter()
-        .filter(|p| p.secret && params.get(p.name).is_some())
+        .filter(|p| p.secret && given(p.name))
         .map(|p| p.name)
         .collect()
 }
@@ -40,7 +40,7 @@ impl Sealer {
         meta: &SessionMeta,
         params: &Params,
     ) -> Result<Option<Sealer>> {
-        let names = secret_names(meta, params);
+        let names = secret_names(meta, |n| params.get(n).is_some());
         if names.is_empty() {
             return Ok(None);
         }
@@ -80,12 +80,7 @@ pub(crate) fn unseal_into(
     sealed: Option<&str>,
     params: &mut BTreeMap<String, String>,
 ) -> Result<()> {
-    let names: Vec<&str> = meta
-        .params
-        .iter()
-        .filter(|p| p.secret && params.contains_key(p.name))
-        .map(|p| p.name)
-        .collect();
+    let names = secret_names(meta, |n| params.contains_key(n));
     if names.is_empty() {
         return Ok(());
     }

@@ -250,16 +250,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job = Job::Once(Box::new(move |conn: &mut Conn| -> Finish {
-            let out = conn.transaction(f);
-            Box::new(move |commit: std::result::Result<(), String>| {
-                let _ = tx.send(match commit {
-                    Ok(()) => out,
-                    Err(e) => Err(Error::Worker(format!("commit failed: {e}"))),
-                });
-            })
-        }));
+        let (job, answer) = answered(f);
         self.inner
             .urgent
             .lock()
@@ -269,8 +260,7 @@ impl Store {
         self.send(Job::Once(Box::new(|_: &mut Conn| -> Finish {
             Box::new(|_| {})
         })))?;
-        rx.await
-            .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
+        answer.await
     }
 
     /// Runs `f` in a transaction of its own, apart from the writer's queue: for small
@@ -342,18 +332,9 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        self.send(Job::Once(Box::new(move |conn: &mut Conn| -> Finish {
-            let out = conn.transaction(f);
-            Box::new(move |commit: std::result::Result<(), String>| {
-                let _ = tx.send(match commit {
-                    Ok(()) => out,
-                    Err(e) => Err(Error::Worker(format!("commit failed: {e}"))),
-                });
-            })
-        })))?;
-        rx.await
-            .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
+        let (job, answer) = answered(f);
+        self.send(job)?;
+        answer.await
     }
 
     /// Runs `f` on the writer thread without waiting; a failure is logged with `what`.
@@ -547,6 +528,30 @@ fn writer_loop(
             finish(commit.clone());
         }
     }
+}
+
+/// A write run in its own savepoint, and the answer its caller waits for: what `f`
+/// returned once the batch it went into is committed, or why not.
+fn answered<T, F>(f: F) -> (Job, impl std::future::Future<Output = Result<T>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let job = Job::Once(Box::new(move |conn: &mut Conn| -> Finish {
+        let out = conn.transaction(f);
+        Box::new(move |commit: std::result::Result<(), String>| {
+            let _ = tx.send(match commit {
+                Ok(()) => out,
+                Err(e) => Err(Error::Worker(format!("commit failed: {e}"))),
+            });
+        })
+    }));
+    let answer = async move {
+        rx.await
+            .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
+    };
+    (job, answer)
 }
 
 /// Runs statements queued one after another (see [`Store::write_statement_later`]):

@@ -211,7 +211,7 @@ impl Serve {
 
     /// What the server logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        read_log(&self.log)
     }
 
     /// The server's process id.
@@ -232,11 +232,21 @@ impl Serve {
 
 impl Drop for Serve {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- fleet serve's log ---\n{}", self.log());
-        }
+        end_child(&mut self.child, &self.log);
+    }
+}
+
+/// What a child process logged so far.
+fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Kills and reaps a child process; when a test fails, prints its log.
+fn end_child(child: &mut Child, log: &Path) {
+    let _ = child.kill();
+    let _ = child.wait();
+    if std::thread::panicking() {
+        eprintln!("--- {} ---\n{}", log.display(), read_log(log));
     }
 }
 
@@ -479,7 +489,7 @@ impl WorkerProc {
 
     /// What it logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        read_log(&self.log)
     }
 
     /// Sends a signal (`TERM`, `KILL`, ...).
@@ -498,10 +508,6 @@ impl WorkerProc {
 
 impl Drop for WorkerProc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- {} ---\n{}", self.log.display(), self.log());
-        }
+        end_child(&mut self.child, &self.log);
     }
 }
