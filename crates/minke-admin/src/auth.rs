@@ -445,7 +445,12 @@ mod tests {
         let (other, _) = t.issue().unwrap();
         assert!(!t.verify(&other, &token));
         assert!(!t.verify("a", "a"));
-        assert!(!t.verify(&cookie, &format!("{}0", &token[..token.len() - 1])));
+        // The token with its last digit changed (to another digit: a token that ends
+        // in `0` stayed the same when always set to `0`, one run in sixteen).
+        let flipped = if token.ends_with('0') { '1' } else { '0' };
+        let altered = format!("{}{flipped}", &token[..token.len() - 1]);
+        assert_ne!(altered, token);
+        assert!(!t.verify(&cookie, &altered));
         assert!(!LoginTokens::new().unwrap().verify(&cookie, &token));
         let old = unix_now() - LOGIN_TOKEN_TTL_SECS - 10;
         let tag = ring::hmac::sign(&t.key, LoginTokens::message(&cookie, old).as_bytes());
