@@ -1,11 +1,11 @@
 //! A command's row in the history: written when the command starts, so that a run
 //! whose process dies shows what was running, and completed when it ends. A command
 //! that ends before the store's writer has reached its start (most do: the writer
-//! works in batches) is written once, whole, by the start's own statement.
+//! works in batches) is written once, whole, by the start's own row.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use minke_store::{CommandRow, Store};
+use minke_store::{CommandRow, HistoryRow, Store};
 
 /// Where the start's statement stands.
 enum Slot {
@@ -29,14 +29,13 @@ impl CommandRecord {
     pub(crate) fn start(store: &Store, row: CommandRow) -> Self {
         let slot = Arc::new(Mutex::new(Slot::Queued(None)));
         let queued = slot.clone();
-        store.write_statement_later("a command", move |c| {
-            // Decided under the lock, written after it: an end that comes in between
-            // queues its update behind this statement.
-            let finished = match std::mem::replace(&mut *lock(&queued), Slot::Taken) {
-                Slot::Queued(finished) => finished,
-                Slot::Taken => None,
-            };
-            minke_store::insert_command(c, finished.as_ref().unwrap_or(&row))
+        store.record_later("a command", move || {
+            // Decided under the lock: an end that comes after it is queued as an
+            // update of this row.
+            match std::mem::replace(&mut *lock(&queued), Slot::Taken) {
+                Slot::Queued(Some(finished)) => HistoryRow::Command(finished),
+                Slot::Queued(None) | Slot::Taken => HistoryRow::Command(row),
+            }
         });
         CommandRecord { slot }
     }
@@ -49,9 +48,7 @@ impl CommandRecord {
             Slot::Queued(finished) => *finished = Some(row),
             Slot::Taken => {
                 drop(slot);
-                store.write_statement_later("the end of a command", move |c| {
-                    minke_store::finish_command(c, &row)
-                });
+                store.record_later("the end of a command", move || HistoryRow::CommandEnd(row));
             }
         }
     }

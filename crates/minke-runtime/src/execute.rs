@@ -9,7 +9,7 @@ use minke_core::{
     Context, DynSession, Error as CoreError, FailReason, HostTarget, MessageLevel, ModelObject,
     Params, Status,
 };
-use minke_store::now_micros;
+use minke_store::{HistoryRow, now_micros};
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit, watch};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
@@ -304,8 +304,9 @@ impl RunCtx {
             let at = now_micros();
             self.inner()
                 .store
-                .write_statement_later("a session start", move |c| {
-                    minke_store::start_session(c, session_id, at)
+                .record_later("a session start", move || HistoryRow::SessionStart {
+                    id: session_id,
+                    at,
                 });
         }
         self.inner().events.send(|| Event::SessionState {
@@ -508,12 +509,10 @@ impl RunCtx {
     /// Records and announces the end of a session.
     fn finish(&self, session_id: i64, host: &HostTarget, label: &str, o: &Outcome) {
         let at = now_micros();
-        let recorded = o.clone();
+        let end = record::session_end(session_id, o, at);
         self.inner()
             .store
-            .write_statement_later("the end of a session", move |c| {
-                record::finish_session(c, session_id, &recorded, at)
-            });
+            .record_later("the end of a session", move || HistoryRow::SessionEnd(end));
         self.inner().events.send(|| Event::SessionState {
             run_id: self.run_id,
             session_id,
@@ -530,7 +529,7 @@ impl RunCtx {
         let row = record::message_row(session_id, 0, level, text.clone(), now_micros());
         self.inner()
             .store
-            .write_statement_later("a message", move |c| minke_store::insert_message(c, &row));
+            .record_later("a message", move || HistoryRow::Message(row));
         self.inner().events.send(|| Event::Message {
             run_id: self.run_id,
             session_id,

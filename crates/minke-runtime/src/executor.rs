@@ -193,7 +193,7 @@ impl Executor for SshExecutor {
             created_at: now_micros(),
         };
         self.store
-            .write_statement_later("a message", move |c| minke_store::insert_message(c, &row));
+            .record_later("a message", move || minke_store::HistoryRow::Message(row));
         self.events.send(|| Event::Message {
             run_id: self.run_id,
             session_id: self.session_id,

@@ -67,9 +67,8 @@ impl ItemHold {
         if self.is_lost() {
             return false;
         }
-        let (queue, item) = (self.queue.clone(), self.item.clone());
         match store
-            .write(move |c| queue.start_session(c, &item, session_id))
+            .start_held_session(&self.queue, self.item.id, session_id)
             .await
         {
             Ok(started) => started,

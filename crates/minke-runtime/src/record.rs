@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use minke_core::{Message, MessageLevel, RunState, SessionMeta};
-use minke_store::{Conn, MessageRow, NewRun, NewSession, Store, now_micros};
+use minke_store::{Conn, MessageRow, NewRun, NewSession, SessionEnd, Store, now_micros};
 
 use crate::outcome::Outcome;
 use crate::plan::{Planned, Selection};
@@ -70,7 +70,15 @@ pub(crate) async fn record(
             for (p, &id) in plan.iter().zip(&ids) {
                 if let Some((level, text)) = p.fate.note() {
                     minke_store::insert_message(c, &message_row(id, 1, level, text, now))?;
-                    finish_session(c, id, &p.fate.recorded(), now)?;
+                    let o = p.fate.recorded();
+                    minke_store::finish_session(
+                        c,
+                        id,
+                        o.state,
+                        o.status,
+                        o.reason.as_deref(),
+                        now,
+                    )?;
                 }
             }
             if let Execution::Queue {
@@ -147,13 +155,14 @@ pub(crate) fn message_row(
 }
 
 /// Records the end of a session.
-pub(crate) fn finish_session(
-    c: &mut Conn,
-    session_id: i64,
-    o: &Outcome,
-    at: i64,
-) -> minke_store::Result<()> {
-    minke_store::finish_session(c, session_id, o.state, o.status, o.reason.as_deref(), at)
+pub(crate) fn session_end(session_id: i64, o: &Outcome, at: i64) -> SessionEnd {
+    SessionEnd {
+        id: session_id,
+        state: o.state,
+        status: o.status,
+        reason: o.reason.clone(),
+        at,
+    }
 }
 
 /// Records the end of a run and releases the host locks it still holds.

@@ -19,6 +19,7 @@ mod listen;
 mod model;
 mod query;
 mod queue;
+mod rows;
 pub mod schema;
 mod schema_check;
 mod store;
@@ -44,6 +45,7 @@ pub use queue::{
     finish_run_if_complete, reap_expired, run_work_items, seal_run_params, sealed_run_params,
     set_run_concurrency, work_item, work_item_sessions,
 };
+pub use rows::{HistoryRow, SessionEnd};
 pub use store::{OpenMode, Store, migrate};
 pub use users::*;
 

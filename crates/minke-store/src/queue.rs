@@ -75,16 +75,18 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use minke_core::{FailReason, RunState, State, Status};
 use serde::{Deserialize, Serialize};
 
+use crate::rows::HeldStart;
 use crate::schema::{
     minke_host_locks as lk, minke_runs as run, minke_sessions as ses, minke_work_items as wi,
 };
@@ -241,9 +243,17 @@ pub struct WorkItem {
 /// The database's clock in µs since the epoch, as SQL for the connection's backend.
 fn now_sql(conn: &Conn) -> &'static str {
     match conn {
-        Conn::Pg(_) => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
-        Conn::Sqlite(_) => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+        Conn::Pg(_) => now_sql_pg(),
+        Conn::Sqlite(_) => now_sql_sqlite(),
     }
+}
+
+fn now_sql_sqlite() -> &'static str {
+    "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+}
+
+fn now_sql_pg() -> &'static str {
+    "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"
 }
 
 /// The database's clock in µs since the epoch (the clock leases are timed by).
@@ -283,7 +293,44 @@ pub fn enqueue_run(conn: &mut Conn, run_id: i64) -> Result<Vec<i64>> {
         ids.extend(got);
     }
     notify_work(conn, &ids)?;
+    refresh_statistics(conn, ids.len())?;
     Ok(ids)
+}
+
+/// Items a run must add, at least, before the planner's statistics are refreshed.
+const ANALYZE_AFTER_ITEMS: usize = 100;
+
+/// Refreshes PostgreSQL's statistics of the queue's tables after a big enqueue, when
+/// the run adds more than a tenth of the items known to the planner. Autovacuum
+/// analyses a table only some time after it grew, and until then the queries of a
+/// run's items are planned for the table as it was: a run of 40,000 sessions on a
+/// fresh database read all of them for every item it started (the benchmark found
+/// it: 2.7 ms an item's sessions, the whole run slowing down as it went).
+fn refresh_statistics(conn: &mut Conn, added: usize) -> Result<()> {
+    #[derive(QueryableByName)]
+    struct Known {
+        #[diesel(sql_type = diesel::sql_types::Float)]
+        reltuples: f32,
+    }
+    let Conn::Pg(c) = conn else {
+        return Ok(());
+    };
+    if added < ANALYZE_AFTER_ITEMS {
+        return Ok(());
+    }
+    let known = diesel::sql_query(
+        "SELECT reltuples FROM pg_class WHERE oid = 'minke_work_items'::regclass",
+    )
+    .get_result::<Known>(c)
+    .map_err(Error::query("reading the queue's statistics"))?;
+    // -1: never analysed.
+    if (added as f32) * 10.0 < known.reltuples {
+        return Ok(());
+    }
+    diesel::sql_query("ANALYZE minke_work_items, minke_sessions")
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query("refreshing the queue's statistics"))
 }
 
 type NewItem = (
@@ -663,27 +710,18 @@ impl QueueWorker {
     /// twice. False when the session is not `initialized`, not the item's, or the
     /// item not held: the worker must not run it.
     pub fn start_session(&self, conn: &mut Conn, item: &WorkItem, session_id: i64) -> Result<bool> {
-        let now = now_sql(conn);
-        let at = now_micros();
-        let context = format!("starting session {session_id} of work item {}", item.id);
-        let n = match conn {
-            Conn::Pg(c) => {
-                diesel::sql_query(start_session_sql(now, "$1", "$2", "$3", "$4", "FOR SHARE"))
-                    .bind::<BigInt, _>(at)
-                    .bind::<BigInt, _>(session_id)
-                    .bind::<BigInt, _>(item.id)
-                    .bind::<Text, _>(&self.name)
-                    .execute(c)
-            }
-            Conn::Sqlite(c) => diesel::sql_query(start_session_sql(now, "?", "?", "?", "?", ""))
-                .bind::<BigInt, _>(at)
-                .bind::<BigInt, _>(session_id)
-                .bind::<BigInt, _>(item.id)
-                .bind::<Text, _>(&self.name)
-                .execute(c),
+        start_held(conn, &self.held_start(item.id, session_id))
+    }
+
+    /// What [`start_session`](Self::start_session) records, for the store's writer
+    /// to merge with other starts ([`Store::start_held_session`](crate::Store::start_held_session)).
+    pub(crate) fn held_start(&self, item: i64, session: i64) -> HeldStart {
+        HeldStart {
+            worker: self.name.clone(),
+            item,
+            session,
+            at: now_micros(),
         }
-        .map_err(Error::query(context))?;
-        Ok(n == 1)
     }
 
     /// `running → done` with the rest handed back: the worker stops early (e.g. it is
@@ -744,17 +782,67 @@ impl QueueWorker {
     }
 }
 
-fn start_session_sql(
-    now: &str,
-    at: &str,
-    session: &str,
-    item: &str,
-    worker: &str,
-    lock: &str,
-) -> String {
+/// Records that a session starts if `s.worker` holds its work item (its lease not
+/// run out): true when it did.
+pub(crate) fn start_held(conn: &mut Conn, s: &HeldStart) -> Result<bool> {
+    match conn {
+        Conn::Pg(c) => Ok(!start_held_pg(c, &[s])?.is_empty()),
+        Conn::Sqlite(c) => diesel::sql_query(format!(
+            "UPDATE minke_sessions SET state = 'running', started_at = ? \
+             WHERE minke_sessions.id = ? AND {}",
+            held_sql(now_sql_sqlite(), "?", "?", "")
+        ))
+        .bind::<BigInt, _>(s.at)
+        .bind::<BigInt, _>(s.session)
+        .bind::<BigInt, _>(s.item)
+        .bind::<Text, _>(&s.worker)
+        .execute(c)
+        .map(|n| n == 1)
+        .map_err(Error::query(format!(
+            "starting session {} of work item {}",
+            s.session, s.item
+        ))),
+    }
+}
+
+/// [`start_held`] for many sessions in one statement (PostgreSQL): the ids of the
+/// sessions that started.
+pub(crate) fn start_held_pg(
+    c: &mut diesel::PgConnection,
+    starts: &[&HeldStart],
+) -> Result<HashSet<i64>> {
+    #[derive(QueryableByName)]
+    struct Started {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let column = |f: fn(&HeldStart) -> i64| starts.iter().map(|s| f(s)).collect::<Vec<_>>();
+    let workers: Vec<&str> = starts.iter().map(|s| s.worker.as_str()).collect();
+    let started = diesel::sql_query(format!(
+        "UPDATE minke_sessions SET state = 'running', started_at = v.at \
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) \
+         AS v(session, item, worker, at) \
+         WHERE minke_sessions.id = ANY($1) AND minke_sessions.id = v.session AND {} \
+         RETURNING minke_sessions.id",
+        held_sql(now_sql_pg(), "v.item", "v.worker", "FOR SHARE")
+    ))
+    .bind::<Array<BigInt>, _>(column(|s| s.session))
+    .bind::<Array<BigInt>, _>(column(|s| s.item))
+    .bind::<Array<Text>, _>(workers)
+    .bind::<Array<BigInt>, _>(column(|s| s.at))
+    .load::<Started>(c)
+    .map_err(Error::query(match starts {
+        [s] => format!("starting session {} of work item {}", s.session, s.item),
+        _ => format!("starting {} sessions of work items", starts.len()),
+    }))?;
+    Ok(started.into_iter().map(|s| s.id).collect())
+}
+
+/// The condition of a held start: the session not started, and its work item held
+/// by the worker, running, its lease not run out.
+fn held_sql(now: &str, item: &str, worker: &str, lock: &str) -> String {
     format!(
-        "UPDATE minke_sessions SET state = 'running', started_at = {at} \
-         WHERE id = {session} AND state = 'initialized' AND EXISTS (\
+        "minke_sessions.state = 'initialized' AND EXISTS (\
            SELECT 1 FROM minke_work_items w WHERE w.id = {item} AND w.worker = {worker} \
            AND w.state = 'running' AND w.lease_until > {now} \
            AND w.run_id = minke_sessions.run_id AND w.host_id = minke_sessions.host_id {lock})"
@@ -1110,14 +1198,18 @@ pub fn finish_run_if_complete(conn: &mut Conn, run_id: i64, at: i64) -> Result<O
             .first::<Option<i16>>(c)
             .optional()
             .map_err(Error::query(context.clone()))?;
+        // From the newest item down: the run's open items are its newest until it
+        // is nearly over, and the items that ended lie below them.
         let items = asked.is_none()
-            || diesel::select(diesel::dsl::exists(
-                wi::table
-                    .filter(wi::run_id.eq(run_id))
-                    .filter(wi::state.eq_any(WorkState::OPEN)),
-            ))
-            .get_result::<bool>(c)
-            .map_err(Error::query(context.clone()))?;
+            || wi::table
+                .filter(wi::run_id.eq(run_id))
+                .filter(wi::state.eq_any(WorkState::OPEN))
+                .order(wi::id.desc())
+                .select(wi::id)
+                .first::<i64>(c)
+                .optional()
+                .map_err(Error::query(context.clone()))?
+                .is_some();
         let sessions = items
             || diesel::select(diesel::dsl::exists(
                 ses::table

@@ -15,12 +15,13 @@ const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres
 
 /// How many queued writes go into one transaction at most.
 const WRITE_BATCH: usize = 512;
-/// How many idle reader connections are kept.
-const MAX_IDLE_READERS: usize = 8;
 /// How many reads run at once (more wait): bounds connections, threads and files.
+/// As many are kept open when idle: a busy worker reads at this width in bursts, and
+/// a connection closed after each burst cost a new server process and its prepared
+/// statements (a third of PostgreSQL's time in the queue's benchmark).
 const MAX_READERS: usize = 16;
 
-type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+use crate::rows::{Finish, HistoryRow, RowJob};
 
 /// A queued write.
 enum Job {
@@ -30,6 +31,8 @@ enum Job {
     /// PostgreSQL the statements queued one after another share one savepoint, and
     /// when one of them fails they are run again, each in its own.
     Statement(Statement),
+    /// A history row, merged with the rows queued beside it (see [`crate::rows`]).
+    Row(RowJob),
 }
 
 /// A write that may run twice.
@@ -300,7 +303,7 @@ impl Store {
         // A connection that failed may be broken (the server restarted): not kept.
         if out.is_ok()
             && let Ok(mut pool) = self.inner.readers.lock()
-            && pool.len() < MAX_IDLE_READERS
+            && pool.len() < MAX_READERS
         {
             pool.push(conn);
         }
@@ -372,6 +375,56 @@ impl Store {
             let failed = format!("writing {what} failed: {e}");
             tracing::error!("{failed}");
             self.inner.record_failure(failed);
+        }
+    }
+
+    /// Queues a row of a session's history without waiting; `make` is called when
+    /// the writer takes it (so a command's start can still take in its end). Rows
+    /// queued one after another are written together, one statement for each kind
+    /// on PostgreSQL ([`HistoryRow`] tells the order); a failure is logged with
+    /// `what` and counted ([`failed_writes`](Self::failed_writes)), and costs only
+    /// the failing row.
+    pub fn record_later<F>(&self, what: &'static str, make: F)
+    where
+        F: FnOnce() -> HistoryRow + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let failed: Box<dyn FnOnce(String) + Send> = Box::new(move |failed: String| {
+            tracing::error!("{failed}");
+            inner.record_failure(failed);
+        });
+        let sent = self.send(Job::Row(RowJob::Row {
+            what,
+            make: Box::new(make),
+            failed,
+        }));
+        if let Err(e) = sent {
+            let failed = format!("writing {what} failed: {e}");
+            tracing::error!("{failed}");
+            self.inner.record_failure(failed);
+        }
+    }
+
+    /// Records that a session of a work item starts, if `worker` still holds the
+    /// item, as [`QueueWorker::start_session`](crate::QueueWorker::start_session)
+    /// does, merged with the other history rows queued beside it; true once the
+    /// start is committed, false when the session must not run.
+    pub fn start_held_session(
+        &self,
+        worker: &crate::QueueWorker,
+        item: i64,
+        session: i64,
+    ) -> impl std::future::Future<Output = Result<bool>> + use<> {
+        // Queued now, in the order of the calls, not when first polled.
+        let (answer, rx) = oneshot::channel();
+        let sent = self.send(Job::Row(RowJob::Held {
+            start: worker.held_start(item, session),
+            answer,
+        }));
+        async move {
+            sent?;
+            rx.await
+                .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
         }
     }
 
@@ -503,17 +556,26 @@ fn writer_loop(
         let mut pending = Some(jobs);
         let commit = loop {
             let commit = conn.transaction(|c| {
-                let mut statements = Vec::new();
+                let (mut statements, mut rows) = (Vec::new(), Vec::new());
                 for job in pending.take().unwrap_or_default() {
                     match job {
-                        Job::Statement(s) => statements.push(s),
+                        Job::Row(r) => {
+                            run_statements(c, std::mem::take(&mut statements), &mut finishes);
+                            rows.push(r);
+                        }
+                        Job::Statement(s) => {
+                            crate::rows::apply(c, std::mem::take(&mut rows), &mut finishes);
+                            statements.push(s);
+                        }
                         Job::Once(f) => {
                             run_statements(c, std::mem::take(&mut statements), &mut finishes);
+                            crate::rows::apply(c, std::mem::take(&mut rows), &mut finishes);
                             finishes.push(f(c));
                         }
                     }
                 }
                 run_statements(c, statements, &mut finishes);
+                crate::rows::apply(c, rows, &mut finishes);
                 Ok(())
             });
             // PostgreSQL out of reach: the transaction did not begin, so nothing of

@@ -950,3 +950,47 @@ fn concurrent_claimers_never_exceed_a_runs_concurrency_on_postgresql() {
         .sum();
     assert_eq!(claimed, 3);
 }
+
+/// Starts asked of the store together (one statement on PostgreSQL) are each decided
+/// as alone: a session of an item that is running starts, one of an item only
+/// claimed does not, and a session asked twice starts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_starts_merged_in_a_batch_are_each_decided() {
+    let b = backends("q_merged");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (_run_id, by_host) = record_run(&mut conn, "deploy", &[1, 2], 2);
+        let me = QueueWorker::new("me", ["deploy"], LONG).unwrap();
+        let items = me.claim(&mut conn, 2).unwrap();
+        let item = |host: i64| items.iter().find(|i| i.host_id == host).unwrap().id;
+        assert!(me.start(&mut conn, item(1)).unwrap());
+        let store = minke_store::Store::open(url).await.unwrap();
+        // Hold the writer so that the starts below go into one batch.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        store.write_later("holding the writer", move |_| {
+            let _ = held.recv_timeout(Duration::from_secs(60));
+            Ok(())
+        });
+        let (s1, s2) = (by_host[&1][0], by_host[&2][0]);
+        let running = store.start_held_session(&me, item(1), s1);
+        let only_claimed = store.start_held_session(&me, item(2), s2);
+        let twice = store.start_held_session(&me, item(1), s1);
+        let stranger = QueueWorker::new("stranger", ["deploy"], LONG).unwrap();
+        let not_held = store.start_held_session(&stranger, item(1), by_host[&1][1]);
+        release.send(()).unwrap();
+        let answers = (
+            running.await.unwrap(),
+            only_claimed.await.unwrap(),
+            twice.await.unwrap(),
+            not_held.await.unwrap(),
+        );
+        assert_eq!(answers, (true, false, false, false), "{url}");
+        assert_eq!(session_state(&mut conn, s1).0, State::Running);
+        assert_eq!(session_state(&mut conn, s2).0, State::Initialized);
+        assert_eq!(
+            session_state(&mut conn, by_host[&1][1]).0,
+            State::Initialized
+        );
+        store.close().await.unwrap();
+    }
+}

@@ -1007,3 +1007,171 @@ async fn urgent_writes_are_always_answered() {
         .expect("an urgent write was never answered");
     assert_eq!(store.failed_writes().0, 0);
 }
+
+/// Holds the store's writer until the returned sender is dropped or sent to, so that
+/// the writes queued meanwhile go into one batch.
+fn hold_writer(store: &Store) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    store.write_later("holding the writer", move |_| {
+        let _ = rx.recv_timeout(std::time::Duration::from_secs(60));
+        Ok(())
+    });
+    tx
+}
+
+/// History rows queued together are merged by kind (on PostgreSQL) and keep each
+/// session's order; a bad row costs only itself, and a command whose end was taken
+/// into its start row keeps its outcome when the batch's rows are written again one
+/// by one.
+async fn history_rows_in_a_batch(store: &Store) {
+    use minke_store::{HistoryRow, SessionEnd};
+    let run_id = store
+        .write(|c| {
+            minke_store::insert_run(
+                c,
+                &NewRun {
+                    session: "s".into(),
+                    model: "host".into(),
+                    username: "u".into(),
+                    params: "{}".into(),
+                    selection: "all".into(),
+                    state: RunState::Running,
+                    created_at: now_micros(),
+                },
+            )
+        })
+        .await
+        .unwrap();
+    let new: Vec<NewSession> = (1..=2)
+        .map(|i| NewSession {
+            run_id,
+            session: "s".into(),
+            model: "host".into(),
+            object_id: i,
+            object_label: format!("o{i}"),
+            host_id: None,
+            host_name: None,
+            state: State::Initialized,
+            status: None,
+            reason: None,
+            created_at: now_micros(),
+        })
+        .collect();
+    let ids = store
+        .write(move |c| minke_store::insert_sessions(c, &new))
+        .await
+        .unwrap();
+    let (a, b) = (ids[0], ids[1]);
+    let command = |session_id: i64, seq: i32, exit: Option<i32>, out: &str| CommandRow {
+        session_id,
+        seq,
+        command: format!("step {seq}"),
+        exit_code: exit,
+        exit_signal: None,
+        stdout: out.as_bytes().to_vec(),
+        stderr: Vec::new(),
+        stdout_len: i64::try_from(out.len()).unwrap(),
+        stderr_len: 0,
+        stdout_truncated: false,
+        stderr_truncated: false,
+        started_at: 5,
+        duration_us: 7,
+    };
+    let message = |session_id: i64, seq: i32| MessageRow {
+        session_id,
+        seq,
+        level: "info".into(),
+        body: format!("\"m{seq}\""),
+        created_at: 1,
+    };
+    let end = |id: i64, state: State, status: Option<Status>| SessionEnd {
+        id,
+        state,
+        status,
+        reason: None,
+        at: 9,
+    };
+    let release = hold_writer(store);
+    store.record_later("a start", move || HistoryRow::SessionStart { id: a, at: 3 });
+    // Made when the writer takes it: the end is already known, so one whole row.
+    let whole = command(a, 1, Some(0), "one");
+    store.record_later("a command", move || HistoryRow::Command(whole));
+    let (started, ended) = (command(a, 2, None, ""), command(a, 2, Some(3), "two"));
+    store.record_later("a command", move || HistoryRow::Command(started));
+    store.record_later("a command's end", move || HistoryRow::CommandEnd(ended));
+    let m1 = message(a, 1);
+    store.record_later("a message", move || HistoryRow::Message(m1));
+    // No such session: the foreign key refuses it.
+    let bad = message(999_999, 2);
+    store.record_later("a bad message", move || HistoryRow::Message(bad));
+    let first = end(a, State::Completed, Some(Status::Success));
+    store.record_later("an end", move || HistoryRow::SessionEnd(first));
+    let second = end(a, State::Failed, None);
+    store.record_later("a second end", move || HistoryRow::SessionEnd(second));
+    let other = end(b, State::Canceled, None);
+    store.record_later("an end", move || HistoryRow::SessionEnd(other));
+    release.send(()).unwrap();
+    store.flush().await.unwrap();
+
+    let (failed, first_error) = store.failed_writes();
+    assert_eq!(failed, 1, "only the bad row is lost: {first_error:?}");
+    assert!(
+        first_error
+            .as_deref()
+            .unwrap()
+            .starts_with("writing a bad message failed"),
+        "{first_error:?}"
+    );
+    let detail = store
+        .blocking(move |c| minke_store::get_session(c, a))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            detail.state,
+            detail.status,
+            detail.started_at,
+            detail.finished_at
+        ),
+        (State::Completed, Some(Status::Success), Some(3), Some(9)),
+        "started, then ended once: the first end stands"
+    );
+    let commands = store
+        .blocking(move |c| minke_store::session_commands(c, a))
+        .await
+        .unwrap();
+    let got: Vec<(i32, Option<i32>, Vec<u8>)> = commands
+        .iter()
+        .map(|c| (c.seq, c.exit_code, c.stdout.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(1, Some(0), b"one".to_vec()), (2, Some(3), b"two".to_vec())]
+    );
+    let seqs: Vec<i32> = store
+        .blocking(move |c| minke_store::session_messages(c, a))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, vec![1]);
+    let other = store
+        .blocking(move |c| minke_store::get_session(c, b))
+        .await
+        .unwrap();
+    assert_eq!(other.state, State::Canceled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_rows_in_a_batch_on_both_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("rows.db").to_str().unwrap())
+        .await
+        .unwrap();
+    history_rows_in_a_batch(&store).await;
+    let db = PgDb::create("rows");
+    let store = Store::open(&db.url).await.unwrap();
+    history_rows_in_a_batch(&store).await;
+    store.close().await.unwrap();
+}
