@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use minke_core::{Message, MessageBody, MessageLevel, State, Status};
 use minke_runtime::{Engine, Event, OutputStream};
-use minke_store::{MessageRow, RunRecord, SessionRecord};
+use minke_store::{CommandRow, MessageRow, RunRecord, SessionRecord};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, broadcast, mpsc};
@@ -380,15 +380,25 @@ pub(crate) async fn snapshot(
     run_id: i64,
     live: Option<RunLive>,
 ) -> Result<Snapshot> {
-    let (run, sessions, messages) = st
+    let followed = live.is_some();
+    let (run, sessions, messages, running) = st
         .store()
         .blocking(move |c| {
             let run = minke_store::get_run(c, run_id)?;
             let sessions = minke_store::run_sessions(c, run_id)?;
             let messages = db::run_messages(c, run_id)?;
-            Ok((run, sessions, messages))
+            // A run this process does not follow: its running commands as the
+            // process that runs them writes them now and then.
+            let running = if followed || run.state.is_done() {
+                Vec::new()
+            } else {
+                minke_store::running_commands(c, run_id)?
+            };
+            Ok((run, sessions, messages, running))
         })
         .await?;
+    let mut running: HashMap<i64, CommandRow> =
+        running.into_iter().map(|r| (r.session_id, r)).collect();
     let mut stored: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
     for m in &messages {
         stored
@@ -400,7 +410,10 @@ pub(crate) async fn snapshot(
     let complete = live.as_ref().is_some_and(|l| l.complete);
     let views = sessions
         .into_iter()
-        .map(|s| session_view(st, s, live.as_ref(), complete, &mut stored))
+        .map(|s| {
+            let command = running.remove(&s.id);
+            session_view(st, s, live.as_ref(), complete, &mut stored, command)
+        })
         .collect();
     Ok(Snapshot {
         run,
@@ -415,6 +428,7 @@ fn session_view(
     live: Option<&RunLive>,
     complete: bool,
     stored: &mut BTreeMap<i64, Vec<(String, String)>>,
+    running: Option<CommandRow>,
 ) -> SessionView {
     let hub = live.and_then(|l| l.sessions.get(&s.id));
     let db_state: State = s.state;
@@ -463,10 +477,26 @@ fn session_view(
         reason,
         messages,
         earlier_messages: earlier,
-        command: hub.and_then(|h| h.command.clone()),
-        output: hub.map(|h| h.tail.to_json()).unwrap_or_default(),
+        command: hub
+            .and_then(|h| h.command.clone())
+            .or_else(|| running.as_ref().map(|r| r.command.clone())),
+        output: match (hub, &running) {
+            (Some(h), _) => h.tail.to_json(),
+            (None, Some(r)) => recorded_tail(r),
+            (None, None) => Vec::new(),
+        },
         url: st.url(&format!("/sessions/{}", s.id)),
     }
+}
+
+/// The output of a running command as recorded so far, as the live views show a
+/// tail: standard output, then standard error (their order between each other is
+/// not recorded).
+fn recorded_tail(r: &CommandRow) -> Vec<serde_json::Value> {
+    let mut tail = Tail::default();
+    tail.push(OutputStream::Stdout, &r.stdout);
+    tail.push(OutputStream::Stderr, &r.stderr);
+    tail.to_json()
 }
 
 /// An engine event as the live views get it (`None` for events they don't show).

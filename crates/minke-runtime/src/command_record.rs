@@ -9,13 +9,15 @@ use minke_store::{CommandRow, HistoryRow, Store};
 
 /// Where the start's statement stands.
 enum Slot {
-    /// Queued: the writer has not run it yet; the finished row, once known.
+    /// Queued: the writer has not run it yet; the row as it is now (its output so
+    /// far, or its end), once known.
     Queued(Option<CommandRow>),
     /// The writer has taken it: the end is written as an update of its row.
     Taken,
 }
 
 /// The history row of one running command.
+#[derive(Clone)]
 pub(crate) struct CommandRecord {
     slot: Arc<Mutex<Slot>>,
 }
@@ -38,6 +40,21 @@ impl CommandRecord {
             }
         });
         CommandRecord { slot }
+    }
+
+    /// Records the command's output so far (`row` without an exit): folded into the
+    /// start's row when that has not been written yet, else an update of the row.
+    pub(crate) fn progress(&self, store: &Store, row: CommandRow) {
+        let mut slot = lock(&self.slot);
+        match &mut *slot {
+            Slot::Queued(so_far) => *so_far = Some(row),
+            Slot::Taken => {
+                drop(slot);
+                store.record_later("a command's output so far", move || {
+                    HistoryRow::CommandEnd(row)
+                });
+            }
+        }
     }
 
     /// Records the command's end: folded into the start's statement when that has not

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::command_record::CommandRecord;
 use crate::events::EventBus;
+use crate::output_tail::OutputTail;
 use crate::stop::Stops;
 use crate::transport::Link;
 use crate::{Event, OutputStream, RunObserver};
@@ -39,6 +40,7 @@ pub(crate) struct SshExecutor {
 
 struct EventSink<'a> {
     observer: Option<&'a dyn RunObserver>,
+    tail: &'a OutputTail,
     host: &'a str,
     events: &'a EventBus,
     run_id: i64,
@@ -49,6 +51,7 @@ struct EventSink<'a> {
 
 impl OutputSink for EventSink<'_> {
     fn data(&mut self, stream: Stream, bytes: &[u8]) {
+        self.tail.push(matches!(stream, Stream::Stdout), bytes);
         let stream = match stream {
             Stream::Stdout => {
                 self.stdout_len += bytes.len() as i64;
@@ -74,7 +77,7 @@ impl OutputSink for EventSink<'_> {
 impl SshExecutor {
     /// Records a command as it starts, so that a run whose process dies shows what was
     /// running; returns its sequence number and its record.
-    fn record_start(&mut self, display: &str, started_at: i64) -> (i32, CommandRecord) {
+    fn record_start(&mut self, display: &str, started_at: i64) -> (i32, OutputTail) {
         self.command_seq += 1;
         let row = CommandRow {
             session_id: self.session_id,
@@ -91,7 +94,8 @@ impl SshExecutor {
             started_at,
             duration_us: 0,
         };
-        (self.command_seq, CommandRecord::start(&self.store, row))
+        let record = CommandRecord::start(&self.store, row.clone());
+        (self.command_seq, OutputTail::new(&self.store, record, row))
     }
 
     /// Records the end of command `seq`.
@@ -146,10 +150,11 @@ impl Executor for SshExecutor {
             kill: Some(self.kill.clone()),
         };
         let started_at = now_micros();
-        let started = self.record_start(req.display, started_at);
+        let (seq, tail) = self.record_start(req.display, started_at);
         let t0 = Instant::now();
         let mut sink = EventSink {
             observer: self.observer.as_deref(),
+            tail: &tail,
             host: &self.host,
             events: &self.events,
             run_id: self.run_id,
@@ -159,6 +164,7 @@ impl Executor for SshExecutor {
         };
         let result = self.conn.exec(req.command, &opts, &mut sink).await;
         let lens = (sink.stdout_len, sink.stderr_len);
+        let started = (seq, tail.end());
         match result {
             Ok(mut out) => {
                 out.command = req.display.to_owned();

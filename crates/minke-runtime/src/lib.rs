@@ -15,6 +15,7 @@ mod hold;
 mod models;
 mod notify;
 mod outcome;
+mod output_tail;
 mod plan;
 mod pool;
 mod record;

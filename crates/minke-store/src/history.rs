@@ -578,6 +578,45 @@ pub fn session_commands(conn: &mut Conn, session_id: i64) -> Result<Vec<CommandR
         ))))
 }
 
+/// The command each running session of a run runs now, as recorded so far (its
+/// output's tail, written now and then while it runs): the latest command of the
+/// session, when it has no exit yet. For showing a run that another process
+/// executes.
+pub fn running_commands(conn: &mut Conn, run_id: i64) -> Result<Vec<CommandRow>> {
+    let context = format!("loading the running commands of run {run_id}");
+    // The latest command of each running session first, without its output: the
+    // sessions' earlier commands may have much of it.
+    let latest: Vec<(i64, Option<i32>)> = with_conn!(&mut *conn, |c, B| cmd::table
+        .inner_join(ses::table)
+        .filter(ses::run_id.eq(run_id))
+        .filter(ses::state.eq(State::Running))
+        .group_by(cmd::session_id)
+        .select((cmd::session_id, diesel::dsl::max(cmd::seq)))
+        .load(c)
+        .map_err(Error::query(context.clone())))?;
+    let latest: std::collections::HashSet<(i64, i32)> = latest
+        .into_iter()
+        .filter_map(|(s, seq)| Some((s, seq?)))
+        .collect();
+    let mut rows = Vec::new();
+    let ids: Vec<i64> = latest.iter().map(|(s, _)| *s).collect();
+    for chunk in ids.chunks(crate::IDS_PER_QUERY) {
+        let got: Vec<CommandRow> = with_conn!(&mut *conn, |c, B| cmd::table
+            .filter(cmd::session_id.eq_any(chunk))
+            .filter(cmd::exit_code.is_null())
+            .filter(cmd::exit_signal.is_null())
+            .select(CommandRow::as_select())
+            .load(c)
+            .map_err(Error::query(context.clone())))?;
+        rows.extend(
+            got.into_iter()
+                .filter(|r| latest.contains(&(r.session_id, r.seq))),
+        );
+    }
+    rows.sort_by_key(|r| r.session_id);
+    Ok(rows)
+}
+
 /// The messages of a session, in the order they were recorded.
 pub fn session_messages(conn: &mut Conn, session_id: i64) -> Result<Vec<MessageRow>> {
     with_conn!(conn, |c, B| msg::table

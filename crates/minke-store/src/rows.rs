@@ -6,7 +6,8 @@
 //! each row is written by itself.
 //!
 //! Rows queued between two other writes are applied kind by kind, in this order:
-//! session starts, commands, ends of commands, messages, ends of sessions. Every row
+//! session starts, commands, ends of commands (a command's output so far is one
+//! too: the last queued of a command stands), messages, ends of sessions. Every row
 //! refers only to rows written before it was queued or to rows of an earlier kind (a
 //! command's end to its start, a session's end to its start), so the order of each
 //! session's history stands.
@@ -34,7 +35,8 @@ pub enum HistoryRow {
     },
     /// A command: just started (no outcome yet), or whole.
     Command(CommandRow),
-    /// The outcome of a command whose start row was queued before.
+    /// The outcome of a command whose start row was queued before, or its output so
+    /// far (no exit yet).
     CommandEnd(CommandRow),
     /// A message.
     Message(MessageRow),
@@ -196,7 +198,13 @@ fn merged(c: &mut PgConnection, made: &[Made]) -> Result<HashSet<usize>> {
             Made::Row { row, .. } => match row {
                 HistoryRow::SessionStart { id, at } => starts.push((*id, *at)),
                 HistoryRow::Command(r) => commands.push(r),
-                HistoryRow::CommandEnd(r) => command_ends.push(r),
+                // Written more than once (its output so far, then its end): the
+                // last one queued stands.
+                HistoryRow::CommandEnd(r) => {
+                    command_ends
+                        .retain(|x: &&CommandRow| (x.session_id, x.seq) != (r.session_id, r.seq));
+                    command_ends.push(r);
+                }
                 HistoryRow::Message(r) => messages.push(r),
                 // A session ends once: the first end queued stands.
                 HistoryRow::SessionEnd(e) if ends.iter().all(|x| x.id != e.id) => ends.push(e),

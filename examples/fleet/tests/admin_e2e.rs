@@ -594,3 +594,88 @@ fn admin_in_a_browser() {
     drop(demo);
     eprintln!("admin e2e took {:.1}s", started.elapsed().as_secs_f64());
 }
+
+/// The admin watching a run that a worker executes (PostgreSQL): started from the
+/// changelist of `fleet serve --submit`, it goes to the queue; a `fleet worker`
+/// process runs it, and the page shows its rows running with the output printed so
+/// far, then ending green, without a reload.
+#[test]
+fn admin_follows_a_workers_run_in_a_browser() {
+    let started = Instant::now();
+    let pg = common::pg_database("e2eworker");
+    let setup = common::Setup::on(minke_testkit::Fleet::start(2).unwrap(), pg.url());
+    common::pg_exec(
+        pg.url(),
+        "INSERT INTO servers (name, host_id, role) \
+         SELECT 'srv-' || name, id, 'app' FROM minke_hosts",
+    );
+    // The password superuser_token gives its user.
+    let _token = common::superuser_token(pg.url(), "admin");
+    let serve = common::Serve::start(pg.url(), setup.dir.path(), &["--submit"], &[]);
+    let _worker = common::WorkerProc::start(pg.url(), setup.dir.path(), "w1", &[], &[]);
+    let b = Driver::start();
+    let base = &serve.url("");
+    eprintln!("set up in {:.1}s", started.elapsed().as_secs_f64());
+
+    b.goto(&format!("{base}/models/server"));
+    b.type_into(&b.find("#username"), "admin");
+    b.type_into(&b.find("#password"), "a-long-test-password");
+    b.click(&b.find("button#login"));
+    b.find("#changelist-form");
+    for cb in b.find_all("#changelist tr[data-object-id] input.select-row") {
+        b.click(&cb);
+    }
+    choose_session(&b, "command");
+    b.click(&b.find("button#run"));
+    b.find("#run-form");
+    // Long enough to be seen running with its first line printed.
+    b.type_into(
+        &b.find("#p_cmd"),
+        "echo first-line; sleep 4; echo last-line",
+    );
+    b.click(&b.find("button#confirm-run"));
+    let run = run_id_of_page(&b);
+    b.js(MARK);
+    b.wait_js(
+        "two running rows showing the worker's first output",
+        "const rows = document.querySelectorAll('#changelist tr[data-session-id]');
+         return rows.length === 2 && Array.from(rows).every(r =>
+             r.classList.contains('row-running')
+             && r.querySelector('.output-cell pre.output .command-line').textContent.includes('sleep 4')
+             && r.querySelector('.output-cell pre.output span.out').textContent.includes('first-line'));",
+    );
+    b.wait_js(
+        "two rows ended green and the run finished",
+        "const rows = document.querySelectorAll('#changelist tr[data-session-id]');
+         return rows.length === 2 && Array.from(rows).every(r =>
+             r.classList.contains('row-success')
+             && r.querySelector('.state-cell .state.state-completed') !== null)
+             && document.querySelector('#run-state').textContent === 'finished'
+             && document.querySelector('#count-success').textContent === '2';",
+    );
+    assert_eq!(b.js(MARKED), json!(true), "the page was reloaded");
+    // The worker ran it, through the queue; the admin process ran nothing.
+    let workers = common::pg_texts(
+        pg.url(),
+        &format!("SELECT DISTINCT worker AS t FROM minke_work_items WHERE run_id = {run}"),
+    );
+    assert_eq!(workers, ["w1"]);
+    let outputs = common::pg_texts(
+        pg.url(),
+        &format!(
+            "SELECT convert_from(c.stdout, 'UTF8') AS t FROM minke_commands c \
+             JOIN minke_sessions s ON s.id = c.session_id WHERE s.run_id = {run}"
+        ),
+    );
+    assert_eq!(
+        outputs,
+        ["first-line\nlast-line\n", "first-line\nlast-line\n"],
+        "the end overwrote the output written while it ran"
+    );
+    drop(b);
+    drop(serve);
+    eprintln!(
+        "admin e2e with a worker took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
