@@ -23,15 +23,16 @@ if [[ -x $venv/bin/pip ]]; then
         echo "fanout: could not install every Python tool; those missing are left out" >&2
 fi
 cargo build --release -p fleet -p minke-bench
+bin=${CARGO_TARGET_DIR:-target}/release
 
 results=bench/results/fanout-$(date +%Y%m%d-%H%M%S)
 work=$(mktemp -d /tmp/minke-fanout.XXXXXX)
 # Each run's outputs go to memory when it can: no disk writeback to go uncounted.
 scratch=$(mktemp -d /dev/shm/minke-fanout.XXXXXX 2>/dev/null || mktemp -d /tmp/minke-fanout-out.XXXXXX)
 # Servers left by an interrupted run are stopped; outputs and databases removed.
-trap 'target/release/fanout --stop "$work/fleet" >/dev/null 2>&1 || true; rm -rf "$work" "$scratch"' EXIT
+trap '"$bin/fanout" --stop "$work/fleet" >/dev/null 2>&1 || true; rm -rf "$work" "$scratch"' EXIT
 
-target/release/fanout --results "$results" --work "$work" --scratch "$scratch" "$@"
+"$bin/fanout" --fleet "$bin/fleet" --results "$results" --work "$work" --scratch "$scratch" "$@"
 
 if [[ -x $venv/bin/python ]] && "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
     "$venv/bin/python" bench/fanout/plot.py "$results/summary.tsv" "$results/fanout.png"

@@ -42,7 +42,8 @@ options:
   --reps-large-fleet N    measured runs at 500 hosts and more (default 3)
   --large-reps N          measured runs of the large-output workload (default 5; 0: none)
   --large-hosts N         hosts of the large-output workload (default 10)
-  --tools a,b,...         minke, openssh, openssh-aes, parallel-ssh, fabric, ansible
+  --tools a,b,...         minke, openssh, openssh-aes, openssh-shared, parallel-ssh,
+                          fabric, ansible
                           (default: all that are installed)
   --max-hosts TOOL=N      largest host count to run TOOL at (repeatable; default:
                           every size)
@@ -277,6 +278,8 @@ fn make_setup(
     let ansible_home = dir.join("ansible");
     std::fs::create_dir_all(ansible_home.join("tmp")).context("creating Ansible's home")?;
     std::fs::write(ansible_home.join("ansible.cfg"), "").context("writing ansible.cfg")?;
+    let control_dir = dir.join("cm");
+    std::fs::create_dir_all(&control_dir).context("creating the control socket directory")?;
     let setup = Setup {
         user,
         key,
@@ -286,6 +289,7 @@ fn make_setup(
         ports_file: write("ports.txt", &ports)?,
         inventory: write("inventory.ini", &inv)?,
         ansible_home,
+        control_dir,
         hosts,
     };
     let out = Command::new(&programs.fleet)

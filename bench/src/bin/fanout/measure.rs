@@ -25,6 +25,11 @@ pub(crate) struct Spec {
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) cwd: PathBuf,
+    /// Processes of the client that outlive a run (OpenSSH's shared-connection
+    /// masters, daemons of their own): found by this text in their command line, their
+    /// CPU counted as the client's, and the servers' connections they hold expected to
+    /// stay open.
+    pub(crate) daemons: Option<String>,
 }
 
 /// What one run of a client cost.
@@ -58,6 +63,8 @@ pub(crate) fn run(
     let stdout = File::create(dir.join("stdout")).context("creating the stdout file")?;
     let stderr = File::create(dir.join("stderr")).context("creating the stderr file")?;
     let server_before = server_cpu(servers)?;
+    let open_before = open_connections(servers);
+    let daemons_before = daemon_cpu(spec.daemons.as_deref());
     let busy_before = busy_seconds()?;
     let mut child = Command::new(GNU_TIME)
         .arg("-f")
@@ -100,7 +107,14 @@ pub(crate) fn run(
     let expired = watchdog.join().unwrap_or(false);
     // A group killed at the deadline, or a client that left processes behind.
     kill_group(group);
-    settle(servers, Duration::from_secs(10));
+    // Connections kept open by the client's daemons stay; the others end.
+    let open_after = if spec.daemons.is_some() {
+        open_connections(servers).max(open_before)
+    } else {
+        open_before
+    };
+    settle(servers, open_after, Duration::from_secs(10));
+    let daemons = daemon_cpu(spec.daemons.as_deref()) - daemons_before;
     let server_after = server_cpu(servers)?;
     let busy = busy_seconds()? - busy_before;
     if expired {
@@ -119,6 +133,7 @@ pub(crate) fn run(
         .with_context(|| format!("odd GNU time line `{line}`"))?;
     let times = std::fs::read_to_string(&times_file).context("reading the client's times")?;
     let (cpu, wall) = parse_times(&times)?;
+    let cpu = cpu + daemons;
     let server_cpu = server_after - server_before;
     Ok(Cost {
         wall,
@@ -167,30 +182,44 @@ use minke_bench::{clock_ticks, stat_fields};
 /// CPU seconds of the sshd listeners: their own and that of every child they
 /// reaped, which is where each connection's work lands.
 pub(crate) fn server_cpu(pids: &[u32]) -> anyhow::Result<f64> {
-    minke_bench::reaped_cpu(pids).context("an sshd listener is gone")
+    // With the connections still open (shared ones), whose work is not reaped yet.
+    minke_bench::tree_cpu(pids).context("an sshd listener is gone")
 }
 
-/// Waits (at most `limit`) until no listener has a child left: a connection's sshd
-/// finishes a moment after its client, and its CPU is counted once it is reaped.
-fn settle(pids: &[u32], limit: Duration) {
+/// How many connections the listeners serve now (their children).
+fn open_connections(pids: &[u32]) -> usize {
     let listeners: std::collections::HashSet<u32> = pids.iter().copied().collect();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let f = stat_fields(pid)?;
+            u32::try_from(*f.first()?).ok()
+        })
+        .filter(|ppid| listeners.contains(ppid))
+        .count()
+}
+
+/// Waits (at most `limit`) until the listeners serve no more than `open` connections:
+/// a connection's sshd finishes a moment after its client.
+fn settle(pids: &[u32], open: usize, limit: Duration) {
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        let busy = std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter_map(|pid| {
-                let f = stat_fields(pid)?;
-                u32::try_from(*f.first()?).ok()
-            })
-            .any(|ppid| listeners.contains(&ppid));
-        if !busy {
-            return;
-        }
+    while Instant::now() < deadline && open_connections(pids) > open {
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// CPU seconds (their own) of the processes whose command line contains `text`.
+fn daemon_cpu(text: Option<&str>) -> f64 {
+    let Some(text) = text else { return 0.0 };
+    let ticks: u64 = minke_testkit::find_processes(text)
+        .into_iter()
+        .filter_map(stat_fields)
+        .map(|f| f.get(10..12).map_or(0, |s| s.iter().sum::<u64>()))
+        .sum();
+    ticks as f64 / clock_ticks()
 }
 
 /// Busy CPU seconds of the whole machine so far (every CPU; /proc/stat's first line:

@@ -27,16 +27,21 @@ pub(crate) enum Tool {
     /// OpenSSH with AES-256-GCM, the cipher Minke prefers on CPUs with AES
     /// instructions (`ssh`'s default is chacha20-poly1305): for comparing like with like.
     OpenSshAes,
+    /// OpenSSH with connection sharing (`ControlMaster=auto`, `ControlPersist`): the
+    /// masters are opened by the warm-up run, so the measured runs open a session
+    /// on an existing connection (a warm run, as a Minke worker's or `serve`'s).
+    OpenSshShared,
     ParallelSsh,
     Fabric,
     Ansible,
 }
 
 impl Tool {
-    pub(crate) const ALL: [Tool; 6] = [
+    pub(crate) const ALL: [Tool; 7] = [
         Tool::Minke,
         Tool::OpenSsh,
         Tool::OpenSshAes,
+        Tool::OpenSshShared,
         Tool::ParallelSsh,
         Tool::Fabric,
         Tool::Ansible,
@@ -47,6 +52,7 @@ impl Tool {
             Tool::Minke => "minke",
             Tool::OpenSsh => "openssh",
             Tool::OpenSshAes => "openssh-aes",
+            Tool::OpenSshShared => "openssh-shared",
             Tool::ParallelSsh => "parallel-ssh",
             Tool::Fabric => "fabric",
             Tool::Ansible => "ansible",
@@ -124,6 +130,8 @@ pub(crate) struct Setup {
     pub(crate) inventory: PathBuf,
     /// Ansible's home and temporary directories.
     pub(crate) ansible_home: PathBuf,
+    /// The control sockets of OpenSSH's shared connections.
+    pub(crate) control_dir: PathBuf,
 }
 
 /// Where the programs are.
@@ -203,13 +211,28 @@ pub(crate) fn spec(
                 spec.args.push("--json".into());
             }
         }
-        Tool::OpenSsh | Tool::OpenSshAes => {
+        Tool::OpenSsh | Tool::OpenSshAes | Tool::OpenSshShared => {
             // One ssh per host, N at once; `sh -c 'exec ssh ... > FILE'` only to give
             // each host its own output file (dash execs ssh, so it costs one exec).
             let mut script = String::from("exec ssh");
             let mut options = ssh_options(&setup.known_hosts);
             if tool == Tool::OpenSshAes {
                 options.extend(["-c".to_owned(), "aes256-gcm@openssh.com".to_owned()]);
+            }
+            if tool == Tool::OpenSshShared {
+                // ssh takes the first value given for an option: these go before
+                // `ssh_options`' `ControlMaster=no`.
+                let mut shared = vec![
+                    "-o".to_owned(),
+                    "ControlMaster=auto".to_owned(),
+                    "-o".to_owned(),
+                    format!("ControlPath={}/%C", setup.control_dir.display()),
+                    "-o".to_owned(),
+                    "ControlPersist=300".to_owned(),
+                ];
+                shared.append(&mut options);
+                options = shared;
+                spec.daemons = Some(format!("ControlPath={}", setup.control_dir.display()));
             }
             for o in options {
                 script.push(' ');
@@ -329,10 +352,15 @@ pub(crate) fn check(
             Ok(())
         }
         Tool::Minke => check_minke_json(workload, setup, stdout),
-        Tool::OpenSsh | Tool::OpenSshAes | Tool::ParallelSsh | Tool::Fabric => {
+        Tool::OpenSsh
+        | Tool::OpenSshAes
+        | Tool::OpenSshShared
+        | Tool::ParallelSsh
+        | Tool::Fabric => {
             for h in &setup.hosts {
                 // ssh's files are named by port, the Python clients' by host.
-                let file = if matches!(tool, Tool::OpenSsh | Tool::OpenSshAes) {
+                let file = if matches!(tool, Tool::OpenSsh | Tool::OpenSshAes | Tool::OpenSshShared)
+                {
                     format!("{}.out", h.port)
                 } else {
                     format!("{}.out", h.name)
