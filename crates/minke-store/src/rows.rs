@@ -134,14 +134,7 @@ pub(crate) fn apply(c: &mut Conn, jobs: Vec<RowJob>, finishes: &mut Vec<Finish>)
                     Some(_) => Ok(()),
                     None => one(c, &row),
                 };
-                finishes.push(Box::new(move |commit| {
-                    let why = match (out, commit) {
-                        (Err(e), _) => format!("writing {what} failed: {e}"),
-                        (Ok(()), Err(e)) => format!("committing {what} failed: {e}"),
-                        (Ok(()), Ok(())) => return,
-                    };
-                    failed(why);
-                }));
+                finishes.push(told(what, out, failed));
             }
             Made::Held { start, answer } => {
                 let out = match &merged {
@@ -157,6 +150,23 @@ pub(crate) fn apply(c: &mut Conn, jobs: Vec<RowJob>, finishes: &mut Vec<Finish>)
             }
         }
     }
+}
+
+/// The end of a write that may fail: `failed` is told why when the write or the
+/// commit of its batch failed.
+pub(crate) fn told(
+    what: &'static str,
+    out: Result<()>,
+    failed: Box<dyn FnOnce(String) + Send>,
+) -> Finish {
+    Box::new(move |commit| {
+        let why = match (out, commit) {
+            (Err(e), _) => format!("writing {what} failed: {e}"),
+            (Ok(()), Err(e)) => format!("committing {what} failed: {e}"),
+            (Ok(()), Ok(())) => return,
+        };
+        failed(why);
+    })
 }
 
 /// One row in its own savepoint (PostgreSQL) or by itself (SQLite).
@@ -254,79 +264,69 @@ fn session_starts(c: &mut PgConnection, starts: &[(i64, i64)]) -> Result<()> {
     )))
 }
 
+/// Every column of `minke_commands` but its id, in order, as `unnest` of the arrays
+/// bound by [`with_command_columns`].
+const COMMAND_COLUMNS: &str = "unnest($1::bigint[], $2::int4[], $3::text[], $4::int4[], \
+     $5::text[], $6::bytea[], $7::bytea[], $8::bigint[], $9::bigint[], $10::bool[], \
+     $11::bool[], $12::bigint[], $13::bigint[])";
+
 fn insert_commands(c: &mut PgConnection, rows: &[&CommandRow]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let col = |f: fn(&CommandRow) -> i64| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
-    diesel::sql_query(
+    let sql = format!(
         "INSERT INTO minke_commands (session_id, seq, command, exit_code, exit_signal, \
          stdout, stderr, stdout_len, stderr_len, stdout_truncated, stderr_truncated, \
-         started_at, duration_us) \
-         SELECT * FROM unnest($1::bigint[], $2::int4[], $3::text[], $4::int4[], $5::text[], \
-         $6::bytea[], $7::bytea[], $8::bigint[], $9::bigint[], $10::bool[], $11::bool[], \
-         $12::bigint[], $13::bigint[])",
-    )
-    .bind::<Array<BigInt>, _>(col(|r| r.session_id))
-    .bind::<Array<Integer>, _>(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.command.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.exit_code).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(
-        rows.iter()
-            .map(|r| r.exit_signal.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Binary>, _>(rows.iter().map(|r| r.stdout.as_slice()).collect::<Vec<_>>())
-    .bind::<Array<Binary>, _>(rows.iter().map(|r| r.stderr.as_slice()).collect::<Vec<_>>())
-    .bind::<Array<BigInt>, _>(col(|r| r.stdout_len))
-    .bind::<Array<BigInt>, _>(col(|r| r.stderr_len))
-    .bind::<Array<Bool>, _>(rows.iter().map(|r| r.stdout_truncated).collect::<Vec<_>>())
-    .bind::<Array<Bool>, _>(rows.iter().map(|r| r.stderr_truncated).collect::<Vec<_>>())
-    .bind::<Array<BigInt>, _>(col(|r| r.started_at))
-    .bind::<Array<BigInt>, _>(col(|r| r.duration_us))
-    .execute(c)
-    .map(drop)
-    .map_err(Error::query(format!("recording {} commands", rows.len())))
+         started_at, duration_us) SELECT * FROM {COMMAND_COLUMNS}"
+    );
+    with_command_columns(c, &sql, rows, "recording")
 }
 
 fn finish_commands(c: &mut PgConnection, rows: &[&CommandRow]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let col = |f: fn(&CommandRow) -> i64| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
-    diesel::sql_query(
+    let sql = format!(
         "UPDATE minke_commands SET exit_code = v.exit_code, exit_signal = v.exit_signal, \
          stdout = v.stdout, stderr = v.stderr, stdout_len = v.stdout_len, \
          stderr_len = v.stderr_len, stdout_truncated = v.stdout_truncated, \
          stderr_truncated = v.stderr_truncated, duration_us = v.duration_us \
-         FROM unnest($1::bigint[], $2::int4[], $3::int4[], $4::text[], $5::bytea[], \
-         $6::bytea[], $7::bigint[], $8::bigint[], $9::bool[], $10::bool[], $11::bigint[]) \
-         AS v(session_id, seq, exit_code, exit_signal, stdout, stderr, stdout_len, \
-         stderr_len, stdout_truncated, stderr_truncated, duration_us) \
+         FROM {COMMAND_COLUMNS} AS v(session_id, seq, command, exit_code, exit_signal, \
+         stdout, stderr, stdout_len, stderr_len, stdout_truncated, stderr_truncated, \
+         started_at, duration_us) \
          WHERE minke_commands.session_id = ANY($1) \
-         AND minke_commands.session_id = v.session_id AND minke_commands.seq = v.seq",
-    )
-    .bind::<Array<BigInt>, _>(col(|r| r.session_id))
-    .bind::<Array<Integer>, _>(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.exit_code).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(
-        rows.iter()
-            .map(|r| r.exit_signal.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Binary>, _>(rows.iter().map(|r| r.stdout.as_slice()).collect::<Vec<_>>())
-    .bind::<Array<Binary>, _>(rows.iter().map(|r| r.stderr.as_slice()).collect::<Vec<_>>())
-    .bind::<Array<BigInt>, _>(col(|r| r.stdout_len))
-    .bind::<Array<BigInt>, _>(col(|r| r.stderr_len))
-    .bind::<Array<Bool>, _>(rows.iter().map(|r| r.stdout_truncated).collect::<Vec<_>>())
-    .bind::<Array<Bool>, _>(rows.iter().map(|r| r.stderr_truncated).collect::<Vec<_>>())
-    .bind::<Array<BigInt>, _>(col(|r| r.duration_us))
-    .execute(c)
-    .map(drop)
-    .map_err(Error::query(format!(
-        "recording the end of {} commands",
-        rows.len()
-    )))
+         AND minke_commands.session_id = v.session_id AND minke_commands.seq = v.seq"
+    );
+    with_command_columns(c, &sql, rows, "recording the end of")
+}
+
+/// Runs `sql` with the columns of `rows` bound as arrays ([`COMMAND_COLUMNS`]).
+fn with_command_columns(
+    c: &mut PgConnection,
+    sql: &str,
+    rows: &[&CommandRow],
+    doing: &str,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&CommandRow) -> i64| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let flag = |f: fn(&CommandRow) -> bool| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    diesel::sql_query(sql)
+        .bind::<Array<BigInt>, _>(col(|r| r.session_id))
+        .bind::<Array<Integer>, _>(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.command.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.exit_code).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(
+            rows.iter()
+                .map(|r| r.exit_signal.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Binary>, _>(rows.iter().map(|r| r.stdout.as_slice()).collect::<Vec<_>>())
+        .bind::<Array<Binary>, _>(rows.iter().map(|r| r.stderr.as_slice()).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(col(|r| r.stdout_len))
+        .bind::<Array<BigInt>, _>(col(|r| r.stderr_len))
+        .bind::<Array<Bool>, _>(flag(|r| r.stdout_truncated))
+        .bind::<Array<Bool>, _>(flag(|r| r.stderr_truncated))
+        .bind::<Array<BigInt>, _>(col(|r| r.started_at))
+        .bind::<Array<BigInt>, _>(col(|r| r.duration_us))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("{doing} {} commands", rows.len())))
 }
 
 fn insert_messages(c: &mut PgConnection, rows: &[&MessageRow]) -> Result<()> {

@@ -634,14 +634,7 @@ fn run_statements(c: &mut Conn, statements: Vec<Statement>, finishes: &mut Vec<F
             (false, Conn::Pg(_)) => c.transaction(|c| (s.f)(c)),
         };
         let Statement { what, failed, .. } = s;
-        finishes.push(Box::new(move |commit| {
-            let why = match (out, commit) {
-                (Err(e), _) => format!("writing {what} failed: {e}"),
-                (Ok(()), Err(e)) => format!("committing {what} failed: {e}"),
-                (Ok(()), Ok(())) => return,
-            };
-            failed(why);
-        }));
+        finishes.push(crate::rows::told(what, out, failed));
     }
 }
 

@@ -346,7 +346,9 @@ fn host_validation() {
 
 /// One failing write in a batch costs only itself: the writes queued around it, with
 /// and without savepoints of their own, are committed.
-async fn failing_write_in_a_batch(store: &Store) {
+/// A running run of session `s` with `n` sessions (objects 1..=n, no host): its id
+/// and its sessions' ids.
+async fn run_with_sessions(store: &Store, n: i64) -> (i64, Vec<i64>) {
     let run_id = store
         .write(|c| {
             minke_store::insert_run(
@@ -364,23 +366,30 @@ async fn failing_write_in_a_batch(store: &Store) {
         })
         .await
         .unwrap();
-    let new = vec![NewSession {
-        run_id,
-        session: "s".into(),
-        model: "host".into(),
-        object_id: 1,
-        object_label: "o".into(),
-        host_id: None,
-        host_name: None,
-        state: State::Initialized,
-        status: None,
-        reason: None,
-        created_at: now_micros(),
-    }];
-    let sid = store
+    let new: Vec<NewSession> = (1..=n)
+        .map(|i| NewSession {
+            run_id,
+            session: "s".into(),
+            model: "host".into(),
+            object_id: i,
+            object_label: format!("o{i}"),
+            host_id: None,
+            host_name: None,
+            state: State::Initialized,
+            status: None,
+            reason: None,
+            created_at: now_micros(),
+        })
+        .collect();
+    let ids = store
         .write(move |c| minke_store::insert_sessions(c, &new))
         .await
-        .unwrap()[0];
+        .unwrap();
+    (run_id, ids)
+}
+
+async fn failing_write_in_a_batch(store: &Store) {
+    let sid = run_with_sessions(store, 1).await.1[0];
     let message = |session_id: i64, seq: i32| MessageRow {
         session_id,
         seq,
@@ -1025,42 +1034,7 @@ fn hold_writer(store: &Store) -> std::sync::mpsc::Sender<()> {
 /// by one.
 async fn history_rows_in_a_batch(store: &Store) {
     use minke_store::{HistoryRow, SessionEnd};
-    let run_id = store
-        .write(|c| {
-            minke_store::insert_run(
-                c,
-                &NewRun {
-                    session: "s".into(),
-                    model: "host".into(),
-                    username: "u".into(),
-                    params: "{}".into(),
-                    selection: "all".into(),
-                    state: RunState::Running,
-                    created_at: now_micros(),
-                },
-            )
-        })
-        .await
-        .unwrap();
-    let new: Vec<NewSession> = (1..=2)
-        .map(|i| NewSession {
-            run_id,
-            session: "s".into(),
-            model: "host".into(),
-            object_id: i,
-            object_label: format!("o{i}"),
-            host_id: None,
-            host_name: None,
-            state: State::Initialized,
-            status: None,
-            reason: None,
-            created_at: now_micros(),
-        })
-        .collect();
-    let ids = store
-        .write(move |c| minke_store::insert_sessions(c, &new))
-        .await
-        .unwrap();
+    let (_, ids) = run_with_sessions(store, 2).await;
     let (a, b) = (ids[0], ids[1]);
     let command = |session_id: i64, seq: i32, exit: Option<i32>, out: &str| CommandRow {
         session_id,
