@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) permits: Arc<Semaphore>,
     /// Announces the runs that change to other processes (PostgreSQL).
     notifier: crate::notify::Notifier,
+    /// Hears other processes announce the runs that change (PostgreSQL).
+    pub(crate) changes: crate::changes::RunChanges,
 }
 
 impl Inner {
@@ -122,6 +124,7 @@ impl Engine {
                 config,
                 events: Default::default(),
                 notifier: Default::default(),
+                changes: Default::default(),
             }),
         }
     }
@@ -200,6 +203,13 @@ impl Engine {
             .store
             .blocking(move |c| minke_store::run_detail(c, run_id))
             .await?)
+    }
+
+    /// Other processes' announcements of runs that changed (PostgreSQL).
+    pub(crate) fn run_changes(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<crate::changes::Changed>> {
+        self.inner.changes.subscribe(self.store().url())
     }
 
     /// The canceller of a run going on in this engine.

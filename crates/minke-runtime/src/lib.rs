@@ -2,6 +2,7 @@
 //! one after another per host, over one reused SSH connection per host, with timeouts,
 //! cancellation, live events and the full history in the store.
 
+mod changes;
 mod command_record;
 mod config;
 mod connect;

@@ -81,7 +81,7 @@ impl RunCtx {
             self.inner().config.lock_ttl,
         );
         let stops = crate::stop::watch_stop_requests(
-            self.inner().store.clone(),
+            &self.engine,
             run_id,
             self.engine.run_canceller(run_id),
         );

@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use minke_store::Store;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
+
+use crate::Engine;
+use crate::changes::Changed;
 
 /// How soon a run or a session stops. Ordered: a stop is only ever raised, never
 /// lowered.
@@ -164,21 +167,61 @@ impl Stops {
 }
 
 /// How often a run looks for a stop asked through the database (`cancel` from
-/// another process).
+/// another process) where nothing tells it (SQLite).
 const STOP_POLL: Duration = Duration::from_millis(500);
+/// How often it looks all the same where the stop is announced (PostgreSQL): for an
+/// announcement a reconnect missed.
+const STOP_POLL_TOLD: Duration = Duration::from_secs(5);
 
-/// Applies the stops asked of the run through the database, until aborted.
+/// Applies the stops asked of the run through the database, until aborted: at once
+/// when they are announced (PostgreSQL), else when it next looks.
 pub(crate) fn watch_stop_requests(
-    store: Store,
+    engine: &Engine,
     run_id: i64,
     canceller: Option<Canceller>,
 ) -> JoinHandle<()> {
+    watch_stops(
+        engine.store().clone(),
+        engine.run_changes(),
+        run_id,
+        canceller,
+        STOP_POLL_TOLD,
+    )
+}
+
+fn watch_stops(
+    store: Store,
+    mut changes: Option<broadcast::Receiver<Changed>>,
+    run_id: i64,
+    canceller: Option<Canceller>,
+    told_poll: Duration,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let Some(canceller) = canceller else { return };
-        let mut every = tokio::time::interval(STOP_POLL);
+        let poll = if changes.is_some() {
+            told_poll
+        } else {
+            STOP_POLL
+        };
+        let mut every = tokio::time::interval(poll);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
+            let look = tokio::select! {
+                _ = every.tick() => true,
+                told = recv(&mut changes) => match told {
+                    Ok(Changed::Run(id)) => id == run_id,
+                    Ok(Changed::Unknown) | Err(broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        // No more announcements: looking often again.
+                        changes = None;
+                        every = tokio::time::interval(STOP_POLL);
+                        true
+                    }
+                },
+            };
+            if !look {
+                continue;
+            }
             if canceller.current() == Some(Stop::Now) {
                 return;
             }
@@ -199,11 +242,94 @@ pub(crate) fn watch_stop_requests(
     })
 }
 
+/// The next change, or never when there are none to hear.
+async fn recv(
+    changes: &mut Option<broadcast::Receiver<Changed>>,
+) -> Result<Changed, broadcast::error::RecvError> {
+    match changes {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// A stop asked through the database (as `cancel` from another process does) is
+    /// announced and applied at once: the watcher here would otherwise look only
+    /// after an hour.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_announced_stop_is_applied_without_waiting_to_look() {
+        use crate::changes::RunChanges;
+        let admin = std::env::var("MINKE_TEST_PG_URL").expect(
+            "MINKE_TEST_PG_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL",
+        );
+        let db = minke_testkit::PgDatabase::create(&admin, "stopheard").unwrap();
+        let store = Store::open(db.url()).await.unwrap();
+        let run_id = store
+            .write(|c| {
+                minke_store::insert_run(
+                    c,
+                    &minke_store::NewRun {
+                        session: "s".into(),
+                        model: "host".into(),
+                        username: "u".into(),
+                        params: "{}".into(),
+                        selection: "all".into(),
+                        state: minke_core::RunState::Running,
+                        created_at: 0,
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        let changes = RunChanges::default();
+        let mut connected = changes.subscribe(store.url()).unwrap();
+        // The listener says so when it listens.
+        let first = tokio::time::timeout(Duration::from_secs(30), connected.recv()).await;
+        assert!(matches!(first, Ok(Ok(Changed::Unknown))), "{first:?}");
+        let ask = |level: i16| {
+            let store = store.clone();
+            async move {
+                store
+                    .write(move |c| minke_store::request_run_stop(c, run_id, Some(level)))
+                    .await
+                    .unwrap()
+            }
+        };
+        let wait_for = |stop: Stop, canceller: Canceller| async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while canceller.current() != Some(stop) && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            canceller.current()
+        };
+        // A stop asked before the watcher starts: its first look finds it.
+        ask(1).await;
+        let (canceller, _rx) = Canceller::new();
+        let watcher = watch_stops(
+            store.clone(),
+            changes.subscribe(store.url()),
+            run_id,
+            Some(canceller.clone()),
+            Duration::from_secs(3600),
+        );
+        assert_eq!(
+            wait_for(Stop::AfterCommand, canceller.clone()).await,
+            Some(Stop::AfterCommand)
+        );
+        // Asked now: only the announcement can tell it within the hour.
+        ask(2).await;
+        assert_eq!(
+            wait_for(Stop::Now, canceller.clone()).await,
+            Some(Stop::Now)
+        );
+        watcher.abort();
+        store.close().await.unwrap();
+    }
 
     #[test]
     fn a_stop_only_rises() {

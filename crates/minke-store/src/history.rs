@@ -269,6 +269,8 @@ pub fn request_run_stop(
         .set(run::stop_requested.eq(wanted))
         .execute(c)
         .map_err(Error::query(format!("asking run {run_id} to stop"))))?;
+    // Whoever runs it hears of it at once (PostgreSQL, when this commits).
+    crate::notify_runs(conn, &[run_id])?;
     // Work no worker holds yet never starts; a run left with nothing else ends here.
     crate::queue::cancel_queued_work(conn, run_id)?;
     if crate::queue::has_work_items(conn, run_id)?

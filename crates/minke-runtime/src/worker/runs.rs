@@ -36,11 +36,7 @@ impl Runs {
         let (ctx, canceller) = load(engine, run_id).await?;
         let mut map = self.map.lock().map_err(poisoned)?;
         let slot = map.entry(run_id).or_insert_with(|| Slot {
-            watcher: crate::stop::watch_stop_requests(
-                engine.store().clone(),
-                run_id,
-                Some(canceller.clone()),
-            ),
+            watcher: crate::stop::watch_stop_requests(engine, run_id, Some(canceller.clone())),
             ctx,
             canceller,
             items: 0,
