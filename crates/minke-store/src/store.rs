@@ -346,7 +346,13 @@ impl Store {
     where
         F: FnOnce(&mut Conn) -> Result<()> + Send + 'static,
     {
-        self.queue_later(what, true, f);
+        let failed = self.failure();
+        self.send_later(
+            what,
+            Job::Once(Box::new(move |conn: &mut Conn| -> Finish {
+                crate::rows::told(what, conn.transaction(f), failed)
+            })),
+        );
     }
 
     /// Like [`write_later`](Self::write_later), for a write that is one statement and
@@ -361,21 +367,15 @@ impl Store {
     where
         F: Fn(&mut Conn) -> Result<()> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        let failed: Box<dyn FnOnce(String) + Send> = Box::new(move |failed: String| {
-            tracing::error!("{failed}");
-            inner.record_failure(failed);
-        });
-        let sent = self.send(Job::Statement(Statement {
+        let failed = self.failure();
+        self.send_later(
             what,
-            f: Box::new(f),
-            failed,
-        }));
-        if let Err(e) = sent {
-            let failed = format!("writing {what} failed: {e}");
-            tracing::error!("{failed}");
-            self.inner.record_failure(failed);
-        }
+            Job::Statement(Statement {
+                what,
+                f: Box::new(f),
+                failed,
+            }),
+        );
     }
 
     /// Queues a row of a session's history without waiting; `make` is called when
@@ -388,21 +388,15 @@ impl Store {
     where
         F: FnOnce() -> HistoryRow + Send + 'static,
     {
-        let inner = self.inner.clone();
-        let failed: Box<dyn FnOnce(String) + Send> = Box::new(move |failed: String| {
-            tracing::error!("{failed}");
-            inner.record_failure(failed);
-        });
-        let sent = self.send(Job::Row(RowJob::Row {
+        let failed = self.failure();
+        self.send_later(
             what,
-            make: Box::new(make),
-            failed,
-        }));
-        if let Err(e) = sent {
-            let failed = format!("writing {what} failed: {e}");
-            tracing::error!("{failed}");
-            self.inner.record_failure(failed);
-        }
+            Job::Row(RowJob::Row {
+                what,
+                make: Box::new(make),
+                failed,
+            }),
+        );
     }
 
     /// Records that a session of a work item starts, if `worker` still holds the
@@ -450,31 +444,21 @@ impl Store {
         }
     }
 
-    fn queue_later<F>(&self, what: &'static str, savepoint: bool, f: F)
-    where
-        F: FnOnce(&mut Conn) -> Result<()> + Send + 'static,
-    {
+    /// How a write queued without waiting tells its failure: logged, and counted in
+    /// [`failed_writes`](Self::failed_writes).
+    fn failure(&self) -> Box<dyn FnOnce(String) + Send> {
         let inner = self.inner.clone();
-        let sent = self.send(Job::Once(Box::new(move |conn: &mut Conn| -> Finish {
-            let out = if savepoint {
-                conn.transaction(f)
-            } else {
-                crate::conn::guarded(|| f(conn))
-            };
-            Box::new(move |commit| {
-                let failed = match (out, commit) {
-                    (Err(e), _) => format!("writing {what} failed: {e}"),
-                    (Ok(()), Err(e)) => format!("committing {what} failed: {e}"),
-                    (Ok(()), Ok(())) => return,
-                };
-                tracing::error!("{failed}");
-                inner.record_failure(failed);
-            })
-        })));
-        if let Err(e) = sent {
-            let failed = format!("writing {what} failed: {e}");
+        Box::new(move |failed: String| {
             tracing::error!("{failed}");
-            self.inner.record_failure(failed);
+            inner.record_failure(failed);
+        })
+    }
+
+    /// Queues a write nobody waits for; one that cannot be queued (the store closed)
+    /// is told as failed at once.
+    fn send_later(&self, what: &'static str, job: Job) {
+        if let Err(e) = self.send(job) {
+            (self.failure())(format!("writing {what} failed: {e}"));
         }
     }
 
