@@ -50,3 +50,32 @@ impl RunChanges {
             .map(|f| f.tx.subscribe())
     }
 }
+
+/// Waits until `run_id` may have changed: told so, or told that any run may have (the
+/// listener connected again, or this waiter fell behind); the word queued meanwhile
+/// is taken along, so that one look at the database answers it all. Returns once more
+/// when the announcements end (`feed` becomes `None`); without them (SQLite) it never
+/// returns: the waiter's own look now and then is all there is.
+pub(crate) async fn changed(feed: &mut Option<broadcast::Receiver<Changed>>, run_id: i64) {
+    use broadcast::error::{RecvError, TryRecvError};
+    let Some(rx) = feed.as_mut() else {
+        return std::future::pending().await;
+    };
+    let ended = loop {
+        match rx.recv().await {
+            Ok(Changed::Run(id)) if id != run_id => {}
+            Ok(_) | Err(RecvError::Lagged(_)) => break false,
+            Err(RecvError::Closed) => break true,
+        }
+    };
+    if ended {
+        *feed = None;
+        return;
+    }
+    loop {
+        match rx.try_recv() {
+            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+            Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+        }
+    }
+}

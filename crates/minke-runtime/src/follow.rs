@@ -42,28 +42,15 @@ impl Engine {
         let engine = self.clone();
         // On PostgreSQL the run's announcements wake the follower at once; the
         // interval covers what a reconnect missed (and is all there is on SQLite).
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let listening = {
-            let wake = wake.clone();
-            minke_store::Listener::spawn(
-                self.store().url(),
-                &[minke_store::RUN_CHANNEL],
-                move |n| {
-                    if n.is_none_or(|n| n.payload == run_id.to_string()) {
-                        wake.notify_one();
-                    }
-                },
-            )
-        };
+        let mut changes = self.run_changes();
         tokio::spawn(async move {
-            let _listening = listening;
             let mut seen = BTreeMap::new();
             let mut tick = tokio::time::interval(every.max(MIN_EVERY));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
-                    () = wake.notified() => {}
+                    () = crate::changes::changed(&mut changes, run_id) => {}
                 }
                 match engine
                     .follow_step(run_id, &mut seen, &tx, observer.as_deref())

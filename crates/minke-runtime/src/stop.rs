@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::Engine;
-use crate::changes::Changed;
+use crate::changes::{Changed, changed};
 
 /// How soon a run or a session stops. Ordered: a stop is only ever raised, never
 /// lowered.
@@ -203,24 +203,16 @@ fn watch_stops(
         } else {
             STOP_POLL
         };
-        let mut every = tokio::time::interval(poll);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut every = interval(poll);
         loop {
-            let look = tokio::select! {
-                _ = every.tick() => true,
-                told = recv(&mut changes) => match told {
-                    Ok(Changed::Run(id)) => id == run_id,
-                    Ok(Changed::Unknown) | Err(broadcast::error::RecvError::Lagged(_)) => true,
-                    Err(broadcast::error::RecvError::Closed) => {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = changed(&mut changes, run_id) => {
+                    if changes.is_none() && poll != STOP_POLL {
                         // No more announcements: looking often again.
-                        changes = None;
-                        every = tokio::time::interval(STOP_POLL);
-                        true
+                        every = interval(STOP_POLL);
                     }
-                },
-            };
-            if !look {
-                continue;
+                }
             }
             if canceller.current() == Some(Stop::Now) {
                 return;
@@ -242,14 +234,11 @@ fn watch_stops(
     })
 }
 
-/// The next change, or never when there are none to hear.
-async fn recv(
-    changes: &mut Option<broadcast::Receiver<Changed>>,
-) -> Result<Changed, broadcast::error::RecvError> {
-    match changes {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
+/// Ticks every `period`, the first at once; late ticks are not caught up.
+fn interval(period: Duration) -> tokio::time::Interval {
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every
 }
 
 #[cfg(test)]
