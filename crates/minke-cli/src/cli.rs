@@ -581,13 +581,7 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
         let _ = p.await;
     }
     engine.store().flush().await?;
-    let mut output_lost = false;
-    if let Some(w) = &writer {
-        for e in w.errors() {
-            eprintln!("error: {e}");
-            output_lost = true;
-        }
-    }
+    let output_lost = writer.as_ref().is_some_and(|w| w.tell_errors());
     let code = report(engine, &summary, args.json, raw).await?;
     if output_lost {
         // The run went on, but some output did not reach its files.

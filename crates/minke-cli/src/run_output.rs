@@ -73,6 +73,16 @@ impl OutputWriter {
             .unwrap_or_default()
     }
 
+    /// Prints the problems met while writing, for the end of a run; true when there
+    /// were any (some output did not reach its files).
+    pub(crate) fn tell_errors(&self) -> bool {
+        let errors = self.errors();
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        !errors.is_empty()
+    }
+
     fn print_lines(&self, host: &str, is_err: bool, bytes: &[u8]) {
         let shown = if is_err { self.shown.1 } else { self.shown.0 };
         let host = shown.text(host);

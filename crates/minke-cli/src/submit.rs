@@ -71,11 +71,7 @@ pub(crate) async fn submit(engine: &Engine, req: RunRequest, how: Follow) -> Res
     stopper.abort();
     let summary = summary(engine, run_id).await?;
     let code = crate::cli::report(engine, &summary, how.json, how.raw).await?;
-    let mut output_lost = false;
-    for e in how.writer.iter().flat_map(|w| w.errors()) {
-        eprintln!("error: {e}");
-        output_lost = true;
-    }
+    let output_lost = how.writer.as_ref().is_some_and(|w| w.tell_errors());
     Ok(if output_lost { exit::INTERNAL } else { code })
 }
 
