@@ -641,8 +641,8 @@ fn admin_follows_a_workers_run_in_a_browser() {
         "const rows = document.querySelectorAll('#changelist tr[data-session-id]');
          return rows.length === 2 && Array.from(rows).every(r =>
              r.classList.contains('row-running')
-             && r.querySelector('.output-cell pre.output .command-line').textContent.includes('sleep 4')
-             && r.querySelector('.output-cell pre.output span.out').textContent.includes('first-line'));",
+             && r.querySelector('.output-cell pre.output .command-line')?.textContent.includes('sleep 4')
+             && r.querySelector('.output-cell pre.output span.out')?.textContent.includes('first-line'));",
     );
     b.wait_js(
         "two rows ended green and the run finished",
