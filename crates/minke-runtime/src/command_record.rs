@@ -70,3 +70,107 @@ impl CommandRecord {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use minke_core::{RunState, State};
+    use minke_store::{MessageRow, NewRun, NewSession};
+
+    use super::*;
+
+    fn row(session_id: i64, exit: Option<i32>, out: &str) -> CommandRow {
+        CommandRow {
+            session_id,
+            seq: 1,
+            command: "uname".into(),
+            exit_code: exit,
+            exit_signal: None,
+            stdout: out.as_bytes().to_vec(),
+            stderr: Vec::new(),
+            stdout_len: i64::try_from(out.len()).unwrap_or(0),
+            stderr_len: 0,
+            stdout_truncated: false,
+            stderr_truncated: false,
+            started_at: 1,
+            duration_us: 2,
+        }
+    }
+
+    /// A command that ends before the writer takes its start is written once, whole;
+    /// when a bad row in the same batch makes the writer write the batch again row by
+    /// row (PostgreSQL), the command keeps its outcome.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_folded_end_survives_its_batch_written_again() {
+        let admin = std::env::var("MINKE_TEST_PG_URL").expect(
+            "MINKE_TEST_PG_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL",
+        );
+        let db = minke_testkit::PgDatabase::create(&admin, "folded").unwrap();
+        let store = Store::open(db.url()).await.unwrap();
+        let session = store
+            .write(|c| {
+                let run_id = minke_store::insert_run(
+                    c,
+                    &NewRun {
+                        session: "s".into(),
+                        model: "host".into(),
+                        username: "u".into(),
+                        params: "{}".into(),
+                        selection: "all".into(),
+                        state: RunState::Running,
+                        created_at: 0,
+                    },
+                )?;
+                let ids = minke_store::insert_sessions(
+                    c,
+                    &[NewSession {
+                        run_id,
+                        session: "s".into(),
+                        model: "host".into(),
+                        object_id: 1,
+                        object_label: "o".into(),
+                        host_id: None,
+                        host_name: None,
+                        state: State::Running,
+                        status: None,
+                        reason: None,
+                        created_at: 0,
+                    }],
+                )?;
+                Ok(ids[0])
+            })
+            .await
+            .unwrap();
+        // Hold the writer so that everything below goes into one batch.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        store.write_later("holding the writer", move |_| {
+            let _ = held.recv_timeout(Duration::from_secs(60));
+            Ok(())
+        });
+        let record = CommandRecord::start(&store, row(session, None, ""));
+        record.finish(&store, row(session, Some(3), "Linux\n"));
+        // No such session: refused, which makes the batch be written again row by row.
+        let bad = MessageRow {
+            session_id: 999_999,
+            seq: 1,
+            level: "info".into(),
+            body: "{}".into(),
+            created_at: 1,
+        };
+        store.record_later("a bad message", move || HistoryRow::Message(bad));
+        release.send(()).unwrap();
+        store.flush().await.unwrap();
+        let commands = store
+            .blocking(move |c| minke_store::session_commands(c, session))
+            .await
+            .unwrap();
+        let got: Vec<(Option<i32>, Vec<u8>)> = commands
+            .iter()
+            .map(|c| (c.exit_code, c.stdout.clone()))
+            .collect();
+        assert_eq!(got, vec![(Some(3), b"Linux\n".to_vec())]);
+        assert_eq!(store.failed_writes().0, 1, "only the bad row is lost");
+        store.close().await.unwrap();
+    }
+}
