@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use minke::runtime::{Config, RunRequest, RunSummary, Stop};
 use minke::store::{self, Query};
-use minke::{Params, State, Status};
+use minke::{Params, RunId, SessionId, State, Status};
 use minke_e2e::Env;
 
 fn req(session: &str, model: &str, query: Query, params: &[(&str, &str)]) -> RunRequest {
@@ -26,14 +26,14 @@ async fn run(env: &Env, r: RunRequest) -> RunSummary {
     s
 }
 
-async fn commands(env: &Env, session_id: i64) -> Vec<store::CommandRow> {
+async fn commands(env: &Env, session_id: SessionId) -> Vec<store::CommandRow> {
     env.store
         .blocking(move |c| store::session_commands(c, session_id))
         .await
         .unwrap()
 }
 
-async fn messages(env: &Env, session_id: i64) -> Vec<String> {
+async fn messages(env: &Env, session_id: SessionId) -> Vec<String> {
     let rows = env
         .store
         .blocking(move |c| store::session_messages(c, session_id))
@@ -265,7 +265,7 @@ async fn disabled_locked_refused_and_wrong_key_hosts() {
                     .execute(c)
                     .unwrap();
             });
-            minke::store::acquire_host_locks(c, 999_999, &[h_locked], 60_000_000)?;
+            minke::store::acquire_host_locks(c, RunId::new(999_999), &[h_locked], 60_000_000)?;
             Ok(())
         })
         .await
@@ -653,7 +653,10 @@ async fn stop_one_session_of_a_run() {
         Some(Stop::AfterCommand)
     );
     assert_eq!(env.engine.cancel_session(run_id, first), Some(Stop::Now));
-    assert_eq!(env.engine.cancel_session(run_id, 424_242), None);
+    assert_eq!(
+        env.engine.cancel_session(run_id, SessionId::new(424_242)),
+        None
+    );
     // The stopped session's command goes; the other one goes on.
     wait_sleeping(
         &secs,
@@ -1102,7 +1105,7 @@ async fn the_library_api_runs_and_reads_back() {
         assert_eq!(s.session.state, State::Completed);
         assert_eq!(s.commands[0].stdout, b"from-lib\n");
     }
-    let err = engine.run_detail(424_242).await.unwrap_err();
+    let err = engine.run_detail(RunId::new(424_242)).await.unwrap_err();
     assert!(
         err.to_string().contains("run with id 424242 not found"),
         "{err}"

@@ -51,7 +51,7 @@ async fn worker(url: &str, name: &str) -> anyhow::Result<()> {
 }
 
 /// Waits for the end of a run; its state.
-async fn wait_run(store: &Store, run_id: i64) -> anyhow::Result<minke::RunState> {
+async fn wait_run(store: &Store, run_id: minke::RunId) -> anyhow::Result<minke::RunState> {
     let start = Instant::now();
     loop {
         let run = store
@@ -68,7 +68,7 @@ async fn wait_run(store: &Store, run_id: i64) -> anyhow::Result<minke::RunState>
 }
 
 /// Checks that every session of the run completed and ran its command exactly once.
-async fn check_once(store: &Store, run_id: i64, sessions: usize) -> anyhow::Result<()> {
+async fn check_once(store: &Store, run_id: minke::RunId, sessions: usize) -> anyhow::Result<()> {
     let (completed, once): (i64, i64) = store
         .blocking(move |c| {
             with_conn!(c, |c, B| {

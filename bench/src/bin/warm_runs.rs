@@ -70,7 +70,7 @@ async fn timed_run(engine: &Engine) -> anyhow::Result<Duration> {
         bail!("a session did not succeed: {bad:?}");
     }
     engine.store().flush().await?;
-    let ids: Vec<i64> = summary.sessions.iter().map(|s| s.session_id).collect();
+    let ids: Vec<minke::SessionId> = summary.sessions.iter().map(|s| s.session_id).collect();
     let outputs = engine
         .store()
         .blocking(move |c| {

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use minke_core::Params;
+use minke_core::{Params, RunId, SessionId};
 use minke_runtime::RunRequest;
 use minke_store::Query;
 use serde::Deserialize;
@@ -152,7 +152,7 @@ pub(crate) async fn runs(
         .store()
         .blocking(move |c| {
             let (rows, total) = db::list_runs(c, &f)?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let ids: Vec<RunId> = rows.iter().map(|r| r.id).collect();
             Ok((rows, total, db::run_counts(c, &ids)?))
         })
         .await?;
@@ -239,7 +239,7 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
             username: auth.user.username.clone(),
         })
         .await?;
-    tracing::info!(run_id = handle.run_id, session = %req.session, user = %auth.user.username, "run started over the API");
+    tracing::info!(run_id = %handle.run_id, session = %req.session, user = %auth.user.username, "run started over the API");
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -256,7 +256,7 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
 pub(crate) async fn run(
     State(st): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
 ) -> Result<Json<Json_>> {
     live::check_run_access(&st, &auth, id).await?;
     let (view, _rx) = st.hub().attach(id);
@@ -285,7 +285,7 @@ pub(crate) async fn run(
 pub(crate) async fn session(
     State(st): State<AppState>,
     auth: Auth,
-    Path((id, sid)): Path<(i64, i64)>,
+    Path((id, sid)): Path<(RunId, SessionId)>,
 ) -> Result<Json<Json_>> {
     let s = st
         .store()
@@ -343,7 +343,7 @@ pub(crate) async fn session(
 pub(crate) async fn events(
     State(st): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
 ) -> Result<Response> {
     Ok(live::events(st, auth, id).await?.into_response())
 }
@@ -352,7 +352,7 @@ pub(crate) async fn events(
 pub(crate) async fn stop_run(
     State(st): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
 ) -> Result<Json<Json_>> {
     let how = stop(&st, &auth, id, None).await?;
     Ok(Json(json!({"run_id": id, "level": how.level()})))
@@ -362,7 +362,7 @@ pub(crate) async fn stop_run(
 pub(crate) async fn stop_session(
     State(st): State<AppState>,
     auth: Auth,
-    Path((id, sid)): Path<(i64, i64)>,
+    Path((id, sid)): Path<(RunId, SessionId)>,
 ) -> Result<Json<Json_>> {
     let how = stop(&st, &auth, id, Some(sid)).await?;
     Ok(Json(

@@ -2,6 +2,7 @@
 //! command previews, hosts by id. Every function runs on a blocking thread through
 //! the store.
 
+use minke_core::{RunId, SessionId};
 use std::collections::BTreeMap;
 
 use diesel::dsl::{count_star, exists, max, not};
@@ -150,14 +151,14 @@ pub(crate) fn list_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord
 }
 
 /// Counts per run of the given runs.
-pub(crate) fn run_counts(conn: &mut Conn, run_ids: &[i64]) -> Result<BTreeMap<i64, Counts>> {
-    let rows: Vec<(i64, String, Option<String>, i64)> = with_conn!(conn, |c, B| ses::table
+pub(crate) fn run_counts(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<RunId, Counts>> {
+    let rows: Vec<(RunId, String, Option<String>, i64)> = with_conn!(conn, |c, B| ses::table
         .filter(ses::run_id.eq_any(run_ids))
         .group_by((ses::run_id, ses::state, ses::status))
         .select((ses::run_id, ses::state, ses::status, count_star()))
         .load(c)
         .map_err(Error::query("counting sessions")))?;
-    let mut out: BTreeMap<i64, Counts> = BTreeMap::new();
+    let mut out: BTreeMap<RunId, Counts> = BTreeMap::new();
     for (r, state, status, n) in rows {
         out.entry(r).or_default().add(&state, status.as_deref(), n);
     }
@@ -185,7 +186,7 @@ pub(crate) struct SessionFilter {
     pub(crate) user: Option<String>,
     pub(crate) host: Option<String>,
     pub(crate) object_id: Option<i64>,
-    pub(crate) run_id: Option<i64>,
+    pub(crate) run_id: Option<RunId>,
     pub(crate) from: Option<i64>,
     pub(crate) to: Option<i64>,
     pub(crate) models: Option<Vec<String>>,
@@ -243,7 +244,7 @@ pub(crate) fn list_sessions(
 }
 
 /// The messages of every session of a run, in order.
-pub(crate) fn run_messages(conn: &mut Conn, run_id: i64) -> Result<Vec<MessageRow>> {
+pub(crate) fn run_messages(conn: &mut Conn, run_id: RunId) -> Result<Vec<MessageRow>> {
     with_conn!(conn, |c, B| msg::table
         .filter(msg::session_id.eq_any(ses::table.filter(ses::run_id.eq(run_id)).select(ses::id)))
         .order((msg::session_id.asc(), msg::id.asc()))
@@ -255,7 +256,7 @@ pub(crate) fn run_messages(conn: &mut Conn, run_id: i64) -> Result<Vec<MessageRo
 }
 
 /// The messages of one session in the order they were recorded.
-pub(crate) fn session_messages(conn: &mut Conn, session_id: i64) -> Result<Vec<MessageRow>> {
+pub(crate) fn session_messages(conn: &mut Conn, session_id: SessionId) -> Result<Vec<MessageRow>> {
     with_conn!(conn, |c, B| msg::table
         .filter(msg::session_id.eq(session_id))
         .order(msg::id.asc())
@@ -358,7 +359,7 @@ type PreviewRow = (
 /// outputs stay in the database.
 pub(crate) fn command_previews(
     conn: &mut Conn,
-    session_id: i64,
+    session_id: SessionId,
     cap: i64,
 ) -> Result<Vec<CommandPreview>> {
     use diesel::dsl::sql;
@@ -425,7 +426,7 @@ pub(crate) fn command_previews(
 /// One stream of one command, as stored.
 pub(crate) fn command_output(
     conn: &mut Conn,
-    session_id: i64,
+    session_id: SessionId,
     seq: i32,
     stderr: bool,
 ) -> Result<Option<Vec<u8>>> {
@@ -520,7 +521,7 @@ mod tests {
         c
     }
 
-    fn run_with(c: &mut Conn, model: &str, user: &str, statuses: &[Option<&str>]) -> i64 {
+    fn run_with(c: &mut Conn, model: &str, user: &str, statuses: &[Option<&str>]) -> RunId {
         let r = insert_run(
             c,
             &NewRun {
@@ -570,7 +571,7 @@ mod tests {
             limit: 10,
             ..RunFilter::default()
         };
-        let ids = |f: RunFilter, c: &mut Conn| -> Vec<i64> {
+        let ids = |f: RunFilter, c: &mut Conn| -> Vec<RunId> {
             list_runs(c, &f).unwrap().0.iter().map(|r| r.id).collect()
         };
         assert_eq!(ids(f("success"), &mut c), [ok]);

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use minke_core::{Message, MessageBody, MessageLevel, State, Status};
+use minke_core::{Message, MessageBody, MessageLevel, RunId, SessionId, State, Status};
 use minke_runtime::{Engine, Event, OutputStream};
 use minke_store::{CommandRow, MessageRow, RunRecord, SessionRecord};
 use serde::Serialize;
@@ -46,7 +46,7 @@ pub(crate) enum HubMsg {
     Resync,
     /// Another process announced that this run changed (PostgreSQL): streams of a
     /// run going on elsewhere send a fresh snapshot.
-    Changed(i64),
+    Changed(RunId),
 }
 
 /// How often a stream of a run going on in another process looks at the database
@@ -120,12 +120,12 @@ pub(crate) struct RunLive {
     /// The hub saw the run start and missed none of its events.
     complete: bool,
     finished: Option<Instant>,
-    sessions: HashMap<i64, SessionLive>,
+    sessions: HashMap<SessionId, SessionLive>,
 }
 
 #[derive(Default)]
 struct HubState {
-    runs: HashMap<i64, RunLive>,
+    runs: HashMap<RunId, RunLive>,
 }
 
 /// Follows the engine's events for the live views.
@@ -324,7 +324,7 @@ impl Hub {
 
     /// The hub's view of a run and a receiver of everything after it, taken at one
     /// moment.
-    pub(crate) fn attach(&self, run_id: i64) -> (Option<RunLive>, broadcast::Receiver<HubMsg>) {
+    pub(crate) fn attach(&self, run_id: RunId) -> (Option<RunLive>, broadcast::Receiver<HubMsg>) {
         let st = self.lock();
         (st.runs.get(&run_id).cloned(), self.tx.subscribe())
     }
@@ -333,7 +333,7 @@ impl Hub {
 /// One session as the live views show it.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct SessionView {
-    pub(crate) id: i64,
+    pub(crate) id: SessionId,
     pub(crate) object_id: i64,
     pub(crate) object: String,
     pub(crate) host: Option<String>,
@@ -377,7 +377,7 @@ fn msg_json(level: &str, text: &str) -> serde_json::Value {
 /// Builds the snapshot of a run from the database and the hub's view.
 pub(crate) async fn snapshot(
     st: &AppState,
-    run_id: i64,
+    run_id: RunId,
     live: Option<RunLive>,
 ) -> Result<Snapshot> {
     let followed = live.is_some();
@@ -397,9 +397,9 @@ pub(crate) async fn snapshot(
             Ok((run, sessions, messages, running))
         })
         .await?;
-    let mut running: HashMap<i64, CommandRow> =
+    let mut running: HashMap<SessionId, CommandRow> =
         running.into_iter().map(|r| (r.session_id, r)).collect();
-    let mut stored: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+    let mut stored: BTreeMap<SessionId, Vec<(String, String)>> = BTreeMap::new();
     for m in &messages {
         stored
             .entry(m.session_id)
@@ -427,7 +427,7 @@ fn session_view(
     s: SessionRecord,
     live: Option<&RunLive>,
     complete: bool,
-    stored: &mut BTreeMap<i64, Vec<(String, String)>>,
+    stored: &mut BTreeMap<SessionId, Vec<(String, String)>>,
     running: Option<CommandRow>,
 ) -> SessionView {
     let hub = live.and_then(|l| l.sessions.get(&s.id));
@@ -648,7 +648,11 @@ impl futures_core::Stream for Stream {
 }
 
 /// Checks that the user may watch a run (view permission on its model).
-pub(crate) async fn check_run_access(st: &AppState, auth: &Auth, run_id: i64) -> Result<RunRecord> {
+pub(crate) async fn check_run_access(
+    st: &AppState,
+    auth: &Auth,
+    run_id: RunId,
+) -> Result<RunRecord> {
     let run = st
         .store()
         .blocking(move |c| minke_store::get_run(c, run_id))
@@ -664,14 +668,14 @@ pub(crate) async fn check_run_access(st: &AppState, auth: &Auth, run_id: i64) ->
 pub(crate) async fn events(
     st: AppState,
     auth: Auth,
-    run_id: i64,
+    run_id: RunId,
 ) -> Result<Sse<impl futures_core::Stream<Item = std::result::Result<SseEvent, Infallible>>>> {
     check_run_access(&st, &auth, run_id).await?;
     st.hub().start();
     let (out, stream) = Outbox::new(st.config().live_buffer_bytes);
     tokio::spawn(async move {
         if let Err(e) = follow(&st, run_id, &out).await {
-            tracing::warn!(run_id, error = %e, "a live stream ended early");
+            tracing::warn!(%run_id, error = %e, "a live stream ended early");
             let _ = out
                 .push("failure", sse_data(&json!({"message": e.public_message()})))
                 .await;
@@ -682,7 +686,7 @@ pub(crate) async fn events(
 
 /// Sends a run's snapshot and its live events until the run ends, the client goes
 /// away or the server shuts down.
-async fn follow(st: &AppState, run_id: i64, out: &Outbox) -> Result<()> {
+async fn follow(st: &AppState, run_id: RunId, out: &Outbox) -> Result<()> {
     let mut closing = st.closing();
     'snapshot: loop {
         let (live, mut rx) = st.hub().attach(run_id);
@@ -765,7 +769,7 @@ fn take_batch(first: Arc<Event>, rx: &mut broadcast::Receiver<HubMsg>) -> (Vec<A
 async fn catch_up(
     out: &Outbox,
     rx: &mut broadcast::Receiver<HubMsg>,
-    run_id: i64,
+    run_id: RunId,
     mut skipped: u64,
     closing: &mut tokio::sync::watch::Receiver<bool>,
 ) -> bool {
@@ -785,13 +789,13 @@ async fn catch_up(
             () = out.closed() => return false,
         }
     }
-    tracing::debug!(run_id, skipped, "a live view fell behind");
+    tracing::debug!(%run_id, skipped, "a live view fell behind");
     let note = json!({"run_id": run_id, "skipped_bytes": skipped, "exact": !missed_events});
     out.push("lagged", sse_data(&note)).await
 }
 
 /// The output bytes of an event of the run (0 for other events).
-fn output_bytes(ev: &Event, run_id: i64) -> u64 {
+fn output_bytes(ev: &Event, run_id: RunId) -> u64 {
     match ev {
         Event::Output { data, .. } if ev.run_id() == run_id => {
             u64::try_from(data.len()).unwrap_or(u64::MAX)
@@ -813,7 +817,7 @@ enum Flow {
 }
 
 /// Output waiting to be sent: per session and stream, merged chunks.
-type Pending = Vec<(i64, OutputStream, Vec<u8>)>;
+type Pending = Vec<(SessionId, OutputStream, Vec<u8>)>;
 
 /// Where to cut `data` to keep at most `max` bytes without splitting a UTF-8
 /// character (0 when not even one character fits).
@@ -829,7 +833,7 @@ fn char_cut(data: &[u8], max: usize) -> usize {
 
 /// Adds output to the pending events: merged into the session's last one while it
 /// has room, split into new ones beyond [`OUTPUT_EVENT_BYTES`].
-fn add_output(pending: &mut Pending, session: i64, stream: OutputStream, mut data: &[u8]) {
+fn add_output(pending: &mut Pending, session: SessionId, stream: OutputStream, mut data: &[u8]) {
     while !data.is_empty() {
         let last = pending.iter_mut().rev().find(|(s, _, _)| *s == session);
         if let Some((_, st, buf)) = last
@@ -848,7 +852,9 @@ fn add_output(pending: &mut Pending, session: i64, stream: OutputStream, mut dat
     }
 }
 
-fn pending_bytes<'a>(items: impl IntoIterator<Item = &'a (i64, OutputStream, Vec<u8>)>) -> u64 {
+fn pending_bytes<'a>(
+    items: impl IntoIterator<Item = &'a (SessionId, OutputStream, Vec<u8>)>,
+) -> u64 {
     items
         .into_iter()
         .map(|(_, _, d)| u64::try_from(d.len()).unwrap_or(u64::MAX))
@@ -856,7 +862,7 @@ fn pending_bytes<'a>(items: impl IntoIterator<Item = &'a (i64, OutputStream, Vec
 }
 
 /// Queues the pending output of `session` (all of it for `None`).
-fn flush(out: &Outbox, pending: &mut Pending, session: Option<i64>) -> Flow {
+fn flush(out: &Outbox, pending: &mut Pending, session: Option<SessionId>) -> Flow {
     let (now, keep): (Vec<_>, Vec<_>) = std::mem::take(pending)
         .into_iter()
         .partition(|(s, _, _)| session.is_none_or(|x| x == *s));
@@ -875,7 +881,7 @@ fn flush(out: &Outbox, pending: &mut Pending, session: Option<i64>) -> Flow {
 
 /// Queues a batch of events of one run, in order per session, with each session's
 /// adjacent output chunks of one stream merged into events of a bounded size.
-fn send_batch(out: &Outbox, run_id: i64, batch: &[Arc<Event>]) -> Flow {
+fn send_batch(out: &Outbox, run_id: RunId, batch: &[Arc<Event>]) -> Flow {
     let mut pending = Pending::new();
     let mine: Vec<&Arc<Event>> = batch.iter().filter(|e| e.run_id() == run_id).collect();
     let behind = |pending: &Pending, skipped: u64, rest: &[&Arc<Event>]| {
@@ -917,7 +923,7 @@ fn send_batch(out: &Outbox, run_id: i64, batch: &[Arc<Event>]) -> Flow {
     flush(out, &mut pending, None)
 }
 
-fn session_of(ev: &Event) -> Option<i64> {
+fn session_of(ev: &Event) -> Option<SessionId> {
     match ev {
         Event::SessionState { session_id, .. }
         | Event::CommandStarted { session_id, .. }
@@ -950,8 +956,13 @@ mod tests {
     fn output_events_are_capped_and_keep_characters_whole() {
         let mut p = Pending::new();
         let text = "é".repeat(OUTPUT_EVENT_BYTES); // two bytes each
-        add_output(&mut p, 1, OutputStream::Stdout, text.as_bytes());
-        add_output(&mut p, 1, OutputStream::Stdout, b"tail");
+        add_output(
+            &mut p,
+            SessionId::new(1),
+            OutputStream::Stdout,
+            text.as_bytes(),
+        );
+        add_output(&mut p, SessionId::new(1), OutputStream::Stdout, b"tail");
         assert!(p.len() >= 2);
         assert!(p.iter().all(|(_, _, d)| d.len() <= OUTPUT_EVENT_BYTES));
         assert!(p.iter().all(|(_, _, d)| std::str::from_utf8(d).is_ok()));
@@ -965,14 +976,14 @@ mod tests {
         let batch: Vec<Arc<Event>> = (0..20)
             .map(|_| {
                 Arc::new(Event::Output {
-                    run_id: 7,
-                    session_id: 1,
+                    run_id: RunId::new(7),
+                    session_id: SessionId::new(1),
                     stream: OutputStream::Stdout,
                     data: vec![b'x'; 8 * 1024].into(),
                 })
             })
             .collect();
-        let Flow::Behind(skipped) = send_batch(&out, 7, &batch) else {
+        let Flow::Behind(skipped) = send_batch(&out, RunId::new(7), &batch) else {
             panic!("the outbox should be full");
         };
         let queued = (20 * 8 * 1024) - skipped;

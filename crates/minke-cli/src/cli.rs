@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use minke_core::{Params, Status};
+use minke_core::{Params, RunId, Status};
 use minke_runtime::{Engine, RunRequest};
 use minke_store::{OpenMode, Query};
 
@@ -95,7 +95,7 @@ enum Command {
     /// Show one run with its sessions, messages and commands.
     Show {
         /// The run's id.
-        run: i64,
+        run: RunId,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -104,7 +104,7 @@ enum Command {
     /// its current commands, or at once with --now.
     Cancel {
         /// The run's id.
-        run: i64,
+        run: RunId,
         /// Kill the running commands at once (their remote process groups too).
         #[arg(long)]
         now: bool,
@@ -479,7 +479,7 @@ async fn command(
 }
 
 /// Asks a run to stop through the database; the process that runs it stops it.
-async fn cancel(engine: &Engine, run: i64, now: bool) -> Result<u8, CliError> {
+async fn cancel(engine: &Engine, run: RunId, now: bool) -> Result<u8, CliError> {
     use minke_runtime::{Stop, StopRequest};
     // A run whose process died ends as interrupted, instead of waiting for a stop.
     engine.close_interrupted_runs().await?;

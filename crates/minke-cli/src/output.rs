@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use minke_core::{MessageBody, State, Status};
+use minke_core::{MessageBody, RunId, State, Status};
 use minke_runtime::{Engine, Event, RunSummary};
 use minke_store::Query;
 use serde_json::json;
@@ -264,7 +264,7 @@ fn command_json(c: &minke_store::CommandRow) -> serde_json::Value {
     })
 }
 
-async fn run_document(engine: &Engine, run_id: i64) -> Result<serde_json::Value, CliError> {
+async fn run_document(engine: &Engine, run_id: RunId) -> Result<serde_json::Value, CliError> {
     let minke_store::RunDetail { run, sessions } = engine.run_detail(run_id).await?;
     let list: Vec<serde_json::Value> = sessions
         .iter()
@@ -345,7 +345,7 @@ pub(crate) fn run_table(summary: &RunSummary, shown: Shown) -> Result<(), CliErr
 
 pub(crate) async fn show(
     engine: &Engine,
-    run_id: i64,
+    run_id: RunId,
     json: bool,
     shown: Shown,
 ) -> Result<u8, CliError> {
@@ -437,7 +437,7 @@ fn write_command(
 }
 
 /// Live progress on stderr: a line per finished session and a status line.
-pub(crate) async fn progress(mut events: broadcast::Receiver<Event>, run_id: i64, total: usize) {
+pub(crate) async fn progress(mut events: broadcast::Receiver<Event>, run_id: RunId, total: usize) {
     let start = Instant::now();
     let (mut running, mut done, mut ok, mut warn, mut bad) =
         (0usize, 0usize, 0usize, 0usize, 0usize);

@@ -1,6 +1,7 @@
 //! `run --stream` and `run --output-dir`: output as it arrives, never held whole.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use minke_core::SessionId;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
@@ -45,10 +46,10 @@ pub(crate) struct OutputWriter {
 
 #[derive(Default)]
 struct State {
-    files: HashMap<(i64, bool), File>,
+    files: HashMap<(SessionId, bool), File>,
     /// Files this run has written to already (later opens append).
     seen: std::collections::HashSet<PathBuf>,
-    partial: HashMap<(i64, bool), Vec<u8>>,
+    partial: HashMap<(SessionId, bool), Vec<u8>>,
     errors: Vec<String>,
 }
 
@@ -105,7 +106,7 @@ impl OutputWriter {
 }
 
 impl RunObserver for OutputWriter {
-    fn output(&self, session_id: i64, host: &str, stream: OutputStream, data: &[u8]) {
+    fn output(&self, session_id: SessionId, host: &str, stream: OutputStream, data: &[u8]) {
         let is_err = stream == OutputStream::Stderr;
         let Ok(mut st) = self.state.lock() else {
             return;
@@ -164,7 +165,7 @@ impl RunObserver for OutputWriter {
         }
     }
 
-    fn command_finished(&self, session_id: i64, host: &str) {
+    fn command_finished(&self, session_id: SessionId, host: &str) {
         let Ok(mut st) = self.state.lock() else {
             return;
         };

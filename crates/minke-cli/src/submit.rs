@@ -1,6 +1,7 @@
 //! `run --submit`: the run is queued for workers; with `--follow` this process shows
 //! its progress and its result as an in-process run does, and stops it on Ctrl-C.
 
+use minke_core::RunId;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,7 +79,7 @@ pub(crate) async fn submit(engine: &Engine, req: RunRequest, how: Follow) -> Res
 /// Waits until the followed run ends.
 async fn wait_for_end(
     mut events: tokio::sync::broadcast::Receiver<minke_runtime::Event>,
-    run_id: i64,
+    run_id: RunId,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
@@ -91,7 +92,7 @@ async fn wait_for_end(
 }
 
 /// The run's sessions as they ended, from the history.
-async fn summary(engine: &Engine, run_id: i64) -> Result<RunSummary, CliError> {
+async fn summary(engine: &Engine, run_id: RunId) -> Result<RunSummary, CliError> {
     let sessions = engine
         .store()
         .blocking(move |c| minke_store::run_sessions(c, run_id))
@@ -116,7 +117,7 @@ async fn summary(engine: &Engine, run_id: i64) -> Result<RunSummary, CliError> {
 /// Stops the followed run on signals, through the database, as an in-process run
 /// stops: the first Ctrl-C after the current commands, a second one, SIGTERM or
 /// SIGHUP at once.
-async fn stop_on_signals(engine: Engine, run_id: i64, mut signals: Signals) {
+async fn stop_on_signals(engine: Engine, run_id: RunId, mut signals: Signals) {
     let mut asked: Option<Stop> = None;
     loop {
         let stop = match signals.next().await {

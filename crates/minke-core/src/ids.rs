@@ -107,7 +107,10 @@ mod tests {
         assert_eq!("42".parse::<RunId>(), Ok(id));
         assert!("forty-two".parse::<RunId>().is_err());
         assert_eq!(serde_json::to_string(&id).ok().as_deref(), Some("42"));
-        assert_eq!(serde_json::from_str::<SessionId>("7").ok(), Some(SessionId::new(7)));
+        assert_eq!(
+            serde_json::from_str::<SessionId>("7").ok(),
+            Some(SessionId::new(7))
+        );
         assert_eq!(SessionId::new(7).get(), 7);
     }
 }

@@ -3,6 +3,7 @@
 //! `cancel` asked from another process). SQLite has no notifications: there, and
 //! for what a reconnect missed, the waiters look at the database now and then.
 
+use minke_core::RunId;
 use std::sync::OnceLock;
 
 use minke_store::{DatabaseUrl, Listener, Listening, RUN_CHANNEL};
@@ -12,7 +13,7 @@ use tokio::sync::broadcast;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Changed {
     /// This run changed.
-    Run(i64),
+    Run(RunId),
     /// Any run may have changed (the listener connected again): look.
     Unknown,
 }
@@ -56,7 +57,7 @@ impl RunChanges {
 /// is taken along, so that one look at the database answers it all. Returns once more
 /// when the announcements end (`feed` becomes `None`); without them (SQLite) it never
 /// returns: the waiter's own look now and then is all there is.
-pub(crate) async fn changed(feed: &mut Option<broadcast::Receiver<Changed>>, run_id: i64) {
+pub(crate) async fn changed(feed: &mut Option<broadcast::Receiver<Changed>>, run_id: RunId) {
     use broadcast::error::{RecvError, TryRecvError};
     let Some(rx) = feed.as_mut() else {
         return std::future::pending().await;

@@ -75,12 +75,12 @@ impl CommandRecord {
 mod tests {
     use std::time::Duration;
 
-    use minke_core::{RunState, State};
+    use minke_core::{RunState, SessionId, State};
     use minke_store::{MessageRow, NewRun, NewSession};
 
     use super::*;
 
-    fn row(session_id: i64, exit: Option<i32>, out: &str) -> CommandRow {
+    fn row(session_id: SessionId, exit: Option<i32>, out: &str) -> CommandRow {
         CommandRow {
             session_id,
             seq: 1,
@@ -152,7 +152,7 @@ mod tests {
         record.finish(&store, row(session, Some(3), "Linux\n"));
         // No such session: refused, which makes the batch be written again row by row.
         let bad = MessageRow {
-            session_id: 999_999,
+            session_id: SessionId::new(999_999),
             seq: 1,
             level: "info".into(),
             body: "{}".into(),

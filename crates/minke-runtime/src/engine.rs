@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use minke_core::{DynSession, Registry, SessionMeta};
+use minke_core::{DynSession, Registry, RunId, SessionId, SessionMeta};
 use minke_store::Store;
 use tokio::sync::{Semaphore, broadcast};
 
@@ -28,12 +28,12 @@ use crate::{
 /// The controls of a run that is going on.
 struct Active {
     canceller: Canceller,
-    sessions: BTreeMap<i64, Canceller>,
+    sessions: BTreeMap<SessionId, Canceller>,
 }
 
 /// What every run of an engine shares.
 pub(crate) struct Inner {
-    active: std::sync::Mutex<BTreeMap<i64, Active>>,
+    active: std::sync::Mutex<BTreeMap<RunId, Active>>,
     pub(crate) connector: Arc<Connector>,
     /// Connections kept between runs (`Config::keep_connections`).
     pub(crate) pool: Arc<Pool>,
@@ -53,7 +53,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// Forgets a run that ended.
-    pub(crate) fn deactivate(&self, run_id: i64) {
+    pub(crate) fn deactivate(&self, run_id: RunId) {
         if let Ok(mut active) = self.active.lock() {
             active.remove(&run_id);
         }
@@ -159,7 +159,7 @@ impl Engine {
     /// [`minke_store::close_interrupted_runs`]); every run start does it too. Returns
     /// their ids. On a database opened read-only it records nothing (reads show such
     /// runs as interrupted all the same).
-    pub async fn close_interrupted_runs(&self) -> minke_store::Result<Vec<i64>> {
+    pub async fn close_interrupted_runs(&self) -> minke_store::Result<Vec<RunId>> {
         if self.inner.store.is_read_only() {
             return Ok(Vec::new());
         }
@@ -179,7 +179,7 @@ impl Engine {
     }
 
     /// The ids of the runs going on in this engine.
-    pub fn active_runs(&self) -> Vec<i64> {
+    pub fn active_runs(&self) -> Vec<RunId> {
         self.inner
             .active
             .lock()
@@ -197,7 +197,7 @@ impl Engine {
     }
 
     /// A run with every session, message and command.
-    pub async fn run_detail(&self, run_id: i64) -> Result<minke_store::RunDetail> {
+    pub async fn run_detail(&self, run_id: RunId) -> Result<minke_store::RunDetail> {
         Ok(self
             .inner
             .store
@@ -213,7 +213,7 @@ impl Engine {
     }
 
     /// The canceller of a run going on in this engine.
-    pub(crate) fn run_canceller(&self, run_id: i64) -> Option<Canceller> {
+    pub(crate) fn run_canceller(&self, run_id: RunId) -> Option<Canceller> {
         Some(
             self.inner
                 .active
@@ -229,7 +229,7 @@ impl Engine {
     /// (a `run` at the command line, another `serve`) through the database, where
     /// that process looks every half second. `stop` raises the stop to at least
     /// that; `None` raises it by one step, like [`cancel_run`](Self::cancel_run).
-    pub async fn request_stop(&self, run_id: i64, stop: Option<Stop>) -> Result<StopRequest> {
+    pub async fn request_stop(&self, run_id: RunId, stop: Option<Stop>) -> Result<StopRequest> {
         if let Some(c) = self.run_canceller(run_id) {
             let now = match stop {
                 Some(s) => c.raise_to(s),
@@ -260,7 +260,7 @@ impl Engine {
     /// Stops a run going on in this engine, like [`Canceller::cancel`]: the first call
     /// stops after the current commands, the second at once. `None` when the run is
     /// not going on here.
-    pub fn cancel_run(&self, run_id: i64) -> Option<Stop> {
+    pub fn cancel_run(&self, run_id: RunId) -> Option<Stop> {
         let c = self
             .inner
             .active
@@ -275,7 +275,7 @@ impl Engine {
     /// Stops one session of a run going on in this engine: a queued session is
     /// canceled; a running one stops after its current command, or at once on the
     /// second call. `None` when the session is not going on here.
-    pub fn cancel_session(&self, run_id: i64, session_id: i64) -> Option<Stop> {
+    pub fn cancel_session(&self, run_id: RunId, session_id: SessionId) -> Option<Stop> {
         let c = self
             .inner
             .active
@@ -412,7 +412,7 @@ impl Engine {
     }
 
     /// Says that a run starts, and how the sessions that never run ended.
-    fn announce(&self, run_id: i64, summaries: &[SessionSummary]) {
+    fn announce(&self, run_id: RunId, summaries: &[SessionSummary]) {
         let events = &self.inner.events;
         events.send(|| Event::RunStarted {
             run_id,
@@ -433,7 +433,12 @@ impl Engine {
 
     /// Makes a run's controls reachable by [`cancel_run`](Self::cancel_run) and
     /// [`cancel_session`](Self::cancel_session) until it ends.
-    fn activate(&self, run_id: i64, canceller: &Canceller, sessions: BTreeMap<i64, Canceller>) {
+    fn activate(
+        &self,
+        run_id: RunId,
+        canceller: &Canceller,
+        sessions: BTreeMap<SessionId, Canceller>,
+    ) {
         if let Ok(mut active) = self.inner.active.lock() {
             let canceller = canceller.clone();
             active.insert(

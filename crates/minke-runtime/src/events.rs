@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use minke_core::{FailReason, Message, State, Status};
+use minke_core::{FailReason, Message, RunId, SessionId, State, Status};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -52,16 +52,16 @@ pub enum Event {
     /// A run was recorded and is about to start.
     RunStarted {
         /// The run.
-        run_id: i64,
+        run_id: RunId,
         /// How many sessions it has.
         sessions: usize,
     },
     /// A session changed state.
     SessionState {
         /// The run.
-        run_id: i64,
+        run_id: RunId,
         /// The session.
-        session_id: i64,
+        session_id: SessionId,
         /// The host's name, if known.
         host: Option<String>,
         /// The object's label.
@@ -76,18 +76,18 @@ pub enum Event {
     /// A command started.
     CommandStarted {
         /// The run.
-        run_id: i64,
+        run_id: RunId,
         /// The session.
-        session_id: i64,
+        session_id: SessionId,
         /// The command line (secrets redacted).
         command: String,
     },
     /// A chunk of a running command's output.
     Output {
         /// The run.
-        run_id: i64,
+        run_id: RunId,
         /// The session.
-        session_id: i64,
+        session_id: SessionId,
         /// Which stream.
         stream: OutputStream,
         /// The bytes.
@@ -97,9 +97,9 @@ pub enum Event {
     /// A command ended.
     CommandFinished {
         /// The run.
-        run_id: i64,
+        run_id: RunId,
         /// The session.
-        session_id: i64,
+        session_id: SessionId,
         /// Exit code.
         exit_code: Option<i32>,
         /// Exit signal.
@@ -108,16 +108,16 @@ pub enum Event {
     /// A message was added.
     Message {
         /// The run.
-        run_id: i64,
+        run_id: RunId,
         /// The session.
-        session_id: i64,
+        session_id: SessionId,
         /// The message.
         message: Message,
     },
     /// A host could not be reached.
     HostFailed {
         /// The run.
-        run_id: i64,
+        run_id: RunId,
         /// The host.
         host: String,
         /// The failure class.
@@ -126,7 +126,7 @@ pub enum Event {
     /// A run ended.
     RunFinished {
         /// The run.
-        run_id: i64,
+        run_id: RunId,
     },
 }
 
@@ -136,7 +136,7 @@ fn lossy<S: serde::Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
 
 impl Event {
     /// The run the event belongs to.
-    pub fn run_id(&self) -> i64 {
+    pub fn run_id(&self) -> RunId {
         match self {
             Event::RunStarted { run_id, .. }
             | Event::SessionState { run_id, .. }
@@ -154,7 +154,7 @@ impl Event {
 /// `--output-dir` and `--stream`). Called on the engine's tasks: keep it quick.
 pub trait RunObserver: Send + Sync {
     /// A chunk of a command's output.
-    fn output(&self, session_id: i64, host: &str, stream: OutputStream, data: &[u8]);
+    fn output(&self, session_id: SessionId, host: &str, stream: OutputStream, data: &[u8]);
     /// A command ended (flush partial lines here).
-    fn command_finished(&self, session_id: i64, host: &str);
+    fn command_finished(&self, session_id: SessionId, host: &str);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use minke_core::{
     Context, DynSession, Error as CoreError, FailReason, HostTarget, MessageLevel, ModelObject,
-    Params, Status,
+    Params, RunId, SessionId, Status,
 };
 use minke_store::{HistoryRow, now_micros};
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit, watch};
@@ -32,7 +32,7 @@ const KILL_GRACE: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub(crate) struct RunCtx {
     pub(crate) engine: Engine,
-    pub(crate) run_id: i64,
+    pub(crate) run_id: RunId,
     pub(crate) model: ModelEntry,
     pub(crate) session: Arc<dyn DynSession>,
     pub(crate) params: Params,
@@ -48,7 +48,7 @@ impl RunCtx {
     /// The context of a run whose request passed its checks.
     pub(crate) fn new(
         engine: Engine,
-        run_id: i64,
+        run_id: RunId,
         checked: crate::engine::Checked,
         params: Params,
         cancel: watch::Receiver<Option<Stop>>,
@@ -75,7 +75,7 @@ impl RunCtx {
 
 /// One object to work on, once the run is recorded.
 pub(crate) struct Job {
-    pub(crate) session_id: i64,
+    pub(crate) session_id: SessionId,
     pub(crate) object: Box<dyn ModelObject>,
     pub(crate) label: String,
     /// This session's own stop.
@@ -153,7 +153,7 @@ impl RunCtx {
         jobs: Vec<Job>,
         permits: Arc<Semaphore>,
         holding: Holding,
-    ) -> Vec<(i64, Outcome)> {
+    ) -> Vec<(SessionId, Outcome)> {
         let host = Arc::new(HostSlot {
             target,
             link: Mutex::new(None),
@@ -182,7 +182,11 @@ impl RunCtx {
     }
 
     /// Runs one host's sessions at the same time, over its one connection.
-    async fn side_by_side(&self, host: &Arc<HostSlot>, jobs: Vec<Job>) -> Vec<(i64, Outcome)> {
+    async fn side_by_side(
+        &self,
+        host: &Arc<HostSlot>,
+        jobs: Vec<Job>,
+    ) -> Vec<(SessionId, Outcome)> {
         let mut set = JoinSet::new();
         for job in jobs {
             let (me, host) = (self.clone(), host.clone());
@@ -192,7 +196,7 @@ impl RunCtx {
         while let Some(r) = set.join_next().await {
             match r {
                 Ok(o) => v.extend(o),
-                Err(e) => tracing::error!(run_id = self.run_id, "session task failed: {e}"),
+                Err(e) => tracing::error!(run_id = %self.run_id, "session task failed: {e}"),
             }
         }
         v
@@ -201,7 +205,7 @@ impl RunCtx {
     /// Runs one session and records its end. `None` when a session of a queue item
     /// is left alone: the worker drains (the session goes back to the queue) or lost
     /// the item, or another took it.
-    async fn one(&self, host: &HostSlot, job: Job) -> Option<(i64, Outcome)> {
+    async fn one(&self, host: &HostSlot, job: Job) -> Option<(SessionId, Outcome)> {
         let Job {
             session_id,
             object,
@@ -275,7 +279,7 @@ impl RunCtx {
     /// Connects if needed (unless `connected` already did) and runs the session.
     async fn work(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         host: &HostSlot,
         object: Box<dyn ModelObject>,
         label: &str,
@@ -298,7 +302,7 @@ impl RunCtx {
 
     /// Records (unless its queue item's start did) and announces that a session
     /// started.
-    fn started(&self, session_id: i64, host: &HostSlot, label: &str) {
+    fn started(&self, session_id: SessionId, host: &HostSlot, label: &str) {
         let target = &host.target;
         if matches!(host.holding, Holding::Run) {
             let at = now_micros();
@@ -321,7 +325,12 @@ impl RunCtx {
     }
 
     /// The end of a session whose host could not be reached.
-    fn unreachable(&self, session_id: i64, target: &HostTarget, e: &minke_ssh::Error) -> Outcome {
+    fn unreachable(
+        &self,
+        session_id: SessionId,
+        target: &HostTarget,
+        e: &minke_ssh::Error,
+    ) -> Outcome {
         let reason = e.reason();
         self.inner().events.send(|| Event::HostFailed {
             run_id: self.run_id,
@@ -336,7 +345,7 @@ impl RunCtx {
     /// judges how it ended and saves what it changed.
     async fn process(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         host: &HostSlot,
         object: Box<dyn ModelObject>,
         connection: Arc<dyn Link>,
@@ -419,7 +428,7 @@ impl RunCtx {
 
     /// The end of a session whose task did not come back: timed out, panicked or
     /// aborted.
-    fn lost(&self, session_id: i64, e: JoinError, timed_out: bool) -> Outcome {
+    fn lost(&self, session_id: SessionId, e: JoinError, timed_out: bool) -> Outcome {
         if timed_out {
             let text = format!("session timed out after {:?}: {e}", self.session_timeout);
             self.note(session_id, MessageLevel::Error, text);
@@ -443,7 +452,7 @@ impl RunCtx {
     /// The end of a session whose `process` returned, with the status it set.
     async fn judge(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         result: minke_core::Result<()>,
         status: Status,
         timed_out: bool,
@@ -480,7 +489,7 @@ impl RunCtx {
 
     /// Saves the fields the session changed, whatever the outcome of its commands;
     /// a failed save makes the status `error`.
-    async fn save_changes(&self, session_id: i64, cx: Context, outcome: Outcome) -> Outcome {
+    async fn save_changes(&self, session_id: SessionId, cx: Context, outcome: Outcome) -> Outcome {
         let changed: Vec<&'static str> = cx.changed_fields();
         if changed.is_empty() {
             return outcome;
@@ -507,7 +516,7 @@ impl RunCtx {
     }
 
     /// Records and announces the end of a session.
-    fn finish(&self, session_id: i64, host: &HostTarget, label: &str, o: &Outcome) {
+    fn finish(&self, session_id: SessionId, host: &HostTarget, label: &str, o: &Outcome) {
         let at = now_micros();
         let end = record::session_end(session_id, o, at);
         self.inner()
@@ -525,7 +534,7 @@ impl RunCtx {
     }
 
     /// Adds a message of the engine's own to a session.
-    pub(crate) fn note(&self, session_id: i64, level: MessageLevel, text: String) {
+    pub(crate) fn note(&self, session_id: SessionId, level: MessageLevel, text: String) {
         let row = record::message_row(session_id, 0, level, text.clone(), now_micros());
         self.inner()
             .store

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use minke_core::{CommandOutput, Error, ExecRequest, Executor, Message};
+use minke_core::{CommandOutput, Error, ExecRequest, Executor, Message, RunId, SessionId};
 use minke_ssh::{ExecOptions, OutputSink, Stream};
 use minke_store::{CommandRow, MessageRow, Store, now_micros};
 use tokio::sync::watch;
@@ -22,8 +22,8 @@ pub(crate) struct SshExecutor {
     pub(crate) conn: Arc<dyn Link>,
     pub(crate) store: Store,
     pub(crate) events: EventBus,
-    pub(crate) run_id: i64,
-    pub(crate) session_id: i64,
+    pub(crate) run_id: RunId,
+    pub(crate) session_id: SessionId,
     pub(crate) command_timeout: Duration,
     pub(crate) output_cap: usize,
     /// The stops of the run and of this session.
@@ -43,8 +43,8 @@ struct EventSink<'a> {
     tail: &'a OutputTail,
     host: &'a str,
     events: &'a EventBus,
-    run_id: i64,
-    session_id: i64,
+    run_id: RunId,
+    session_id: SessionId,
     stdout_len: i64,
     stderr_len: i64,
 }

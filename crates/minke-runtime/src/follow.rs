@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use minke_core::{State, Status};
+use minke_core::{RunId, SessionId, State, Status};
 use tokio::sync::broadcast;
 
 use std::sync::Arc;
@@ -21,7 +21,11 @@ impl Engine {
     /// `RunFinished` once the run ended (every session's end sent before it). The
     /// receiver closes after `RunFinished`, or when reading fails (the error is
     /// logged). Fails at once for an unknown run.
-    pub async fn follow(&self, run_id: i64, every: Duration) -> Result<broadcast::Receiver<Event>> {
+    pub async fn follow(
+        &self,
+        run_id: RunId,
+        every: Duration,
+    ) -> Result<broadcast::Receiver<Event>> {
         self.follow_observed(run_id, every, None).await
     }
 
@@ -30,7 +34,7 @@ impl Engine {
     /// command) once the session has ended.
     pub async fn follow_observed(
         &self,
-        run_id: i64,
+        run_id: RunId,
         every: Duration,
         observer: Option<Arc<dyn RunObserver>>,
     ) -> Result<broadcast::Receiver<Event>> {
@@ -62,7 +66,7 @@ impl Engine {
                         return;
                     }
                     Err(e) => {
-                        tracing::warn!(run_id, "following the run failed: {e}");
+                        tracing::warn!(%run_id, "following the run failed: {e}");
                         return;
                     }
                 }
@@ -74,8 +78,8 @@ impl Engine {
     /// Sends the changes since the last look; false once the run has ended.
     async fn follow_step(
         &self,
-        run_id: i64,
-        seen: &mut BTreeMap<i64, (State, Option<Status>)>,
+        run_id: RunId,
+        seen: &mut BTreeMap<SessionId, (State, Option<Status>)>,
         tx: &broadcast::Sender<Event>,
         observer: Option<&dyn RunObserver>,
     ) -> Result<bool> {
@@ -121,7 +125,7 @@ impl Engine {
     /// Gives an ended session's recorded output to an observer, command by command.
     async fn replay_output(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         host: &str,
         observer: &dyn RunObserver,
     ) -> Result<()> {

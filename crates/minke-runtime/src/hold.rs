@@ -1,6 +1,7 @@
 //! Who holds a host's sessions while they run: the run itself, in the process that
 //! started it, or a worker, through a claimed queue item.
 
+use minke_core::SessionId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -63,7 +64,7 @@ impl ItemHold {
 
     /// Records that a session starts, if the worker still holds the item; false
     /// means the session must not run.
-    pub(crate) async fn start_session(&self, store: &Store, session_id: i64) -> bool {
+    pub(crate) async fn start_session(&self, store: &Store, session_id: SessionId) -> bool {
         if self.is_lost() {
             return false;
         }
@@ -74,8 +75,8 @@ impl ItemHold {
             Ok(started) => started,
             Err(e) => {
                 tracing::warn!(
-                    item = self.item.id,
-                    session_id,
+                    item = %self.item.id,
+                    %session_id,
                     "could not record the start of a session, so it does not run: {e}"
                 );
                 false

@@ -4,6 +4,7 @@
 //! admin elsewhere shows it live. The announcement is written after the rows it
 //! announces, and PostgreSQL delivers it when they are committed.
 
+use minke_core::RunId;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -47,7 +48,7 @@ async fn announce(store: Store, mut events: broadcast::Receiver<Event>) {
             Err(broadcast::error::RecvError::Closed) => return,
         };
         tick.tick().await;
-        let mut runs: BTreeSet<i64> = first.into_iter().collect();
+        let mut runs: BTreeSet<RunId> = first.into_iter().collect();
         loop {
             match events.try_recv() {
                 Ok(ev) => {

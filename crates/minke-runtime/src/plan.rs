@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use minke_core::{FailReason, HostTarget, MessageLevel, ModelObject};
+use minke_core::{FailReason, HostTarget, MessageLevel, ModelObject, RunId};
 use minke_store::{Query, Store};
 
 use crate::models::{HostSource, ModelEntry};
@@ -94,7 +94,7 @@ pub(crate) enum Skip {
     /// The host is disabled.
     Disabled,
     /// Another run (this id) holds the host's lock.
-    LockedBy(i64),
+    LockedBy(RunId),
 }
 
 /// What becomes of one selected object.
@@ -123,7 +123,7 @@ impl Fate {
     /// (host id → run id).
     pub(crate) fn decide(
         host: std::result::Result<HostTarget, String>,
-        locked: &BTreeMap<i64, i64>,
+        locked: &BTreeMap<i64, RunId>,
     ) -> Fate {
         match host {
             Err(detail) => Fate::Failed {
@@ -203,7 +203,7 @@ pub(crate) struct Planned {
 
 impl Planned {
     /// The fate of each selected object, in selection order.
-    pub(crate) fn decide_all(selection: Selection, locked: &BTreeMap<i64, i64>) -> Vec<Planned> {
+    pub(crate) fn decide_all(selection: Selection, locked: &BTreeMap<i64, RunId>) -> Vec<Planned> {
         selection
             .0
             .into_iter()
@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_free_enabled_host_runs() {
-        let fate = Fate::decide(Ok(host(1, false)), &BTreeMap::from([(2, 9)]));
+        let fate = Fate::decide(Ok(host(1, false)), &BTreeMap::from([(2, RunId::new(9))]));
         assert_eq!(fate, Fate::Run(host(1, false)));
         assert_eq!(fate.outcome(), Outcome::waiting());
         assert_eq!(fate.recorded(), Outcome::waiting());
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_disabled_host_is_canceled_even_when_locked() {
-        let fate = Fate::decide(Ok(host(1, true)), &BTreeMap::from([(1, 9)]));
+        let fate = Fate::decide(Ok(host(1, true)), &BTreeMap::from([(1, RunId::new(9))]));
         assert_eq!(fate.outcome(), Outcome::canceled("host `web1` is disabled"));
         assert_eq!(fate.recorded(), fate.outcome());
         assert_eq!(
@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_host_locked_by_another_run_is_canceled() {
-        let fate = Fate::decide(Ok(host(1, false)), &BTreeMap::from([(1, 9)]));
+        let fate = Fate::decide(Ok(host(1, false)), &BTreeMap::from([(1, RunId::new(9))]));
         let o = fate.outcome();
         assert_eq!(o.state, State::Canceled);
         assert_eq!(o.status, None);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use minke_core::{Message, MessageLevel, RunState, SessionMeta};
+use minke_core::{Message, MessageLevel, RunId, RunState, SessionId, SessionMeta};
 use minke_store::{Conn, MessageRow, NewRun, NewSession, SessionEnd, Store, now_micros};
 
 use crate::outcome::Outcome;
@@ -26,8 +26,8 @@ pub(crate) enum Execution {
 
 /// A recorded run: its id and its sessions (each with its id), in selection order.
 pub(crate) struct Recorded {
-    pub(crate) run_id: i64,
-    pub(crate) sessions: Vec<(i64, Planned)>,
+    pub(crate) run_id: RunId,
+    pub(crate) sessions: Vec<(SessionId, Planned)>,
 }
 
 /// Records a run in one write: runs whose process died are closed first, then the
@@ -56,7 +56,7 @@ pub(crate) async fn record(
             // Runs whose process died would otherwise stay `running` for ever.
             close_interrupted(c)?;
             let run_id = minke_store::insert_run(c, &run)?;
-            let locked: BTreeMap<i64, i64> =
+            let locked: BTreeMap<i64, RunId> =
                 minke_store::acquire_host_locks(c, run_id, &selection.hosts_to_lock(), ttl)?
                     .into_iter()
                     .collect();
@@ -106,7 +106,7 @@ pub(crate) async fn record(
 }
 
 /// Closes the runs whose process died, as `interrupted`, and says so in the log.
-pub(crate) fn close_interrupted(c: &mut Conn) -> minke_store::Result<Vec<i64>> {
+pub(crate) fn close_interrupted(c: &mut Conn) -> minke_store::Result<Vec<RunId>> {
     let ids = minke_store::close_interrupted_runs(c, now_micros())?;
     if !ids.is_empty() {
         tracing::warn!(runs = ?ids, "closed runs whose process ended before them (interrupted)");
@@ -115,7 +115,7 @@ pub(crate) fn close_interrupted(c: &mut Conn) -> minke_store::Result<Vec<i64>> {
 }
 
 /// The row of a planned session.
-fn session_row(run_id: i64, session: &str, p: &Planned, now: i64) -> NewSession {
+fn session_row(run_id: RunId, session: &str, p: &Planned, now: i64) -> NewSession {
     let Outcome {
         state,
         status,
@@ -139,7 +139,7 @@ fn session_row(run_id: i64, session: &str, p: &Planned, now: i64) -> NewSession 
 
 /// The row of a text message.
 pub(crate) fn message_row(
-    session_id: i64,
+    session_id: SessionId,
     seq: i32,
     level: MessageLevel,
     text: String,
@@ -155,7 +155,7 @@ pub(crate) fn message_row(
 }
 
 /// Records the end of a session.
-pub(crate) fn session_end(session_id: i64, o: &Outcome, at: i64) -> SessionEnd {
+pub(crate) fn session_end(session_id: SessionId, o: &Outcome, at: i64) -> SessionEnd {
     SessionEnd {
         id: session_id,
         state: o.state,
@@ -168,7 +168,7 @@ pub(crate) fn session_end(session_id: i64, o: &Outcome, at: i64) -> SessionEnd {
 /// Records the end of a run and releases the host locks it still holds.
 pub(crate) fn finish_run(
     c: &mut Conn,
-    run_id: i64,
+    run_id: RunId,
     stopped: bool,
     at: i64,
 ) -> minke_store::Result<()> {
@@ -188,13 +188,16 @@ mod tests {
     #[test]
     fn a_message_row_holds_the_text_as_a_json_body() {
         let row = message_row(
-            7,
+            SessionId::new(7),
             1,
             MessageLevel::Warning,
             "host `a` is disabled".into(),
             5,
         );
-        assert_eq!((row.session_id, row.seq, row.created_at), (7, 1, 5));
+        assert_eq!(
+            (row.session_id, row.seq, row.created_at),
+            (SessionId::new(7), 1, 5)
+        );
         assert_eq!(row.level, "warning");
         assert!(row.body.contains("host `a` is disabled"), "{}", row.body);
     }

@@ -1,6 +1,6 @@
 //! A run as who starts it sees it: the request, the handle, the summary.
 
-use minke_core::{Error as CoreError, Params, State, Status};
+use minke_core::{Error as CoreError, Params, RunId, SessionId, State, Status};
 use minke_store::Query;
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -27,7 +27,7 @@ pub struct RunRequest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Submitted {
     /// The run's id in the history.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// Its sessions, one per selected object (those that cannot run have ended).
     pub sessions: usize,
 }
@@ -36,7 +36,7 @@ pub struct Submitted {
 #[derive(Clone, Debug, Serialize)]
 pub struct SessionSummary {
     /// The session's id in the history.
-    pub session_id: i64,
+    pub session_id: SessionId,
     /// The object's id.
     pub object_id: i64,
     /// The object's label.
@@ -55,7 +55,7 @@ pub struct SessionSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
     /// The run's id in the history.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// One entry per object, in selection order.
     pub sessions: Vec<SessionSummary>,
 }
@@ -93,7 +93,7 @@ impl RunSummary {
 #[derive(Debug)]
 pub struct RunHandle {
     /// The run's id in the history.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// How many sessions it has.
     pub sessions: usize,
     canceller: Canceller,
@@ -102,7 +102,7 @@ pub struct RunHandle {
 
 impl RunHandle {
     pub(crate) fn new(
-        run_id: i64,
+        run_id: RunId,
         sessions: usize,
         canceller: Canceller,
         join: JoinHandle<RunSummary>,
@@ -136,7 +136,7 @@ mod tests {
 
     fn session(state: State, status: Option<Status>) -> SessionSummary {
         SessionSummary {
-            session_id: 1,
+            session_id: SessionId::new(1),
             object_id: 1,
             object: "web1".into(),
             host: Some("web1".into()),
@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn the_worst_outcome_counts_unfinished_sessions_as_errors() {
         let mut run = RunSummary {
-            run_id: 1,
+            run_id: RunId::new(1),
             sessions: vec![session(State::Completed, Some(Status::Success))],
         };
         assert_eq!(run.worst(), Some(Status::Success));

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use minke_core::{FailReason, HostTarget, MessageLevel};
+use minke_core::{FailReason, HostTarget, MessageLevel, RunId, SessionId};
 use minke_store::{Store, now_micros};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -23,13 +23,13 @@ pub(crate) struct Schedule {
     /// The sessions to run, by host id.
     pub(crate) hosts: BTreeMap<i64, (HostTarget, Vec<Job>)>,
     /// Each runnable session's own stop, by session id.
-    pub(crate) controls: BTreeMap<i64, Canceller>,
+    pub(crate) controls: BTreeMap<SessionId, Canceller>,
 }
 
 impl Schedule {
     /// Groups a recorded run's sessions: those that run by host, in selection
     /// order; every session gets its summary.
-    pub(crate) fn new(sessions: Vec<(i64, Planned)>) -> Self {
+    pub(crate) fn new(sessions: Vec<(SessionId, Planned)>) -> Self {
         let mut schedule = Schedule {
             summaries: Vec::with_capacity(sessions.len()),
             hosts: BTreeMap::new(),
@@ -88,7 +88,7 @@ impl RunCtx {
         let outcomes = self.run_hosts(hosts).await;
         heartbeat.abort();
         stops.abort();
-        let mut by_id: BTreeMap<i64, Outcome> = outcomes.into_iter().collect();
+        let mut by_id: BTreeMap<SessionId, Outcome> = outcomes.into_iter().collect();
         for s in summaries.iter_mut() {
             if let Some(o) = by_id.remove(&s.session_id) {
                 s.settle(o);
@@ -102,13 +102,16 @@ impl RunCtx {
     }
 
     /// One task a host; all of them share the engine's limit, with every other run.
-    async fn run_hosts(&self, hosts: BTreeMap<i64, (HostTarget, Vec<Job>)>) -> Vec<(i64, Outcome)> {
+    async fn run_hosts(
+        &self,
+        hosts: BTreeMap<i64, (HostTarget, Vec<Job>)>,
+    ) -> Vec<(SessionId, Outcome)> {
         let run_id = self.run_id;
         let permits = self.inner().permits.clone();
         let mut tasks = JoinSet::new();
         let mut host_of_task = BTreeMap::new();
         for (host_id, (target, jobs)) in hosts {
-            let ids: Vec<i64> = jobs.iter().map(|j| j.session_id).collect();
+            let ids: Vec<SessionId> = jobs.iter().map(|j| j.session_id).collect();
             let task = self
                 .clone()
                 .host_task(target, jobs, permits.clone(), Holding::Run);
@@ -122,7 +125,7 @@ impl RunCtx {
                 Err(e) => {
                     // A host task itself died: its unfinished sessions fail, never vanish.
                     if let Some((host_id, ids)) = host_of_task.get(&e.id()) {
-                        tracing::error!(run_id, host_id, "host task failed: {e}");
+                        tracing::error!(%run_id, host_id, "host task failed: {e}");
                         let why = format!("the host's worker task died: {e}");
                         self.fail_unfinished(ids, &why).await;
                         outcomes.extend(
@@ -139,7 +142,7 @@ impl RunCtx {
 
     /// Records the sessions of a host task that died as failed, with why, unless they
     /// had ended before it died.
-    async fn fail_unfinished(&self, ids: &[i64], why: &str) {
+    async fn fail_unfinished(&self, ids: &[SessionId], why: &str) {
         let ids = ids.to_vec();
         let at = now_micros();
         let reason = FailReason::SessionError.as_str();
@@ -155,7 +158,7 @@ impl RunCtx {
                 }
             }
             Err(e) => tracing::error!(
-                run_id = self.run_id,
+                run_id = %self.run_id,
                 "recording the sessions of a dead host task failed: {e}"
             ),
         }
@@ -178,7 +181,7 @@ impl RunCtx {
             })
             .await;
         if let Err(e) = finished {
-            tracing::error!(run_id, "recording the end of the run failed: {e}");
+            tracing::error!(%run_id, "recording the end of the run failed: {e}");
         }
         self.inner().deactivate(run_id);
         self.inner().events.send(|| Event::RunFinished { run_id });
@@ -186,7 +189,7 @@ impl RunCtx {
 }
 
 /// Renews the run's host locks every third of their lifetime, until aborted.
-fn heartbeat(store: Store, run_id: i64, ttl: Duration) -> JoinHandle<()> {
+fn heartbeat(store: Store, run_id: RunId, ttl: Duration) -> JoinHandle<()> {
     let ttl_us = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(ttl / 3);

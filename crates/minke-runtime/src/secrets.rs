@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
-use minke_core::{Params, SecretKey, SessionMeta};
+use minke_core::{Params, RunId, SecretKey, SessionMeta};
 use zeroize::Zeroizing;
 
 use crate::{Config, Error, Result};
 
 /// What the sealed text of run `run_id` is bound to: it opens for no other run.
-fn context(run_id: i64) -> Vec<u8> {
+fn context(run_id: RunId) -> Vec<u8> {
     format!("minke run {run_id} secret parameters").into_bytes()
 }
 
@@ -65,7 +65,7 @@ impl Sealer {
     }
 
     /// The sealed text, bound to the run.
-    pub(crate) fn seal(&self, run_id: i64) -> String {
+    pub(crate) fn seal(&self, run_id: RunId) -> String {
         self.key.seal(&self.plain, &context(run_id))
     }
 }
@@ -75,7 +75,7 @@ impl Sealer {
 /// never a value.
 pub(crate) fn unseal_into(
     config: &Config,
-    run_id: i64,
+    run_id: RunId,
     meta: &SessionMeta,
     sealed: Option<&str>,
     params: &mut BTreeMap<String, String>,

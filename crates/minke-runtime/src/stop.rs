@@ -1,6 +1,7 @@
 //! Stopping runs and sessions, in two steps: first after the current command, then at
 //! once.
 
+use minke_core::RunId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -177,7 +178,7 @@ const STOP_POLL_TOLD: Duration = Duration::from_secs(5);
 /// when they are announced (PostgreSQL), else when it next looks.
 pub(crate) fn watch_stop_requests(
     engine: &Engine,
-    run_id: i64,
+    run_id: RunId,
     canceller: Option<Canceller>,
 ) -> JoinHandle<()> {
     watch_stops(
@@ -192,7 +193,7 @@ pub(crate) fn watch_stop_requests(
 fn watch_stops(
     store: Store,
     mut changes: Option<broadcast::Receiver<Changed>>,
-    run_id: i64,
+    run_id: RunId,
     canceller: Option<Canceller>,
     told_poll: Duration,
 ) -> JoinHandle<()> {
@@ -223,12 +224,12 @@ fn watch_stops(
             match asked.map(|l| l.and_then(Stop::from_level)) {
                 Ok(Some(stop)) => {
                     if canceller.current() < Some(stop) {
-                        tracing::info!(run_id, ?stop, "stop asked through the database");
+                        tracing::info!(%run_id, ?stop, "stop asked through the database");
                         canceller.raise_to(stop);
                     }
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(run_id, "looking for a stop request failed: {e}"),
+                Err(e) => tracing::warn!(%run_id, "looking for a stop request failed: {e}"),
             }
         }
     })

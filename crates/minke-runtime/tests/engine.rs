@@ -262,7 +262,7 @@ async fn run(env: &Env, req: RunRequest) -> RunSummary {
     env.engine.start(req).await.unwrap().wait().await.unwrap()
 }
 
-async fn messages(env: &Env, session_id: i64) -> Vec<String> {
+async fn messages(env: &Env, session_id: minke::SessionId) -> Vec<String> {
     env.engine
         .store()
         .blocking(move |c| minke::store::session_messages(c, session_id))

@@ -1,7 +1,7 @@
 //! The history of runs, sessions, commands and messages, and host locks.
 
 use diesel::prelude::*;
-use minke_core::{FailReason, RunState, State, Status};
+use minke_core::{FailReason, RunId, RunState, SessionId, State, Status};
 use serde::Serialize;
 
 use crate::schema::{
@@ -35,7 +35,7 @@ pub struct NewRun {
 #[diesel(table_name = run)]
 pub struct RunRecord {
     /// Id.
-    pub id: i64,
+    pub id: RunId,
     /// Session name.
     pub session: String,
     /// Model name.
@@ -59,7 +59,7 @@ pub struct RunRecord {
 #[diesel(table_name = ses, treat_none_as_default_value = false)]
 pub struct NewSession {
     /// The run.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// Session name.
     pub session: String,
     /// Model name.
@@ -87,9 +87,9 @@ pub struct NewSession {
 #[diesel(table_name = ses)]
 pub struct SessionRecord {
     /// Id.
-    pub id: i64,
+    pub id: SessionId,
     /// The run.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// Session name.
     pub session: String,
     /// Model name.
@@ -121,7 +121,7 @@ pub struct SessionRecord {
 #[diesel(table_name = cmd, treat_none_as_default_value = false)]
 pub struct CommandRow {
     /// The session.
-    pub session_id: i64,
+    pub session_id: SessionId,
     /// Order within the session.
     pub seq: i32,
     /// The command line (secrets redacted).
@@ -153,7 +153,7 @@ pub struct CommandRow {
 #[diesel(table_name = msg, treat_none_as_default_value = false)]
 pub struct MessageRow {
     /// The session.
-    pub session_id: i64,
+    pub session_id: SessionId,
     /// Order within the session.
     pub seq: i32,
     /// `info`, `warning` or `error`.
@@ -165,7 +165,7 @@ pub struct MessageRow {
 }
 
 /// Records a run and returns its id.
-pub fn insert_run(conn: &mut Conn, new: &NewRun) -> Result<i64> {
+pub fn insert_run(conn: &mut Conn, new: &NewRun) -> Result<RunId> {
     with_conn!(conn, |c, B| diesel::insert_into(run::table)
         .values(new)
         .returning(run::id)
@@ -174,10 +174,10 @@ pub fn insert_run(conn: &mut Conn, new: &NewRun) -> Result<i64> {
 }
 
 /// Records sessions and returns their ids, in order.
-pub fn insert_sessions(conn: &mut Conn, new: &[NewSession]) -> Result<Vec<i64>> {
+pub fn insert_sessions(conn: &mut Conn, new: &[NewSession]) -> Result<Vec<SessionId>> {
     let mut ids = Vec::with_capacity(new.len());
     for chunk in new.chunks(1000) {
-        let got: Vec<i64> = with_conn!(&mut *conn, |c, B| diesel::insert_into(ses::table)
+        let got: Vec<SessionId> = with_conn!(&mut *conn, |c, B| diesel::insert_into(ses::table)
             .values(chunk)
             .returning(ses::id)
             .get_results(c)
@@ -188,7 +188,7 @@ pub fn insert_sessions(conn: &mut Conn, new: &[NewSession]) -> Result<Vec<i64>> 
 }
 
 /// Marks a session running.
-pub fn start_session(conn: &mut Conn, id: i64, at: i64) -> Result<()> {
+pub fn start_session(conn: &mut Conn, id: SessionId, at: i64) -> Result<()> {
     with_conn!(conn, |c, B| diesel::update(ses::table.find(id))
         .set((ses::state.eq(State::Running), ses::started_at.eq(at)))
         .execute(c)
@@ -199,7 +199,7 @@ pub fn start_session(conn: &mut Conn, id: i64, at: i64) -> Result<()> {
 /// Records a session's end.
 pub fn finish_session(
     conn: &mut Conn,
-    id: i64,
+    id: SessionId,
     state: State,
     status: Option<Status>,
     reason: Option<&str>,
@@ -244,7 +244,7 @@ pub enum RunStopRequest {
 /// machine that reaches the database.
 pub fn request_run_stop(
     conn: &mut Conn,
-    run_id: i64,
+    run_id: RunId,
     level: Option<i16>,
 ) -> Result<RunStopRequest> {
     let (state, asked): (RunState, Option<i16>) = with_conn!(conn, |c, B| run::table
@@ -255,7 +255,7 @@ pub fn request_run_stop(
         .map_err(Error::query(format!("loading run {run_id}"))))?
     .ok_or(Error::NotFound {
         model: "run".into(),
-        id: run_id,
+        id: run_id.get(),
     })?;
     if state.is_done() {
         return Ok(RunStopRequest::Ended(state));
@@ -282,7 +282,7 @@ pub fn request_run_stop(
 }
 
 /// The stop asked of a run through [`request_run_stop`], if any.
-pub fn run_stop_requested(conn: &mut Conn, run_id: i64) -> Result<Option<i16>> {
+pub fn run_stop_requested(conn: &mut Conn, run_id: RunId) -> Result<Option<i16>> {
     with_conn!(conn, |c, B| run::table
         .find(run_id)
         .select(run::stop_requested)
@@ -317,7 +317,7 @@ pub struct RunDetail {
 /// A run with every session, message and command (runs whose process died are
 /// shown as interrupted, as [`get_run`] does). Fails with [`Error::NotFound`] for
 /// an unknown run.
-pub fn run_detail(conn: &mut Conn, run_id: i64) -> Result<RunDetail> {
+pub fn run_detail(conn: &mut Conn, run_id: RunId) -> Result<RunDetail> {
     let run = get_run(conn, run_id)?;
     let records = run_sessions(conn, run_id)?;
     let mut sessions = Vec::with_capacity(records.len());
@@ -339,12 +339,12 @@ pub fn run_detail(conn: &mut Conn, run_id: i64) -> Result<RunDetail> {
 /// Returns the ids it ended.
 pub fn fail_unfinished_sessions(
     conn: &mut Conn,
-    ids: &[i64],
+    ids: &[SessionId],
     reason: &str,
     at: i64,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<SessionId>> {
     with_conn!(conn, |c, B| {
-        let open: Vec<i64> = ses::table
+        let open: Vec<SessionId> = ses::table
             .filter(ses::id.eq_any(ids))
             .filter(ses::state.eq_any([State::Initialized, State::Running]))
             .select(ses::id)
@@ -415,7 +415,7 @@ pub fn insert_message(conn: &mut Conn, row: &MessageRow) -> Result<()> {
 }
 
 /// Records a run's end.
-pub fn finish_run(conn: &mut Conn, id: i64, state: RunState, at: i64) -> Result<()> {
+pub fn finish_run(conn: &mut Conn, id: RunId, state: RunState, at: i64) -> Result<()> {
     with_conn!(conn, |c, B| diesel::update(run::table.find(id))
         .set((
             run::state.eq(state),
@@ -445,7 +445,7 @@ pub fn list_runs(conn: &mut Conn, limit: i64, offset: i64) -> Result<Vec<RunReco
 }
 
 /// One run.
-pub fn get_run(conn: &mut Conn, id: i64) -> Result<RunRecord> {
+pub fn get_run(conn: &mut Conn, id: RunId) -> Result<RunRecord> {
     let run = with_conn!(&mut *conn, |c, B| run::table
         .find(id)
         .select(RunRecord::as_select())
@@ -454,7 +454,7 @@ pub fn get_run(conn: &mut Conn, id: i64) -> Result<RunRecord> {
         .map_err(Error::query(format!("loading run {id}"))))?
     .ok_or(Error::NotFound {
         model: "run".into(),
-        id,
+        id: id.get(),
     })?;
     let mut runs = [run];
     show_interrupted(conn, &mut runs)?;
@@ -479,8 +479,8 @@ pub(crate) fn query_only(conn: &mut Conn) -> bool {
 }
 
 /// Of these `running` runs, those whose process died: they hold no live host lock.
-fn dead_runs(conn: &mut Conn, running: &[i64], now: i64) -> Result<Vec<i64>> {
-    let mut live: Vec<i64> = with_conn!(conn, |c, B| lk::table
+fn dead_runs(conn: &mut Conn, running: &[RunId], now: i64) -> Result<Vec<RunId>> {
+    let mut live: Vec<RunId> = with_conn!(conn, |c, B| lk::table
         .filter(lk::run_id.eq_any(running))
         .filter(lk::expires_at.gt(now))
         .select(lk::run_id)
@@ -498,7 +498,7 @@ fn dead_runs(conn: &mut Conn, running: &[i64], now: i64) -> Result<Vec<i64>> {
 /// On a read-only connection, shows the runs whose process died as `interrupted`,
 /// as [`close_interrupted_runs`] would record them.
 fn show_interrupted(conn: &mut Conn, runs: &mut [RunRecord]) -> Result<()> {
-    let running: Vec<i64> = runs
+    let running: Vec<RunId> = runs
         .iter()
         .filter(|r| r.state == RunState::Running)
         .map(|r| r.id)
@@ -516,7 +516,7 @@ fn show_interrupted(conn: &mut Conn, runs: &mut [RunRecord]) -> Result<()> {
 /// The sessions of a dead run as [`close_interrupted_runs`] would record them.
 fn show_interrupted_sessions(
     conn: &mut Conn,
-    run_id: i64,
+    run_id: RunId,
     sessions: &mut [SessionRecord],
 ) -> Result<()> {
     let open = |s: &SessionRecord| !s.state.is_done();
@@ -541,7 +541,7 @@ fn show_interrupted_sessions(
 }
 
 /// One session.
-pub fn get_session(conn: &mut Conn, id: i64) -> Result<SessionRecord> {
+pub fn get_session(conn: &mut Conn, id: SessionId) -> Result<SessionRecord> {
     with_conn!(conn, |c, B| ses::table
         .find(id)
         .select(SessionRecord::as_select())
@@ -550,12 +550,12 @@ pub fn get_session(conn: &mut Conn, id: i64) -> Result<SessionRecord> {
         .map_err(Error::query(format!("loading session {id}"))))?
     .ok_or(Error::NotFound {
         model: "session".into(),
-        id,
+        id: id.get(),
     })
 }
 
 /// The sessions of a run, in order.
-pub fn run_sessions(conn: &mut Conn, run_id: i64) -> Result<Vec<SessionRecord>> {
+pub fn run_sessions(conn: &mut Conn, run_id: RunId) -> Result<Vec<SessionRecord>> {
     let mut sessions = with_conn!(&mut *conn, |c, B| ses::table
         .filter(ses::run_id.eq(run_id))
         .order(ses::id.asc())
@@ -569,7 +569,7 @@ pub fn run_sessions(conn: &mut Conn, run_id: i64) -> Result<Vec<SessionRecord>> 
 }
 
 /// The commands of a session, in order.
-pub fn session_commands(conn: &mut Conn, session_id: i64) -> Result<Vec<CommandRow>> {
+pub fn session_commands(conn: &mut Conn, session_id: SessionId) -> Result<Vec<CommandRow>> {
     with_conn!(conn, |c, B| cmd::table
         .filter(cmd::session_id.eq(session_id))
         .order(cmd::seq.asc())
@@ -584,11 +584,11 @@ pub fn session_commands(conn: &mut Conn, session_id: i64) -> Result<Vec<CommandR
 /// output's tail, written now and then while it runs): the latest command of the
 /// session, when it has no exit yet. For showing a run that another process
 /// executes.
-pub fn running_commands(conn: &mut Conn, run_id: i64) -> Result<Vec<CommandRow>> {
+pub fn running_commands(conn: &mut Conn, run_id: RunId) -> Result<Vec<CommandRow>> {
     let context = format!("loading the running commands of run {run_id}");
     // The latest command of each running session first, without its output: the
     // sessions' earlier commands may have much of it.
-    let latest: Vec<(i64, Option<i32>)> = with_conn!(&mut *conn, |c, B| cmd::table
+    let latest: Vec<(SessionId, Option<i32>)> = with_conn!(&mut *conn, |c, B| cmd::table
         .inner_join(ses::table)
         .filter(ses::run_id.eq(run_id))
         .filter(ses::state.eq(State::Running))
@@ -596,12 +596,12 @@ pub fn running_commands(conn: &mut Conn, run_id: i64) -> Result<Vec<CommandRow>>
         .select((cmd::session_id, diesel::dsl::max(cmd::seq)))
         .load(c)
         .map_err(Error::query(context.clone())))?;
-    let latest: std::collections::HashSet<(i64, i32)> = latest
+    let latest: std::collections::HashSet<(SessionId, i32)> = latest
         .into_iter()
         .filter_map(|(s, seq)| Some((s, seq?)))
         .collect();
     let mut rows = Vec::new();
-    let ids: Vec<i64> = latest.iter().map(|(s, _)| *s).collect();
+    let ids: Vec<SessionId> = latest.iter().map(|(s, _)| *s).collect();
     for chunk in ids.chunks(crate::IDS_PER_QUERY) {
         let got: Vec<CommandRow> = with_conn!(&mut *conn, |c, B| cmd::table
             .filter(cmd::session_id.eq_any(chunk))
@@ -620,7 +620,7 @@ pub fn running_commands(conn: &mut Conn, run_id: i64) -> Result<Vec<CommandRow>>
 }
 
 /// The messages of a session, in the order they were recorded.
-pub fn session_messages(conn: &mut Conn, session_id: i64) -> Result<Vec<MessageRow>> {
+pub fn session_messages(conn: &mut Conn, session_id: SessionId) -> Result<Vec<MessageRow>> {
     with_conn!(conn, |c, B| msg::table
         .filter(msg::session_id.eq(session_id))
         .order(msg::id.asc())
@@ -700,8 +700,8 @@ pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
 /// `failed` and its waiting ones `canceled`, both with the reason `interrupted`.
 /// A run with work items queued or held by a worker is alive whatever its locks: the
 /// queue's leases and reaper decide about those. Returns their ids.
-pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<i64>> {
-    let running: Vec<i64> = with_conn!(&mut *conn, |c, B| run::table
+pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<RunId>> {
+    let running: Vec<RunId> = with_conn!(&mut *conn, |c, B| run::table
         .filter(run::state.eq(RunState::Running))
         .select(run::id)
         .load(c)
@@ -759,10 +759,10 @@ pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<i64>> {
 /// Returns, for each host that could not be locked, the run holding it.
 pub fn acquire_host_locks(
     conn: &mut Conn,
-    run_id: i64,
+    run_id: RunId,
     host_ids: &[i64],
     ttl_us: i64,
-) -> Result<Vec<(i64, i64)>> {
+) -> Result<Vec<(i64, RunId)>> {
     let now = now_micros();
     with_conn!(conn, |c, B| {
         // A lock whose run has work queued or held on the host stays: the queue
@@ -797,7 +797,7 @@ pub fn acquire_host_locks(
         }
         let mut held = Vec::new();
         for chunk in host_ids.chunks(1000) {
-            let others: Vec<(i64, i64)> = lk::table
+            let others: Vec<(i64, RunId)> = lk::table
                 .filter(lk::host_id.eq_any(chunk))
                 .filter(lk::run_id.ne(run_id))
                 .select((lk::host_id, lk::run_id))
@@ -810,7 +810,7 @@ pub fn acquire_host_locks(
 }
 
 /// Extends the locks of a run (its heartbeat).
-pub fn refresh_host_locks(conn: &mut Conn, run_id: i64, ttl_us: i64) -> Result<()> {
+pub fn refresh_host_locks(conn: &mut Conn, run_id: RunId, ttl_us: i64) -> Result<()> {
     let until = now_micros() + ttl_us;
     with_conn!(conn, |c, B| diesel::update(
         lk::table.filter(lk::run_id.eq(run_id))
@@ -824,7 +824,7 @@ pub fn refresh_host_locks(conn: &mut Conn, run_id: i64, ttl_us: i64) -> Result<(
 }
 
 /// Releases the lock of one host held by a run.
-pub fn release_host_lock(conn: &mut Conn, run_id: i64, host_id: i64) -> Result<()> {
+pub fn release_host_lock(conn: &mut Conn, run_id: RunId, host_id: i64) -> Result<()> {
     with_conn!(conn, |c, B| diesel::delete(
         lk::table
             .filter(lk::run_id.eq(run_id))
@@ -838,7 +838,7 @@ pub fn release_host_lock(conn: &mut Conn, run_id: i64, host_id: i64) -> Result<(
 }
 
 /// Releases every lock of a run.
-pub fn release_host_locks(conn: &mut Conn, run_id: i64) -> Result<()> {
+pub fn release_host_locks(conn: &mut Conn, run_id: RunId) -> Result<()> {
     with_conn!(conn, |c, B| diesel::delete(
         lk::table.filter(lk::run_id.eq(run_id))
     )

@@ -10,6 +10,7 @@ use diesel::pg::PgConnection;
 use diesel::sql_types::{Array, BigInt, Text};
 
 use crate::{Conn, DatabaseUrl, Error, Result};
+use minke_core::RunId;
 
 /// How often a waiting listener looks at its connection for notifications.
 const POLL: Duration = Duration::from_millis(5);
@@ -19,7 +20,10 @@ pub const RUN_CHANNEL: &str = "minke_run";
 
 /// Sends each id on `channel` (PostgreSQL; nothing on SQLite), delivered when the
 /// transaction commits.
-pub(crate) fn notify_ids(conn: &mut Conn, channel: &str, ids: &[i64]) -> Result<()> {
+pub(crate) fn notify_ids<Id>(conn: &mut Conn, channel: &str, ids: &[Id]) -> Result<()>
+where
+    Id: diesel::serialize::ToSql<BigInt, diesel::pg::Pg> + std::fmt::Debug,
+{
     let Conn::Pg(c) = conn else {
         return Ok(());
     };
@@ -35,7 +39,7 @@ pub(crate) fn notify_ids(conn: &mut Conn, channel: &str, ids: &[i64]) -> Result<
 
 /// Announces on [`RUN_CHANNEL`] that these runs changed (PostgreSQL; nothing on
 /// SQLite).
-pub fn notify_runs(conn: &mut Conn, run_ids: &[i64]) -> Result<()> {
+pub fn notify_runs(conn: &mut Conn, run_ids: &[RunId]) -> Result<()> {
     notify_ids(conn, RUN_CHANNEL, run_ids)
 }
 

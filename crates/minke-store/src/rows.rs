@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Binary, Bool, Integer, Nullable, Text};
-use minke_core::{State, Status};
+use minke_core::{SessionId, State, Status, WorkItemId};
 use tokio::sync::oneshot;
 
 use crate::{CommandRow, Conn, Error, MessageRow, Result};
@@ -29,7 +29,7 @@ pub enum HistoryRow {
     /// A session of a run executed in this process starts.
     SessionStart {
         /// The session.
-        id: i64,
+        id: SessionId,
         /// When (µs since the epoch).
         at: i64,
     },
@@ -48,7 +48,7 @@ pub enum HistoryRow {
 #[derive(Clone, Debug)]
 pub struct SessionEnd {
     /// The session.
-    pub id: i64,
+    pub id: SessionId,
     /// Its final state.
     pub state: State,
     /// Its status, when it completed.
@@ -64,8 +64,8 @@ pub struct SessionEnd {
 #[derive(Clone, Debug)]
 pub(crate) struct HeldStart {
     pub(crate) worker: String,
-    pub(crate) item: i64,
-    pub(crate) session: i64,
+    pub(crate) item: WorkItemId,
+    pub(crate) session: SessionId,
     pub(crate) at: i64,
 }
 
@@ -245,7 +245,7 @@ fn held_starts(c: &mut PgConnection, held: &[(usize, &HeldStart)]) -> Result<Has
         .collect())
 }
 
-fn session_starts(c: &mut PgConnection, starts: &[(i64, i64)]) -> Result<()> {
+fn session_starts(c: &mut PgConnection, starts: &[(SessionId, i64)]) -> Result<()> {
     if starts.is_empty() {
         return Ok(());
     }
@@ -307,7 +307,7 @@ fn with_command_columns(
     let col = |f: fn(&CommandRow) -> i64| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
     let flag = |f: fn(&CommandRow) -> bool| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
     diesel::sql_query(sql)
-        .bind::<Array<BigInt>, _>(col(|r| r.session_id))
+        .bind::<Array<BigInt>, _>(col(|r| r.session_id.get()))
         .bind::<Array<Integer>, _>(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(rows.iter().map(|r| r.command.as_str()).collect::<Vec<_>>())
         .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.exit_code).collect::<Vec<_>>())

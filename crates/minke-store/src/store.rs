@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use crate::conn::SqliteMode;
 use crate::{Conn, DatabaseUrl, Error, Result};
+use minke_core::RunId;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -406,8 +407,8 @@ impl Store {
     pub fn start_held_session(
         &self,
         worker: &crate::QueueWorker,
-        item: i64,
-        session: i64,
+        item: minke_core::WorkItemId,
+        session: minke_core::SessionId,
     ) -> impl std::future::Future<Output = Result<bool>> + use<> {
         // Queued now, in the order of the calls, not when first polled.
         let (answer, rx) = oneshot::channel();
@@ -427,7 +428,7 @@ impl Store {
     /// that cannot be written (the store closed, the database away) is logged, not
     /// counted among the failed writes: the history has everything, and listeners
     /// look again now and then.
-    pub fn announce_runs_later(&self, run_ids: Vec<i64>) {
+    pub fn announce_runs_later(&self, run_ids: Vec<RunId>) {
         if self.inner.url.is_sqlite() || run_ids.is_empty() {
             return;
         }

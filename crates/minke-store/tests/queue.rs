@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use minke_core::{FailReason, RunState, State, Status};
+use minke_core::{FailReason, RunId, RunState, SessionId, State, Status, WorkItemId};
 use minke_store::schema::minke_host_locks as lk;
 use minke_store::{
     Conn, DatabaseUrl, NewRun, NewSession, QueueWorker, WORK_CHANNEL, WorkItem, WorkState,
@@ -68,7 +68,7 @@ fn record_run(
     session: &str,
     hosts: &[i64],
     per_host: usize,
-) -> (i64, HashMap<i64, Vec<i64>>) {
+) -> (RunId, HashMap<i64, Vec<SessionId>>) {
     conn.transaction(|c| {
         let run_id = minke_store::insert_run(
             c,
@@ -101,7 +101,7 @@ fn record_run(
             }
         }
         let ids = minke_store::insert_sessions(c, &new)?;
-        let mut by_host: HashMap<i64, Vec<i64>> = HashMap::new();
+        let mut by_host: HashMap<i64, Vec<SessionId>> = HashMap::new();
         for (s, id) in new.iter().zip(ids) {
             by_host.entry(s.host_id.unwrap()).or_default().push(id);
         }
@@ -114,12 +114,12 @@ fn record_run(
     .unwrap()
 }
 
-fn session_state(conn: &mut Conn, id: i64) -> (State, Option<Status>, Option<String>) {
+fn session_state(conn: &mut Conn, id: SessionId) -> (State, Option<Status>, Option<String>) {
     let s = minke_store::get_session(conn, id).unwrap();
     (s.state, s.status, s.reason)
 }
 
-fn host_locked(conn: &mut Conn, run_id: i64, host_id: i64) -> bool {
+fn host_locked(conn: &mut Conn, run_id: RunId, host_id: i64) -> bool {
     minke_store::with_conn!(conn, |c, B| lk::table
         .filter(lk::run_id.eq(run_id))
         .filter(lk::host_id.eq(host_id))
@@ -131,7 +131,7 @@ fn host_locked(conn: &mut Conn, run_id: i64, host_id: i64) -> bool {
 
 /// Gives `worker`'s items a lease of 1 ms (a heartbeat of the same worker with that
 /// lease) and waits until it ran out; returns the item as it is then.
-fn expire_soon(conn: &mut Conn, worker: &QueueWorker, id: i64) -> WorkItem {
+fn expire_soon(conn: &mut Conn, worker: &QueueWorker, id: WorkItemId) -> WorkItem {
     let short = QueueWorker::new(worker.name(), ["deploy"], SHORT).unwrap();
     assert!(short.heartbeat(conn).unwrap().contains(&id));
     let item = minke_store::work_item(conn, id).unwrap();
@@ -187,9 +187,10 @@ fn every_item_is_claimed_exactly_once() {
                 })
             })
             .collect();
-        let per_thread: Vec<Vec<i64>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-        let all: Vec<i64> = per_thread.iter().flatten().copied().collect();
-        let unique: BTreeSet<i64> = all.iter().copied().collect();
+        let per_thread: Vec<Vec<WorkItemId>> =
+            threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let all: Vec<WorkItemId> = per_thread.iter().flatten().copied().collect();
+        let unique: BTreeSet<WorkItemId> = all.iter().copied().collect();
         assert_eq!(
             all.len(),
             50,
@@ -211,7 +212,7 @@ fn every_item_is_claimed_exactly_once() {
     }
 }
 
-fn lens(v: &[Vec<i64>]) -> Vec<usize> {
+fn lens(v: &[Vec<WorkItemId>]) -> Vec<usize> {
     v.iter().map(Vec::len).collect()
 }
 
@@ -244,7 +245,7 @@ fn enqueue_is_idempotent_and_items_hold_their_host_sessions() {
             items[0]
         );
         assert!(matches!(
-            minke_store::work_item(&mut conn, 999_999),
+            minke_store::work_item(&mut conn, WorkItemId::new(999_999)),
             Err(minke_store::Error::NotFound { .. })
         ));
     }
@@ -548,10 +549,10 @@ fn a_session_is_never_both_started_and_queued_again() {
                 }
             })
         };
-        let started: BTreeSet<i64> = worker.join().unwrap().into_iter().collect();
+        let started: BTreeSet<SessionId> = worker.join().unwrap().into_iter().collect();
         let lost = reaper.join().unwrap();
         assert_eq!(lost.len(), 1);
-        let requeued: BTreeSet<i64> = lost[0].requeued.iter().copied().collect();
+        let requeued: BTreeSet<SessionId> = lost[0].requeued.iter().copied().collect();
         assert!(
             started.is_disjoint(&requeued),
             "{url}: started and queued again: {:?}",
@@ -679,7 +680,7 @@ fn heartbeat_extends_exactly_its_workers_leases() {
             me.start(&mut conn, mine[0].id).unwrap(),
             "running items are renewed too"
         );
-        let before: HashMap<i64, WorkItem> = minke_store::run_work_items(&mut conn, run_id)
+        let before: HashMap<WorkItemId, WorkItem> = minke_store::run_work_items(&mut conn, run_id)
             .unwrap()
             .into_iter()
             .map(|i| (i.id, i))
@@ -716,7 +717,7 @@ fn heartbeat_extends_exactly_its_workers_leases() {
     }
 }
 
-fn lock_expiries(conn: &mut Conn, run_id: i64) -> HashMap<i64, i64> {
+fn lock_expiries(conn: &mut Conn, run_id: RunId) -> HashMap<i64, i64> {
     minke_store::with_conn!(conn, |c, B| lk::table
         .filter(lk::run_id.eq(run_id))
         .select((lk::host_id, lk::expires_at))
@@ -736,12 +737,12 @@ fn run_announcements_reach_listeners_and_sqlite_has_none() {
         "{refused}"
     );
     // Announcing on SQLite is a no-op, not an error.
-    minke_store::notify_runs(&mut open(&b.sqlite), &[1]).unwrap();
+    minke_store::notify_runs(&mut open(&b.sqlite), &[RunId::new(1)]).unwrap();
 
     let pg = DatabaseUrl::parse(&b.pg).unwrap();
     let mut listener = minke_store::Listener::open(&pg, &[minke_store::RUN_CHANNEL]).unwrap();
     let mut conn = open(&b.pg);
-    conn.transaction(|c| minke_store::notify_runs(c, &[7, 9]))
+    conn.transaction(|c| minke_store::notify_runs(c, &[RunId::new(7), RunId::new(9)]))
         .unwrap();
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -759,7 +760,7 @@ fn run_announcements_reach_listeners_and_sqlite_has_none() {
     })
     .unwrap();
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), None);
-    minke_store::notify_runs(&mut conn, &[11]).unwrap();
+    minke_store::notify_runs(&mut conn, &[RunId::new(11)]).unwrap();
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(10)).unwrap(),
         Some("11".to_owned())
@@ -862,7 +863,8 @@ fn queued_work_keeps_its_run_alive_and_its_host_locks() {
                 .is_empty(),
             "{url}"
         );
-        let held = minke_store::acquire_host_locks(&mut conn, 999, &[1], 3_600_000_000).unwrap();
+        let held = minke_store::acquire_host_locks(&mut conn, RunId::new(999), &[1], 3_600_000_000)
+            .unwrap();
         assert_eq!(held, [(1, run)], "the queued run keeps its host");
         // Once its work is over, a run nobody ends is closed as interrupted.
         let w = QueueWorker::new("w", ["deploy"], LONG).unwrap();
@@ -897,7 +899,7 @@ fn a_runs_own_concurrency_holds_over_all_workers() {
         let (free, _) = record_run(&mut conn, "deploy", &[6, 7], 1);
         let a = QueueWorker::new("a", ["deploy"], LONG).unwrap();
         let z = QueueWorker::new("z", ["deploy"], LONG).unwrap();
-        let of = |items: &[WorkItem], run: i64| items.iter().filter(|i| i.run_id == run).count();
+        let of = |items: &[WorkItem], run: RunId| items.iter().filter(|i| i.run_id == run).count();
         let got_a = a.claim(&mut conn, 10).unwrap();
         let got_z = z.claim(&mut conn, 10).unwrap();
         assert_eq!(of(&got_a, limited) + of(&got_z, limited), 2, "{url}");

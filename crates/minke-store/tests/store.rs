@@ -3,7 +3,7 @@
 
 use diesel::RunQueryDsl;
 use minke_core::MinkeModel;
-use minke_core::{RunState, State, Status};
+use minke_core::{RunId, RunState, SessionId, State, Status};
 use minke_store::{
     CommandRow, Conn, DatabaseUrl, Error, HostRecord, MessageRow, NewHost, NewRun, NewSession,
     OpenMode, Query, Store, StoredModel, now_micros,
@@ -207,26 +207,32 @@ async fn history_roundtrip(store: &Store) {
 
     // Locks: a second run cannot take a held lock; an expired one is taken over.
     let held = store
-        .write(move |c| minke_store::acquire_host_locks(c, 1000, &[host_id], 60_000_000))
+        .write(move |c| {
+            minke_store::acquire_host_locks(c, RunId::new(1000), &[host_id], 60_000_000)
+        })
         .await
         .unwrap();
     assert!(held.is_empty());
     let held = store
-        .write(move |c| minke_store::acquire_host_locks(c, 1001, &[host_id], 60_000_000))
+        .write(move |c| {
+            minke_store::acquire_host_locks(c, RunId::new(1001), &[host_id], 60_000_000)
+        })
         .await
         .unwrap();
-    assert_eq!(held, vec![(host_id, 1000)]);
+    assert_eq!(held, vec![(host_id, RunId::new(1000))]);
     store
-        .write(move |c| minke_store::refresh_host_locks(c, 1000, -1))
+        .write(move |c| minke_store::refresh_host_locks(c, RunId::new(1000), -1))
         .await
         .unwrap();
     let held = store
-        .write(move |c| minke_store::acquire_host_locks(c, 1001, &[host_id], 60_000_000))
+        .write(move |c| {
+            minke_store::acquire_host_locks(c, RunId::new(1001), &[host_id], 60_000_000)
+        })
         .await
         .unwrap();
     assert!(held.is_empty(), "an expired lock is taken over");
     store
-        .write(|c| minke_store::release_host_locks(c, 1001))
+        .write(|c| minke_store::release_host_locks(c, RunId::new(1001)))
         .await
         .unwrap();
 
@@ -348,7 +354,7 @@ fn host_validation() {
 /// and without savepoints of their own, are committed.
 /// A running run of session `s` with `n` sessions (objects 1..=n, no host): its id
 /// and its sessions' ids.
-async fn run_with_sessions(store: &Store, n: i64) -> (i64, Vec<i64>) {
+async fn run_with_sessions(store: &Store, n: i64) -> (RunId, Vec<SessionId>) {
     let run_id = store
         .write(|c| {
             minke_store::insert_run(
@@ -390,7 +396,7 @@ async fn run_with_sessions(store: &Store, n: i64) -> (i64, Vec<i64>) {
 
 async fn failing_write_in_a_batch(store: &Store) {
     let sid = run_with_sessions(store, 1).await.1[0];
-    let message = |session_id: i64, seq: i32| MessageRow {
+    let message = |session_id: SessionId, seq: i32| MessageRow {
         session_id,
         seq,
         level: "info".into(),
@@ -405,13 +411,13 @@ async fn failing_write_in_a_batch(store: &Store) {
     let m1 = message(sid, 1);
     store.write_statement_later("message 1", move |c| minke_store::insert_message(c, &m1));
     // No such session: the foreign key refuses this one.
-    let bad = message(999_999, 2);
+    let bad = message(SessionId::new(999_999), 2);
     store.write_statement_later("a bad message", move |c| {
         minke_store::insert_message(c, &bad)
     });
     let m3 = message(sid, 3);
     store.write_statement_later("message 3", move |c| minke_store::insert_message(c, &m3));
-    let (m4, bad2) = (message(sid, 4), message(999_998, 5));
+    let (m4, bad2) = (message(sid, 4), message(SessionId::new(999_998), 5));
     store.write_later("two statements, the second failing", move |c| {
         minke_store::insert_message(c, &m4)?;
         minke_store::insert_message(c, &bad2)
@@ -748,31 +754,35 @@ async fn groups_and_locks(store: &Store) {
     // Locks: the first run takes them, the second is told who holds them; an
     // expired lock is taken over.
     let held = write(store, move |c| {
-        minke_store::acquire_host_locks(c, 1, &[h1, h2], 60_000_000)
+        minke_store::acquire_host_locks(c, RunId::new(1), &[h1, h2], 60_000_000)
     })
     .await
     .unwrap();
     assert!(held.is_empty());
     let held = write(store, move |c| {
-        minke_store::acquire_host_locks(c, 2, &[h1, h2], 60_000_000)
+        minke_store::acquire_host_locks(c, RunId::new(2), &[h1, h2], 60_000_000)
     })
     .await
     .unwrap();
-    assert_eq!(held, [(h1, 1), (h2, 1)]);
-    write(store, move |c| minke_store::release_host_lock(c, 1, h1))
-        .await
-        .unwrap();
-    let held = write(store, move |c| {
-        minke_store::acquire_host_locks(c, 2, &[h1, h2], 60_000_000)
+    assert_eq!(held, [(h1, RunId::new(1)), (h2, RunId::new(1))]);
+    write(store, move |c| {
+        minke_store::release_host_lock(c, RunId::new(1), h1)
     })
     .await
     .unwrap();
-    assert_eq!(held, [(h2, 1)]);
-    write(store, move |c| minke_store::refresh_host_locks(c, 1, -1))
-        .await
-        .unwrap();
     let held = write(store, move |c| {
-        minke_store::acquire_host_locks(c, 3, &[h2], 60_000_000)
+        minke_store::acquire_host_locks(c, RunId::new(2), &[h1, h2], 60_000_000)
+    })
+    .await
+    .unwrap();
+    assert_eq!(held, [(h2, RunId::new(1))]);
+    write(store, move |c| {
+        minke_store::refresh_host_locks(c, RunId::new(1), -1)
+    })
+    .await
+    .unwrap();
+    let held = write(store, move |c| {
+        minke_store::acquire_host_locks(c, RunId::new(3), &[h2], 60_000_000)
     })
     .await
     .unwrap();
@@ -876,10 +886,10 @@ async fn stop_requests(store: &Store) {
         })
         .await
         .unwrap();
-    let ask = |id: i64, level: Option<i16>| {
+    let ask = |id: RunId, level: Option<i16>| {
         store.write(move |c| minke_store::request_run_stop(c, id, level))
     };
-    let asked = |id: i64| store.blocking(move |c| minke_store::run_stop_requested(c, id));
+    let asked = |id: RunId| store.blocking(move |c| minke_store::run_stop_requested(c, id));
     assert_eq!(asked(a).await.unwrap(), None);
     assert_eq!(ask(a, None).await.unwrap(), Requested(1));
     assert_eq!(ask(a, Some(1)).await.unwrap(), Requested(1));
@@ -892,7 +902,7 @@ async fn stop_requests(store: &Store) {
     assert_eq!(asked(a).await.unwrap(), Some(2));
     assert_eq!(ask(b, Some(2)).await.unwrap(), Ended(RunState::Done));
     assert_eq!(asked(b).await.unwrap(), None);
-    let err = ask(987_654, None).await.unwrap_err();
+    let err = ask(RunId::new(987_654), None).await.unwrap_err();
     assert!(matches!(err, minke_store::Error::NotFound { .. }), "{err}");
 }
 
@@ -1036,7 +1046,7 @@ async fn history_rows_in_a_batch(store: &Store) {
     use minke_store::{HistoryRow, SessionEnd};
     let (_, ids) = run_with_sessions(store, 2).await;
     let (a, b) = (ids[0], ids[1]);
-    let command = |session_id: i64, seq: i32, exit: Option<i32>, out: &str| CommandRow {
+    let command = |session_id: SessionId, seq: i32, exit: Option<i32>, out: &str| CommandRow {
         session_id,
         seq,
         command: format!("step {seq}"),
@@ -1051,14 +1061,14 @@ async fn history_rows_in_a_batch(store: &Store) {
         started_at: 5,
         duration_us: 7,
     };
-    let message = |session_id: i64, seq: i32| MessageRow {
+    let message = |session_id: SessionId, seq: i32| MessageRow {
         session_id,
         seq,
         level: "info".into(),
         body: format!("\"m{seq}\""),
         created_at: 1,
     };
-    let end = |id: i64, state: State, status: Option<Status>| SessionEnd {
+    let end = |id: SessionId, state: State, status: Option<Status>| SessionEnd {
         id,
         state,
         status,
@@ -1076,7 +1086,7 @@ async fn history_rows_in_a_batch(store: &Store) {
     let m1 = message(a, 1);
     store.record_later("a message", move || HistoryRow::Message(m1));
     // No such session: the foreign key refuses it.
-    let bad = message(999_999, 2);
+    let bad = message(SessionId::new(999_999), 2);
     store.record_later("a bad message", move || HistoryRow::Message(bad));
     let first = end(a, State::Completed, Some(Status::Success));
     store.record_later("an end", move || HistoryRow::SessionEnd(first));

@@ -191,7 +191,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     ] {
         worst = worst.max(step(&db, &args));
     }
-    let last_run: i64 = {
+    let last_run: minke::RunId = {
         let mut conn = Conn::open(&DatabaseUrl::parse(&db)?)?;
         minke::store::list_runs(&mut conn, 1, 0)?
             .first()

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use minke_core::{Error as CoreError, ModelMeta, ModelObject, Params, SessionMeta, Value};
+use minke_core::{Error as CoreError, ModelMeta, ModelObject, Params, RunId, SessionMeta, Value};
 use minke_runtime::{ModelEntry, RunRequest};
 use minke_store::{Condition, Op, Query, SessionRecord};
 
@@ -236,7 +236,7 @@ fn filter_form(
     st: &AppState,
     meta: &ModelMeta,
     p: &Pairs,
-    run: Option<i64>,
+    run: Option<RunId>,
     groups: &[minke_store::HostGroupRecord],
 ) -> String {
     let mut out = format!(
@@ -350,7 +350,7 @@ pub(crate) async fn changelist(
         }
     };
     let (page, size) = page_of(&p, st.config().page_size)?;
-    let run_id = p.number::<i64>("run")?;
+    let run_id = p.number::<RunId>("run")?;
     let run = match run_id {
         None => None,
         Some(r) => {
@@ -823,7 +823,7 @@ pub(crate) async fn run(
                     username: auth.user.username.clone(),
                 })
                 .await?;
-            tracing::info!(run_id = handle.run_id, session = %name, model = %model, user = %auth.user.username, "run started from the admin");
+            tracing::info!(run_id = %handle.run_id, session = %name, model = %model, user = %auth.user.username, "run started from the admin");
             let to = format!(
                 "{}?{}",
                 st.url(&format!("/models/{}", segment(&model))),

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use minke_core::{MessageBody, State as SessionState};
+use minke_core::{MessageBody, RunId, SessionId, State as SessionState};
 use minke_runtime::{Stop, StopRequest};
 use minke_store::RunRecord;
 
@@ -161,7 +161,7 @@ pub(crate) async fn runs(
         .store()
         .blocking(move |c| {
             let (rows, total) = db::list_runs(c, &f)?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let ids: Vec<RunId> = rows.iter().map(|r| r.id).collect();
             let counts = db::run_counts(c, &ids)?;
             Ok((rows, total, counts))
         })
@@ -194,7 +194,7 @@ pub(crate) async fn runs(
 pub(crate) async fn run(
     State(st): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
     QueryPairs(p): QueryPairs,
 ) -> Result<Response> {
     p.only(&["page"], &[])?;
@@ -264,7 +264,7 @@ pub(crate) async fn run(
 pub(crate) async fn run_events(
     State(st): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
 ) -> Result<Response> {
     Ok(live::events(st, auth, id).await?.into_response())
 }
@@ -273,8 +273,8 @@ pub(crate) async fn run_events(
 pub(crate) async fn stop(
     st: &AppState,
     auth: &Auth,
-    run_id: i64,
-    session: Option<i64>,
+    run_id: RunId,
+    session: Option<SessionId>,
 ) -> Result<Stop> {
     let run: RunRecord = live::check_run_access(st, auth, run_id).await?;
     let may = run.username == auth.user.username
@@ -314,11 +314,11 @@ pub(crate) async fn stop(
             ))
         })?,
     };
-    tracing::info!(run_id, session = ?session, level = stop.level(), user = %auth.user.username, "stop requested");
+    tracing::info!(%run_id, session = ?session, level = stop.level(), user = %auth.user.username, "stop requested");
     Ok(stop)
 }
 
-fn stop_answer(st: &AppState, headers: &HeaderMap, run_id: i64, stop: Stop) -> Response {
+fn stop_answer(st: &AppState, headers: &HeaderMap, run_id: RunId, stop: Stop) -> Response {
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -342,7 +342,7 @@ pub(crate) async fn stop_run(
     State(st): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
 ) -> Result<Response> {
     let how = stop(&st, &auth, id, None).await?;
     Ok(stop_answer(&st, &headers, id, how))
@@ -353,7 +353,7 @@ pub(crate) async fn stop_session(
     State(st): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-    Path((id, sid)): Path<(i64, i64)>,
+    Path((id, sid)): Path<(RunId, SessionId)>,
 ) -> Result<Response> {
     let how = stop(&st, &auth, id, Some(sid)).await?;
     Ok(stop_answer(&st, &headers, id, how))
@@ -453,7 +453,7 @@ fn message_html(level: &str, body: &str) -> String {
     )
 }
 
-fn stream_block(st: &AppState, sid: i64, c: &db::CommandPreview, stderr: bool) -> String {
+fn stream_block(st: &AppState, sid: SessionId, c: &db::CommandPreview, stderr: bool) -> String {
     let (name, head, stored, seen, truncated) = if stderr {
         (
             "stderr",
@@ -505,7 +505,7 @@ fn stream_block(st: &AppState, sid: i64, c: &db::CommandPreview, stderr: bool) -
 pub(crate) async fn session(
     State(st): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    Path(id): Path<SessionId>,
 ) -> Result<Response> {
     let s = st
         .store()
@@ -595,7 +595,7 @@ pub(crate) async fn session(
 pub(crate) async fn download(
     State(st): State<AppState>,
     auth: Auth,
-    Path((id, seq, stream)): Path<(i64, i32, String)>,
+    Path((id, seq, stream)): Path<(SessionId, i32, String)>,
 ) -> Result<Response> {
     let stderr = match stream.as_str() {
         "stdout" => false,

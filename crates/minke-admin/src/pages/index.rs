@@ -1,5 +1,6 @@
 //! The start page: models with counts and their latest run, hosts, recent runs.
 
+use minke_core::RunId;
 use std::fmt::Write as _;
 
 use axum::extract::State;
@@ -72,7 +73,7 @@ pub(crate) async fn index(State(st): State<AppState>, auth: Auth) -> Result<Resp
                     ..RunFilter::default()
                 },
             )?;
-            let ids: Vec<i64> = recent.iter().map(|r| r.id).collect();
+            let ids: Vec<RunId> = recent.iter().map(|r| r.id).collect();
             let counts = db::run_counts(c, &ids)?;
             let hosts = if can_hosts {
                 let all = db::all_hosts(c)?;

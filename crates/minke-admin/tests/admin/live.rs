@@ -10,13 +10,13 @@ use tower::ServiceExt as _;
 
 use crate::support::{Client, Env, ROOT, read_events};
 
-async fn start(env: &Env, c: &Client, body: Value) -> i64 {
+async fn start(env: &Env, c: &Client, body: Value) -> minke_core::RunId {
     let r = env.send(c.post_json("/api/runs", &body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    r.json()["run_id"].as_i64().unwrap()
+    minke_core::RunId::new(r.json()["run_id"].as_i64().unwrap())
 }
 
-async fn stream(env: &Env, c: &Client, run_id: i64) -> axum::body::Body {
+async fn stream(env: &Env, c: &Client, run_id: minke_core::RunId) -> axum::body::Body {
     let res = env
         .app
         .clone()

@@ -12,7 +12,7 @@ async fn runs(env: &Env) -> Vec<minke_store::RunRecord> {
         .unwrap()
 }
 
-fn run_id_of(location: &str) -> i64 {
+fn run_id_of(location: &str) -> minke_core::RunId {
     location.rsplit("run=").next().unwrap().parse().unwrap()
 }
 
@@ -663,7 +663,7 @@ async fn hosts_add_edit_disable_with_validation() {
     env.settle().await;
     let s = env
         .store
-        .blocking(|c| minke_store::run_sessions(c, 1))
+        .blocking(|c| minke_store::run_sessions(c, minke_core::RunId::new(1)))
         .await
         .unwrap();
     assert_eq!(s[0].state, minke_core::State::Canceled);
@@ -777,7 +777,7 @@ async fn failed_history_writes_are_said_on_every_page() {
         minke_store::insert_message(
             c,
             &minke_store::MessageRow {
-                session_id: 999_999,
+                session_id: minke_core::SessionId::new(999_999),
                 seq: 1,
                 level: "info".into(),
                 body: "{}".into(),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use minke_core::{FailReason, HostTarget, ModelObject};
+use minke_core::{FailReason, HostTarget, ModelObject, SessionId};
 use minke_store::{Query, SessionRecord, WorkItem, now_micros};
 
 use super::{Held, Shared};
@@ -53,7 +53,7 @@ impl Shared {
         {
             Ok(true) => self.count(|r| r.items_handed_back += 1),
             Ok(false) => {}
-            Err(e) => tracing::warn!(item = id, "handing back a work item failed: {e}"),
+            Err(e) => tracing::warn!(item = %id, "handing back a work item failed: {e}"),
         }
     }
 
@@ -201,7 +201,7 @@ impl Shared {
             }
             Ok((None, _)) => self.count(|r| r.items_lost += 1),
             Err(e) => tracing::error!(
-                item = item.id,
+                item = %item.id,
                 "recording the end of a work item failed: {e}"
             ),
         }
@@ -211,8 +211,8 @@ impl Shared {
     /// do not fit, its host is gone): its sessions fail with why, and it ends.
     async fn refuse(&self, item: &WorkItem, why: &str) {
         tracing::error!(
-            item = item.id,
-            run_id = item.run_id,
+            item = %item.id,
+            run_id = %item.run_id,
             "cannot run a work item: {why}"
         );
         let it = item.clone();
@@ -228,7 +228,7 @@ impl Shared {
     }
 
     /// Ends sessions of an item as failed (reason `setup`), with why as a message.
-    async fn fail_sessions(&self, item: &WorkItem, ids: &[i64], why: &str) {
+    async fn fail_sessions(&self, item: &WorkItem, ids: &[SessionId], why: &str) {
         let (ids, at, why_owned) = (ids.to_vec(), now_micros(), why.to_owned());
         let reason = FailReason::Setup.as_str();
         let written = self
@@ -251,7 +251,7 @@ impl Shared {
             .await;
         if let Err(e) = written {
             tracing::error!(
-                item = item.id,
+                item = %item.id,
                 "recording the failure of sessions failed: {e}"
             );
         }

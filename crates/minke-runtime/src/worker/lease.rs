@@ -5,6 +5,7 @@
 //! is true and nothing runs twice. And the reaper: every worker tries, one at a time
 //! works (the store takes an advisory lock), ending the runs it leaves without work.
 
+use minke_core::{RunId, WorkItemId};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ pub(super) fn heartbeat(shared: Arc<Shared>) -> JoinHandle<()> {
 impl Shared {
     /// The items held since before `sent` that the renewal missed are lost: their
     /// sessions stop at once, nothing more of them is recorded.
-    fn drop_missing(&self, renewed: &BTreeSet<i64>, sent: Instant) {
+    fn drop_missing(&self, renewed: &BTreeSet<WorkItemId>, sent: Instant) {
         self.give_up(
             |id, h| h.claimed < sent && !renewed.contains(&id),
             "the lease of a work item ran out: stopping its sessions",
@@ -77,7 +78,7 @@ impl Shared {
     }
 
     /// Marks the held items `which` picks lost and stops their sessions at once.
-    fn give_up(&self, which: impl Fn(i64, &Held) -> bool, why: &str) {
+    fn give_up(&self, which: impl Fn(WorkItemId, &Held) -> bool, why: &str) {
         let Ok(held) = self.held.lock() else { return };
         for (&id, h) in held.iter() {
             if h.hold.is_lost() || !which(id, h) {
@@ -85,8 +86,8 @@ impl Shared {
             }
             tracing::error!(
                 worker = self.queue.name(),
-                item = id,
-                run_id = h.run_id,
+                item = %id,
+                run_id = %h.run_id,
                 "{why}"
             );
             h.hold.mark_lost();
@@ -124,7 +125,7 @@ pub(super) fn reaper(shared: Arc<Shared>) -> JoinHandle<()> {
 
 /// One pass of the reaper, then the end of the runs it touched that have nothing
 /// left; returns those runs.
-fn reap(c: &mut minke_store::Conn) -> minke_store::Result<Vec<i64>> {
+fn reap(c: &mut minke_store::Conn) -> minke_store::Result<Vec<RunId>> {
     let Some(reaped) = minke_store::reap_expired(c)? else {
         return Ok(Vec::new());
     };
@@ -132,15 +133,15 @@ fn reap(c: &mut minke_store::Conn) -> minke_store::Result<Vec<i64>> {
         return Ok(Vec::new());
     }
     for item in &reaped.handed_back {
-        tracing::warn!(item = item.item_id, run_id = item.run_id, worker = ?item.worker,
+        tracing::warn!(item = %item.item_id, run_id = %item.run_id, worker = ?item.worker,
             "a work item's lease ran out before it started: queued again");
     }
     for item in &reaped.lost {
-        tracing::error!(item = item.item_id, run_id = item.run_id, worker = ?item.worker,
+        tracing::error!(item = %item.item_id, run_id = %item.run_id, worker = ?item.worker,
             interrupted = ?item.interrupted, requeued = ?item.requeued,
             "a work item's lease ran out while it ran: its started sessions end interrupted");
     }
-    let runs: BTreeSet<i64> = reaped.lost.iter().map(|l| l.run_id).collect();
+    let runs: BTreeSet<RunId> = reaped.lost.iter().map(|l| l.run_id).collect();
     let mut ended = Vec::new();
     for run_id in runs {
         if minke_store::finish_run_if_complete(c, run_id, now_micros())?.is_some() {

@@ -10,6 +10,7 @@ mod lease;
 mod runs;
 mod wake;
 
+use minke_core::{RunId, WorkItemId};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -100,7 +101,7 @@ impl std::fmt::Debug for Worker {
 
 /// An item the worker holds.
 struct Held {
-    run_id: i64,
+    run_id: RunId,
     hold: Arc<ItemHold>,
     /// When it was claimed: a heartbeat sent before that does not renew it.
     claimed: Instant,
@@ -113,7 +114,7 @@ pub(crate) struct Shared {
     engine: Engine,
     queue: QueueWorker,
     config: WorkerConfig,
-    held: Mutex<BTreeMap<i64, Held>>,
+    held: Mutex<BTreeMap<WorkItemId, Held>>,
     runs: runs::Runs,
     draining: watch::Sender<bool>,
     report: Mutex<WorkerReport>,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use minke_core::Params;
+use minke_core::{Params, RunId};
 use minke_store::Query;
 use tokio::task::JoinHandle;
 
@@ -23,13 +23,17 @@ struct Slot {
 /// The runs a worker has items of.
 #[derive(Default)]
 pub(crate) struct Runs {
-    map: Mutex<BTreeMap<i64, Slot>>,
+    map: Mutex<BTreeMap<RunId, Slot>>,
 }
 
 impl Runs {
     /// The context and stop of a run, loaded the first time; one more item of the
     /// run is held until [`leave`](Self::leave).
-    pub(crate) async fn enter(&self, engine: &Engine, run_id: i64) -> Result<(RunCtx, Canceller)> {
+    pub(crate) async fn enter(
+        &self,
+        engine: &Engine,
+        run_id: RunId,
+    ) -> Result<(RunCtx, Canceller)> {
         if let Some(got) = self.join(run_id) {
             return Ok(got);
         }
@@ -45,7 +49,7 @@ impl Runs {
         Ok((slot.ctx.clone(), slot.canceller.clone()))
     }
 
-    fn join(&self, run_id: i64) -> Option<(RunCtx, Canceller)> {
+    fn join(&self, run_id: RunId) -> Option<(RunCtx, Canceller)> {
         let mut map = self.map.lock().ok()?;
         let slot = map.get_mut(&run_id)?;
         slot.items += 1;
@@ -53,7 +57,7 @@ impl Runs {
     }
 
     /// One item of the run less; the run is forgotten after its last.
-    pub(crate) fn leave(&self, run_id: i64) {
+    pub(crate) fn leave(&self, run_id: RunId) {
         let Ok(mut map) = self.map.lock() else { return };
         let Some(slot) = map.get_mut(&run_id) else {
             return;
@@ -75,7 +79,7 @@ fn poisoned<T>(_: T) -> Error {
 
 /// A run's context from its row: its session instantiated with its parameters
 /// (secret ones unsealed), its limits.
-async fn load(engine: &Engine, run_id: i64) -> Result<(RunCtx, Canceller)> {
+async fn load(engine: &Engine, run_id: RunId) -> Result<(RunCtx, Canceller)> {
     let (run, sealed) = engine
         .store()
         .blocking(move |c| {

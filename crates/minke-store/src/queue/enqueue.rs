@@ -1,7 +1,7 @@
 //! Queuing a run's work: one item per host, and reading items back.
 
 use diesel::prelude::*;
-use minke_core::State;
+use minke_core::{RunId, State, WorkItemId};
 
 use super::{WORK_CHANNEL, WorkItem, WorkState, database_now};
 use crate::schema::{minke_sessions as ses, minke_work_items as wi};
@@ -15,7 +15,7 @@ use crate::{Conn, Error, Result, SessionRecord, with_conn};
 ///
 /// Call it in the transaction that records the run to make both one write (see the
 /// [module docs](self)).
-pub fn enqueue_run(conn: &mut Conn, run_id: i64) -> Result<Vec<i64>> {
+pub fn enqueue_run(conn: &mut Conn, run_id: RunId) -> Result<Vec<WorkItemId>> {
     let now = database_now(conn)?;
     let hosts = unqueued_hosts(conn, run_id)?;
     if hosts.is_empty() {
@@ -24,7 +24,7 @@ pub fn enqueue_run(conn: &mut Conn, run_id: i64) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(hosts.len());
     for chunk in hosts.chunks(1000) {
         let rows: Vec<_> = chunk.iter().map(|h| new_item(run_id, *h, now)).collect();
-        let got: Vec<i64> = with_conn!(&mut *conn, |c, B| diesel::insert_into(wi::table)
+        let got: Vec<WorkItemId> = with_conn!(&mut *conn, |c, B| diesel::insert_into(wi::table)
             .values(rows)
             .returning(wi::id)
             .get_results(c)
@@ -73,7 +73,7 @@ fn refresh_statistics(conn: &mut Conn, added: usize) -> Result<()> {
 }
 
 type NewItem = (
-    diesel::dsl::Eq<wi::run_id, i64>,
+    diesel::dsl::Eq<wi::run_id, RunId>,
     diesel::dsl::Eq<wi::host_id, i64>,
     diesel::dsl::Eq<wi::state, WorkState>,
     diesel::dsl::Eq<wi::attempts, i32>,
@@ -81,7 +81,7 @@ type NewItem = (
     diesel::dsl::Eq<wi::updated_at, i64>,
 );
 
-fn new_item(run_id: i64, host_id: i64, now: i64) -> NewItem {
+fn new_item(run_id: RunId, host_id: i64, now: i64) -> NewItem {
     (
         wi::run_id.eq(run_id),
         wi::host_id.eq(host_id),
@@ -94,7 +94,7 @@ fn new_item(run_id: i64, host_id: i64, now: i64) -> NewItem {
 
 /// The hosts of a run's `initialized` sessions that have no item of the run yet, in
 /// the order of their first session.
-fn unqueued_hosts(conn: &mut Conn, run_id: i64) -> Result<Vec<i64>> {
+fn unqueued_hosts(conn: &mut Conn, run_id: RunId) -> Result<Vec<i64>> {
     let context = format!("finding the hosts of run {run_id} to queue");
     let (sessions, queued): (Vec<(Option<i64>, i64)>, Vec<i64>) = with_conn!(conn, |c, B| {
         let sessions = ses::table
@@ -122,12 +122,12 @@ fn unqueued_hosts(conn: &mut Conn, run_id: i64) -> Result<Vec<i64>> {
 }
 
 /// Announces new items on [`WORK_CHANNEL`] (PostgreSQL; nothing on SQLite).
-pub(super) fn notify_work(conn: &mut Conn, ids: &[i64]) -> Result<()> {
+pub(super) fn notify_work(conn: &mut Conn, ids: &[WorkItemId]) -> Result<()> {
     crate::listen::notify_ids(conn, WORK_CHANNEL, ids)
 }
 
 /// One work item by id.
-pub fn work_item(conn: &mut Conn, id: i64) -> Result<WorkItem> {
+pub fn work_item(conn: &mut Conn, id: WorkItemId) -> Result<WorkItem> {
     with_conn!(conn, |c, B| wi::table
         .find(id)
         .select(WorkItem::as_select())
@@ -136,12 +136,12 @@ pub fn work_item(conn: &mut Conn, id: i64) -> Result<WorkItem> {
         .map_err(Error::query(format!("loading work item {id}"))))?
     .ok_or(Error::NotFound {
         model: "work item".into(),
-        id,
+        id: id.get(),
     })
 }
 
 /// The work items of a run, oldest first.
-pub fn run_work_items(conn: &mut Conn, run_id: i64) -> Result<Vec<WorkItem>> {
+pub fn run_work_items(conn: &mut Conn, run_id: RunId) -> Result<Vec<WorkItem>> {
     with_conn!(conn, |c, B| wi::table
         .filter(wi::run_id.eq(run_id))
         .order(wi::id)
@@ -170,7 +170,7 @@ pub fn work_item_sessions(conn: &mut Conn, item: &WorkItem) -> Result<Vec<Sessio
 
 /// Queues again, as a new item, what is left of `item` (its sessions not started);
 /// the new item's id.
-pub(super) fn requeue(conn: &mut Conn, item: &WorkItem) -> Result<i64> {
+pub(super) fn requeue(conn: &mut Conn, item: &WorkItem) -> Result<WorkItemId> {
     let now = database_now(conn)?;
     let row = new_item(item.run_id, item.host_id, now);
     let id = with_conn!(&mut *conn, |c, B| diesel::insert_into(wi::table)

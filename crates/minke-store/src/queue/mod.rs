@@ -96,6 +96,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::schema::minke_work_items as wi;
 use crate::{Conn, Error, Result, with_conn};
+use minke_core::{RunId, WorkItemId};
 
 /// The PostgreSQL channel on which [`enqueue_run`] (and the reaper, for the items it
 /// queues again) announce new work items; the payload is the item's id.
@@ -223,9 +224,9 @@ where
 #[diesel(table_name = wi)]
 pub struct WorkItem {
     /// Id.
-    pub id: i64,
+    pub id: WorkItemId,
     /// The run.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// The host whose sessions of the run it holds.
     pub host_id: i64,
     /// Where it is.

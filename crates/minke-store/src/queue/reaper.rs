@@ -4,7 +4,7 @@
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable};
-use minke_core::{FailReason, State, Status};
+use minke_core::{FailReason, RunId, SessionId, State, Status, WorkItemId};
 use serde::Serialize;
 
 use super::enqueue::{notify_work, requeue};
@@ -35,9 +35,9 @@ impl Reaped {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HandedBack {
     /// The item (queued again under the same id).
-    pub item_id: i64,
+    pub item_id: WorkItemId,
     /// Its run.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// Its host.
     pub host_id: i64,
     /// The worker whose lease ran out.
@@ -48,20 +48,20 @@ pub struct HandedBack {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LostItem {
     /// The item.
-    pub item_id: i64,
+    pub item_id: WorkItemId,
     /// Its run.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// Its host.
     pub host_id: i64,
     /// The worker whose lease ran out.
     pub worker: Option<String>,
     /// Its sessions that had started: now `failed` with reason `interrupted`
     /// (never run again: remote commands have side effects).
-    pub interrupted: Vec<i64>,
+    pub interrupted: Vec<SessionId>,
     /// Its sessions that had not started, queued again in a new item.
-    pub requeued: Vec<i64>,
+    pub requeued: Vec<SessionId>,
     /// The new item holding them, if any.
-    pub new_item: Option<i64>,
+    pub new_item: Option<WorkItemId>,
     /// Whether the run's lock of the host was released (when none of its sessions
     /// on the host is left to run).
     pub released_host_lock: bool,
@@ -174,7 +174,7 @@ fn reap_running(conn: &mut Conn, item: &WorkItem) -> Result<Option<LostItem>> {
         return Ok(None);
     }
     let interrupted = interrupt_started(conn, item)?;
-    let requeued: Vec<i64> = work_item_sessions(conn, item)?
+    let requeued: Vec<SessionId> = work_item_sessions(conn, item)?
         .into_iter()
         .map(|s| s.id)
         .collect();
@@ -196,9 +196,9 @@ fn reap_running(conn: &mut Conn, item: &WorkItem) -> Result<Option<LostItem>> {
 }
 
 /// Ends the item's `running` sessions `failed`/`interrupted`; returns their ids.
-fn interrupt_started(conn: &mut Conn, item: &WorkItem) -> Result<Vec<i64>> {
+fn interrupt_started(conn: &mut Conn, item: &WorkItem) -> Result<Vec<SessionId>> {
     let at = now_micros();
-    let mut ids: Vec<i64> = with_conn!(conn, |c, B| diesel::update(
+    let mut ids: Vec<SessionId> = with_conn!(conn, |c, B| diesel::update(
         ses::table
             .filter(ses::run_id.eq(item.run_id))
             .filter(ses::host_id.eq(item.host_id))

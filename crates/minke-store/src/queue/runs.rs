@@ -4,7 +4,7 @@
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use minke_core::{RunState, State};
+use minke_core::{RunId, RunState, State};
 
 use super::{WorkState, now_sql};
 use crate::schema::{
@@ -16,7 +16,7 @@ use crate::{Conn, Error, Result, now_micros, with_conn};
 pub const CANCELED_IN_QUEUE: &str = "canceled before it started";
 
 /// Of these runs, those with work items that are not over ([`WorkState::OPEN`]).
-pub(crate) fn runs_with_open_work(conn: &mut Conn, runs: &[i64]) -> Result<Vec<i64>> {
+pub(crate) fn runs_with_open_work(conn: &mut Conn, runs: &[RunId]) -> Result<Vec<RunId>> {
     with_conn!(conn, |c, B| wi::table
         .filter(wi::run_id.eq_any(runs))
         .filter(wi::state.eq_any(WorkState::OPEN))
@@ -27,7 +27,7 @@ pub(crate) fn runs_with_open_work(conn: &mut Conn, runs: &[i64]) -> Result<Vec<i
 }
 
 /// True when the run was queued for workers (it has work items, open or not).
-pub(crate) fn has_work_items(conn: &mut Conn, run_id: i64) -> Result<bool> {
+pub(crate) fn has_work_items(conn: &mut Conn, run_id: RunId) -> Result<bool> {
     with_conn!(conn, |c, B| diesel::select(diesel::dsl::exists(
         wi::table.filter(wi::run_id.eq(run_id))
     ))
@@ -41,7 +41,7 @@ pub(crate) fn has_work_items(conn: &mut Conn, run_id: i64) -> Result<bool> {
 /// their sessions not started end `canceled` ([`CANCELED_IN_QUEUE`]) and the run's
 /// locks of their hosts are released. Items a worker holds are left to it (it sees
 /// the run's stop). Returns the canceled sessions' ids.
-pub fn cancel_queued_work(conn: &mut Conn, run_id: i64) -> Result<Vec<i64>> {
+pub fn cancel_queued_work(conn: &mut Conn, run_id: RunId) -> Result<Vec<i64>> {
     let now = now_sql(conn);
     let at = now_micros();
     let context = format!("canceling the queued work of run {run_id}");
@@ -94,7 +94,7 @@ pub fn cancel_queued_work(conn: &mut Conn, run_id: i64) -> Result<Vec<i64>> {
 /// ends the last item calls it (a worker, the reaper, a stop); of concurrent callers
 /// one ends the run. Returns the state it ended in, `None` when the run goes on or
 /// had ended already.
-pub fn finish_run_if_complete(conn: &mut Conn, run_id: i64, at: i64) -> Result<Option<RunState>> {
+pub fn finish_run_if_complete(conn: &mut Conn, run_id: RunId, at: i64) -> Result<Option<RunState>> {
     let context = format!("ending run {run_id} when its work is over");
     let open_sessions = [State::Initialized, State::Running];
     // `EXISTS`, not a count: a big run asks this at the end of each of its items.
@@ -165,7 +165,7 @@ pub fn finish_run_if_complete(conn: &mut Conn, run_id: i64, at: i64) -> Result<O
 
 /// Gives a queued run a concurrency of its own: at most `hosts` of its work items
 /// held at once, over all workers (see [`QueueWorker::claim`]).
-pub fn set_run_concurrency(conn: &mut Conn, run_id: i64, hosts: u32) -> Result<()> {
+pub fn set_run_concurrency(conn: &mut Conn, run_id: RunId, hosts: u32) -> Result<()> {
     let hosts = i32::try_from(hosts.max(1)).unwrap_or(i32::MAX);
     with_conn!(conn, |c, B| diesel::update(run::table.find(run_id))
         .set(run::concurrency.eq(hosts))
@@ -178,7 +178,7 @@ pub fn set_run_concurrency(conn: &mut Conn, run_id: i64, hosts: u32) -> Result<(
 
 /// Keeps a run's secret parameters, sealed by the caller (see `minke_core::sealed`),
 /// for the workers that execute it; erased when the run ends.
-pub fn seal_run_params(conn: &mut Conn, run_id: i64, sealed: &str) -> Result<()> {
+pub fn seal_run_params(conn: &mut Conn, run_id: RunId, sealed: &str) -> Result<()> {
     with_conn!(conn, |c, B| diesel::update(run::table.find(run_id))
         .set(run::sealed_params.eq(sealed))
         .execute(c)
@@ -189,7 +189,7 @@ pub fn seal_run_params(conn: &mut Conn, run_id: i64, sealed: &str) -> Result<()>
 }
 
 /// A run's sealed secret parameters, while it goes on.
-pub fn sealed_run_params(conn: &mut Conn, run_id: i64) -> Result<Option<String>> {
+pub fn sealed_run_params(conn: &mut Conn, run_id: RunId) -> Result<Option<String>> {
     with_conn!(conn, |c, B| run::table
         .find(run_id)
         .select(run::sealed_params)

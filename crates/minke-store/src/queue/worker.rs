@@ -6,7 +6,7 @@ use std::time::Duration;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
-use minke_core::RunState;
+use minke_core::{RunId, RunState, SessionId, WorkItemId};
 use serde::Serialize;
 
 use super::enqueue::requeue;
@@ -149,7 +149,7 @@ impl QueueWorker {
     }
 
     /// The runs with a concurrency of their own and queued items this worker knows.
-    fn limited_runs(&self, conn: &mut Conn) -> Result<Vec<i64>> {
+    fn limited_runs(&self, conn: &mut Conn) -> Result<Vec<RunId>> {
         let sessions = &self.sessions;
         with_conn!(conn, |c, B| run::table
             .filter(run::state.eq(RunState::Running))
@@ -171,7 +171,7 @@ impl QueueWorker {
     /// Claims up to `room` queued items of a run with a concurrency of its own, as
     /// far as it allows, under a lock of the run's row (skipped when another claimer
     /// holds it: nothing is claimed of the run then).
-    fn claim_limited(&self, conn: &mut Conn, run_id: i64, room: usize) -> Result<Vec<WorkItem>> {
+    fn claim_limited(&self, conn: &mut Conn, run_id: RunId, room: usize) -> Result<Vec<WorkItem>> {
         let context = format!("claiming work of run {run_id} for worker {}", self.name);
         let limit: Option<Option<i32>> = match conn {
             Conn::Pg(c) => run::table
@@ -237,13 +237,13 @@ impl QueueWorker {
     /// runs on their hosts. Returns the ids of the items it renewed: an item the
     /// worker holds that is missing was lost (its lease ran out), and the worker must
     /// stop working on it.
-    pub fn heartbeat(&self, conn: &mut Conn) -> Result<Vec<i64>> {
+    pub fn heartbeat(&self, conn: &mut Conn) -> Result<Vec<WorkItemId>> {
         let lease = micros(self.lease);
         let now = now_sql(conn);
         let lock_until = now_micros().saturating_add(lease);
         let name = self.name.as_str();
         with_conn!(conn, |c, B| {
-            let mut ids: Vec<i64> = diesel::update(
+            let mut ids: Vec<WorkItemId> = diesel::update(
                 wi::table
                     .filter(wi::worker.eq(name))
                     .filter(wi::state.eq_any([WorkState::Claimed, WorkState::Running]))
@@ -273,20 +273,20 @@ impl QueueWorker {
 
     /// `claimed → running`: the worker starts an item it holds. False when the item is
     /// not `claimed` by this worker (a repeat, or the reaper handed it back).
-    pub fn start(&self, conn: &mut Conn, id: i64) -> Result<bool> {
+    pub fn start(&self, conn: &mut Conn, id: WorkItemId) -> Result<bool> {
         self.transition(conn, id, WorkState::Claimed, WorkState::Running)
     }
 
     /// `running → done`: the worker ran the item's sessions to their end. False when the
     /// item is not `running` by this worker (a repeat, or the reaper declared it lost).
-    pub fn finish(&self, conn: &mut Conn, id: i64) -> Result<bool> {
+    pub fn finish(&self, conn: &mut Conn, id: WorkItemId) -> Result<bool> {
         self.transition(conn, id, WorkState::Running, WorkState::Done)
     }
 
     /// `claimed → queued`: the worker gives back an item it has not started (e.g. it
     /// is shutting down), for another worker; the attempt stays counted. False when
     /// the item is not `claimed` by this worker.
-    pub fn hand_back(&self, conn: &mut Conn, id: i64) -> Result<bool> {
+    pub fn hand_back(&self, conn: &mut Conn, id: WorkItemId) -> Result<bool> {
         self.transition(conn, id, WorkState::Claimed, WorkState::Queued)
     }
 
@@ -297,13 +297,18 @@ impl QueueWorker {
     /// `failed`/`interrupted`) or not at all (the reaper queued it again): never
     /// twice. False when the session is not `initialized`, not the item's, or the
     /// item not held: the worker must not run it.
-    pub fn start_session(&self, conn: &mut Conn, item: &WorkItem, session_id: i64) -> Result<bool> {
+    pub fn start_session(
+        &self,
+        conn: &mut Conn,
+        item: &WorkItem,
+        session_id: SessionId,
+    ) -> Result<bool> {
         start_held(conn, &self.held_start(item.id, session_id))
     }
 
     /// What [`start_session`](Self::start_session) records, for the store's writer
     /// to merge with other starts ([`Store::start_held_session`](crate::Store::start_held_session)).
-    pub(crate) fn held_start(&self, item: i64, session: i64) -> HeldStart {
+    pub(crate) fn held_start(&self, item: WorkItemId, session: SessionId) -> HeldStart {
         HeldStart {
             worker: self.name.clone(),
             item,
@@ -316,13 +321,18 @@ impl QueueWorker {
     /// shutting down) after ending the sessions it started; the item's sessions not
     /// started yet go back to the queue as a new item (announced on [`WORK_CHANNEL`]).
     /// `None` when the item is not `running` by this worker (nothing changed).
-    pub fn hand_back_rest(&self, conn: &mut Conn, id: i64) -> Result<Option<HandedBackRest>> {
+    pub fn hand_back_rest(
+        &self,
+        conn: &mut Conn,
+        id: WorkItemId,
+    ) -> Result<Option<HandedBackRest>> {
         conn.transaction(|c| {
             if !self.finish(c, id)? {
                 return Ok(None);
             }
             let item = work_item(c, id)?;
-            let requeued: Vec<i64> = work_item_sessions(c, &item)?.iter().map(|s| s.id).collect();
+            let requeued: Vec<SessionId> =
+                work_item_sessions(c, &item)?.iter().map(|s| s.id).collect();
             let new_item = if requeued.is_empty() {
                 None
             } else {
@@ -332,7 +342,13 @@ impl QueueWorker {
         })
     }
 
-    fn transition(&self, conn: &mut Conn, id: i64, from: WorkState, to: WorkState) -> Result<bool> {
+    fn transition(
+        &self,
+        conn: &mut Conn,
+        id: WorkItemId,
+        from: WorkState,
+        to: WorkState,
+    ) -> Result<bool> {
         let now = sql::<BigInt>(now_sql(conn));
         let name = self.name.as_str();
         let context = format!("moving work item {id} from {from} to {to}");
@@ -398,11 +414,11 @@ pub(crate) fn start_held(conn: &mut Conn, s: &HeldStart) -> Result<bool> {
 pub(crate) fn start_held_pg(
     c: &mut diesel::PgConnection,
     starts: &[&HeldStart],
-) -> Result<HashSet<i64>> {
+) -> Result<HashSet<SessionId>> {
     #[derive(QueryableByName)]
     struct Started {
         #[diesel(sql_type = BigInt)]
-        id: i64,
+        id: SessionId,
     }
     let column = |f: fn(&HeldStart) -> i64| starts.iter().map(|s| f(s)).collect::<Vec<_>>();
     let workers: Vec<&str> = starts.iter().map(|s| s.worker.as_str()).collect();
@@ -414,8 +430,8 @@ pub(crate) fn start_held_pg(
          RETURNING minke_sessions.id",
         held_sql(now_sql_pg(), "v.item", "v.worker", "FOR SHARE")
     ))
-    .bind::<Array<BigInt>, _>(column(|s| s.session))
-    .bind::<Array<BigInt>, _>(column(|s| s.item))
+    .bind::<Array<BigInt>, _>(column(|s| s.session.get()))
+    .bind::<Array<BigInt>, _>(column(|s| s.item.get()))
     .bind::<Array<Text>, _>(workers)
     .bind::<Array<BigInt>, _>(column(|s| s.at))
     .load::<Started>(c)
@@ -453,7 +469,7 @@ fn claim_sql(now: &str, worker: &str, lease: &str, known: &str, tail: &str) -> S
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HandedBackRest {
     /// The item's sessions that had not started, queued again.
-    pub requeued: Vec<i64>,
+    pub requeued: Vec<SessionId>,
     /// The new item holding them, if any.
-    pub new_item: Option<i64>,
+    pub new_item: Option<WorkItemId>,
 }
