@@ -1,6 +1,23 @@
 //! Ids of the records Minke keeps, one type each, so that a run's id is never passed
 //! where a session's is wanted. Stored as `BIGINT`, shown and parsed as the number,
 //! serialized as the bare number (the JSON of the CLI and the API does not change).
+//!
+//! ```
+//! use minke_core::RunId;
+//!
+//! let run: RunId = "42".parse().unwrap();
+//! assert_eq!(run.get(), 42);
+//! assert_eq!(run.to_string(), "42");
+//! ```
+//!
+//! One kind of id is not taken for another:
+//!
+//! ```compile_fail
+//! use minke_core::{RunId, SessionId};
+//!
+//! fn stop(run: RunId) {}
+//! stop(SessionId::new(7)); // expected `RunId`, found `SessionId`
+//! ```
 
 use std::fmt;
 use std::num::ParseIntError;

@@ -2,6 +2,7 @@
 //! caller's part).
 
 use diesel::prelude::*;
+use minke_core::UserId;
 use serde::Serialize;
 
 use crate::schema::{
@@ -15,7 +16,7 @@ use crate::{Conn, Error, Result, now_micros, with_conn};
 #[diesel(table_name = usr)]
 pub struct UserRecord {
     /// Id.
-    pub id: i64,
+    pub id: UserId,
     /// Unique login name.
     pub username: String,
     /// The password's hash (PHC string); never shown.
@@ -43,7 +44,7 @@ pub struct WebSessionRecord {
     /// Hash of the cookie's token.
     pub token_hash: String,
     /// The user.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The CSRF token of this session.
     pub csrf_token: String,
     /// Created at (µs).
@@ -58,7 +59,7 @@ pub fn create_user(
     username: &str,
     password_hash: &str,
     superuser: bool,
-) -> Result<i64> {
+) -> Result<UserId> {
     if username.trim().is_empty() || username.chars().any(char::is_whitespace) {
         return Err(Error::BadQuery(format!(
             "invalid user name `{username}`: no spaces, not empty"
@@ -91,7 +92,7 @@ pub fn find_user(conn: &mut Conn, username: &str) -> Result<Option<UserRecord>> 
 }
 
 /// The user of that id.
-pub fn get_user(conn: &mut Conn, id: i64) -> Result<UserRecord> {
+pub fn get_user(conn: &mut Conn, id: UserId) -> Result<UserRecord> {
     with_conn!(conn, |c, B| usr::table
         .find(id)
         .select(UserRecord::as_select())
@@ -100,7 +101,7 @@ pub fn get_user(conn: &mut Conn, id: i64) -> Result<UserRecord> {
         .map_err(Error::query("loading a user")))?
     .ok_or(Error::NotFound {
         model: "user".into(),
-        id,
+        id: id.get(),
     })
 }
 
@@ -113,7 +114,7 @@ pub fn list_users(conn: &mut Conn) -> Result<Vec<UserRecord>> {
         .map_err(Error::query("listing users")))
 }
 
-fn user_id(conn: &mut Conn, username: &str) -> Result<i64> {
+fn user_id(conn: &mut Conn, username: &str) -> Result<UserId> {
     find_user(conn, username)?
         .map(|u| u.id)
         .ok_or_else(|| Error::BadQuery(format!("no user named `{username}`")))
@@ -131,7 +132,7 @@ pub fn set_password_hash(conn: &mut Conn, username: &str, password_hash: &str) -
 }
 
 /// Ends a user's web sessions, and their API tokens when `tokens`.
-fn end_logins(conn: &mut Conn, id: i64, tokens: bool) -> Result<()> {
+fn end_logins(conn: &mut Conn, id: UserId, tokens: bool) -> Result<()> {
     with_conn!(conn, |c, B| {
         diesel::delete(ws::table.filter(ws::user_id.eq(id)))
             .execute(c)
@@ -203,7 +204,7 @@ pub fn revoke(conn: &mut Conn, username: &str, permission: &str) -> Result<()> {
 }
 
 /// A user's permissions, sorted.
-pub fn user_permissions(conn: &mut Conn, user_id: i64) -> Result<Vec<String>> {
+pub fn user_permissions(conn: &mut Conn, user_id: UserId) -> Result<Vec<String>> {
     with_conn!(conn, |c, B| perm::table
         .filter(perm::user_id.eq(user_id))
         .order(perm::permission.asc())
@@ -216,7 +217,7 @@ pub fn user_permissions(conn: &mut Conn, user_id: i64) -> Result<Vec<String>> {
 pub fn create_web_session(
     conn: &mut Conn,
     token_hash: &str,
-    user_id: i64,
+    user_id: UserId,
     csrf: &str,
     ttl_us: i64,
 ) -> Result<()> {
@@ -350,7 +351,7 @@ pub fn revoke_api_token(conn: &mut Conn, id: i64) -> Result<String> {
 /// read-only SQLite connection it is not recorded).
 pub fn user_by_token(conn: &mut Conn, token_hash: &str) -> Result<Option<UserRecord>> {
     let now = now_micros();
-    let found: Option<(i64, i64, Option<i64>)> = with_conn!(&mut *conn, |c, B| tok::table
+    let found: Option<(i64, UserId, Option<i64>)> = with_conn!(&mut *conn, |c, B| tok::table
         .filter(tok::token_hash.eq(token_hash))
         .filter(tok::expires_at.is_null().or(tok::expires_at.gt(now)))
         .select((tok::id, tok::user_id, tok::last_used_at))
