@@ -40,8 +40,8 @@ pub use query::{
     load_in_chunks,
 };
 pub use queue::{
-    CANCELED_IN_QUEUE, HandedBack, HandedBackRest, LostItem, QueueWorker, REAPER_LOCK_KEY, Reaped,
-    WORK_CHANNEL, WorkItem, WorkState, cancel_queued_work, database_now, enqueue_run,
+    CANCELED_IN_QUEUE, HandedBack, HandedBackRest, ItemEnd, LostItem, QueueWorker, REAPER_LOCK_KEY,
+    Reaped, WORK_CHANNEL, WorkItem, WorkState, cancel_queued_work, database_now, enqueue_run,
     finish_run_if_complete, reap_expired, run_work_items, seal_run_params, sealed_run_params,
     set_run_concurrency, work_item, work_item_sessions,
 };

@@ -664,6 +664,126 @@ fn a_worker_stopping_early_hands_back_the_sessions_it_did_not_start() {
     }
 }
 
+/// Claims and starts one item for `worker` and runs its sessions to success.
+fn run_one_item(
+    conn: &mut Conn,
+    worker: &QueueWorker,
+    sessions: &HashMap<i64, Vec<SessionId>>,
+) -> WorkItem {
+    let item = worker.claim(conn, 1).unwrap().remove(0);
+    assert!(worker.start(conn, item.id).unwrap());
+    for &s in &sessions[&item.host_id] {
+        assert!(worker.start_session(conn, &item, s).unwrap());
+        minke_store::finish_session(conn, s, State::Completed, Some(Status::Success), None, 2)
+            .unwrap();
+    }
+    item
+}
+
+#[test]
+fn ending_items_releases_their_hosts_and_the_last_one_ends_the_run() {
+    let b = backends("q_end");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run_id, by_host) = record_run(&mut conn, "deploy", &[1, 2, 3], 2);
+        let me = QueueWorker::new("me", ["deploy"], LONG).unwrap();
+        let first = run_one_item(&mut conn, &me, &by_host);
+        let end = me.end_item(&mut conn, &first, 5).unwrap().unwrap();
+        assert_eq!(
+            (end.requeued.len(), end.new_item, end.run_ended),
+            (0, None, None),
+            "{url}"
+        );
+        assert!(!host_locked(&mut conn, run_id, first.host_id), "{url}");
+        assert!(host_locked(&mut conn, run_id, 2), "{url}");
+        assert!(
+            me.end_item(&mut conn, &first, 5).unwrap().is_none(),
+            "{url}: a repeat"
+        );
+
+        // One session not started: queued again, the host kept.
+        let second = me.claim(&mut conn, 1).unwrap().remove(0);
+        assert!(me.start(&mut conn, second.id).unwrap());
+        let s = &by_host[&second.host_id];
+        assert!(me.start_session(&mut conn, &second, s[0]).unwrap());
+        minke_store::finish_session(&mut conn, s[0], State::Completed, None, None, 2).unwrap();
+        let end = me.end_item(&mut conn, &second, 6).unwrap().unwrap();
+        assert_eq!(end.requeued, [s[1]], "{url}");
+        assert!(end.new_item.is_some() && end.run_ended.is_none(), "{url}");
+        assert!(host_locked(&mut conn, run_id, second.host_id), "{url}");
+
+        // The rest, then the last item ends the run.
+        for _ in 0..2 {
+            let item = me.claim(&mut conn, 1).unwrap().remove(0);
+            assert!(me.start(&mut conn, item.id).unwrap());
+            for s in minke_store::work_item_sessions(&mut conn, &item).unwrap() {
+                assert!(me.start_session(&mut conn, &item, s.id).unwrap());
+                minke_store::finish_session(&mut conn, s.id, State::Completed, None, None, 2)
+                    .unwrap();
+            }
+            let end = me.end_item(&mut conn, &item, 7).unwrap().unwrap();
+            let last = minke_store::run_work_items(&mut conn, run_id)
+                .unwrap()
+                .iter()
+                .all(|i| i.state == WorkState::Done);
+            assert_eq!(end.run_ended, last.then_some(RunState::Done), "{url}");
+        }
+        let run = minke_store::get_run(&mut conn, run_id).unwrap();
+        assert_eq!(
+            (run.state, run.finished_at),
+            (RunState::Done, Some(7)),
+            "{url}"
+        );
+        assert!(!host_locked(&mut conn, run_id, 2) && !host_locked(&mut conn, run_id, 3));
+    }
+}
+
+/// Two workers end a run's last two items in transactions that overlap: the second
+/// waits for the first and sees its end, so the run ends (each saw the other's item
+/// open, and the run stayed `running` with nothing left to run).
+#[test]
+fn the_last_items_ended_at_once_by_two_workers_end_the_run_on_postgresql() {
+    let b = backends("q_end_race");
+    let mut conn = open(&b.pg);
+    let (run_id, by_host) = record_run(&mut conn, "deploy", &[1, 2], 1);
+    let (a, z) = (
+        QueueWorker::new("a", ["deploy"], LONG).unwrap(),
+        QueueWorker::new("z", ["deploy"], LONG).unwrap(),
+    );
+    let (item_a, item_z) = (
+        run_one_item(&mut conn, &a, &by_host),
+        run_one_item(&mut conn, &z, &by_host),
+    );
+    let ended_a = Arc::new(Barrier::new(2));
+    let first = {
+        let (url, ended_a) = (b.pg.clone(), Arc::clone(&ended_a));
+        std::thread::spawn(move || {
+            let mut conn = open(&url);
+            conn.transaction(|c| {
+                let end = a.end_item(c, &item_a, 10)?;
+                ended_a.wait();
+                // Still uncommitted while the other worker ends its item.
+                std::thread::sleep(Duration::from_millis(300));
+                Ok::<_, minke_store::Error>(end)
+            })
+            .unwrap()
+        })
+    };
+    ended_a.wait();
+    let second = z.end_item(&mut open(&b.pg), &item_z, 11).unwrap();
+    let first = first.join().unwrap();
+    let ended: Vec<_> = [first, second]
+        .into_iter()
+        .flatten()
+        .map(|e| e.run_ended)
+        .collect();
+    assert_eq!(ended, [None, Some(RunState::Done)]);
+    assert_eq!(
+        minke_store::get_run(&mut conn, run_id).unwrap().state,
+        RunState::Done
+    );
+}
+
 #[test]
 fn heartbeat_extends_exactly_its_workers_leases() {
     let b = backends("q_heartbeat");

@@ -178,28 +178,21 @@ impl Shared {
         let ended = self
             .engine
             .store()
-            .write(move |c| {
-                let rest = queue.hand_back_rest(c, it.id)?;
-                if rest.as_ref().is_some_and(|r| r.new_item.is_none()) {
-                    minke_store::release_host_lock(c, it.run_id, it.host_id)?;
-                }
-                let run = minke_store::finish_run_if_complete(c, it.run_id, now_micros())?;
-                Ok((rest, run))
-            })
+            .write(move |c| queue.end_item(c, &it, now_micros()))
             .await;
         match ended {
-            Ok((Some(rest), run)) => {
-                if rest.new_item.is_some() {
+            Ok(Some(end)) => {
+                if end.new_item.is_some() {
                     self.count(|r| r.items_handed_back += 1);
                 } else {
                     self.count(|r| r.items_done += 1);
                 }
-                if run.is_some() {
+                if end.run_ended.is_some() {
                     let run_id = item.run_id;
                     self.engine.events().send(|| Event::RunFinished { run_id });
                 }
             }
-            Ok((None, _)) => self.count(|r| r.items_lost += 1),
+            Ok(None) => self.count(|r| r.items_lost += 1),
             Err(e) => tracing::error!(
                 item = %item.id,
                 "recording the end of a work item failed: {e}"

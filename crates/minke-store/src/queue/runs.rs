@@ -98,14 +98,23 @@ pub fn finish_run_if_complete(conn: &mut Conn, run_id: RunId, at: i64) -> Result
     let context = format!("ending run {run_id} when its work is over");
     let open_sessions = [State::Initialized, State::Running];
     // `EXISTS`, not a count: a big run asks this at the end of each of its items.
-    let (asked, left): (Option<Option<i16>>, bool) = with_conn!(&mut *conn, |c, B| {
-        let asked = run::table
+    // The run's row locked first (PostgreSQL): whoever ends an item of the run takes
+    // it after ending the item and before looking at what is left, so that of two
+    // workers ending the run's last two items at once the second sees the first's
+    // end (without it each saw the other's item open, and the run was never ended).
+    let asked = {
+        let running = run::table
             .find(run_id)
             .filter(run::state.eq(RunState::Running))
-            .select(run::stop_requested)
-            .first::<Option<i16>>(c)
-            .optional()
-            .map_err(Error::query(context.clone()))?;
+            .select(run::stop_requested);
+        match &mut *conn {
+            Conn::Pg(c) => running.for_no_key_update().first::<Option<i16>>(c),
+            Conn::Sqlite(c) => running.first::<Option<i16>>(c),
+        }
+        .optional()
+        .map_err(Error::query(context.clone()))?
+    };
+    let (asked, left): (Option<Option<i16>>, bool) = with_conn!(&mut *conn, |c, B| {
         // From the newest item down: the run's open items are its newest until it
         // is nearly over, and the items that ended lie below them.
         let items = asked.is_none()

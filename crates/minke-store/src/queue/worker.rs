@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use super::enqueue::requeue;
 use super::{
-    WorkItem, WorkState, micros, now_sql, now_sql_pg, now_sql_sqlite, work_item, work_item_sessions,
+    WorkItem, WorkState, finish_run_if_complete, micros, now_sql, now_sql_pg, now_sql_sqlite,
+    work_item, work_item_sessions,
 };
 use crate::rows::HeldStart;
 use crate::schema::{minke_host_locks as lk, minke_runs as run, minke_work_items as wi};
@@ -342,6 +343,68 @@ impl QueueWorker {
         })
     }
 
+    /// Ends an item whose sessions the worker ran: `running → done`, its sessions not
+    /// started (if any) queued again as a new item ([`hand_back_rest`](Self::hand_back_rest)),
+    /// the run's lock of the host released when none of them is left, and the run
+    /// ended when nothing of it is left at all ([`finish_run_if_complete`]). `None`
+    /// when the item is not `running` by this worker (the reaper declared it lost):
+    /// nothing changed.
+    ///
+    /// On PostgreSQL an item that ran all its sessions ends in one statement (its state
+    /// and its host's lock), and the run is looked at in two more: the end of each of
+    /// a big run's items is on the path of its last session to the run's end.
+    pub fn end_item(&self, conn: &mut Conn, item: &WorkItem, at: i64) -> Result<Option<ItemEnd>> {
+        let whole = match conn {
+            Conn::Pg(c) => self.end_whole_item_pg(c, item)?,
+            Conn::Sqlite(_) => false,
+        };
+        let (requeued, new_item) = if whole {
+            (Vec::new(), None)
+        } else {
+            let Some(rest) = self.hand_back_rest(conn, item.id)? else {
+                return Ok(None);
+            };
+            if rest.new_item.is_none() {
+                crate::release_host_lock(conn, item.run_id, item.host_id)?;
+            }
+            (rest.requeued, rest.new_item)
+        };
+        let run_ended = finish_run_if_complete(conn, item.run_id, at)?;
+        Ok(Some(ItemEnd {
+            requeued,
+            new_item,
+            run_ended,
+        }))
+    }
+
+    /// `running → done` and the host's lock released, in one statement, when the item
+    /// is `running` by this worker and none of its sessions waits: true when it was.
+    fn end_whole_item_pg(&self, c: &mut diesel::PgConnection, item: &WorkItem) -> Result<bool> {
+        #[derive(QueryableByName)]
+        struct Ended {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let ended = diesel::sql_query(format!(
+            "WITH done AS (\
+               UPDATE minke_work_items w SET state = 'done', lease_until = NULL, \
+               updated_at = {now} \
+               WHERE w.id = $1 AND w.state = 'running' AND w.worker = $2 \
+               AND NOT EXISTS (SELECT 1 FROM minke_sessions s WHERE s.run_id = w.run_id \
+                 AND s.host_id = w.host_id AND s.state = 'initialized') \
+               RETURNING w.run_id, w.host_id), \
+             unlocked AS (DELETE FROM minke_host_locks l USING done \
+               WHERE l.run_id = done.run_id AND l.host_id = done.host_id) \
+             SELECT count(*) AS n FROM done",
+            now = now_sql_pg()
+        ))
+        .bind::<BigInt, _>(item.id)
+        .bind::<Text, _>(self.name.as_str())
+        .get_result::<Ended>(c)
+        .map_err(Error::query(format!("ending work item {}", item.id)))?;
+        Ok(ended.n == 1)
+    }
+
     fn transition(
         &self,
         conn: &mut Conn,
@@ -463,6 +526,17 @@ fn claim_sql(now: &str, worker: &str, lease: &str, known: &str, tail: &str) -> S
            ORDER BY w.id {tail}) \
          RETURNING id, run_id, host_id, state, worker, lease_until, attempts, created_at, updated_at"
     )
+}
+
+/// What [`QueueWorker::end_item`] did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ItemEnd {
+    /// The item's sessions that had not started, queued again.
+    pub requeued: Vec<SessionId>,
+    /// The new item holding them, if any.
+    pub new_item: Option<WorkItemId>,
+    /// The state the run ended in, when the item was the last of it.
+    pub run_ended: Option<RunState>,
 }
 
 /// What [`QueueWorker::hand_back_rest`] did.
