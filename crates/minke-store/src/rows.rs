@@ -12,12 +12,12 @@
 //! command's end to its start, a session's end to its start), so the order of each
 //! session's history stands.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Binary, Bool, Integer, Nullable, Text};
-use minke_core::{SessionId, State, Status, WorkItemId};
+use minke_core::{RunId, SessionId, State, Status, WorkItemId};
 use tokio::sync::oneshot;
 
 use crate::{CommandRow, Conn, Error, MessageRow, Result};
@@ -82,6 +82,16 @@ pub(crate) enum RowJob {
         start: HeldStart,
         answer: oneshot::Sender<Result<bool>>,
     },
+    /// The end of a work item a worker ran, answered once the batch is committed.
+    ItemEnd(ItemEndJob),
+}
+
+/// An item's end asked by its worker ([`Store::end_work_item`](crate::Store::end_work_item)).
+pub(crate) struct ItemEndJob {
+    pub(crate) worker: crate::QueueWorker,
+    pub(crate) item: crate::WorkItem,
+    pub(crate) at: i64,
+    pub(crate) answer: oneshot::Sender<Result<Option<crate::ItemEnd>>>,
 }
 
 /// A row made, and what to do once the batch ends.
@@ -95,6 +105,15 @@ enum Made {
         start: HeldStart,
         answer: oneshot::Sender<Result<bool>>,
     },
+    ItemEnd(ItemEndJob),
+}
+
+/// What a merged write decided for the rows that ask: the held starts recorded and
+/// the items' ends, by index in the batch.
+#[derive(Default)]
+struct Decided {
+    started: HashSet<usize>,
+    ended: HashMap<usize, Option<crate::ItemEnd>>,
 }
 
 /// What the writer calls once the batch's transaction ended (its commit's outcome).
@@ -116,15 +135,11 @@ pub(crate) fn apply(c: &mut Conn, jobs: Vec<RowJob>, finishes: &mut Vec<Finish>)
                 failed,
             },
             RowJob::Held { start, answer } => Made::Held { start, answer },
+            RowJob::ItemEnd(end) => Made::ItemEnd(end),
         })
         .collect();
-    let merged = match &*c {
-        Conn::Pg(_) if made.len() > 1 => c
-            .transaction(|c| match c {
-                Conn::Pg(pg) => merged(pg, &made),
-                Conn::Sqlite(_) => Err(Error::Worker("merged rows need PostgreSQL".into())),
-            })
-            .ok(),
+    let mut merged = match &*c {
+        Conn::Pg(_) if made.len() > 1 => c.transaction(|c| merged(c, &made)).ok(),
         _ => None,
     };
     for (i, m) in made.into_iter().enumerate() {
@@ -138,18 +153,30 @@ pub(crate) fn apply(c: &mut Conn, jobs: Vec<RowJob>, finishes: &mut Vec<Finish>)
             }
             Made::Held { start, answer } => {
                 let out = match &merged {
-                    Some(started) => Ok(started.contains(&i)),
+                    Some(d) => Ok(d.started.contains(&i)),
                     None => one_held(c, &start),
                 };
-                finishes.push(Box::new(move |commit| {
-                    let _ = answer.send(match commit {
-                        Ok(()) => out,
-                        Err(e) => Err(Error::Worker(format!("commit failed: {e}"))),
-                    });
-                }));
+                finishes.push(answered(answer, out));
+            }
+            Made::ItemEnd(end) => {
+                let out = match merged.as_mut().and_then(|d| d.ended.remove(&i)) {
+                    Some(ended) => Ok(ended),
+                    None => c.transaction(|c| end.worker.end_item(c, &end.item, end.at)),
+                };
+                finishes.push(answered(end.answer, out));
             }
         }
     }
+}
+
+/// Tells a waiting caller what its write came to, once the batch's commit is known.
+fn answered<T: Send + 'static>(answer: oneshot::Sender<Result<T>>, out: Result<T>) -> Finish {
+    Box::new(move |commit| {
+        let _ = answer.send(match commit {
+            Ok(()) => out,
+            Err(e) => Err(Error::Worker(format!("commit failed: {e}"))),
+        });
+    })
 }
 
 /// The end of a write that may fail: `failed` is told why when the write or the
@@ -193,10 +220,12 @@ fn one_held(c: &mut Conn, s: &HeldStart) -> Result<bool> {
     }
 }
 
-/// Every row in one statement per kind, in the module's order; the indices (in
-/// `made`) of the held starts that were recorded.
-fn merged(c: &mut PgConnection, made: &[Made]) -> Result<HashSet<usize>> {
+/// Every row in one statement per kind, in the module's order (the items' ends
+/// last: they look at their sessions' ends); what was decided for the held starts
+/// and the items' ends, by index in `made`.
+fn merged(c: &mut Conn, made: &[Made]) -> Result<Decided> {
     let mut held = Vec::new();
+    let mut item_ends = Vec::new();
     let mut starts = Vec::new();
     let mut commands = Vec::new();
     let mut command_ends = Vec::new();
@@ -205,6 +234,7 @@ fn merged(c: &mut PgConnection, made: &[Made]) -> Result<HashSet<usize>> {
     for (i, m) in made.iter().enumerate() {
         match m {
             Made::Held { start, .. } => held.push((i, start)),
+            Made::ItemEnd(end) => item_ends.push((i, end)),
             Made::Row { row, .. } => match row {
                 HistoryRow::SessionStart { id, at } => starts.push((*id, *at)),
                 HistoryRow::Command(r) => commands.push(r),
@@ -222,13 +252,62 @@ fn merged(c: &mut PgConnection, made: &[Made]) -> Result<HashSet<usize>> {
             },
         }
     }
-    let started = held_starts(c, &held)?;
-    session_starts(c, &starts)?;
-    insert_commands(c, &commands)?;
-    finish_commands(c, &command_ends)?;
-    insert_messages(c, &messages)?;
-    finish_sessions(c, &ends)?;
-    Ok(started)
+    let pg = match c {
+        Conn::Pg(pg) => pg,
+        Conn::Sqlite(_) => return Err(Error::Worker("merged rows need PostgreSQL".into())),
+    };
+    let started = held_starts(pg, &held)?;
+    session_starts(pg, &starts)?;
+    insert_commands(pg, &commands)?;
+    finish_commands(pg, &command_ends)?;
+    insert_messages(pg, &messages)?;
+    finish_sessions(pg, &ends)?;
+    let ended = end_items(c, &item_ends)?;
+    Ok(Decided { started, ended })
+}
+
+/// Ends the items: those that ran all their sessions in one statement (their state
+/// and their hosts' locks), the others one by one
+/// ([`QueueWorker::end_item`](crate::QueueWorker::end_item)); then each run they
+/// belong to is looked at once, and its end told with the run's last item of the batch.
+fn end_items(
+    c: &mut Conn,
+    ends: &[(usize, &ItemEndJob)],
+) -> Result<HashMap<usize, Option<crate::ItemEnd>>> {
+    let mut out = HashMap::new();
+    if ends.is_empty() {
+        return Ok(out);
+    }
+    let items: Vec<(WorkItemId, &str)> = ends
+        .iter()
+        .map(|(_, e)| (e.item.id, e.worker.name()))
+        .collect();
+    let mut whole = crate::queue::end_whole_items(c, &items)?;
+    let mut runs: Vec<(RunId, usize, i64)> = Vec::new();
+    for &(i, e) in ends {
+        // An item ends once: asked twice in one batch, the first ask has it.
+        let ended = if whole.remove(&(e.item.id, e.worker.name().to_owned())) {
+            Some(crate::ItemEnd {
+                requeued: Vec::new(),
+                new_item: None,
+                run_ended: None,
+            })
+        } else {
+            e.worker.end_rest_of_item(c, &e.item)?
+        };
+        if ended.is_some() {
+            runs.retain(|r| r.0 != e.item.run_id);
+            runs.push((e.item.run_id, i, e.at));
+        }
+        out.insert(i, ended);
+    }
+    for (run, i, at) in runs {
+        let state = crate::finish_run_if_complete(c, run, at)?;
+        if let Some(Some(end)) = out.get_mut(&i) {
+            end.run_ended = state;
+        }
+    }
+    Ok(out)
 }
 
 fn held_starts(c: &mut PgConnection, held: &[(usize, &HeldStart)]) -> Result<HashSet<usize>> {

@@ -423,6 +423,31 @@ impl Store {
         }
     }
 
+    /// Ends a work item `worker` ran, as [`QueueWorker::end_item`](crate::QueueWorker::end_item)
+    /// does, after the history rows queued before it and merged with the other items'
+    /// ends queued beside them (on PostgreSQL one statement for the items that ran all
+    /// their sessions, and one look at each of their runs); answered once committed.
+    pub fn end_work_item(
+        &self,
+        worker: &crate::QueueWorker,
+        item: &crate::WorkItem,
+        at: i64,
+    ) -> impl std::future::Future<Output = Result<Option<crate::ItemEnd>>> + use<> {
+        // Queued now, in the order of the calls, not when first polled.
+        let (answer, rx) = oneshot::channel();
+        let sent = self.send(Job::Row(RowJob::ItemEnd(crate::rows::ItemEndJob {
+            worker: worker.clone(),
+            item: item.clone(),
+            at,
+            answer,
+        })));
+        async move {
+            sent?;
+            rx.await
+                .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
+        }
+    }
+
     /// Announces on [`RUN_CHANNEL`](crate::RUN_CHANNEL) that these runs changed
     /// (PostgreSQL), after the writes queued before it. Best effort: an announcement
     /// that cannot be written (the store closed, the database away) is logged, not

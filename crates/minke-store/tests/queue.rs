@@ -1116,3 +1116,106 @@ async fn held_starts_merged_in_a_batch_are_each_decided() {
         store.close().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_ends_merged_in_a_batch_see_the_rows_before_them_and_end_the_run_once() {
+    let b = backends("q_merged_ends");
+    for url in b.urls() {
+        let mut conn = open(url);
+        let (run_id, by_host) = record_run(&mut conn, "deploy", &[1, 2, 3], 2);
+        let me = QueueWorker::new("me", ["deploy"], LONG).unwrap();
+        let items = me.claim(&mut conn, 3).unwrap();
+        let item = |host: i64| items.iter().find(|i| i.host_id == host).unwrap().clone();
+        let finish = |conn: &mut Conn, s: SessionId| {
+            minke_store::finish_session(conn, s, State::Completed, Some(Status::Success), None, 2)
+                .unwrap();
+        };
+        for host in [1, 2, 3] {
+            assert!(me.start(&mut conn, item(host).id).unwrap());
+            assert!(
+                me.start_session(&mut conn, &item(host), by_host[&host][0])
+                    .unwrap()
+            );
+            finish(&mut conn, by_host[&host][0]);
+        }
+        assert!(
+            me.start_session(&mut conn, &item(1), by_host[&1][1])
+                .unwrap()
+        );
+        finish(&mut conn, by_host[&1][1]);
+        assert!(
+            me.start_session(&mut conn, &item(2), by_host[&2][1])
+                .unwrap()
+        );
+        // Host 3's second session never starts.
+
+        let store = minke_store::Store::open(url).await.unwrap();
+        // Hold the writer so that what follows goes into one batch.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        store.write_later("holding the writer", move |_| {
+            let _ = held.recv_timeout(Duration::from_secs(60));
+            Ok(())
+        });
+        let last = by_host[&2][1];
+        store.record_later("a session's end", move || {
+            minke_store::HistoryRow::SessionEnd(minke_store::SessionEnd {
+                id: last,
+                state: State::Completed,
+                status: Some(Status::Success),
+                reason: None,
+                at: 3,
+            })
+        });
+        let stranger = QueueWorker::new("stranger", ["deploy"], LONG).unwrap();
+        let answers = [
+            store.end_work_item(&stranger, &item(1), 4),
+            store.end_work_item(&me, &item(1), 4),
+            store.end_work_item(&me, &item(1), 4),
+            store.end_work_item(&me, &item(2), 4),
+            store.end_work_item(&me, &item(3), 4),
+        ];
+        release.send(()).unwrap();
+        let mut got = Vec::new();
+        for a in answers {
+            got.push(a.await.unwrap());
+        }
+        assert!(got[0].is_none(), "{url}: not the stranger's item");
+        let one = got[1].clone().unwrap();
+        assert_eq!(
+            (one.requeued.len(), one.new_item, one.run_ended),
+            (0, None, None),
+            "{url}"
+        );
+        assert!(got[2].is_none(), "{url}: an item ends once");
+        assert!(
+            got[3].as_ref().is_some_and(|e| e.run_ended.is_none()),
+            "{url}"
+        );
+        let three = got[4].clone().unwrap();
+        assert_eq!(three.requeued, [by_host[&3][1]], "{url}");
+        assert!(
+            three.new_item.is_some() && three.run_ended.is_none(),
+            "{url}"
+        );
+        assert_eq!(session_state(&mut conn, last).0, State::Completed, "{url}");
+        assert!(!host_locked(&mut conn, run_id, 1) && !host_locked(&mut conn, run_id, 2));
+        assert!(
+            host_locked(&mut conn, run_id, 3),
+            "{url}: host 3 has a session left"
+        );
+
+        // The rest runs; its end ends the run.
+        let rest = me.claim(&mut conn, 1).unwrap().remove(0);
+        assert!(me.start(&mut conn, rest.id).unwrap());
+        assert!(me.start_session(&mut conn, &rest, by_host[&3][1]).unwrap());
+        finish(&mut conn, by_host[&3][1]);
+        let end = store.end_work_item(&me, &rest, 5).await.unwrap().unwrap();
+        assert_eq!(end.run_ended, Some(RunState::Done), "{url}");
+        assert_eq!(
+            minke_store::get_run(&mut conn, run_id).unwrap().state,
+            RunState::Done
+        );
+        assert!(!host_locked(&mut conn, run_id, 3), "{url}");
+        store.close().await.unwrap();
+    }
+}

@@ -174,11 +174,10 @@ impl Shared {
     /// the run's lock of the host when nothing of it is left there, and ends the run
     /// when nothing of it is left at all.
     async fn end_item(&self, item: &WorkItem) {
-        let (queue, it) = (self.queue.clone(), item.clone());
         let ended = self
             .engine
             .store()
-            .write(move |c| queue.end_item(c, &it, now_micros()))
+            .end_work_item(&self.queue, item, now_micros())
             .await;
         match ended {
             Ok(Some(end)) => {

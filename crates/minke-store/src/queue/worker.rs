@@ -354,55 +354,42 @@ impl QueueWorker {
     /// and its host's lock), and the run is looked at in two more: the end of each of
     /// a big run's items is on the path of its last session to the run's end.
     pub fn end_item(&self, conn: &mut Conn, item: &WorkItem, at: i64) -> Result<Option<ItemEnd>> {
-        let whole = match conn {
-            Conn::Pg(c) => self.end_whole_item_pg(c, item)?,
-            Conn::Sqlite(_) => false,
-        };
-        let (requeued, new_item) = if whole {
-            (Vec::new(), None)
-        } else {
-            let Some(rest) = self.hand_back_rest(conn, item.id)? else {
-                return Ok(None);
-            };
-            if rest.new_item.is_none() {
-                crate::release_host_lock(conn, item.run_id, item.host_id)?;
+        let whole = end_whole_items(conn, &[(item.id, self.name())])?;
+        let mut end = if whole.contains(&(item.id, self.name.clone())) {
+            ItemEnd {
+                requeued: Vec::new(),
+                new_item: None,
+                run_ended: None,
             }
-            (rest.requeued, rest.new_item)
+        } else {
+            match self.end_rest_of_item(conn, item)? {
+                Some(end) => end,
+                None => return Ok(None),
+            }
         };
-        let run_ended = finish_run_if_complete(conn, item.run_id, at)?;
-        Ok(Some(ItemEnd {
-            requeued,
-            new_item,
-            run_ended,
-        }))
+        end.run_ended = finish_run_if_complete(conn, item.run_id, at)?;
+        Ok(Some(end))
     }
 
-    /// `running → done` and the host's lock released, in one statement, when the item
-    /// is `running` by this worker and none of its sessions waits: true when it was.
-    fn end_whole_item_pg(&self, c: &mut diesel::PgConnection, item: &WorkItem) -> Result<bool> {
-        #[derive(QueryableByName)]
-        struct Ended {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
+    /// [`end_item`](Self::end_item) without the look at the run, for an item that
+    /// may have sessions left: they go back to the queue, and the host's lock is
+    /// released when none is left.
+    pub(crate) fn end_rest_of_item(
+        &self,
+        conn: &mut Conn,
+        item: &WorkItem,
+    ) -> Result<Option<ItemEnd>> {
+        let Some(rest) = self.hand_back_rest(conn, item.id)? else {
+            return Ok(None);
+        };
+        if rest.new_item.is_none() {
+            crate::release_host_lock(conn, item.run_id, item.host_id)?;
         }
-        let ended = diesel::sql_query(format!(
-            "WITH done AS (\
-               UPDATE minke_work_items w SET state = 'done', lease_until = NULL, \
-               updated_at = {now} \
-               WHERE w.id = $1 AND w.state = 'running' AND w.worker = $2 \
-               AND NOT EXISTS (SELECT 1 FROM minke_sessions s WHERE s.run_id = w.run_id \
-                 AND s.host_id = w.host_id AND s.state = 'initialized') \
-               RETURNING w.run_id, w.host_id), \
-             unlocked AS (DELETE FROM minke_host_locks l USING done \
-               WHERE l.run_id = done.run_id AND l.host_id = done.host_id) \
-             SELECT count(*) AS n FROM done",
-            now = now_sql_pg()
-        ))
-        .bind::<BigInt, _>(item.id)
-        .bind::<Text, _>(self.name.as_str())
-        .get_result::<Ended>(c)
-        .map_err(Error::query(format!("ending work item {}", item.id)))?;
-        Ok(ended.n == 1)
+        Ok(Some(ItemEnd {
+            requeued: rest.requeued,
+            new_item: rest.new_item,
+            run_ended: None,
+        }))
     }
 
     fn transition(
@@ -503,6 +490,49 @@ pub(crate) fn start_held_pg(
         _ => format!("starting {} sessions of work items", starts.len()),
     }))?;
     Ok(started.into_iter().map(|s| s.id).collect())
+}
+
+/// `running → done` and the hosts' locks released, in one statement, for the items
+/// (id, worker) that are `running` by their worker and have no session waiting;
+/// returns them. PostgreSQL; on SQLite none (the callers end them one by one).
+pub(crate) fn end_whole_items(
+    conn: &mut Conn,
+    items: &[(WorkItemId, &str)],
+) -> Result<HashSet<(WorkItemId, String)>> {
+    #[derive(QueryableByName)]
+    struct Ended {
+        #[diesel(sql_type = BigInt)]
+        id: WorkItemId,
+        #[diesel(sql_type = Text)]
+        worker: String,
+    }
+    let Conn::Pg(c) = conn else {
+        return Ok(HashSet::new());
+    };
+    if items.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let ended = diesel::sql_query(format!(
+        "WITH done AS (\
+           UPDATE minke_work_items w SET state = 'done', lease_until = NULL, updated_at = {now} \
+           FROM unnest($1::bigint[], $2::text[]) AS v(id, worker) \
+           WHERE w.id = v.id AND w.state = 'running' AND w.worker = v.worker \
+           AND NOT EXISTS (SELECT 1 FROM minke_sessions s WHERE s.run_id = w.run_id \
+             AND s.host_id = w.host_id AND s.state = 'initialized') \
+           RETURNING w.id, w.worker, w.run_id, w.host_id), \
+         unlocked AS (DELETE FROM minke_host_locks l USING done \
+           WHERE l.run_id = done.run_id AND l.host_id = done.host_id) \
+         SELECT id, worker FROM done",
+        now = now_sql_pg()
+    ))
+    .bind::<Array<BigInt>, _>(items.iter().map(|i| i.0).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(items.iter().map(|i| i.1).collect::<Vec<_>>())
+    .load::<Ended>(c)
+    .map_err(Error::query(match items {
+        [(id, _)] => format!("ending work item {id}"),
+        _ => format!("ending {} work items", items.len()),
+    }))?;
+    Ok(ended.into_iter().map(|e| (e.id, e.worker)).collect())
 }
 
 /// The condition of a held start: the session not started, and its work item held
