@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use minke::runtime::{Config, RunRequest, RunSummary, Stop};
 use minke::store::{self, Query};
-use minke::{Params, RunId, SessionId, State, Status};
+use minke::{HostId, Params, RunId, SessionId, State, Status};
 use minke_e2e::Env;
 
 fn req(session: &str, model: &str, query: Query, params: &[(&str, &str)]) -> RunRequest {
@@ -275,7 +275,11 @@ async fn disabled_locked_refused_and_wrong_key_hosts() {
         req("command", "host", Query::all(), &[("cmd", "echo hi")]),
     )
     .await;
-    let by: BTreeMap<i64, _> = s.sessions.iter().map(|x| (x.object_id, x)).collect();
+    let by: BTreeMap<HostId, _> = s
+        .sessions
+        .iter()
+        .map(|x| (HostId::new(x.object_id), x))
+        .collect();
     assert_eq!(by[&h_disabled].state, State::Canceled);
     assert!(
         by[&h_disabled]
@@ -317,7 +321,10 @@ async fn disabled_locked_refused_and_wrong_key_hosts() {
         );
     }
     assert_eq!(
-        rows.iter().find(|r| r.object_id == h_locked).unwrap().state,
+        rows.iter()
+            .find(|r| r.object_id == h_locked.get())
+            .unwrap()
+            .state,
         State::Canceled
     );
 }
@@ -791,7 +798,7 @@ async fn refused_connects_are_retried_with_backoff() {
 async fn jump_hosts_share_one_connection() {
     let mut env = Env::start(3, 1, Config::default(), None).await;
     let (bastion, a, b) = (env.host_ids[0], env.host_ids[1], env.host_ids[2]);
-    let set_jumps = |env: &Env, pairs: Vec<(i64, Option<i64>)>| {
+    let set_jumps = |env: &Env, pairs: Vec<(HostId, Option<HostId>)>| {
         let store = env.store.clone();
         async move {
             store
@@ -917,7 +924,7 @@ async fn many_hosts_on_one_server_stay_under_max_startups() {
         .store
         .write(move |c| {
             use minke::store::StoredModel as _;
-            let h = minke::HostRecord::load_one(c, first)?;
+            let h = minke::HostRecord::load_one(c, first.get())?;
             let mut ids = vec![first];
             for i in 1..200 {
                 let mut n = minke::store::NewHost::new(format!("alias-{i:03}"));

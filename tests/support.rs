@@ -209,7 +209,7 @@ pub struct Env {
     pub fleet: minke_testkit::Fleet,
     pub engine: Engine,
     pub store: Store,
-    pub host_ids: Vec<i64>,
+    pub host_ids: Vec<minke::HostId>,
     _dir: tempfile::TempDir,
     _pg: Option<minke_testkit::PgDatabase>,
 }

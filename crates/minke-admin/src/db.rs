@@ -2,7 +2,7 @@
 //! command previews, hosts by id. Every function runs on a blocking thread through
 //! the store.
 
-use minke_core::{RunId, SessionId};
+use minke_core::{HostId, RunId, SessionId};
 use std::collections::BTreeMap;
 
 use diesel::dsl::{count_star, exists, max, not};
@@ -444,7 +444,7 @@ pub(crate) fn command_output(
 }
 
 /// The id of the host of that name.
-pub(crate) fn host_named(conn: &mut Conn, name: &str) -> Result<Option<i64>> {
+pub(crate) fn host_named(conn: &mut Conn, name: &str) -> Result<Option<HostId>> {
     with_conn!(conn, |c, B| h::table
         .filter(h::name.eq(name))
         .select(h::id)
@@ -454,7 +454,7 @@ pub(crate) fn host_named(conn: &mut Conn, name: &str) -> Result<Option<i64>> {
 }
 
 /// Adds a host (validated; a taken name is an error). Returns its id.
-pub(crate) fn insert_host(conn: &mut Conn, host: &NewHost) -> Result<i64> {
+pub(crate) fn insert_host(conn: &mut Conn, host: &NewHost) -> Result<HostId> {
     host.validate()?;
     if host_named(conn, &host.name)?.is_some() {
         return Err(Error::BadQuery(format!(
@@ -471,9 +471,9 @@ pub(crate) fn insert_host(conn: &mut Conn, host: &NewHost) -> Result<i64> {
 
 /// Changes every field of a host (validated; a name taken by another host is an
 /// error).
-pub(crate) fn update_host(conn: &mut Conn, id: i64, host: &NewHost) -> Result<()> {
+pub(crate) fn update_host(conn: &mut Conn, id: HostId, host: &NewHost) -> Result<()> {
     host.validate()?;
-    HostRecord::load_one(conn, id)?;
+    HostRecord::load_one(conn, id.get())?;
     if host_named(conn, &host.name)?.is_some_and(|other| other != id) {
         return Err(Error::BadQuery(format!(
             "a host named `{}` exists already",
@@ -488,8 +488,8 @@ pub(crate) fn update_host(conn: &mut Conn, id: i64, host: &NewHost) -> Result<()
 }
 
 /// Disables or enables a host.
-pub(crate) fn set_host_disabled(conn: &mut Conn, id: i64, disabled: bool) -> Result<()> {
-    HostRecord::load_one(conn, id)?;
+pub(crate) fn set_host_disabled(conn: &mut Conn, id: HostId, disabled: bool) -> Result<()> {
+    HostRecord::load_one(conn, id.get())?;
     with_conn!(conn, |c, B| diesel::update(h::table.find(id))
         .set(h::disabled.eq(disabled))
         .execute(c)

@@ -44,7 +44,7 @@ impl Pairs {
     }
 
     /// Every value of `name` as ids; anything else is a bad request.
-    pub(crate) fn ids(&self, name: &str) -> Result<Vec<i64>, Error> {
+    pub(crate) fn ids<T: std::str::FromStr + Ord>(&self, name: &str) -> Result<Vec<T>, Error> {
         let mut out = Vec::new();
         for v in self.all(name) {
             let v = v.trim();
@@ -146,12 +146,12 @@ mod tests {
     #[test]
     fn pairs() {
         let p = Pairs::parse(b"ids=1&ids=2&ids=2&q=a+b&x=");
-        assert_eq!(p.ids("ids").unwrap(), [1, 2]);
+        assert_eq!(p.ids::<i64>("ids").unwrap(), [1, 2]);
         assert_eq!(p.get("q"), Some("a b"));
         assert_eq!(p.text("x"), None);
         assert!(p.only(&["ids", "q"], &[]).is_err());
         assert!(p.only(&["ids", "q"], &["x"]).is_ok());
-        assert!(Pairs::parse(b"ids=z").ids("ids").is_err());
+        assert!(Pairs::parse(b"ids=z").ids::<i64>("ids").is_err());
         assert_eq!(encode([("a", "b c"), ("d", "&")]), "a=b+c&d=%26");
         assert_eq!(segment("a b/c"), "a%20b%2Fc");
     }

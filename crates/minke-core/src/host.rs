@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::HostId;
+
 /// What to do with the key a host presents.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -65,7 +67,7 @@ impl FromStr for HostKeyPolicy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostTarget {
     /// The host's id in its table (the key for locks and history).
-    pub id: i64,
+    pub id: HostId,
     /// The host's name.
     pub name: String,
     /// Address or DNS name to connect to.
@@ -90,10 +92,10 @@ impl HostTarget {
     /// A target with defaults: port 22, the current user, strict host keys.
     ///
     /// ```
-    /// let t = minke_core::HostTarget::new(1, "web1", "127.0.0.1");
+    /// let t = minke_core::HostTarget::new(minke_core::HostId::new(1), "web1", "127.0.0.1");
     /// assert_eq!(t.port, 22);
     /// ```
-    pub fn new(id: i64, name: impl Into<String>, address: impl Into<String>) -> Self {
+    pub fn new(id: HostId, name: impl Into<String>, address: impl Into<String>) -> Self {
         HostTarget {
             id,
             name: name.into(),
@@ -120,7 +122,7 @@ pub trait Host: crate::MinkeModel {
     fn target(&self) -> HostTarget;
 
     /// The id of the host to connect through, if any (resolved by the engine).
-    fn jump_host_id(&self) -> Option<i64> {
+    fn jump_host_id(&self) -> Option<HostId> {
         None
     }
 }

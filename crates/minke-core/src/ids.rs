@@ -57,6 +57,12 @@ macro_rules! id_type {
             }
         }
 
+        impl From<$name> for i64 {
+            fn from(id: $name) -> i64 {
+                id.0
+            }
+        }
+
         impl FromStr for $name {
             type Err = ParseIntError;
 

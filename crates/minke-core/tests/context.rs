@@ -53,7 +53,7 @@ impl Executor for Scripted {
 
 fn host() -> HostRecord {
     HostRecord {
-        id: 1,
+        id: minke_core::HostId::new(1),
         name: "web 1".into(),
         hostname: Some("127.0.0.1".into()),
         port: 22,

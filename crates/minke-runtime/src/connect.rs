@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use minke_core::{FailReason, HostTarget};
+use minke_core::{FailReason, HostId, HostTarget};
 use minke_ssh::ConnectOptions;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
@@ -55,9 +55,9 @@ impl Retries {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Gate {
     /// Everything through one jump host (its host id).
-    Jump(i64),
+    Jump(HostId),
     /// One SSH server: the jump host it is reached through, its address and port.
-    Server(Option<i64>, String, u16),
+    Server(Option<HostId>, String, u16),
 }
 
 /// Failures that a busy server produces (sshd's `MaxStartups` drops, a full listen
@@ -148,7 +148,7 @@ impl Connector {
                 Err(e) if attempt < self.retries && retryable(&e) => {
                     // Exponential backoff with a spread that differs per host, so
                     // many hosts refused together do not come back together.
-                    let spread = (target.id.unsigned_abs() % 97) as u32;
+                    let spread = (target.id.get().unsigned_abs() % 97) as u32;
                     let pause =
                         self.backoff * 2u32.saturating_pow(attempt) + self.backoff * spread / 97;
                     tracing::info!(host = %target.name, attempt, ?pause, "connect failed, retrying: {e}");

@@ -1,15 +1,15 @@
 //! The models an app knows, usable without their types.
 
-use minke_core::{Host, HostTarget, ModelMeta, ModelObject};
+use minke_core::{Host, HostId, HostTarget, ModelMeta, ModelObject};
 use minke_store::{Conn, Query, StoredModel};
 
 use crate::{Error, Result};
 
 type LoadFn = fn(&mut Conn, &Query) -> minke_store::Result<Vec<Box<dyn ModelObject>>>;
 type CountFn = fn(&mut Conn, &Query) -> minke_store::Result<i64>;
-type HostIdFn = fn(&dyn ModelObject, &mut Conn) -> minke_store::Result<i64>;
+type HostIdFn = fn(&dyn ModelObject, &mut Conn) -> minke_store::Result<HostId>;
 type SaveFn = fn(&dyn ModelObject, &mut Conn, &[&str]) -> minke_store::Result<()>;
-type TargetsFn = fn(&mut Conn, &[i64]) -> minke_store::Result<Vec<(HostTarget, Option<i64>)>>;
+type TargetsFn = fn(&mut Conn, &[HostId]) -> minke_store::Result<Vec<(HostTarget, Option<HostId>)>>;
 
 /// How many jump hosts may stand in a row before a host (a loop is an error).
 const MAX_JUMPS: usize = 8;
@@ -66,7 +66,11 @@ impl ModelEntry {
     }
 
     /// The host id an object reaches.
-    pub fn host_id(&self, object: &dyn ModelObject, conn: &mut Conn) -> minke_store::Result<i64> {
+    pub fn host_id(
+        &self,
+        object: &dyn ModelObject,
+        conn: &mut Conn,
+    ) -> minke_store::Result<HostId> {
         (self.host_id)(object, conn)
     }
 
@@ -103,7 +107,7 @@ impl HostSource {
         HostSource {
             model: T::NAME,
             targets: |c, ids| {
-                Ok(T::load(c, &Query::ids(ids.iter().copied()))?
+                Ok(T::load(c, &Query::ids(ids.iter().map(|h| h.get())))?
                     .iter()
                     .map(|h| (h.target(), h.jump_host_id()))
                     .collect())
@@ -114,8 +118,8 @@ impl HostSource {
     fn load(
         &self,
         conn: &mut Conn,
-        ids: &[i64],
-    ) -> minke_store::Result<Vec<(HostTarget, Option<i64>)>> {
+        ids: &[HostId],
+    ) -> minke_store::Result<Vec<(HostTarget, Option<HostId>)>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(1000) {
             out.extend((self.targets)(conn, chunk)?);
@@ -126,15 +130,15 @@ impl HostSource {
     /// The targets of the given host ids (unknown ids are left out), each with its
     /// chain of jump hosts resolved. A missing jump host or a loop is an error naming
     /// the host.
-    pub fn targets(&self, conn: &mut Conn, ids: &[i64]) -> minke_store::Result<Vec<HostTarget>> {
+    pub fn targets(&self, conn: &mut Conn, ids: &[HostId]) -> minke_store::Result<Vec<HostTarget>> {
         use std::collections::BTreeMap;
         let loaded = self.load(conn, ids)?;
         // Every host on any jump chain, by id, with its own jump host id.
-        let mut known: BTreeMap<i64, (HostTarget, Option<i64>)> = loaded
+        let mut known: BTreeMap<HostId, (HostTarget, Option<HostId>)> = loaded
             .iter()
             .map(|(t, j)| (t.id, (t.clone(), *j)))
             .collect();
-        let mut wanted: Vec<i64> = loaded
+        let mut wanted: Vec<HostId> = loaded
             .iter()
             .filter_map(|(_, j)| *j)
             .filter(|j| !known.contains_key(j))

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use minke_core::{FailReason, HostTarget, MessageLevel, ModelObject, RunId};
+use minke_core::{FailReason, HostId, HostTarget, MessageLevel, ModelObject, RunId};
 use minke_store::{Query, Store};
 
 use crate::models::{HostSource, ModelEntry};
@@ -38,13 +38,13 @@ impl Selection {
                 for o in &objects {
                     host_ids.push(model.host_id(&**o, c).map_err(|e| e.to_string()));
                 }
-                let mut wanted: Vec<i64> = host_ids
+                let mut wanted: Vec<HostId> = host_ids
                     .iter()
                     .filter_map(|h| h.as_ref().ok().copied())
                     .collect();
                 wanted.sort_unstable();
                 wanted.dedup();
-                let targets: BTreeMap<i64, HostTarget> = hosts
+                let targets: BTreeMap<HostId, HostTarget> = hosts
                     .targets(c, &wanted)?
                     .into_iter()
                     .map(|t| (t.id, t))
@@ -74,8 +74,8 @@ impl Selection {
     }
 
     /// The hosts the run must lock: every resolved host that is not disabled, once.
-    pub(crate) fn hosts_to_lock(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self
+    pub(crate) fn hosts_to_lock(&self) -> Vec<HostId> {
+        let mut ids: Vec<HostId> = self
             .0
             .iter()
             .filter_map(|s| s.host.as_ref().ok())
@@ -123,7 +123,7 @@ impl Fate {
     /// (host id → run id).
     pub(crate) fn decide(
         host: std::result::Result<HostTarget, String>,
-        locked: &BTreeMap<i64, RunId>,
+        locked: &BTreeMap<HostId, RunId>,
     ) -> Fate {
         match host {
             Err(detail) => Fate::Failed {
@@ -203,7 +203,10 @@ pub(crate) struct Planned {
 
 impl Planned {
     /// The fate of each selected object, in selection order.
-    pub(crate) fn decide_all(selection: Selection, locked: &BTreeMap<i64, RunId>) -> Vec<Planned> {
+    pub(crate) fn decide_all(
+        selection: Selection,
+        locked: &BTreeMap<HostId, RunId>,
+    ) -> Vec<Planned> {
         selection
             .0
             .into_iter()
@@ -223,14 +226,17 @@ mod tests {
     use super::*;
 
     fn host(id: i64, disabled: bool) -> HostTarget {
-        let mut t = HostTarget::new(id, format!("web{id}"), "127.0.0.1");
+        let mut t = HostTarget::new(HostId::new(id), format!("web{id}"), "127.0.0.1");
         t.disabled = disabled;
         t
     }
 
     #[test]
     fn a_free_enabled_host_runs() {
-        let fate = Fate::decide(Ok(host(1, false)), &BTreeMap::from([(2, RunId::new(9))]));
+        let fate = Fate::decide(
+            Ok(host(1, false)),
+            &BTreeMap::from([(HostId::new(2), RunId::new(9))]),
+        );
         assert_eq!(fate, Fate::Run(host(1, false)));
         assert_eq!(fate.outcome(), Outcome::waiting());
         assert_eq!(fate.recorded(), Outcome::waiting());
@@ -239,19 +245,25 @@ mod tests {
 
     #[test]
     fn a_disabled_host_is_canceled_even_when_locked() {
-        let fate = Fate::decide(Ok(host(1, true)), &BTreeMap::from([(1, RunId::new(9))]));
+        let fate = Fate::decide(
+            Ok(host(1, true)),
+            &BTreeMap::from([(HostId::new(1), RunId::new(9))]),
+        );
         assert_eq!(fate.outcome(), Outcome::canceled("host `web1` is disabled"));
         assert_eq!(fate.recorded(), fate.outcome());
         assert_eq!(
             fate.note(),
             Some((MessageLevel::Warning, "host `web1` is disabled".into()))
         );
-        assert_eq!(fate.host().map(|h| h.id), Some(1));
+        assert_eq!(fate.host().map(|h| h.id), Some(HostId::new(1)));
     }
 
     #[test]
     fn a_host_locked_by_another_run_is_canceled() {
-        let fate = Fate::decide(Ok(host(1, false)), &BTreeMap::from([(1, RunId::new(9))]));
+        let fate = Fate::decide(
+            Ok(host(1, false)),
+            &BTreeMap::from([(HostId::new(1), RunId::new(9))]),
+        );
         let o = fate.outcome();
         assert_eq!(o.state, State::Canceled);
         assert_eq!(o.status, None);

@@ -16,7 +16,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use minke_core::{CommandOutput, HostTarget};
+use minke_core::{CommandOutput, HostId, HostTarget};
 use minke_ssh::{ExecOptions, OutputSink};
 use tokio::time::Instant;
 
@@ -34,7 +34,7 @@ pub(crate) struct Pool {
 
 #[derive(Default)]
 struct State {
-    kept: HashMap<i64, Kept>,
+    kept: HashMap<HostId, Kept>,
     /// True while a sweeper task runs.
     sweeping: bool,
 }
@@ -150,7 +150,7 @@ impl Pool {
         let now = Instant::now();
         let (expired, next) = {
             let mut state = self.state.lock().ok()?;
-            let ids: Vec<i64> = state
+            let ids: Vec<HostId> = state
                 .kept
                 .iter()
                 .filter(|(_, k)| k.since + idle <= now)

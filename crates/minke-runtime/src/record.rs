@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use minke_core::{Message, MessageLevel, RunId, RunState, SessionId, SessionMeta};
+use minke_core::{HostId, Message, MessageLevel, RunId, RunState, SessionId, SessionMeta};
 use minke_store::{Conn, MessageRow, NewRun, NewSession, SessionEnd, Store, now_micros};
 
 use crate::outcome::Outcome;
@@ -56,7 +56,7 @@ pub(crate) async fn record(
             // Runs whose process died would otherwise stay `running` for ever.
             close_interrupted(c)?;
             let run_id = minke_store::insert_run(c, &run)?;
-            let locked: BTreeMap<i64, RunId> =
+            let locked: BTreeMap<HostId, RunId> =
                 minke_store::acquire_host_locks(c, run_id, &selection.hosts_to_lock(), ttl)?
                     .into_iter()
                     .collect();

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use minke_core::{FailReason, HostTarget, MessageLevel, RunId, SessionId};
+use minke_core::{FailReason, HostId, HostTarget, MessageLevel, RunId, SessionId};
 use minke_store::{Store, now_micros};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -21,7 +21,7 @@ pub(crate) struct Schedule {
     /// One entry per session, in selection order.
     pub(crate) summaries: Vec<SessionSummary>,
     /// The sessions to run, by host id.
-    pub(crate) hosts: BTreeMap<i64, (HostTarget, Vec<Job>)>,
+    pub(crate) hosts: BTreeMap<HostId, (HostTarget, Vec<Job>)>,
     /// Each runnable session's own stop, by session id.
     pub(crate) controls: BTreeMap<SessionId, Canceller>,
 }
@@ -71,7 +71,7 @@ impl RunCtx {
     /// Runs every host's sessions, then records the end of the run.
     pub(crate) async fn drive(
         self,
-        hosts: BTreeMap<i64, (HostTarget, Vec<Job>)>,
+        hosts: BTreeMap<HostId, (HostTarget, Vec<Job>)>,
         mut summaries: Vec<SessionSummary>,
     ) -> RunSummary {
         let run_id = self.run_id;
@@ -104,7 +104,7 @@ impl RunCtx {
     /// One task a host; all of them share the engine's limit, with every other run.
     async fn run_hosts(
         &self,
-        hosts: BTreeMap<i64, (HostTarget, Vec<Job>)>,
+        hosts: BTreeMap<HostId, (HostTarget, Vec<Job>)>,
     ) -> Vec<(SessionId, Outcome)> {
         let run_id = self.run_id;
         let permits = self.inner().permits.clone();
@@ -125,7 +125,7 @@ impl RunCtx {
                 Err(e) => {
                     // A host task itself died: its unfinished sessions fail, never vanish.
                     if let Some((host_id, ids)) = host_of_task.get(&e.id()) {
-                        tracing::error!(%run_id, host_id, "host task failed: {e}");
+                        tracing::error!(%run_id, %host_id, "host task failed: {e}");
                         let why = format!("the host's worker task died: {e}");
                         self.fail_unfinished(ids, &why).await;
                         outcomes.extend(

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use minke_core::{CommandOutput, ExitStatus, HostTarget};
+use minke_core::{CommandOutput, ExitStatus, HostId, HostTarget};
 use minke_ssh::{ConnectOptions, Connection, ExecOptions, OutputSink, Stream};
 
 /// Opens connections to hosts.
@@ -42,7 +42,7 @@ pub trait Link: Send + Sync {
 #[derive(Debug, Default)]
 pub struct SshTransport {
     jumps: tokio::sync::Mutex<
-        std::collections::HashMap<i64, Arc<tokio::sync::Mutex<Option<Connection>>>>,
+        std::collections::HashMap<HostId, Arc<tokio::sync::Mutex<Option<Connection>>>>,
     >,
 }
 

@@ -191,7 +191,7 @@ impl Link for ScriptedLink {
 struct Env {
     engine: Engine,
     seen: Arc<Seen>,
-    host_ids: Vec<i64>,
+    host_ids: Vec<minke_core::HostId>,
     _dir: tempfile::TempDir,
 }
 
@@ -248,7 +248,7 @@ async fn setup(n: usize, jumps: &[(usize, usize)], config: Config, transport: Sc
     }
 }
 
-fn request(session: &str, ids: &[i64], params: &[(&str, &str)]) -> RunRequest {
+fn request(session: &str, ids: &[minke_core::HostId], params: &[(&str, &str)]) -> RunRequest {
     RunRequest {
         session: session.into(),
         model: "host".into(),

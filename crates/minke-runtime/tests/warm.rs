@@ -145,7 +145,7 @@ impl Link for Handle {
 struct Env {
     engine: Engine,
     seen: Arc<Seen>,
-    ids: Vec<i64>,
+    ids: Vec<minke::HostId>,
     dir: tempfile::TempDir,
 }
 

@@ -14,10 +14,10 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), minke_ssh::Error> {
 //! use std::time::Duration;
-//! use minke_core::HostTarget;
+//! use minke_core::{HostId, HostTarget};
 //! use minke_ssh::{ConnectOptions, Connection, Discard, ExecOptions};
 //!
-//! let mut target = HostTarget::new(1, "web1", "web1.example.org");
+//! let mut target = HostTarget::new(HostId::new(1), "web1", "web1.example.org");
 //! target.identity_files.push("/home/me/.ssh/id_ed25519".into());
 //! let conn = Connection::connect(&target, &ConnectOptions::default()).await?;
 //! let opts = ExecOptions { timeout: Some(Duration::from_secs(60)), ..Default::default() };

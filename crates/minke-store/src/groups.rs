@@ -2,6 +2,7 @@
 //! `minke_host_group_members`.
 
 use diesel::prelude::*;
+use minke_core::HostId;
 use serde::Serialize;
 
 use crate::schema::{minke_host_group_members as mem, minke_host_groups as grp};
@@ -103,7 +104,7 @@ pub fn delete_group(conn: &mut Conn, id: i64) -> Result<()> {
 }
 
 /// The ids of a group's hosts, sorted.
-pub fn group_members(conn: &mut Conn, group_id: i64) -> Result<Vec<i64>> {
+pub fn group_members(conn: &mut Conn, group_id: i64) -> Result<Vec<HostId>> {
     with_conn!(conn, |c, B| mem::table
         .filter(mem::group_id.eq(group_id))
         .order(mem::host_id.asc())
@@ -115,7 +116,7 @@ pub fn group_members(conn: &mut Conn, group_id: i64) -> Result<Vec<i64>> {
 }
 
 /// Makes exactly these hosts the members of a group.
-pub fn set_group_members(conn: &mut Conn, group_id: i64, host_ids: &[i64]) -> Result<()> {
+pub fn set_group_members(conn: &mut Conn, group_id: i64, host_ids: &[HostId]) -> Result<()> {
     with_conn!(conn, |c, B| {
         diesel::delete(mem::table.filter(mem::group_id.eq(group_id)))
             .execute(c)
@@ -136,7 +137,7 @@ pub fn set_group_members(conn: &mut Conn, group_id: i64, host_ids: &[i64]) -> Re
 }
 
 /// Makes a host a member of exactly these groups.
-pub fn set_host_groups(conn: &mut Conn, host_id: i64, group_ids: &[i64]) -> Result<()> {
+pub fn set_host_groups(conn: &mut Conn, host_id: HostId, group_ids: &[i64]) -> Result<()> {
     with_conn!(conn, |c, B| {
         diesel::delete(mem::table.filter(mem::host_id.eq(host_id)))
             .execute(c)
@@ -157,10 +158,10 @@ pub fn set_host_groups(conn: &mut Conn, host_id: i64, group_ids: &[i64]) -> Resu
 }
 
 /// `(host_id, group_id)` for every membership of the given hosts.
-pub fn groups_of_hosts(conn: &mut Conn, host_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+pub fn groups_of_hosts(conn: &mut Conn, host_ids: &[HostId]) -> Result<Vec<(HostId, i64)>> {
     let mut out = Vec::new();
     for chunk in host_ids.chunks(1000) {
-        let rows: Vec<(i64, i64)> = with_conn!(&mut *conn, |c, B| mem::table
+        let rows: Vec<(HostId, i64)> = with_conn!(&mut *conn, |c, B| mem::table
             .filter(mem::host_id.eq_any(chunk))
             .order((mem::host_id.asc(), mem::group_id.asc()))
             .select((mem::host_id, mem::group_id))

@@ -1,7 +1,7 @@
 //! The history of runs, sessions, commands and messages, and host locks.
 
 use diesel::prelude::*;
-use minke_core::{FailReason, RunId, RunState, SessionId, State, Status};
+use minke_core::{FailReason, HostId, RunId, RunState, SessionId, State, Status};
 use serde::Serialize;
 
 use crate::schema::{
@@ -69,7 +69,7 @@ pub struct NewSession {
     /// The object's label.
     pub object_label: String,
     /// The host's id, if resolved.
-    pub host_id: Option<i64>,
+    pub host_id: Option<HostId>,
     /// The host's name, if resolved.
     pub host_name: Option<String>,
     /// State.
@@ -99,7 +99,7 @@ pub struct SessionRecord {
     /// The object's label.
     pub object_label: String,
     /// The host's id.
-    pub host_id: Option<i64>,
+    pub host_id: Option<HostId>,
     /// The host's name.
     pub host_name: Option<String>,
     /// State.
@@ -760,9 +760,9 @@ pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<RunId>> {
 pub fn acquire_host_locks(
     conn: &mut Conn,
     run_id: RunId,
-    host_ids: &[i64],
+    host_ids: &[HostId],
     ttl_us: i64,
-) -> Result<Vec<(i64, RunId)>> {
+) -> Result<Vec<(HostId, RunId)>> {
     let now = now_micros();
     with_conn!(conn, |c, B| {
         // A lock whose run has work queued or held on the host stays: the queue
@@ -797,7 +797,7 @@ pub fn acquire_host_locks(
         }
         let mut held = Vec::new();
         for chunk in host_ids.chunks(1000) {
-            let others: Vec<(i64, RunId)> = lk::table
+            let others: Vec<(HostId, RunId)> = lk::table
                 .filter(lk::host_id.eq_any(chunk))
                 .filter(lk::run_id.ne(run_id))
                 .select((lk::host_id, lk::run_id))
@@ -824,7 +824,7 @@ pub fn refresh_host_locks(conn: &mut Conn, run_id: RunId, ttl_us: i64) -> Result
 }
 
 /// Releases the lock of one host held by a run.
-pub fn release_host_lock(conn: &mut Conn, run_id: RunId, host_id: i64) -> Result<()> {
+pub fn release_host_lock(conn: &mut Conn, run_id: RunId, host_id: HostId) -> Result<()> {
     with_conn!(conn, |c, B| diesel::delete(
         lk::table
             .filter(lk::run_id.eq(run_id))

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use diesel::prelude::*;
 use minke_core::{
-    FieldMeta, FieldType, Host, HostKeyPolicy, HostTarget, MinkeModel, ModelMeta, Value,
+    FieldMeta, FieldType, Host, HostId, HostKeyPolicy, HostTarget, MinkeModel, ModelMeta, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,7 @@ use crate::{
 #[diesel(table_name = h)]
 pub struct HostRecord {
     /// Primary key.
-    pub id: i64,
+    pub id: HostId,
     /// Unique name, like an ssh_config alias.
     pub name: String,
     /// Address or DNS name; the name is used when empty.
@@ -44,7 +44,7 @@ pub struct HostRecord {
     /// Free text.
     pub comment: Option<String>,
     /// The host to connect through (like OpenSSH's `ProxyJump`).
-    pub jump_host_id: Option<i64>,
+    pub jump_host_id: Option<HostId>,
 }
 
 /// A host to insert or update (by name).
@@ -70,7 +70,7 @@ pub struct NewHost {
     /// Free text.
     pub comment: Option<String>,
     /// The host to connect through (like OpenSSH's `ProxyJump`).
-    pub jump_host_id: Option<i64>,
+    pub jump_host_id: Option<HostId>,
 }
 
 impl NewHost {
@@ -176,7 +176,7 @@ impl MinkeModel for HostRecord {
     }
 
     fn id(&self) -> i64 {
-        self.id
+        self.id.get()
     }
 
     fn label(&self) -> String {
@@ -185,7 +185,7 @@ impl MinkeModel for HostRecord {
 
     fn field(&self, name: &str) -> Option<Value> {
         Some(match name {
-            "id" => self.id.to_value(),
+            "id" => self.id.get().to_value(),
             "name" => self.name.to_value(),
             "hostname" => self.hostname.to_value(),
             "port" => self.port.to_value(),
@@ -195,7 +195,7 @@ impl MinkeModel for HostRecord {
             "known_hosts" => self.known_hosts.to_value(),
             "disabled" => self.disabled.to_value(),
             "comment" => self.comment.to_value(),
-            "jump_host_id" => self.jump_host_id.to_value(),
+            "jump_host_id" => self.jump_host_id.map(HostId::get).to_value(),
             _ => return None,
         })
     }
@@ -218,7 +218,10 @@ impl MinkeModel for HostRecord {
             "known_hosts" => self.known_hosts = FieldType::from_value(value).map_err(wrap)?,
             "disabled" => self.disabled = FieldType::from_value(value).map_err(wrap)?,
             "comment" => self.comment = FieldType::from_value(value).map_err(wrap)?,
-            "jump_host_id" => self.jump_host_id = FieldType::from_value(value).map_err(wrap)?,
+            "jump_host_id" => {
+                let id: Option<i64> = FieldType::from_value(value).map_err(wrap)?;
+                self.jump_host_id = id.map(HostId::new);
+            }
             _ => {
                 return Err(minke_core::Error::Field {
                     model: Self::NAME.into(),
@@ -360,7 +363,7 @@ impl StoredModel for HostRecord {
         })
     }
 
-    fn host_id(&self, _conn: &mut Conn) -> Result<i64> {
+    fn host_id(&self, _conn: &mut Conn) -> Result<HostId> {
         Ok(self.id)
     }
 }
@@ -390,16 +393,16 @@ impl Host for HostRecord {
         t
     }
 
-    fn jump_host_id(&self) -> Option<i64> {
+    fn jump_host_id(&self) -> Option<HostId> {
         self.jump_host_id
     }
 }
 
 /// Inserts a host, or updates the host of the same name; returns its id.
-pub fn upsert_host(conn: &mut Conn, host: &NewHost) -> Result<i64> {
+pub fn upsert_host(conn: &mut Conn, host: &NewHost) -> Result<HostId> {
     host.validate()?;
     with_conn!(conn, |c, B| {
-        let existing: Option<i64> = h::table
+        let existing: Option<HostId> = h::table
             .filter(h::name.eq(&host.name))
             .select(h::id)
             .first(c)

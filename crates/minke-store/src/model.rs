@@ -1,6 +1,6 @@
 //! How Minke models are loaded from and saved to the database.
 
-use minke_core::{FieldType, MinkeModel, ModelMeta};
+use minke_core::{FieldType, HostId, MinkeModel, ModelMeta};
 
 use crate::{Condition, Conn, Error, Op, Query, Result};
 
@@ -20,7 +20,7 @@ pub trait StoredModel: MinkeModel + Sized {
     /// Writes the named fields of this object to its row.
     fn save_fields(&self, conn: &mut Conn, fields: &[&str]) -> Result<()>;
     /// The id of the host this object reaches (through its parents if it has any).
-    fn host_id(&self, conn: &mut Conn) -> Result<i64>;
+    fn host_id(&self, conn: &mut Conn) -> Result<HostId>;
 
     /// Loads one object by id.
     fn load_one(conn: &mut Conn, id: i64) -> Result<Self> {

@@ -97,9 +97,9 @@ impl Query {
     }
 
     /// Objects with these ids.
-    pub fn ids(ids: impl IntoIterator<Item = i64>) -> Self {
+    pub fn ids<I: Into<i64>>(ids: impl IntoIterator<Item = I>) -> Self {
         Query {
-            ids: Some(ids.into_iter().collect()),
+            ids: Some(ids.into_iter().map(Into::into).collect()),
             ..Query::default()
         }
     }

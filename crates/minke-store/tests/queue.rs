@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use minke_core::{FailReason, RunId, RunState, SessionId, State, Status, WorkItemId};
+use minke_core::{FailReason, HostId, RunId, RunState, SessionId, State, Status, WorkItemId};
 use minke_store::schema::minke_host_locks as lk;
 use minke_store::{
     Conn, DatabaseUrl, NewRun, NewSession, QueueWorker, WORK_CHANNEL, WorkItem, WorkState,
@@ -91,7 +91,7 @@ fn record_run(
                     model: "server".into(),
                     object_id: h * 1000 + i64::try_from(round).unwrap(),
                     object_label: format!("obj-{h}-{round}"),
-                    host_id: Some(h),
+                    host_id: Some(HostId::new(h)),
                     host_name: Some(format!("host-{h}")),
                     state: State::Initialized,
                     status: None,
@@ -103,9 +103,17 @@ fn record_run(
         let ids = minke_store::insert_sessions(c, &new)?;
         let mut by_host: HashMap<i64, Vec<SessionId>> = HashMap::new();
         for (s, id) in new.iter().zip(ids) {
-            by_host.entry(s.host_id.unwrap()).or_default().push(id);
+            by_host
+                .entry(s.host_id.unwrap().get())
+                .or_default()
+                .push(id);
         }
-        let held = minke_store::acquire_host_locks(c, run_id, hosts, 3_600_000_000)?;
+        let held = minke_store::acquire_host_locks(
+            c,
+            run_id,
+            &hosts.iter().map(|&h| HostId::new(h)).collect::<Vec<_>>(),
+            3_600_000_000,
+        )?;
         assert!(held.is_empty());
         let items = minke_store::enqueue_run(c, run_id)?;
         assert_eq!(items.len(), hosts.len());
@@ -229,7 +237,10 @@ fn enqueue_is_idempotent_and_items_hold_their_host_sessions() {
         );
         let items = minke_store::run_work_items(&mut conn, run_id).unwrap();
         // In the order of each host's first session.
-        assert_eq!(items.iter().map(|i| i.host_id).collect::<Vec<_>>(), [7, 3]);
+        assert_eq!(
+            items.iter().map(|i| i.host_id.get()).collect::<Vec<_>>(),
+            [7, 3]
+        );
         assert!(
             items
                 .iter()
@@ -672,7 +683,7 @@ fn run_one_item(
 ) -> WorkItem {
     let item = worker.claim(conn, 1).unwrap().remove(0);
     assert!(worker.start(conn, item.id).unwrap());
-    for &s in &sessions[&item.host_id] {
+    for &s in &sessions[&item.host_id.get()] {
         assert!(worker.start_session(conn, &item, s).unwrap());
         minke_store::finish_session(conn, s, State::Completed, Some(Status::Success), None, 2)
             .unwrap();
@@ -694,7 +705,10 @@ fn ending_items_releases_their_hosts_and_the_last_one_ends_the_run() {
             (0, None, None),
             "{url}"
         );
-        assert!(!host_locked(&mut conn, run_id, first.host_id), "{url}");
+        assert!(
+            !host_locked(&mut conn, run_id, first.host_id.get()),
+            "{url}"
+        );
         assert!(host_locked(&mut conn, run_id, 2), "{url}");
         assert!(
             me.end_item(&mut conn, &first, 5).unwrap().is_none(),
@@ -704,13 +718,16 @@ fn ending_items_releases_their_hosts_and_the_last_one_ends_the_run() {
         // One session not started: queued again, the host kept.
         let second = me.claim(&mut conn, 1).unwrap().remove(0);
         assert!(me.start(&mut conn, second.id).unwrap());
-        let s = &by_host[&second.host_id];
+        let s = &by_host[&second.host_id.get()];
         assert!(me.start_session(&mut conn, &second, s[0]).unwrap());
         minke_store::finish_session(&mut conn, s[0], State::Completed, None, None, 2).unwrap();
         let end = me.end_item(&mut conn, &second, 6).unwrap().unwrap();
         assert_eq!(end.requeued, [s[1]], "{url}");
         assert!(end.new_item.is_some() && end.run_ended.is_none(), "{url}");
-        assert!(host_locked(&mut conn, run_id, second.host_id), "{url}");
+        assert!(
+            host_locked(&mut conn, run_id, second.host_id.get()),
+            "{url}"
+        );
 
         // The rest, then the last item ends the run.
         for _ in 0..2 {
@@ -827,7 +844,7 @@ fn heartbeat_extends_exactly_its_workers_leases() {
         assert!(theirs.iter().all(|i| i.worker.as_deref() == Some("other")));
         let locks_after = lock_expiries(&mut conn, run_id);
         for (host, until) in &locks_after {
-            let mine_host = mine.iter().any(|i| i.host_id == *host);
+            let mine_host = mine.iter().any(|i| i.host_id.get() == *host);
             assert_eq!(
                 *until > locks_before[host] + 3_000_000_000,
                 mine_host,
@@ -914,17 +931,17 @@ fn a_stop_cancels_queued_work_and_the_last_item_ends_the_run() {
         let held = w.claim(&mut conn, 1).unwrap().remove(0);
         let answer = minke_store::request_run_stop(&mut conn, run, Some(1)).unwrap();
         assert_eq!(answer, minke_store::RunStopRequest::Requested(1), "{url}");
-        let other = if held.host_id == 3 { 4 } else { 3 };
+        let other = if held.host_id.get() == 3 { 4 } else { 3 };
         assert_eq!(
             session_state(&mut conn, by_host[&other][0]).0,
             State::Canceled
         );
         assert_eq!(
-            session_state(&mut conn, by_host[&held.host_id][0]).0,
+            session_state(&mut conn, by_host[&held.host_id.get()][0]).0,
             State::Initialized
         );
         assert!(w.start(&mut conn, held.id).unwrap());
-        let sid = by_host[&held.host_id][0];
+        let sid = by_host[&held.host_id.get()][0];
         assert!(w.start_session(&mut conn, &held, sid).unwrap());
         assert_eq!(
             minke_store::finish_run_if_complete(&mut conn, run, 5).unwrap(),
@@ -983,9 +1000,18 @@ fn queued_work_keeps_its_run_alive_and_its_host_locks() {
                 .is_empty(),
             "{url}"
         );
-        let held = minke_store::acquire_host_locks(&mut conn, RunId::new(999), &[1], 3_600_000_000)
-            .unwrap();
-        assert_eq!(held, [(1, run)], "the queued run keeps its host");
+        let held = minke_store::acquire_host_locks(
+            &mut conn,
+            RunId::new(999),
+            &[HostId::new(1)],
+            3_600_000_000,
+        )
+        .unwrap();
+        assert_eq!(
+            held,
+            [(HostId::new(1), run)],
+            "the queued run keeps its host"
+        );
         // Once its work is over, a run nobody ends is closed as interrupted.
         let w = QueueWorker::new("w", ["deploy"], LONG).unwrap();
         let item = w.claim(&mut conn, 1).unwrap().remove(0);
@@ -1084,7 +1110,7 @@ async fn held_starts_merged_in_a_batch_are_each_decided() {
         let (_run_id, by_host) = record_run(&mut conn, "deploy", &[1, 2], 2);
         let me = QueueWorker::new("me", ["deploy"], LONG).unwrap();
         let items = me.claim(&mut conn, 2).unwrap();
-        let item = |host: i64| items.iter().find(|i| i.host_id == host).unwrap().id;
+        let item = |host: i64| items.iter().find(|i| i.host_id.get() == host).unwrap().id;
         assert!(me.start(&mut conn, item(1)).unwrap());
         let store = minke_store::Store::open(url).await.unwrap();
         // Hold the writer so that the starts below go into one batch.
@@ -1125,7 +1151,13 @@ async fn item_ends_merged_in_a_batch_see_the_rows_before_them_and_end_the_run_on
         let (run_id, by_host) = record_run(&mut conn, "deploy", &[1, 2, 3], 2);
         let me = QueueWorker::new("me", ["deploy"], LONG).unwrap();
         let items = me.claim(&mut conn, 3).unwrap();
-        let item = |host: i64| items.iter().find(|i| i.host_id == host).unwrap().clone();
+        let item = |host: i64| {
+            items
+                .iter()
+                .find(|i| i.host_id.get() == host)
+                .unwrap()
+                .clone()
+        };
         let finish = |conn: &mut Conn, s: SessionId| {
             minke_store::finish_session(conn, s, State::Completed, Some(Status::Success), None, 2)
                 .unwrap();

@@ -258,7 +258,7 @@ async fn history_roundtrip(store: &Store) {
     assert!(cmds.is_empty());
 
     let host = store
-        .blocking(move |c| HostRecord::load_one(c, host_id))
+        .blocking(move |c| HostRecord::load_one(c, host_id.get()))
         .await
         .unwrap();
     assert_eq!(host.label(), "web-1");
@@ -804,7 +804,7 @@ async fn large_selections(store: &Store) {
         .blocking(|c| HostRecord::load(c, &Query::all()))
         .await
         .unwrap();
-    let real: Vec<i64> = all.iter().map(|h| h.id).collect();
+    let real: Vec<i64> = all.iter().map(|h| h.id.get()).collect();
     // Real ids spread among 100,000 (most of which exist nowhere), unsorted.
     let mut ids: Vec<i64> = (1_000_000..1_100_000 - real.len() as i64).rev().collect();
     ids.extend(real.iter().copied());
@@ -815,7 +815,7 @@ async fn large_selections(store: &Store) {
         .blocking(move |c| HostRecord::load(c, &q))
         .await
         .unwrap();
-    assert_eq!(loaded.iter().map(|h| h.id).collect::<Vec<_>>(), real);
+    assert_eq!(loaded.iter().map(|h| h.id.get()).collect::<Vec<_>>(), real);
     let q = Query::ids(ids.clone());
     assert_eq!(
         store
@@ -831,7 +831,10 @@ async fn large_selections(store: &Store) {
         .blocking(move |c| HostRecord::load(c, &q))
         .await
         .unwrap();
-    assert_eq!(page.iter().map(|h| h.id).collect::<Vec<_>>(), real[5..15]);
+    assert_eq!(
+        page.iter().map(|h| h.id.get()).collect::<Vec<_>>(),
+        real[5..15]
+    );
 }
 
 /// Filters past the limits are refused as bad queries, however they were made.

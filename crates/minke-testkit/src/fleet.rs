@@ -224,7 +224,7 @@ impl Fleet {
     fn target_at(&self, index: usize) -> HostTarget {
         let server = &self.servers[index];
         HostTarget {
-            id: i64::try_from(index).unwrap_or(i64::MAX - 1) + 1,
+            id: minke_core::HostId::new(i64::try_from(index).unwrap_or(i64::MAX - 1) + 1),
             name: host_name(server),
             address: ADDRESS.to_owned(),
             port: server.port(),

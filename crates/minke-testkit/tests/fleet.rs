@@ -46,7 +46,7 @@ fn fifty_servers_start_and_accept_logins() {
     assert_eq!(targets.len(), 50);
     assert_eq!(targets[0].name, "host-001");
     assert_eq!(targets[49].name, "host-050");
-    assert_eq!(targets[49].id, 50);
+    assert_eq!(targets[49].id, minke_core::HostId::new(50));
     let mut ports: Vec<u16> = targets.iter().map(|t| t.port).collect();
     ports.sort_unstable();
     ports.dedup();

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use minke::{
-    CommandOutput, Context, ExecRequest, Executor, ExitStatus, Host, HostKeyPolicy, HostRecord,
-    Message, MessageBody, MinkeModel, Params, Query, Result, Secret, Session, SessionInfo, Status,
-    StoredModel, Value,
+    CommandOutput, Context, ExecRequest, Executor, ExitStatus, Host, HostId, HostKeyPolicy,
+    HostRecord, Message, MessageBody, MinkeModel, Params, Query, Result, Secret, Session,
+    SessionInfo, Status, StoredModel, Value,
 };
 use minke_store::{Conn, DatabaseUrl, NewHost, upsert_host, with_conn};
 
@@ -180,8 +180,14 @@ const SCHEMA: &str = "
 fn db() -> Conn {
     let mut conn = Conn::open(&DatabaseUrl::parse(":memory:").unwrap()).unwrap();
     minke_store::migrate(&mut conn).unwrap();
-    assert_eq!(upsert_host(&mut conn, &NewHost::new("h1")).unwrap(), 1);
-    assert_eq!(upsert_host(&mut conn, &NewHost::new("h2")).unwrap(), 2);
+    assert_eq!(
+        upsert_host(&mut conn, &NewHost::new("h1")).unwrap(),
+        HostId::new(1)
+    );
+    assert_eq!(
+        upsert_host(&mut conn, &NewHost::new("h2")).unwrap(),
+        HostId::new(2)
+    );
     with_conn!(&mut conn, |c, B| c.batch_execute(SCHEMA)).unwrap();
     let rows = "
         INSERT INTO servers VALUES (1, 'web1', 'web1.example.com', 1, 22, 0.5, 1, '6.1.0');
@@ -508,15 +514,15 @@ fn save_fields_writes_only_named_fields() {
 fn host_id_through_two_levels() {
     let mut conn = db();
     let h1 = HostRecord::load_one(&mut conn, 1).unwrap();
-    assert_eq!(h1.host_id(&mut conn).unwrap(), 1);
+    assert_eq!(h1.host_id(&mut conn).unwrap(), HostId::new(1));
     let s2 = Server::load_one(&mut conn, 2).unwrap();
-    assert_eq!(s2.host_id(&mut conn).unwrap(), 2);
+    assert_eq!(s2.host_id(&mut conn).unwrap(), HostId::new(2));
     let shop = WebApp::load_one(&mut conn, 1).unwrap();
-    assert_eq!(shop.host_id(&mut conn).unwrap(), 1);
+    assert_eq!(shop.host_id(&mut conn).unwrap(), HostId::new(1));
     let h = MyHost::load_one(&mut conn, 7).unwrap();
     assert_eq!(
         h.host_id(&mut conn).unwrap(),
-        7,
+        HostId::new(7),
         "`host = id`: its own host"
     );
 }
@@ -566,7 +572,7 @@ fn host_derive_builds_the_target() {
     let t = h.target();
     assert_eq!(
         (t.id, t.name.as_str(), t.address.as_str(), t.port),
-        (7, "box", "192.0.2.7", 2200)
+        (HostId::new(7), "box", "192.0.2.7", 2200)
     );
     assert_eq!(t.user, "admin");
     assert_eq!(t.identity_files, [std::path::PathBuf::from("/keys/box")]);
@@ -587,7 +593,7 @@ fn host_derive_builds_the_target() {
     h.ssh_port = 0;
     h.off = false;
     let t = h.target();
-    let default = minke::HostTarget::new(7, "box", "box");
+    let default = minke::HostTarget::new(HostId::new(7), "box", "box");
     assert_eq!(
         t, default,
         "empty or missing values keep HostTarget::new's defaults"

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use minke_core::{Error as CoreError, ModelMeta, ModelObject, Params, RunId, SessionMeta, Value};
+use minke_core::{
+    Error as CoreError, HostId, ModelMeta, ModelObject, Params, RunId, SessionMeta, Value,
+};
 use minke_runtime::{ModelEntry, RunRequest};
 use minke_store::{Condition, Op, Query, SessionRecord};
 
@@ -83,7 +85,7 @@ pub(crate) async fn selection(st: &AppState, model: &ModelMeta, p: &Pairs) -> Re
             .store()
             .blocking(move |c| minke_store::group_members(c, g))
             .await?;
-        let members: BTreeSet<i64> = members.into_iter().collect();
+        let members: BTreeSet<i64> = members.into_iter().map(HostId::get).collect();
         ids = Some(match ids {
             Some(i) => i.intersection(&members).copied().collect(),
             None => members,
@@ -939,7 +941,7 @@ async fn render_again(
     check: &ParamCheck,
 ) -> Result<Response> {
     let (count, confirm, carry) = if smeta.confirm {
-        let shown = f.ids("shown")?;
+        let shown: Vec<i64> = f.ids("shown")?;
         let checked: BTreeSet<i64> = ids.iter().copied().collect();
         let (n, c) = objects_for(st, entry, &Query::ids(shown), true, Some(&checked)).await?;
         (n, c, String::new())

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use minke_core::HostKeyPolicy;
+use minke_core::{HostId, HostKeyPolicy};
 use minke_store::{HostGroupRecord, HostRecord, NewHost, StoredModel as _};
 
 use crate::auth::Auth;
@@ -36,7 +36,7 @@ pub(crate) async fn hosts(
         .store()
         .blocking(|c| {
             let hosts = db::all_hosts(c)?;
-            let ids: Vec<i64> = hosts.iter().map(|h| h.id).collect();
+            let ids: Vec<HostId> = hosts.iter().map(|h| h.id).collect();
             Ok((
                 hosts,
                 minke_store::list_groups(c)?,
@@ -45,8 +45,9 @@ pub(crate) async fn hosts(
         })
         .await?;
     let names: BTreeMap<i64, &str> = groups.iter().map(|g| (g.id, g.name.as_str())).collect();
-    let host_names: BTreeMap<i64, &str> = hosts.iter().map(|h| (h.id, h.name.as_str())).collect();
-    let mut of_host: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let host_names: BTreeMap<HostId, &str> =
+        hosts.iter().map(|h| (h.id, h.name.as_str())).collect();
+    let mut of_host: BTreeMap<HostId, Vec<i64>> = BTreeMap::new();
     for (h, g) in &members {
         of_host.entry(*h).or_default().push(*g);
     }
@@ -188,7 +189,7 @@ fn read_host(p: &Pairs) -> Result<HostForm> {
     let groups: BTreeSet<i64> = p.ids("groups")?.into_iter().collect();
     let jump_host_id = match p.text("jump_host_id") {
         None => None,
-        Some(v) => match v.parse::<i64>() {
+        Some(v) => match v.parse::<HostId>() {
             Ok(id) => Some(id),
             Err(_) => {
                 errors.insert("jump_host_id", format!("`{v}` is not a host."));
@@ -416,11 +417,11 @@ fn sentence(text: &str) -> String {
 
 /// Checks the host's file paths against the directories the operator allows; a
 /// path that stays as stored (set by the operator) is not checked again.
-async fn check_paths(st: &AppState, id: Option<i64>, form: &mut HostForm) -> Result<()> {
+async fn check_paths(st: &AppState, id: Option<HostId>, form: &mut HostForm) -> Result<()> {
     let stored = match id {
         Some(i) => Some(
             st.store()
-                .blocking(move |c| HostRecord::load_one(c, i))
+                .blocking(move |c| HostRecord::load_one(c, i.get()))
                 .await?,
         ),
         None => None,
@@ -453,7 +454,7 @@ async fn check_paths(st: &AppState, id: Option<i64>, form: &mut HostForm) -> Res
     Ok(())
 }
 
-async fn save_host(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> Result<Response> {
+async fn save_host(st: &AppState, auth: &Auth, id: Option<HostId>, f: &Pairs) -> Result<Response> {
     let mut form = read_host(f)?;
     check_paths(st, id, &mut form).await?;
     let (title, action) = match id {
@@ -478,7 +479,7 @@ async fn save_host(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> Re
                         "a host cannot be its own jump host".into(),
                     ));
                 }
-                if HostRecord::load_one(c, j).is_err() {
+                if HostRecord::load_one(c, j.get()).is_err() {
                     return Err(minke_store::Error::BadQuery(format!(
                         "jump host {j} does not exist"
                     )));
@@ -497,7 +498,7 @@ async fn save_host(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> Re
         .await;
     match saved {
         Ok(hid) => {
-            tracing::info!(host = %form.host.name, id = hid, user = %auth.user.username, "host saved");
+            tracing::info!(host = %form.host.name, id = %hid, user = %auth.user.username, "host saved");
             Ok(Redirect::to(&format!(
                 "{}?{}",
                 st.url("/hosts"),
@@ -523,14 +524,14 @@ pub(crate) async fn add(State(st): State<AppState>, auth: Auth, Form(f): Form) -
 pub(crate) async fn edit_form(
     State(st): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    Path(id): Path<HostId>,
 ) -> Result<Response> {
     auth.need(CHANGE)?;
-    let (h, member): (HostRecord, Vec<(i64, i64)>) = st
+    let (h, member): (HostRecord, Vec<(HostId, i64)>) = st
         .store()
         .blocking(move |c| {
             Ok((
-                HostRecord::load_one(c, id)?,
+                HostRecord::load_one(c, id.get())?,
                 minke_store::groups_of_hosts(c, &[id])?,
             ))
         })
@@ -571,7 +572,7 @@ pub(crate) async fn edit_form(
 pub(crate) async fn edit(
     State(st): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    Path(id): Path<HostId>,
     Form(f): Form,
 ) -> Result<Response> {
     auth.need(CHANGE)?;
@@ -583,7 +584,7 @@ pub(crate) async fn disable(
     State(st): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path(id): Path<HostId>,
     Form(f): Form,
 ) -> Result<Response> {
     auth.need(CHANGE)?;
@@ -599,7 +600,7 @@ pub(crate) async fn disable(
     st.store()
         .write(move |c| db::set_host_disabled(c, id, disabled))
         .await?;
-    tracing::info!(host = id, disabled, user = %auth.user.username, "host state changed");
+    tracing::info!(host = %id, disabled, user = %auth.user.username, "host state changed");
     Ok(back(&st, &headers, &st.url("/hosts")))
 }
 
@@ -610,7 +611,7 @@ pub(crate) async fn groups(State(st): State<AppState>, auth: Auth) -> Result<Res
         .store()
         .blocking(|c| {
             let hosts = db::all_hosts(c)?;
-            let ids: Vec<i64> = hosts.iter().map(|h| h.id).collect();
+            let ids: Vec<HostId> = hosts.iter().map(|h| h.id).collect();
             Ok((
                 minke_store::list_groups(c)?,
                 hosts,
@@ -618,7 +619,8 @@ pub(crate) async fn groups(State(st): State<AppState>, auth: Auth) -> Result<Res
             ))
         })
         .await?;
-    let host_names: BTreeMap<i64, &str> = hosts.iter().map(|h| (h.id, h.name.as_str())).collect();
+    let host_names: BTreeMap<HostId, &str> =
+        hosts.iter().map(|h| (h.id, h.name.as_str())).collect();
     let mut body = String::new();
     if auth.can(CHANGE) {
         let _ = write!(
@@ -668,7 +670,7 @@ fn group_form_page(
     id: Option<i64>,
     name: &str,
     comment: &str,
-    members: &BTreeSet<i64>,
+    members: &BTreeSet<HostId>,
     hosts: &[HostRecord],
     error: Option<&str>,
 ) -> String {
@@ -743,8 +745,8 @@ pub(crate) async fn group_add_form(State(st): State<AppState>, auth: Auth) -> Re
 async fn save_group(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> Result<Response> {
     let name = f.text("name").unwrap_or_default().to_owned();
     let comment = f.text("comment").map(str::to_owned);
-    let members: BTreeSet<i64> = f.ids("hosts")?.into_iter().collect();
-    let list: Vec<i64> = members.iter().copied().collect();
+    let members: BTreeSet<HostId> = f.ids("hosts")?.into_iter().collect();
+    let list: Vec<HostId> = members.iter().copied().collect();
     let (n, cm) = (name.clone(), comment.clone());
     let saved = st
         .store()

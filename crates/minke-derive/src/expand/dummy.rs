@@ -27,7 +27,7 @@ pub(crate) fn model(input: &DeriveInput) -> TokenStream {
             fn load(_: &mut #store::Conn, _: &#store::Query) -> #store::Result<#p::Vec<Self>> { #p::unimplemented!() }
             fn count(_: &mut #store::Conn, _: &#store::Query) -> #store::Result<i64> { #p::unimplemented!() }
             fn save_fields(&self, _: &mut #store::Conn, _: &[&str]) -> #store::Result<()> { #p::unimplemented!() }
-            fn host_id(&self, _: &mut #store::Conn) -> #store::Result<i64> { #p::unimplemented!() }
+            fn host_id(&self, _: &mut #store::Conn) -> #store::Result<#core::HostId> { #p::unimplemented!() }
         }
     })
 }

@@ -100,7 +100,11 @@ fn expand(def: &HostDef<'_>) -> TokenStream {
                 let name = <Self as #core::MinkeModel>::label(self);
                 let address = text(#address).unwrap_or_else(|| #p::Clone::clone(&name));
                 #[allow(unused_mut)]
-                let mut t = #core::HostTarget::new(<Self as #core::MinkeModel>::id(self), name, address);
+                let mut t = #core::HostTarget::new(
+                    #core::HostId::new(<Self as #core::MinkeModel>::id(self)),
+                    name,
+                    address,
+                );
                 #port
                 #user
                 #identity

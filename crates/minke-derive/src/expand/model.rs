@@ -282,6 +282,7 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
             quote! {
                 let _ = conn;
                 #store::require_host(#name, <Self as #core::MinkeModel>::id(self), #store::AsId::as_id(&self.#fi), #n)
+                    .map(#core::HostId::new)
             }
         }
         HostLink::Via { field, model } => {
@@ -341,7 +342,7 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
                 #save_body
             }
 
-            fn host_id(&self, conn: &mut #store::Conn) -> #store::Result<i64> {
+            fn host_id(&self, conn: &mut #store::Conn) -> #store::Result<#core::HostId> {
                 #host_id
             }
         }

@@ -9,7 +9,7 @@ use minke_ssh::{ConnectOptions, Connection, Discard, Error, ExecOptions};
 use crate::{connect, fleet, opts, unique_sleep, wait_present};
 
 fn target(address: &str, port: u16) -> HostTarget {
-    let mut t = HostTarget::new(7, "box", address);
+    let mut t = HostTarget::new(minke_core::HostId::new(7), "box", address);
     t.port = port;
     t
 }

@@ -1,7 +1,7 @@
 //! Queuing a run's work: one item per host, and reading items back.
 
 use diesel::prelude::*;
-use minke_core::{RunId, State, WorkItemId};
+use minke_core::{HostId, RunId, State, WorkItemId};
 
 use super::{WORK_CHANNEL, WorkItem, WorkState, database_now};
 use crate::schema::{minke_sessions as ses, minke_work_items as wi};
@@ -74,14 +74,14 @@ fn refresh_statistics(conn: &mut Conn, added: usize) -> Result<()> {
 
 type NewItem = (
     diesel::dsl::Eq<wi::run_id, RunId>,
-    diesel::dsl::Eq<wi::host_id, i64>,
+    diesel::dsl::Eq<wi::host_id, HostId>,
     diesel::dsl::Eq<wi::state, WorkState>,
     diesel::dsl::Eq<wi::attempts, i32>,
     diesel::dsl::Eq<wi::created_at, i64>,
     diesel::dsl::Eq<wi::updated_at, i64>,
 );
 
-fn new_item(run_id: RunId, host_id: i64, now: i64) -> NewItem {
+fn new_item(run_id: RunId, host_id: HostId, now: i64) -> NewItem {
     (
         wi::run_id.eq(run_id),
         wi::host_id.eq(host_id),
@@ -94,25 +94,26 @@ fn new_item(run_id: RunId, host_id: i64, now: i64) -> NewItem {
 
 /// The hosts of a run's `initialized` sessions that have no item of the run yet, in
 /// the order of their first session.
-fn unqueued_hosts(conn: &mut Conn, run_id: RunId) -> Result<Vec<i64>> {
+fn unqueued_hosts(conn: &mut Conn, run_id: RunId) -> Result<Vec<HostId>> {
     let context = format!("finding the hosts of run {run_id} to queue");
-    let (sessions, queued): (Vec<(Option<i64>, i64)>, Vec<i64>) = with_conn!(conn, |c, B| {
-        let sessions = ses::table
-            .filter(ses::run_id.eq(run_id))
-            .filter(ses::state.eq(State::Initialized))
-            .filter(ses::host_id.is_not_null())
-            .select((ses::host_id, ses::id))
-            .order(ses::id)
-            .load(c)
-            .map_err(Error::query(context.clone()))?;
-        let queued = wi::table
-            .filter(wi::run_id.eq(run_id))
-            .select(wi::host_id)
-            .load(c)
-            .map_err(Error::query(context))?;
-        Ok::<_, Error>((sessions, queued))
-    })?;
-    let queued: std::collections::HashSet<i64> = queued.into_iter().collect();
+    let (sessions, queued): (Vec<(Option<HostId>, i64)>, Vec<HostId>) =
+        with_conn!(conn, |c, B| {
+            let sessions = ses::table
+                .filter(ses::run_id.eq(run_id))
+                .filter(ses::state.eq(State::Initialized))
+                .filter(ses::host_id.is_not_null())
+                .select((ses::host_id, ses::id))
+                .order(ses::id)
+                .load(c)
+                .map_err(Error::query(context.clone()))?;
+            let queued = wi::table
+                .filter(wi::run_id.eq(run_id))
+                .select(wi::host_id)
+                .load(c)
+                .map_err(Error::query(context))?;
+            Ok::<_, Error>((sessions, queued))
+        })?;
+    let queued: std::collections::HashSet<HostId> = queued.into_iter().collect();
     let mut seen = std::collections::HashSet::new();
     Ok(sessions
         .into_iter()

@@ -38,7 +38,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use minke_core::{RunState, State};
+//! use minke_core::{HostId, RunState, State};
 //! use minke_store::{Conn, DatabaseUrl, NewRun, NewSession, QueueWorker, WorkState, migrate};
 //!
 //! # fn main() -> minke_store::Result<()> {
@@ -54,7 +54,7 @@
 //!     let run_id = minke_store::insert_run(c, &run)?;
 //!     minke_store::insert_sessions(c, &[NewSession {
 //!         run_id, session: "uptime".into(), model: "server".into(), object_id: 1,
-//!         object_label: "web-1".into(), host_id: Some(7), host_name: Some("web-1".into()),
+//!         object_label: "web-1".into(), host_id: Some(HostId::new(7)), host_name: Some("web-1".into()),
 //!         state: State::Initialized, status: None, reason: None, created_at: 0,
 //!     }])?;
 //!     minke_store::enqueue_run(c, run_id)
@@ -70,8 +70,10 @@
 //!     // ... run it, record its commands and its end ...
 //! #   minke_store::finish_session(&mut conn, session.id, State::Completed, None, None, 1)?;
 //! }
-//! assert!(worker.finish(&mut conn, claimed[0].id)?);
-//! assert!(!worker.finish(&mut conn, claimed[0].id)?, "a repeat changes nothing");
+//! // The item ends; it was the run's last, so the run ends too.
+//! let end = worker.end_item(&mut conn, &claimed[0], 2)?.expect("held by this worker");
+//! assert_eq!(end.run_ended, Some(RunState::Done));
+//! assert!(worker.end_item(&mut conn, &claimed[0], 2)?.is_none(), "a repeat changes nothing");
 //! # Ok(()) }
 //! ```
 
@@ -96,7 +98,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::schema::minke_work_items as wi;
 use crate::{Conn, Error, Result, with_conn};
-use minke_core::{RunId, WorkItemId};
+use minke_core::{HostId, RunId, WorkItemId};
 
 /// The PostgreSQL channel on which [`enqueue_run`] (and the reaper, for the items it
 /// queues again) announce new work items; the payload is the item's id.
@@ -228,7 +230,7 @@ pub struct WorkItem {
     /// The run.
     pub run_id: RunId,
     /// The host whose sessions of the run it holds.
-    pub host_id: i64,
+    pub host_id: HostId,
     /// Where it is.
     pub state: WorkState,
     /// The worker holding it (claimed or running), or the last one that did.

@@ -4,7 +4,7 @@
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable};
-use minke_core::{FailReason, RunId, SessionId, State, Status, WorkItemId};
+use minke_core::{FailReason, HostId, RunId, SessionId, State, Status, WorkItemId};
 use serde::Serialize;
 
 use super::enqueue::{notify_work, requeue};
@@ -39,7 +39,7 @@ pub struct HandedBack {
     /// Its run.
     pub run_id: RunId,
     /// Its host.
-    pub host_id: i64,
+    pub host_id: HostId,
     /// The worker whose lease ran out.
     pub worker: Option<String>,
 }
@@ -52,7 +52,7 @@ pub struct LostItem {
     /// Its run.
     pub run_id: RunId,
     /// Its host.
-    pub host_id: i64,
+    pub host_id: HostId,
     /// The worker whose lease ran out.
     pub worker: Option<String>,
     /// Its sessions that had started: now `failed` with reason `interrupted`
