@@ -8,20 +8,20 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use minke_core::{Params, RunId, SessionId};
+use minke_core::{Params, RunId, SessionId, Status};
 use minke_runtime::RunRequest;
 use minke_store::Query;
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 
 use crate::auth::Auth;
-use crate::db::{self, Counts};
 use crate::forms::{QueryPairs, json_body};
 use crate::live;
 use crate::pages::changelist::{json_value, model_entry, selection};
 use crate::pages::history::{PREVIEW, run_filter, stop};
 use crate::state::AppState;
 use crate::{Error, Result};
+use minke_store::Counts;
 
 /// `GET /api/me`: who the request is.
 pub(crate) async fn me(auth: Auth) -> Json<Json_> {
@@ -151,9 +151,9 @@ pub(crate) async fn runs(
     let (rows, total, counts) = st
         .store()
         .blocking(move |c| {
-            let (rows, total) = db::list_runs(c, &f)?;
+            let (rows, total) = minke_store::find_runs(c, &f)?;
             let ids: Vec<RunId> = rows.iter().map(|r| r.id).collect();
-            Ok((rows, total, db::run_counts(c, &ids)?))
+            Ok((rows, total, minke_store::run_counts(c, &ids)?))
         })
         .await?;
     let runs: Vec<Json_> = rows
@@ -162,7 +162,7 @@ pub(crate) async fn runs(
             let c = counts.get(&r.id).cloned().unwrap_or_default();
             let mut v = serde_json::to_value(r).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
-                o.insert("status".into(), c.worst().into());
+                o.insert("status".into(), c.worst().map(Status::as_str).into());
                 o.insert(
                     "counts".into(),
                     serde_json::to_value(&c).unwrap_or_default(),
@@ -263,15 +263,11 @@ pub(crate) async fn run(
     let snap = live::snapshot(&st, id, view).await?;
     let mut counts = Counts::default();
     for s in &snap.sessions {
-        counts.add(
-            s.state.as_str(),
-            s.status.map(minke_core::Status::as_str),
-            1,
-        );
+        counts.add(s.state, s.status, 1);
     }
     let mut v = serde_json::to_value(&snap).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
-        o.insert("status".into(), counts.worst().into());
+        o.insert("status".into(), counts.worst().map(Status::as_str).into());
         o.insert(
             "counts".into(),
             serde_json::to_value(&counts).unwrap_or_default(),
@@ -299,8 +295,8 @@ pub(crate) async fn session(
         .store()
         .blocking(move |c| {
             Ok((
-                db::session_messages(c, sid)?,
-                db::command_previews(c, sid, PREVIEW)?,
+                minke_store::session_messages(c, sid)?,
+                minke_store::command_previews(c, sid, PREVIEW)?,
             ))
         })
         .await?;

@@ -117,9 +117,9 @@ pub(crate) fn state_badge(state: &str) -> String {
 }
 
 /// A status badge (empty when there is none yet).
-pub(crate) fn status_badge(status: Option<&str>) -> String {
-    match status {
-        Some(s) => format!(r#"<span class="status status-{s}">{s}</span>"#, s = esc(s)),
+pub(crate) fn status_badge(status: Option<minke_core::Status>) -> String {
+    match status.map(minke_core::Status::as_str) {
+        Some(s) => format!(r#"<span class="status status-{s}">{s}</span>"#),
         None => r#"<span class="status"></span>"#.to_owned(),
     }
 }

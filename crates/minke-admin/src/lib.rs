@@ -29,7 +29,6 @@
 
 mod api;
 mod auth;
-mod db;
 mod error;
 mod forms;
 mod html;

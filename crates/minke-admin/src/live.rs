@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, broadcast, m
 
 use crate::auth::Auth;
 use crate::state::AppState;
-use crate::{Error, Result, db};
+use crate::{Error, Result};
 
 /// Bytes of running output kept per session.
 const TAIL_BYTES: usize = 16 * 1024;
@@ -386,7 +386,7 @@ pub(crate) async fn snapshot(
         .blocking(move |c| {
             let run = minke_store::get_run(c, run_id)?;
             let sessions = minke_store::run_sessions(c, run_id)?;
-            let messages = db::run_messages(c, run_id)?;
+            let messages = minke_store::run_messages(c, run_id)?;
             // A run this process does not follow: its running commands as the
             // process that runs them writes them now and then.
             let running = if followed || run.state.is_done() {

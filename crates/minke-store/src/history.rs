@@ -1,5 +1,7 @@
 //! The history of runs, sessions, commands and messages, and host locks.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use minke_core::{FailReason, HostId, RunId, RunState, SessionId, State, Status};
 use serde::Serialize;
@@ -320,17 +322,51 @@ pub struct RunDetail {
 pub fn run_detail(conn: &mut Conn, run_id: RunId) -> Result<RunDetail> {
     let run = get_run(conn, run_id)?;
     let records = run_sessions(conn, run_id)?;
-    let mut sessions = Vec::with_capacity(records.len());
-    for session in records {
-        let messages = session_messages(conn, session.id)?;
-        let commands = session_commands(conn, session.id)?;
-        sessions.push(SessionDetail {
+    // Two queries for the whole run, not two a session.
+    let mut messages = by_session(run_messages(conn, run_id)?, |m| m.session_id);
+    let mut commands = by_session(run_commands(conn, run_id)?, |c| c.session_id);
+    let sessions = records
+        .into_iter()
+        .map(|session| SessionDetail {
+            messages: messages.remove(&session.id).unwrap_or_default(),
+            commands: commands.remove(&session.id).unwrap_or_default(),
             session,
-            messages,
-            commands,
-        });
-    }
+        })
+        .collect();
     Ok(RunDetail { run, sessions })
+}
+
+/// Rows grouped by their session, in the order given.
+fn by_session<T>(rows: Vec<T>, id: impl Fn(&T) -> SessionId) -> HashMap<SessionId, Vec<T>> {
+    let mut out: HashMap<SessionId, Vec<T>> = HashMap::new();
+    for r in rows {
+        out.entry(id(&r)).or_default().push(r);
+    }
+    out
+}
+
+/// The commands of every session of a run, by session and in order.
+pub fn run_commands(conn: &mut Conn, run_id: RunId) -> Result<Vec<CommandRow>> {
+    with_conn!(conn, |c, B| cmd::table
+        .filter(cmd::session_id.eq_any(ses::table.filter(ses::run_id.eq(run_id)).select(ses::id)))
+        .order((cmd::session_id.asc(), cmd::seq.asc()))
+        .select(CommandRow::as_select())
+        .load(c)
+        .map_err(Error::query(format!(
+            "loading the commands of run {run_id}"
+        ))))
+}
+
+/// The messages of every session of a run, in order.
+pub fn run_messages(conn: &mut Conn, run_id: RunId) -> Result<Vec<MessageRow>> {
+    with_conn!(conn, |c, B| msg::table
+        .filter(msg::session_id.eq_any(ses::table.filter(ses::run_id.eq(run_id)).select(ses::id)))
+        .order((msg::session_id.asc(), msg::id.asc()))
+        .select(MessageRow::as_select())
+        .load(c)
+        .map_err(Error::query(format!(
+            "loading the messages of run {run_id}"
+        ))))
 }
 
 /// Ends the sessions among `ids` that have not ended yet (`initialized` or

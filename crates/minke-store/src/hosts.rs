@@ -424,3 +424,66 @@ pub fn upsert_host(conn: &mut Conn, host: &NewHost) -> Result<HostId> {
         }
     })
 }
+
+/// The id of the host of that name.
+pub fn host_named(conn: &mut Conn, name: &str) -> Result<Option<HostId>> {
+    with_conn!(conn, |c, B| h::table
+        .filter(h::name.eq(name))
+        .select(h::id)
+        .first(c)
+        .optional()
+        .map_err(Error::query("looking up a host")))
+}
+
+/// Adds a host (validated; a taken name is an error). Returns its id.
+pub fn insert_host(conn: &mut Conn, host: &NewHost) -> Result<HostId> {
+    host.validate()?;
+    if host_named(conn, &host.name)?.is_some() {
+        return Err(Error::BadQuery(format!(
+            "a host named `{}` exists already",
+            host.name
+        )));
+    }
+    with_conn!(conn, |c, B| diesel::insert_into(h::table)
+        .values(host)
+        .returning(h::id)
+        .get_result(c)
+        .map_err(Error::query(format!("adding host `{}`", host.name))))
+}
+
+/// Changes every field of a host (validated; a name taken by another host is an
+/// error).
+pub fn update_host(conn: &mut Conn, id: HostId, host: &NewHost) -> Result<()> {
+    host.validate()?;
+    HostRecord::load_one(conn, id.get())?;
+    if host_named(conn, &host.name)?.is_some_and(|other| other != id) {
+        return Err(Error::BadQuery(format!(
+            "a host named `{}` exists already",
+            host.name
+        )));
+    }
+    with_conn!(conn, |c, B| diesel::update(h::table.find(id))
+        .set(host)
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("changing host {id}"))))
+}
+
+/// Disables or enables a host.
+pub fn set_host_disabled(conn: &mut Conn, id: HostId, disabled: bool) -> Result<()> {
+    HostRecord::load_one(conn, id.get())?;
+    with_conn!(conn, |c, B| diesel::update(h::table.find(id))
+        .set(h::disabled.eq(disabled))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query(format!("changing host {id}"))))
+}
+
+/// Every host, by name.
+pub fn all_hosts(conn: &mut Conn) -> Result<Vec<HostRecord>> {
+    with_conn!(conn, |c, B| h::table
+        .order(h::name.asc())
+        .select(HostRecord::as_select())
+        .load(c)
+        .map_err(Error::query("listing hosts")))
+}

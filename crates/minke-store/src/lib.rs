@@ -16,6 +16,7 @@ mod groups;
 mod history;
 mod hosts;
 mod listen;
+mod lists;
 mod model;
 mod query;
 mod queue;
@@ -30,8 +31,12 @@ pub use conn::{Conn, DatabaseUrl, SqliteMode};
 pub use error::{Error, Result};
 pub use groups::*;
 pub use history::*;
-pub use hosts::{HostRecord, NewHost, check_host_name, upsert_host};
+pub use hosts::{
+    HostRecord, NewHost, all_hosts, check_host_name, host_named, insert_host, set_host_disabled,
+    update_host, upsert_host,
+};
 pub use listen::{Listener, Listening, Notification, RUN_CHANNEL, notify_runs};
+pub use lists::*;
 pub use model::{
     AsId, StoredModel, check_query, condition_value, key_from_id, like_pattern, require_host,
 };

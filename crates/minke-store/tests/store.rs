@@ -350,8 +350,6 @@ fn host_validation() {
     assert!(h.validate().unwrap_err().to_string().contains("sometimes"));
 }
 
-/// One failing write in a batch costs only itself: the writes queued around it, with
-/// and without savepoints of their own, are committed.
 /// A running run of session `s` with `n` sessions (objects 1..=n, no host): its id
 /// and its sessions' ids.
 async fn run_with_sessions(store: &Store, n: i64) -> (RunId, Vec<SessionId>) {
@@ -394,6 +392,8 @@ async fn run_with_sessions(store: &Store, n: i64) -> (RunId, Vec<SessionId>) {
     (run_id, ids)
 }
 
+/// One failing write in a batch costs only itself: the writes queued around it, with
+/// and without savepoints of their own, are committed.
 async fn failing_write_in_a_batch(store: &Store) {
     let sid = run_with_sessions(store, 1).await.1[0];
     let message = |session_id: SessionId, seq: i32| MessageRow {
@@ -909,6 +909,68 @@ async fn stop_requests(store: &Store) {
     assert!(matches!(err, minke_store::Error::NotFound { .. }), "{err}");
 }
 
+/// A run's detail: each session with its own messages and commands, in order.
+async fn run_detail_by_session(store: &Store) {
+    let (run_id, s) = run_with_sessions(store, 3).await;
+    let command = |session_id: SessionId, seq: i32| CommandRow {
+        session_id,
+        seq,
+        command: format!("echo {seq}"),
+        exit_code: Some(0),
+        exit_signal: None,
+        stdout: format!("{seq}\n").into_bytes(),
+        stderr: Vec::new(),
+        stdout_len: 2,
+        stderr_len: 0,
+        stdout_truncated: false,
+        stderr_truncated: false,
+        started_at: 1,
+        duration_us: 1,
+    };
+    let message = |session_id: SessionId, seq: i32| MessageRow {
+        session_id,
+        seq,
+        level: "info".into(),
+        body: format!("{{\"text\":\"{seq}\"}}"),
+        created_at: 1,
+    };
+    // Interleaved between the sessions, as a concurrent run writes them.
+    let (a, b) = (s[0], s[2]);
+    let rows = vec![(b, 1), (a, 1), (b, 2), (a, 2), (a, 3)];
+    store
+        .write(move |c| {
+            for &(sid, seq) in &rows {
+                minke_store::insert_command(c, &command(sid, seq))?;
+                minke_store::insert_message(c, &message(sid, seq))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let detail = store
+        .blocking(move |c| minke_store::run_detail(c, run_id))
+        .await
+        .unwrap();
+    let seqs = |i: usize| {
+        let d = &detail.sessions[i];
+        (
+            d.commands.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            d.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(detail.sessions.len(), 3);
+    assert_eq!(detail.sessions[0].session.id, a);
+    assert_eq!(seqs(0), (vec![1, 2, 3], vec![1, 2, 3]));
+    assert_eq!(seqs(1), (vec![], vec![]));
+    assert_eq!(seqs(2), (vec![1, 2], vec![1, 2]));
+    assert!(
+        detail.sessions[2]
+            .commands
+            .iter()
+            .all(|c| c.session_id == b)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_tokens_groups_locks_selections_on_both_backends() {
     let b = backends("backends");
@@ -919,6 +981,7 @@ async fn users_tokens_groups_locks_selections_on_both_backends() {
         large_selections(&store).await;
         filter_limits(&store).await;
         stop_requests(&store).await;
+        run_detail_by_session(&store).await;
         assert_eq!(store.failed_writes().0, 0, "{url}");
         store.close().await.unwrap();
     }

@@ -14,7 +14,6 @@ use minke_runtime::{ModelEntry, RunRequest};
 use minke_store::{Condition, Op, Query, SessionRecord};
 
 use crate::auth::Auth;
-use crate::db;
 use crate::forms::{Form, Pairs, QueryPairs, encode, segment};
 use crate::html::{self, csrf_field, esc, options, state_badge, status_badge, time};
 use crate::pages::{page_of, pagination};
@@ -62,15 +61,15 @@ pub(crate) async fn selection(st: &AppState, model: &ModelMeta, p: &Pairs) -> Re
     minke_store::check_query(model, &query)?;
     let mut ids: Option<BTreeSet<i64>> = None;
     if let Some(status) = p.text("last_status") {
-        if !matches!(status, "success" | "warning" | "error") {
-            return Err(Error::BadRequest(format!(
+        let status: minke_core::Status = status.parse().map_err(|_| {
+            Error::BadRequest(format!(
                 "`last_status` must be success, warning or error, not `{status}`"
-            )));
-        }
-        let (name, status) = (model.name.to_owned(), status.to_owned());
+            ))
+        })?;
+        let name = model.name.to_owned();
         let found = st
             .store()
-            .blocking(move |c| db::objects_with_last_status(c, &name, &status))
+            .blocking(move |c| minke_store::objects_with_last_status(c, &name, status))
             .await?;
         ids = Some(found.into_iter().collect());
     }
@@ -164,7 +163,7 @@ pub(crate) fn live_cells(st: &AppState, s: Option<&SessionRecord>) -> String {
     format!(
         r#"<td class="state-cell">{state}</td><td class="status-cell">{status}</td><td class="messages"><ul class="message-list"></ul></td><td class="output-cell"><pre class="output"></pre><a class="log-link" href="{log}">full log</a></td><td class="stop-cell"><button type="submit" class="stop" formaction="{stop}" data-url="{stop}"{hide}>Stop</button></td>"#,
         state = state_badge(s.state.as_str()),
-        status = status_badge(s.status.map(minke_core::Status::as_str)),
+        status = status_badge(s.status),
         log = esc(&st.url(&format!("/sessions/{}", s.id))),
         stop = esc(&stop),
         hide = if done { " hidden" } else { "" },
@@ -530,7 +529,7 @@ pub(crate) async fn changelist(
                 r#"<a class="last-status-link" href="{}">{}</a>"#,
                 esc(&st.url(&format!("/sessions/{}", s.id))),
                 if s.state == minke_core::State::Completed {
-                    status_badge(s.status.map(minke_core::Status::as_str))
+                    status_badge(s.status)
                 } else {
                     state_badge(s.state.as_str())
                 }
@@ -984,7 +983,7 @@ pub(crate) async fn object(
         .store()
         .blocking(move |c| {
             let o = entry.load(c, &Query::ids([id]))?.pop();
-            let s = db::object_sessions(c, &name, id, 50)?;
+            let s = minke_store::object_sessions(c, &name, id, 50)?;
             Ok((o, s))
         })
         .await?;
@@ -1020,7 +1019,7 @@ pub(crate) async fn object(
             run_url = esc(&st.url(&format!("/runs/{}", s.run_id))),
             run = s.run_id,
             state = state_badge(s.state.as_str()),
-            status = status_badge(s.status.map(minke_core::Status::as_str)),
+            status = status_badge(s.status),
             at = time(s.created_at),
         );
     }

@@ -11,7 +11,6 @@ use minke_runtime::{Stop, StopRequest};
 use minke_store::RunRecord;
 
 use crate::auth::Auth;
-use crate::db::{self, RunFilter, SessionFilter};
 use crate::forms::{Pairs, QueryPairs, segment};
 use crate::html::{
     self, bytes, duration, esc, options, parse_date, state_badge, status_badge, time, time_opt,
@@ -22,6 +21,7 @@ use crate::pages::index::{RUNS_HEAD, run_row};
 use crate::pages::{back, page_of, pagination, viewable_models};
 use crate::state::AppState;
 use crate::{Error, Result};
+use minke_store::{RunFilter, SessionFilter};
 
 /// Bytes of each output stream shown on a session page.
 pub(crate) const PREVIEW: i64 = 64 * 1024;
@@ -40,10 +40,15 @@ const STATUSES: &[&str] = &["success", "warning", "error"];
 /// A run's states: `interrupted` when its process died before it ended.
 const RUN_STATES: &[&str] = &["running", "done", "canceled", "interrupted"];
 
-fn one_of(p: &Pairs, name: &str, allowed: &[&str]) -> Result<Option<String>> {
+fn one_of<T: std::str::FromStr>(p: &Pairs, name: &str, allowed: &[&str]) -> Result<Option<T>> {
     match p.text(name) {
         None => Ok(None),
-        Some(v) if allowed.contains(&v) => Ok(Some(v.to_owned())),
+        Some(v) if allowed.contains(&v) => v.parse().map(Some).map_err(|_| {
+            Error::BadRequest(format!(
+                "`{name}`: `{v}` is not one of {}",
+                allowed.join(", ")
+            ))
+        }),
         Some(v) => Err(Error::BadRequest(format!(
             "`{name}` must be one of {}, not `{v}`",
             allowed.join(", ")
@@ -160,9 +165,9 @@ pub(crate) async fn runs(
     let (rows, total, counts) = st
         .store()
         .blocking(move |c| {
-            let (rows, total) = db::list_runs(c, &f)?;
+            let (rows, total) = minke_store::find_runs(c, &f)?;
             let ids: Vec<RunId> = rows.iter().map(|r| r.id).collect();
-            let counts = db::run_counts(c, &ids)?;
+            let counts = minke_store::run_counts(c, &ids)?;
             Ok((rows, total, counts))
         })
         .await?;
@@ -378,7 +383,7 @@ pub(crate) async fn sessions(
     f.offset = (page - 1) * size;
     let (rows, total) = st
         .store()
-        .blocking(move |c| db::list_sessions(c, &f))
+        .blocking(move |c| minke_store::find_sessions(c, &f))
         .await?;
     let mut body = format!(
         r#"<form id="sessions-filter" class="filters" method="get" action="{}">{}{}{}{}<button type="submit" id="apply">Apply</button></form><p class="total">{total} sessions</p><table id="sessions" class="list"><thead><tr><th>Session</th><th>Object</th><th>Host</th><th>Run</th><th>User</th><th>Started</th><th>State</th><th>Status</th></tr></thead><tbody>"#,
@@ -403,7 +408,7 @@ pub(crate) async fn sessions(
             user = esc(user),
             at = time(s.created_at),
             state = state_badge(s.state.as_str()),
-            status = status_badge(s.status.map(minke_core::Status::as_str)),
+            status = status_badge(s.status),
         );
     }
     if rows.is_empty() {
@@ -453,7 +458,12 @@ fn message_html(level: &str, body: &str) -> String {
     )
 }
 
-fn stream_block(st: &AppState, sid: SessionId, c: &db::CommandPreview, stderr: bool) -> String {
+fn stream_block(
+    st: &AppState,
+    sid: SessionId,
+    c: &minke_store::CommandPreview,
+    stderr: bool,
+) -> String {
     let (name, head, stored, seen, truncated) = if stderr {
         (
             "stderr",
@@ -516,8 +526,8 @@ pub(crate) async fn session(
         .store()
         .blocking(move |c| {
             Ok((
-                db::session_messages(c, id)?,
-                db::command_previews(c, id, PREVIEW)?,
+                minke_store::session_messages(c, id)?,
+                minke_store::command_previews(c, id, PREVIEW)?,
                 minke_store::get_run(c, s.run_id)?,
             ))
         })
@@ -533,7 +543,7 @@ pub(crate) async fn session(
         run = s.run_id,
         user = esc(&run.username),
         state = state_badge(s.state.as_str()),
-        status = status_badge(s.status.map(minke_core::Status::as_str)),
+        status = status_badge(s.status),
         reason = esc(s.reason.as_deref().unwrap_or_default()),
         start = time_opt(s.started_at),
         end = time_opt(s.finished_at),
@@ -613,7 +623,7 @@ pub(crate) async fn download(
     auth.need_view(&s.model)?;
     let data = st
         .store()
-        .blocking(move |c| db::command_output(c, id, seq, stderr))
+        .blocking(move |c| minke_store::command_output(c, id, seq, stderr))
         .await?
         .ok_or_else(|| Error::NotFound(format!("session {id} has no command {seq}")))?;
     let mut res = data.into_response();

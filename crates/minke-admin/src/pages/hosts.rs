@@ -10,7 +10,6 @@ use minke_core::{HostId, HostKeyPolicy};
 use minke_store::{HostGroupRecord, HostRecord, NewHost, StoredModel as _};
 
 use crate::auth::Auth;
-use crate::db;
 use crate::forms::{Form, Pairs, QueryPairs, encode};
 use crate::html::{self, csrf_field, esc, options};
 use crate::pages::back;
@@ -35,7 +34,7 @@ pub(crate) async fn hosts(
     let (hosts, groups, members) = st
         .store()
         .blocking(|c| {
-            let hosts = db::all_hosts(c)?;
+            let hosts = minke_store::all_hosts(c)?;
             let ids: Vec<HostId> = hosts.iter().map(|h| h.id).collect();
             Ok((
                 hosts,
@@ -225,7 +224,7 @@ struct Choices {
 async fn choices(st: &AppState) -> Result<Choices> {
     let (groups, hosts) = st
         .store()
-        .blocking(|c| Ok((minke_store::list_groups(c)?, db::all_hosts(c)?)))
+        .blocking(|c| Ok((minke_store::list_groups(c)?, minke_store::all_hosts(c)?)))
         .await?;
     Ok(Choices { groups, hosts })
 }
@@ -486,9 +485,9 @@ async fn save_host(st: &AppState, auth: &Auth, id: Option<HostId>, f: &Pairs) ->
                 }
             }
             let id = match id {
-                None => db::insert_host(c, &host)?,
+                None => minke_store::insert_host(c, &host)?,
                 Some(i) => {
-                    db::update_host(c, i, &host)?;
+                    minke_store::update_host(c, i, &host)?;
                     i
                 }
             };
@@ -598,7 +597,7 @@ pub(crate) async fn disable(
         }
     };
     st.store()
-        .write(move |c| db::set_host_disabled(c, id, disabled))
+        .write(move |c| minke_store::set_host_disabled(c, id, disabled))
         .await?;
     tracing::info!(host = %id, disabled, user = %auth.user.username, "host state changed");
     Ok(back(&st, &headers, &st.url("/hosts")))
@@ -610,7 +609,7 @@ pub(crate) async fn groups(State(st): State<AppState>, auth: Auth) -> Result<Res
     let (groups, hosts, members) = st
         .store()
         .blocking(|c| {
-            let hosts = db::all_hosts(c)?;
+            let hosts = minke_store::all_hosts(c)?;
             let ids: Vec<HostId> = hosts.iter().map(|h| h.id).collect();
             Ok((
                 minke_store::list_groups(c)?,
@@ -735,7 +734,7 @@ fn group_form_page(
 /// `GET /groups/add`.
 pub(crate) async fn group_add_form(State(st): State<AppState>, auth: Auth) -> Result<Response> {
     auth.need(CHANGE)?;
-    let hosts = st.store().blocking(db::all_hosts).await?;
+    let hosts = st.store().blocking(minke_store::all_hosts).await?;
     Ok(html::respond(
         StatusCode::OK,
         group_form_page(&st, &auth, None, "", "", &BTreeSet::new(), &hosts, None),
@@ -768,7 +767,7 @@ async fn save_group(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> R
             Ok(Redirect::to(&st.url("/groups")).into_response())
         }
         Err(minke_store::Error::BadQuery(m)) => {
-            let hosts = st.store().blocking(db::all_hosts).await?;
+            let hosts = st.store().blocking(minke_store::all_hosts).await?;
             Ok(html::respond(
                 StatusCode::BAD_REQUEST,
                 group_form_page(
@@ -810,7 +809,7 @@ pub(crate) async fn group_edit_form(
             Ok((
                 minke_store::get_group(c, id)?,
                 minke_store::group_members(c, id)?,
-                db::all_hosts(c)?,
+                minke_store::all_hosts(c)?,
             ))
         })
         .await?;

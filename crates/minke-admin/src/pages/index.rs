@@ -10,11 +10,11 @@ use minke_store::{Query, RunRecord};
 
 use crate::Result;
 use crate::auth::Auth;
-use crate::db::{self, Counts, RunFilter};
 use crate::forms::segment;
 use crate::html::{self, esc, state_badge, status_badge, time};
 use crate::pages::viewable_models;
 use crate::state::AppState;
+use minke_store::{Counts, RunFilter};
 
 /// One row of the run tables on several pages.
 pub(crate) fn run_row(st: &AppState, r: &RunRecord, c: Option<&Counts>) -> String {
@@ -58,14 +58,14 @@ pub(crate) async fn index(State(st): State<AppState>, auth: Auth) -> Result<Resp
             let mut rows = Vec::new();
             for m in &models {
                 let n = m.count(c, &Query::all())?;
-                let latest = db::latest_run(c, m.meta.name)?;
+                let latest = minke_store::latest_run(c, m.meta.name)?;
                 let counts = match &latest {
-                    Some(r) => db::run_counts(c, &[r.id])?.remove(&r.id),
+                    Some(r) => minke_store::run_counts(c, &[r.id])?.remove(&r.id),
                     None => None,
                 };
                 rows.push((m.meta.clone(), n, latest, counts));
             }
-            let (recent, _) = db::list_runs(
+            let (recent, _) = minke_store::find_runs(
                 c,
                 &RunFilter {
                     models: viewable,
@@ -74,9 +74,9 @@ pub(crate) async fn index(State(st): State<AppState>, auth: Auth) -> Result<Resp
                 },
             )?;
             let ids: Vec<RunId> = recent.iter().map(|r| r.id).collect();
-            let counts = db::run_counts(c, &ids)?;
+            let counts = minke_store::run_counts(c, &ids)?;
             let hosts = if can_hosts {
-                let all = db::all_hosts(c)?;
+                let all = minke_store::all_hosts(c)?;
                 let groups = minke_store::list_groups(c)?.len();
                 Some((all.len(), all.iter().filter(|h| h.disabled).count(), groups))
             } else {

@@ -1,78 +1,91 @@
-//! The admin's own queries over Minke's tables: filtered history lists, counts,
-//! command previews, hosts by id. Every function runs on a blocking thread through
-//! the store.
+//! The history as the admin and the API list it: runs and sessions filtered and
+//! paged by the database, their sessions counted by outcome, a model's objects by the
+//! outcome of their latest session, and commands with the start of their output.
 
-use minke_core::{HostId, RunId, SessionId};
 use std::collections::BTreeMap;
 
 use diesel::dsl::{count_star, exists, max, not};
 use diesel::prelude::*;
-use minke_store::schema::{
-    minke_commands as cmd, minke_hosts as h, minke_messages as msg, minke_runs as run,
-    minke_sessions as ses,
-};
-use minke_store::{
-    Conn, Error, HostRecord, MessageRow, NewHost, Result, RunRecord, SessionRecord,
-    StoredModel as _, with_conn,
-};
+use minke_core::{RunId, RunState, SessionId, State, Status};
 use serde::Serialize;
 
-/// Filters of the runs list.
+use crate::schema::{minke_commands as cmd, minke_runs as run, minke_sessions as ses};
+use crate::{Conn, Error, Result, RunRecord, SessionRecord, with_conn};
+
+/// Filters of the runs list ([`find_runs`]); each one set narrows it.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct RunFilter {
-    pub(crate) session: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) state: Option<String>,
-    pub(crate) status: Option<String>,
-    pub(crate) user: Option<String>,
-    pub(crate) from: Option<i64>,
-    pub(crate) to: Option<i64>,
+pub struct RunFilter {
+    /// Runs of this session.
+    pub session: Option<String>,
+    /// Runs on this model.
+    pub model: Option<String>,
+    /// Runs in this state.
+    pub state: Option<RunState>,
+    /// Runs whose worst session outcome is this.
+    pub status: Option<Status>,
+    /// Runs started by this user.
+    pub user: Option<String>,
+    /// Runs started at or after this time (µs since the epoch).
+    pub from: Option<i64>,
+    /// Runs started before this time (µs since the epoch).
+    pub to: Option<i64>,
     /// Only runs on these models (what the user may view); `None` for all.
-    pub(crate) models: Option<Vec<String>>,
-    pub(crate) limit: i64,
-    pub(crate) offset: i64,
+    pub models: Option<Vec<String>>,
+    /// At most this many.
+    pub limit: i64,
+    /// After skipping this many.
+    pub offset: i64,
 }
 
-/// Sessions of a run by state and status.
-#[derive(Clone, Debug, Default, Serialize)]
-pub(crate) struct Counts {
-    pub(crate) total: i64,
-    pub(crate) waiting: i64,
-    pub(crate) running: i64,
-    pub(crate) done: i64,
-    pub(crate) success: i64,
-    pub(crate) warning: i64,
-    pub(crate) error: i64,
-    pub(crate) canceled: i64,
+/// The sessions of a run by state and status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// All of them.
+    pub total: i64,
+    /// Not started.
+    pub waiting: i64,
+    /// Running.
+    pub running: i64,
+    /// Ended, whatever the outcome.
+    pub done: i64,
+    /// Ended with status `success`.
+    pub success: i64,
+    /// Ended with status `warning`.
+    pub warning: i64,
+    /// Ended with status `error`.
+    pub error: i64,
+    /// Canceled.
+    pub canceled: i64,
 }
 
 impl Counts {
-    pub(crate) fn add(&mut self, state: &str, status: Option<&str>, n: i64) {
+    /// Counts `n` sessions in `state` with `status`.
+    pub fn add(&mut self, state: State, status: Option<Status>, n: i64) {
         self.total += n;
         match state {
-            "initialized" => self.waiting += n,
-            "running" => self.running += n,
+            State::Initialized => self.waiting += n,
+            State::Running => self.running += n,
             _ => self.done += n,
         }
-        if state == "canceled" {
+        if state == State::Canceled {
             self.canceled += n;
         }
         match status {
-            Some("success") => self.success += n,
-            Some("warning") => self.warning += n,
-            Some("error") => self.error += n,
+            Some(Status::Success) => self.success += n,
+            Some(Status::Warning) => self.warning += n,
+            Some(Status::Error) => self.error += n,
             _ => {}
         }
     }
 
     /// The worst status so far.
-    pub(crate) fn worst(&self) -> Option<&'static str> {
+    pub fn worst(&self) -> Option<Status> {
         if self.error > 0 {
-            Some("error")
+            Some(Status::Error)
         } else if self.warning > 0 {
-            Some("warning")
+            Some(Status::Warning)
         } else if self.success > 0 {
-            Some("success")
+            Some(Status::Success)
         } else {
             None
         }
@@ -109,31 +122,33 @@ macro_rules! run_filtered {
         if let Some(m) = &f.models {
             q = q.filter(run::model.eq_any(m.clone()));
         }
-        let with = |s: &'static str| {
+        let with = |s: Status| {
             exists(
                 ses::table
                     .filter(ses::run_id.eq(run::id))
                     .filter(ses::status.eq(s)),
             )
         };
-        match f.status.as_deref() {
-            Some("error") => q = q.filter(with("error")),
-            Some("warning") => q = q.filter(with("warning").and(not(with("error")))),
-            Some("success") => {
+        match f.status {
+            Some(Status::Error) => q = q.filter(with(Status::Error)),
+            Some(Status::Warning) => {
+                q = q.filter(with(Status::Warning).and(not(with(Status::Error))))
+            }
+            Some(Status::Success) => {
                 q = q.filter(
-                    with("success")
-                        .and(not(with("warning")))
-                        .and(not(with("error"))),
+                    with(Status::Success)
+                        .and(not(with(Status::Warning)))
+                        .and(not(with(Status::Error))),
                 )
             }
-            _ => {}
+            None => {}
         }
         q
     }};
 }
 
 /// The runs a filter selects, newest first, and how many there are in all.
-pub(crate) fn list_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord>, i64)> {
+pub fn find_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord>, i64)> {
     with_conn!(conn, |c, B| {
         let total: i64 = run_filtered!(f, B)
             .count()
@@ -151,8 +166,8 @@ pub(crate) fn list_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord
 }
 
 /// Counts per run of the given runs.
-pub(crate) fn run_counts(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<RunId, Counts>> {
-    let rows: Vec<(RunId, String, Option<String>, i64)> = with_conn!(conn, |c, B| ses::table
+pub fn run_counts(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<RunId, Counts>> {
+    let rows: Vec<(RunId, State, Option<Status>, i64)> = with_conn!(conn, |c, B| ses::table
         .filter(ses::run_id.eq_any(run_ids))
         .group_by((ses::run_id, ses::state, ses::status))
         .select((ses::run_id, ses::state, ses::status, count_star()))
@@ -160,13 +175,13 @@ pub(crate) fn run_counts(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<
         .map_err(Error::query("counting sessions")))?;
     let mut out: BTreeMap<RunId, Counts> = BTreeMap::new();
     for (r, state, status, n) in rows {
-        out.entry(r).or_default().add(&state, status.as_deref(), n);
+        out.entry(r).or_default().add(state, status, n);
     }
     Ok(out)
 }
 
 /// The newest run on a model.
-pub(crate) fn latest_run(conn: &mut Conn, model: &str) -> Result<Option<RunRecord>> {
+pub fn latest_run(conn: &mut Conn, model: &str) -> Result<Option<RunRecord>> {
     with_conn!(conn, |c, B| run::table
         .filter(run::model.eq(model))
         .order(run::id.desc())
@@ -176,22 +191,35 @@ pub(crate) fn latest_run(conn: &mut Conn, model: &str) -> Result<Option<RunRecor
         .map_err(Error::query("loading the latest run")))
 }
 
-/// Filters of the sessions list.
+/// Filters of the sessions list ([`find_sessions`]); each one set narrows it.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct SessionFilter {
-    pub(crate) session: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) state: Option<String>,
-    pub(crate) status: Option<String>,
-    pub(crate) user: Option<String>,
-    pub(crate) host: Option<String>,
-    pub(crate) object_id: Option<i64>,
-    pub(crate) run_id: Option<RunId>,
-    pub(crate) from: Option<i64>,
-    pub(crate) to: Option<i64>,
-    pub(crate) models: Option<Vec<String>>,
-    pub(crate) limit: i64,
-    pub(crate) offset: i64,
+pub struct SessionFilter {
+    /// Sessions of this name.
+    pub session: Option<String>,
+    /// Sessions on this model.
+    pub model: Option<String>,
+    /// Sessions in this state.
+    pub state: Option<State>,
+    /// Sessions that ended with this status.
+    pub status: Option<Status>,
+    /// Sessions of runs started by this user.
+    pub user: Option<String>,
+    /// Sessions on the host of this name.
+    pub host: Option<String>,
+    /// Sessions on the object of this id.
+    pub object_id: Option<i64>,
+    /// Sessions of this run.
+    pub run_id: Option<RunId>,
+    /// Sessions recorded at or after this time (µs since the epoch).
+    pub from: Option<i64>,
+    /// Sessions recorded before this time (µs since the epoch).
+    pub to: Option<i64>,
+    /// Only sessions on these models (what the user may view); `None` for all.
+    pub models: Option<Vec<String>>,
+    /// At most this many.
+    pub limit: i64,
+    /// After skipping this many.
+    pub offset: i64,
 }
 
 macro_rules! session_filtered {
@@ -223,7 +251,7 @@ macro_rules! session_filtered {
 
 /// The sessions a filter selects with who started them, newest first, and how many
 /// there are in all.
-pub(crate) fn list_sessions(
+pub fn find_sessions(
     conn: &mut Conn,
     f: &SessionFilter,
 ) -> Result<(Vec<(SessionRecord, String)>, i64)> {
@@ -243,36 +271,8 @@ pub(crate) fn list_sessions(
     })
 }
 
-/// The messages of every session of a run, in order.
-pub(crate) fn run_messages(conn: &mut Conn, run_id: RunId) -> Result<Vec<MessageRow>> {
-    with_conn!(conn, |c, B| msg::table
-        .filter(msg::session_id.eq_any(ses::table.filter(ses::run_id.eq(run_id)).select(ses::id)))
-        .order((msg::session_id.asc(), msg::id.asc()))
-        .select(MessageRow::as_select())
-        .load(c)
-        .map_err(Error::query(format!(
-            "loading the messages of run {run_id}"
-        ))))
-}
-
-/// The messages of one session in the order they were recorded.
-pub(crate) fn session_messages(conn: &mut Conn, session_id: SessionId) -> Result<Vec<MessageRow>> {
-    with_conn!(conn, |c, B| msg::table
-        .filter(msg::session_id.eq(session_id))
-        .order(msg::id.asc())
-        .select(MessageRow::as_select())
-        .load(c)
-        .map_err(Error::query(format!(
-            "loading the messages of session {session_id}"
-        ))))
-}
-
 /// The ids of a model's objects whose latest session ended with `status`.
-pub(crate) fn objects_with_last_status(
-    conn: &mut Conn,
-    model: &str,
-    status: &str,
-) -> Result<Vec<i64>> {
+pub fn objects_with_last_status(conn: &mut Conn, model: &str, status: Status) -> Result<Vec<i64>> {
     let latest: Vec<Option<i64>> = with_conn!(&mut *conn, |c, B| ses::table
         .filter(ses::model.eq(model))
         .group_by(ses::object_id)
@@ -295,7 +295,7 @@ pub(crate) fn objects_with_last_status(
 }
 
 /// The sessions run on one object, newest first.
-pub(crate) fn object_sessions(
+pub fn object_sessions(
     conn: &mut Conn,
     model: &str,
     object_id: i64,
@@ -313,29 +313,37 @@ pub(crate) fn object_sessions(
 
 /// A command with the start of its output.
 #[derive(Clone, Debug, Serialize)]
-pub(crate) struct CommandPreview {
-    pub(crate) seq: i32,
-    pub(crate) command: String,
-    pub(crate) exit_code: Option<i32>,
-    pub(crate) exit_signal: Option<String>,
+pub struct CommandPreview {
+    /// Its place in its session (from 1).
+    pub seq: i32,
+    /// The command line.
+    pub command: String,
+    /// Exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub exit_signal: Option<String>,
     /// The first bytes of standard output.
     #[serde(skip)]
-    pub(crate) stdout: Vec<u8>,
+    pub stdout: Vec<u8>,
     /// The first bytes of standard error.
     #[serde(skip)]
-    pub(crate) stderr: Vec<u8>,
+    pub stderr: Vec<u8>,
     /// Bytes of standard output stored.
-    pub(crate) stdout_stored: i64,
+    pub stdout_stored: i64,
     /// Bytes of standard error stored.
-    pub(crate) stderr_stored: i64,
+    pub stderr_stored: i64,
     /// Bytes of standard output seen.
-    pub(crate) stdout_len: i64,
+    pub stdout_len: i64,
     /// Bytes of standard error seen.
-    pub(crate) stderr_len: i64,
-    pub(crate) stdout_truncated: bool,
-    pub(crate) stderr_truncated: bool,
-    pub(crate) started_at: i64,
-    pub(crate) duration_us: i64,
+    pub stderr_len: i64,
+    /// Standard output was cut when stored.
+    pub stdout_truncated: bool,
+    /// Standard error was cut when stored.
+    pub stderr_truncated: bool,
+    /// Start (µs since the epoch).
+    pub started_at: i64,
+    /// How long it ran (µs).
+    pub duration_us: i64,
 }
 
 type PreviewRow = (
@@ -357,7 +365,7 @@ type PreviewRow = (
 
 /// The commands of a session with at most `cap` bytes of each stream: large
 /// outputs stay in the database.
-pub(crate) fn command_previews(
+pub fn command_previews(
     conn: &mut Conn,
     session_id: SessionId,
     cap: i64,
@@ -424,7 +432,7 @@ pub(crate) fn command_previews(
 }
 
 /// One stream of one command, as stored.
-pub(crate) fn command_output(
+pub fn command_output(
     conn: &mut Conn,
     session_id: SessionId,
     seq: i32,
@@ -443,74 +451,11 @@ pub(crate) fn command_output(
     })
 }
 
-/// The id of the host of that name.
-pub(crate) fn host_named(conn: &mut Conn, name: &str) -> Result<Option<HostId>> {
-    with_conn!(conn, |c, B| h::table
-        .filter(h::name.eq(name))
-        .select(h::id)
-        .first(c)
-        .optional()
-        .map_err(Error::query("looking up a host")))
-}
-
-/// Adds a host (validated; a taken name is an error). Returns its id.
-pub(crate) fn insert_host(conn: &mut Conn, host: &NewHost) -> Result<HostId> {
-    host.validate()?;
-    if host_named(conn, &host.name)?.is_some() {
-        return Err(Error::BadQuery(format!(
-            "a host named `{}` exists already",
-            host.name
-        )));
-    }
-    with_conn!(conn, |c, B| diesel::insert_into(h::table)
-        .values(host)
-        .returning(h::id)
-        .get_result(c)
-        .map_err(Error::query(format!("adding host `{}`", host.name))))
-}
-
-/// Changes every field of a host (validated; a name taken by another host is an
-/// error).
-pub(crate) fn update_host(conn: &mut Conn, id: HostId, host: &NewHost) -> Result<()> {
-    host.validate()?;
-    HostRecord::load_one(conn, id.get())?;
-    if host_named(conn, &host.name)?.is_some_and(|other| other != id) {
-        return Err(Error::BadQuery(format!(
-            "a host named `{}` exists already",
-            host.name
-        )));
-    }
-    with_conn!(conn, |c, B| diesel::update(h::table.find(id))
-        .set(host)
-        .execute(c)
-        .map(drop)
-        .map_err(Error::query(format!("changing host {id}"))))
-}
-
-/// Disables or enables a host.
-pub(crate) fn set_host_disabled(conn: &mut Conn, id: HostId, disabled: bool) -> Result<()> {
-    HostRecord::load_one(conn, id.get())?;
-    with_conn!(conn, |c, B| diesel::update(h::table.find(id))
-        .set(h::disabled.eq(disabled))
-        .execute(c)
-        .map(drop)
-        .map_err(Error::query(format!("changing host {id}"))))
-}
-
-/// Every host, by name.
-pub(crate) fn all_hosts(conn: &mut Conn) -> Result<Vec<HostRecord>> {
-    with_conn!(conn, |c, B| h::table
-        .order(h::name.asc())
-        .select(HostRecord::as_select())
-        .load(c)
-        .map_err(Error::query("listing hosts")))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use minke_store::{
+    use crate::{
         CommandRow, DatabaseUrl, NewRun, NewSession, insert_command, insert_run, insert_sessions,
         migrate,
     };
@@ -566,17 +511,17 @@ mod tests {
         let ok = run_with(&mut c, "server", "ann", &[Some("success"), Some("success")]);
         let warn = run_with(&mut c, "server", "bob", &[Some("success"), Some("warning")]);
         let err = run_with(&mut c, "host", "ann", &[Some("error"), None]);
-        let f = |status: &str| RunFilter {
-            status: Some(status.into()),
+        let f = |status: Status| RunFilter {
+            status: Some(status),
             limit: 10,
             ..RunFilter::default()
         };
         let ids = |f: RunFilter, c: &mut Conn| -> Vec<RunId> {
-            list_runs(c, &f).unwrap().0.iter().map(|r| r.id).collect()
+            find_runs(c, &f).unwrap().0.iter().map(|r| r.id).collect()
         };
-        assert_eq!(ids(f("success"), &mut c), [ok]);
-        assert_eq!(ids(f("warning"), &mut c), [warn]);
-        assert_eq!(ids(f("error"), &mut c), [err]);
+        assert_eq!(ids(f(Status::Success), &mut c), [ok]);
+        assert_eq!(ids(f(Status::Warning), &mut c), [warn]);
+        assert_eq!(ids(f(Status::Error), &mut c), [err]);
         let by_user = RunFilter {
             user: Some("ann".into()),
             limit: 10,
@@ -588,28 +533,28 @@ mod tests {
             limit: 10,
             ..RunFilter::default()
         };
-        assert_eq!(list_runs(&mut c, &viewable).unwrap().1, 1);
+        assert_eq!(find_runs(&mut c, &viewable).unwrap().1, 1);
         let counts = run_counts(&mut c, &[warn, err]).unwrap();
-        assert_eq!(counts[&warn].worst(), Some("warning"));
+        assert_eq!(counts[&warn].worst(), Some(Status::Warning));
         assert_eq!(counts[&err].canceled, 1);
         assert_eq!(counts[&err].total, 2);
 
         let sf = SessionFilter {
             user: Some("bob".into()),
-            status: Some("warning".into()),
+            status: Some(Status::Warning),
             limit: 10,
             ..SessionFilter::default()
         };
-        let (rows, total) = list_sessions(&mut c, &sf).unwrap();
+        let (rows, total) = find_sessions(&mut c, &sf).unwrap();
         assert_eq!(total, 1);
         assert_eq!(rows[0].1, "bob");
         // Object 2 of `server`: latest session is the warning one.
         assert_eq!(
-            objects_with_last_status(&mut c, "server", "warning").unwrap(),
+            objects_with_last_status(&mut c, "server", Status::Warning).unwrap(),
             [2]
         );
         assert_eq!(
-            objects_with_last_status(&mut c, "server", "success").unwrap(),
+            objects_with_last_status(&mut c, "server", Status::Success).unwrap(),
             [1]
         );
     }
@@ -618,7 +563,7 @@ mod tests {
     fn previews_are_capped() {
         let mut c = conn();
         let r = run_with(&mut c, "host", "ann", &[Some("success")]);
-        let sid = minke_store::run_sessions(&mut c, r).unwrap()[0].id;
+        let sid = crate::run_sessions(&mut c, r).unwrap()[0].id;
         insert_command(
             &mut c,
             &CommandRow {
@@ -651,7 +596,7 @@ mod tests {
     fn previews_of_empty_streams() {
         let mut c = conn();
         let r = run_with(&mut c, "host", "ann", &[Some("success")]);
-        let sid = minke_store::run_sessions(&mut c, r).unwrap()[0].id;
+        let sid = crate::run_sessions(&mut c, r).unwrap()[0].id;
         insert_command(
             &mut c,
             &CommandRow {
