@@ -29,18 +29,6 @@ impl Program {
         }
     }
 
-    /// The name of the running executable, for messages (`minke` when unknown).
-    pub fn executable_name() -> String {
-        std::env::args().next().map_or_else(
-            || "minke".into(),
-            |a| {
-                std::path::Path::new(&a)
-                    .file_name()
-                    .map_or(a.clone(), |f| f.to_string_lossy().into_owned())
-            },
-        )
-    }
-
     /// Parses the process's arguments and runs the command; returns the exit code.
     pub fn main(self) -> ExitCode {
         self.main_from(std::env::args_os())

@@ -121,6 +121,7 @@ enum Command {
         older_than: Duration,
     },
     /// Serve the web admin (changelists, live runs, history, JSON API).
+    #[cfg(feature = "admin")]
     Serve(crate::admin_cmds::ServeArgs),
     /// Print a new random key for MINKE_SECRET_KEY (the same on every submitter and
     /// worker: it seals secret parameters of queued runs).
@@ -130,8 +131,22 @@ enum Command {
     /// (PostgreSQL).
     Worker(crate::worker_cmd::WorkerArgs),
     /// Manage the users of the web admin and the API.
+    #[cfg(feature = "admin")]
     #[command(subcommand)]
     Users(crate::admin_cmds::UsersCommand),
+}
+
+impl Command {
+    /// True for the commands that execute sessions (and so may seal or unseal secret
+    /// parameters for workers).
+    fn runs_sessions(&self) -> bool {
+        match self {
+            Command::Run(_) | Command::Worker(_) => true,
+            #[cfg(feature = "admin")]
+            Command::Serve(_) => true,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -316,6 +331,7 @@ async fn dispatch(mut app: Program, cli: Cli) -> Result<u8, CliError> {
     }
     // Long-lived processes keep idle connections for the next run on a host.
     let keep = match &cli.command {
+        #[cfg(feature = "admin")]
         Command::Serve(args) => Some(args.keep_connections),
         Command::Worker(args) => Some(args.keep_connections),
         _ => None,
@@ -324,10 +340,7 @@ async fn dispatch(mut app: Program, cli: Cli) -> Result<u8, CliError> {
         let kept = kept_connections(flag, app.setup.config().keep_connections);
         app.setup.config_mut().keep_connections = kept;
     }
-    if matches!(
-        cli.command,
-        Command::Run(_) | Command::Serve(_) | Command::Worker(_)
-    ) {
+    if cli.command.runs_sessions() {
         // The key that seals secret parameters for workers, only from the environment.
         let key = minke_core::SecretKey::from_env().map_err(|e| CliError::Usage(e.to_string()))?;
         if let Some(key) = key {
@@ -407,10 +420,10 @@ fn database_access(command: &Command, url: String) -> (String, OpenMode) {
         | Command::Cancel { .. }
         | Command::Migrate
         | Command::Clear { .. }
-        | Command::Serve(_)
         | Command::Worker(_)
-        | Command::Users(_)
         | Command::Hosts(HostsCommand::ImportSshConfig { .. }) => (url, OpenMode::Migrate),
+        #[cfg(feature = "admin")]
+        Command::Serve(_) | Command::Users(_) => (url, OpenMode::Migrate),
     }
 }
 
@@ -468,12 +481,14 @@ async fn command(
             ))?;
             Ok(exit::SUCCESS)
         }
+        #[cfg(feature = "admin")]
         Command::Serve(args) => crate::admin_cmds::serve(engine.clone(), args).await,
         Command::Worker(args) => crate::worker_cmd::worker(engine.clone(), args).await,
         Command::SecretKey => {
             output::say(format_args!("{}", minke_core::SecretKey::generate()))?;
             Ok(exit::SUCCESS)
         }
+        #[cfg(feature = "admin")]
         Command::Users(cmd) => crate::admin_cmds::users(engine, cmd).await,
     }
 }

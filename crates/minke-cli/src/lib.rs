@@ -6,6 +6,7 @@
 //! Exit codes: 0 all sessions succeeded, 3 the worst was a warning, 4 an error, a
 //! failure, a stop or a cancel, 2 a usage error, 1 Minke itself could not work.
 
+#[cfg(feature = "admin")]
 mod admin_cmds;
 mod app;
 mod cli;

@@ -1,6 +1,7 @@
 //! The `App` builder: what a user's binary declares, then runs as a command line, or
 //! uses as a library.
 
+#[cfg(feature = "cli")]
 use std::process::ExitCode;
 
 use minke_core::{Host, Session};
@@ -46,6 +47,7 @@ use minke_store::{AppMigration, OpenMode, StoredModel};
 pub struct App {
     setup: Setup,
     database: Option<String>,
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     name: String,
 }
 
@@ -61,7 +63,7 @@ impl App {
         App {
             setup: Setup::new(),
             database: None,
-            name: minke_cli::Program::executable_name(),
+            name: executable_name(),
         }
     }
 
@@ -118,11 +120,13 @@ impl App {
     }
 
     /// Parses the process's arguments and runs the command; returns the exit code.
+    #[cfg(feature = "cli")]
     pub fn main(self) -> ExitCode {
         self.main_from(std::env::args_os())
     }
 
     /// Like [`main`](Self::main) with given arguments (the first is the program name).
+    #[cfg(feature = "cli")]
     pub fn main_from<I, T>(self, args: I) -> ExitCode
     where
         I: IntoIterator<Item = T>,
@@ -130,4 +134,17 @@ impl App {
     {
         minke_cli::Program::new(self.setup, self.name, self.database).main_from(args)
     }
+}
+
+/// The name the program was started as (its file name), `minke` when unknown: what
+/// its help and messages call it.
+fn executable_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "minke".into())
 }
