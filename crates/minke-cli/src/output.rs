@@ -67,30 +67,7 @@ fn table(rows: &[Vec<String>]) -> std::io::Result<()> {
     out.flush()
 }
 
-fn time(us: i64) -> String {
-    let secs = us / 1_000_000;
-    let (d, s) = (secs / 86_400, secs % 86_400);
-    let (y, m, day) = civil(d);
-    format!(
-        "{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02}",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    )
-}
-
-/// Days since 1970-01-01 to a civil date (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+use minke_core::time::format_utc as time;
 
 pub(crate) fn sessions(engine: &Engine, json: bool) -> Result<u8, CliError> {
     let metas: Vec<_> = engine.sessions().iter().map(|s| &s.meta).collect();
@@ -490,17 +467,4 @@ pub(crate) async fn progress(mut events: broadcast::Receiver<Event>, run_id: Run
         "\r\x1b[2K[{:>6.1}s] done {done}/{total} · success {ok} · warning {warn} · error {bad}",
         start.elapsed().as_secs_f64()
     );
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn civil_dates() {
-        assert_eq!(super::civil(0), (1970, 1, 1));
-        assert_eq!(super::civil(20_417), (2025, 11, 25));
-        assert_eq!(
-            super::time(86_400_000_000 + 3_723_000_000),
-            "1970-01-02 01:02:03"
-        );
-    }
 }

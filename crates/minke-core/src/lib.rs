@@ -24,6 +24,7 @@ mod registry;
 pub mod sealed;
 mod session;
 mod status;
+pub mod time;
 mod value;
 
 pub use command::{CommandOutput, ExitStatus};
