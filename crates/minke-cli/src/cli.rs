@@ -83,11 +83,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List recent runs.
+    /// List recent runs, newest first.
     History {
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: i64,
+        /// Only runs of this session.
+        #[arg(long)]
+        session: Option<String>,
+        /// Only runs on this model.
+        #[arg(long)]
+        model: Option<String>,
+        /// Only runs started by this user.
+        #[arg(long = "by", value_name = "USER")]
+        by: Option<String>,
+        /// Only runs whose worst outcome is this: success, warning or error.
+        #[arg(long)]
+        status: Option<minke_core::Status>,
+        /// Only runs in this state: running, done, canceled or interrupted.
+        #[arg(long)]
+        state: Option<minke_core::RunState>,
+        /// Only runs started since: an age like 2d or 12h, or a date like 2026-11-25.
+        #[arg(long, value_name = "AGE|DATE", value_parser = parse_since)]
+        since: Option<i64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -215,6 +233,21 @@ struct RunArgs {
     /// With --submit: print the run's id and exit 0 at once.
     #[arg(long, requires = "submit", overrides_with = "follow")]
     no_follow: bool,
+}
+
+/// `--since`: an age before now (`2d`) or the start of a day (`2026-11-25`, UTC), in
+/// µs since the epoch.
+fn parse_since(s: &str) -> Result<i64, String> {
+    if let Some(day) = minke_core::time::parse_date(s) {
+        return Ok(day);
+    }
+    let age = parse_age(s).map_err(|_| {
+        format!("`{s}` is neither an age like 2d, 12h or 90m nor a date like 2026-11-25")
+    })?;
+    Ok(
+        minke_store::now_micros()
+            .saturating_sub(i64::try_from(age.as_micros()).unwrap_or(i64::MAX)),
+    )
 }
 
 pub(crate) fn parse_age(s: &str) -> Result<Duration, String> {
@@ -446,9 +479,28 @@ async fn command(
             let q = select.query(false)?;
             output::items(engine, &model, q, json, shown).await
         }
-        Command::History { limit, json } => {
+        Command::History {
+            limit,
+            session,
+            model,
+            by,
+            status,
+            state,
+            since,
+            json,
+        } => {
             engine.close_interrupted_runs().await?;
-            output::history(engine, limit, json, shown).await
+            let filter = minke_store::RunFilter {
+                session,
+                model,
+                state,
+                status,
+                user: by,
+                from: since,
+                limit: limit.max(1),
+                ..minke_store::RunFilter::default()
+            };
+            output::history(engine, filter, json, shown).await
         }
         Command::Show { run, json } => {
             engine.close_interrupted_runs().await?;

@@ -175,13 +175,13 @@ pub(crate) async fn items(
 
 pub(crate) async fn history(
     engine: &Engine,
-    limit: i64,
+    filter: minke_store::RunFilter,
     json: bool,
     shown: Shown,
 ) -> Result<u8, CliError> {
-    let runs = engine
+    let (runs, _) = engine
         .store()
-        .blocking(move |c| minke_store::list_runs(c, limit, 0))
+        .blocking(move |c| minke_store::find_runs(c, &filter))
         .await?;
     if json {
         return print_json(

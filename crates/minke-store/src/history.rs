@@ -533,7 +533,7 @@ fn dead_runs(conn: &mut Conn, running: &[RunId], now: i64) -> Result<Vec<RunId>>
 
 /// On a read-only connection, shows the runs whose process died as `interrupted`,
 /// as [`close_interrupted_runs`] would record them.
-fn show_interrupted(conn: &mut Conn, runs: &mut [RunRecord]) -> Result<()> {
+pub(crate) fn show_interrupted(conn: &mut Conn, runs: &mut [RunRecord]) -> Result<()> {
     let running: Vec<RunId> = runs
         .iter()
         .filter(|r| r.state == RunState::Running)

@@ -149,7 +149,7 @@ macro_rules! run_filtered {
 
 /// The runs a filter selects, newest first, and how many there are in all.
 pub fn find_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord>, i64)> {
-    with_conn!(conn, |c, B| {
+    let (mut rows, total) = with_conn!(&mut *conn, |c, B| {
         let total: i64 = run_filtered!(f, B)
             .count()
             .get_result(c)
@@ -161,8 +161,11 @@ pub fn find_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord>, i64)
             .select(RunRecord::as_select())
             .load(c)
             .map_err(Error::query("listing runs"))?;
-        Ok((rows, total))
-    })
+        Ok::<_, Error>((rows, total))
+    })?;
+    // As `list_runs` shows them on a read-only database.
+    crate::history::show_interrupted(conn, &mut rows)?;
+    Ok((rows, total))
 }
 
 /// Counts per run of the given runs.

@@ -79,6 +79,36 @@ fn import_run_json_history_show() {
 
     let hist = s.fleet_cmd(&["history", "--json"]);
     assert_eq!(json(&hist).as_array().unwrap().len(), 3);
+    // Filters of `history`, narrowed by the database.
+    let user = json(&hist)[0]["username"].as_str().unwrap().to_owned();
+    let sessions_of = |args: &[&str]| -> Vec<String> {
+        let out = s.fleet_cmd(&[&["history", "--json"], args].concat());
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        json(&out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["session"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(sessions_of(&["--session", "checks"]), ["checks"]);
+    assert_eq!(sessions_of(&["--status", "error"]), ["command"]);
+    assert_eq!(
+        sessions_of(&["--status", "warning", "--model", "host"]),
+        ["command"]
+    );
+    assert_eq!(sessions_of(&["--since", "1h"]).len(), 3);
+    assert_eq!(sessions_of(&["--since", "2000-01-01"]).len(), 3);
+    assert!(sessions_of(&["--since", "9999-01-01"]).is_empty());
+    assert_eq!(sessions_of(&["--by", &user, "--limit", "2"]).len(), 2);
+    assert!(sessions_of(&["--by", "nobody-at-all"]).is_empty());
+    usage_error(&s, &["history", "--since", "yesterday"], "neither an age");
+    usage_error(&s, &["history", "--status", "fine"], "fine");
     let show = s.fleet_cmd(&["show", &run_id.to_string()]);
     let shown = text(&show.stdout);
     assert!(
