@@ -188,6 +188,12 @@ struct StartRun {
     search: Option<String>,
     #[serde(default)]
     all: bool,
+    /// A host group by name (hosts only).
+    #[serde(default)]
+    group: Option<String>,
+    /// Only the objects whose latest session ended so.
+    #[serde(default)]
+    last_status: Option<String>,
     #[serde(default)]
     params: BTreeMap<String, Json_>,
 }
@@ -210,12 +216,43 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
     };
     query.search.clone_from(&req.search);
     query.ids.clone_from(&req.ids);
-    if query.conditions.is_empty() && query.search.is_none() && query.ids.is_none() && !req.all {
+    let last_status = match &req.last_status {
+        None => None,
+        Some(s) => Some(s.parse::<Status>().map_err(|_| {
+            Error::BadRequest(format!(
+                "`last_status` must be success, warning or error, not `{s}`"
+            ))
+        })?),
+    };
+    let narrowed = req.group.is_some() || last_status.is_some();
+    if query.conditions.is_empty()
+        && query.search.is_none()
+        && query.ids.is_none()
+        && !narrowed
+        && !req.all
+    {
         return Err(Error::BadRequest(
-            "say which objects: `ids`, `filter`, `search` or `all: true`".into(),
+            "say which objects: `ids`, `filter`, `search`, `group`, `last_status` or `all: true`"
+                .into(),
         ));
     }
     minke_store::check_query(&entry.meta, &query)?;
+    if narrowed {
+        let (group, model) = (req.group.clone(), req.model.clone());
+        query = st
+            .store()
+            .blocking(move |c| {
+                if let Some(name) = &group {
+                    let id = minke_store::group_id(c, name)?;
+                    minke_store::narrow_to_group(c, &model, &mut query, id)?;
+                }
+                if let Some(status) = last_status {
+                    minke_store::narrow_to_last_status(c, &model, &mut query, status)?;
+                }
+                Ok(query)
+            })
+            .await?;
+    }
     let mut params = Params::new();
     for (k, v) in &req.params {
         let text = match v {

@@ -183,17 +183,24 @@ enum HostsCommand {
 }
 
 #[derive(Args, Debug, Default)]
-#[group(required = false, multiple = false)]
 struct Select {
     /// Every object.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["filter", "search"])]
     all: bool,
     /// Conditions `FIELD OP VALUE` joined with `and` (OP: = != < <= > >= ~).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "search")]
     filter: Option<String>,
     /// Text to look for in the model's search fields.
     #[arg(long)]
     search: Option<String>,
+    /// Only the members of this host group (hosts only; combined with the above by
+    /// `and`).
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
+    /// Only the objects whose latest session ended so: success, warning or error
+    /// (combined with the above by `and`).
+    #[arg(long, value_name = "STATUS")]
+    last_status: Option<minke_core::Status>,
 }
 
 #[derive(Args, Debug)]
@@ -269,16 +276,40 @@ pub(crate) fn parse_age(s: &str) -> Result<Duration, String> {
 }
 
 impl Select {
-    fn query(&self, needed: bool) -> Result<Query, CliError> {
-        match (self.all, &self.filter, &self.search) {
-            (_, Some(f), _) => Query::filter(f).map_err(|e| CliError::Usage(e.to_string())),
-            (_, _, Some(s)) => Ok(Query::search(s.clone())),
-            (true, ..) => Ok(Query::all()),
-            _ if needed => Err(CliError::Usage(
-                "say which objects: --all, --filter EXPR or --search TEXT".into(),
-            )),
-            _ => Ok(Query::all()),
+    /// The objects of `model` selected, narrowed by group and last status in the
+    /// database. With `needed`, selecting nothing at all is an error.
+    async fn query(&self, engine: &Engine, model: &str, needed: bool) -> Result<Query, CliError> {
+        let narrowed = self.group.is_some() || self.last_status.is_some();
+        let mut query = match (self.all, &self.filter, &self.search) {
+            (_, Some(f), _) => Query::filter(f).map_err(|e| CliError::Usage(e.to_string()))?,
+            (_, _, Some(s)) => Query::search(s.clone()),
+            (true, ..) => Query::all(),
+            _ if needed && !narrowed => {
+                return Err(CliError::Usage(
+                    "say which objects: --all, --filter EXPR, --search TEXT, --group NAME or \
+                     --last-status STATUS"
+                        .into(),
+                ));
+            }
+            _ => Query::all(),
+        };
+        if !narrowed {
+            return Ok(query);
         }
+        let (group, status, model) = (self.group.clone(), self.last_status, model.to_owned());
+        Ok(engine
+            .store()
+            .blocking(move |c| {
+                if let Some(name) = &group {
+                    let id = minke_store::group_id(c, name)?;
+                    minke_store::narrow_to_group(c, &model, &mut query, id)?;
+                }
+                if let Some(status) = status {
+                    minke_store::narrow_to_last_status(c, &model, &mut query, status)?;
+                }
+                Ok(query)
+            })
+            .await?)
     }
 }
 
@@ -476,7 +507,7 @@ async fn command(
             select,
             json,
         } => {
-            let q = select.query(false)?;
+            let q = select.query(engine, &model, false).await?;
             output::items(engine, &model, q, json, shown).await
         }
         Command::History {
@@ -624,11 +655,11 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             writer: output_writer(&args, raw)?,
         };
-        return crate::submit::submit(engine, request(&args, user)?, how).await;
+        return crate::submit::submit(engine, request(engine, &args, user).await?, how).await;
     }
     // Before anything is recorded: from here on a signal stops the run in order.
     let signals = crate::signals::Signals::new();
-    let req = request(&args, user)?;
+    let req = request(engine, &args, user).await?;
     // Live events only feed the progress display; subscribed before the start so that
     // it misses none. Without a subscriber the engine builds no events at all.
     let show_progress = !args.json && !args.stream && std::io::stderr().is_terminal();
@@ -658,8 +689,8 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
 }
 
 /// The request `run` asks for.
-fn request(args: &RunArgs, user: String) -> Result<RunRequest, CliError> {
-    let query = args.select.query(true)?;
+async fn request(engine: &Engine, args: &RunArgs, user: String) -> Result<RunRequest, CliError> {
+    let query = args.select.query(engine, &args.model, true).await?;
     let mut params = Params::new();
     for p in &args.params {
         params

@@ -50,7 +50,8 @@ pub fn get_group(conn: &mut Conn, id: i64) -> Result<HostGroupRecord> {
     })
 }
 
-fn group_named(conn: &mut Conn, name: &str) -> Result<Option<i64>> {
+/// The id of the host group of that name.
+pub fn group_named(conn: &mut Conn, name: &str) -> Result<Option<i64>> {
     with_conn!(conn, |c, B| grp::table
         .filter(grp::name.eq(name))
         .select(grp::id)

@@ -24,6 +24,7 @@ mod rows;
 pub mod schema;
 mod schema_check;
 mod store;
+mod targets;
 mod users;
 
 pub use app_migrations::{AppMigration, apply_app_migrations};
@@ -52,6 +53,7 @@ pub use queue::{
 };
 pub use rows::{HistoryRow, SessionEnd};
 pub use store::{OpenMode, Store, migrate};
+pub use targets::{group_id, narrow_to_group, narrow_to_last_status};
 pub use users::*;
 
 #[doc(hidden)]

@@ -109,6 +109,82 @@ fn import_run_json_history_show() {
     assert!(sessions_of(&["--by", "nobody-at-all"]).is_empty());
     usage_error(&s, &["history", "--since", "yesterday"], "neither an age");
     usage_error(&s, &["history", "--status", "fine"], "fine");
+    // Host groups and the last status as targets.
+    {
+        use minke::store::{Conn, DatabaseUrl};
+        let mut c = Conn::open(&DatabaseUrl::parse(&s.db).unwrap()).unwrap();
+        let hosts = minke::store::all_hosts(&mut c).unwrap();
+        let edge: Vec<_> = hosts
+            .iter()
+            .filter(|h| h.name != "web-02")
+            .map(|h| h.id)
+            .collect();
+        let g = minke::store::create_group(&mut c, "edge", None).unwrap();
+        minke::store::set_group_members(&mut c, g, &edge).unwrap();
+    }
+    let names = |args: &[&str]| -> Vec<String> {
+        let out = s.fleet_cmd(&[&["items", "host"], args].concat());
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&["--group", "edge"]), ["web-01", "web-03"]);
+    assert_eq!(names(&["--last-status", "error"]), ["web-02"]);
+    assert!(names(&["--group", "edge", "--last-status", "error"]).is_empty());
+    let out = s.fleet_cmd(&[
+        "run",
+        "command",
+        "--model",
+        "host",
+        "--group",
+        "edge",
+        "--filter",
+        "name = web-03",
+        "--param",
+        "cmd=true",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let hosts: Vec<_> = json(&out)["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["host"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(hosts, ["web-03"]);
+    usage_error(
+        &s,
+        &["items", "host", "--group", "nope"],
+        "no host group named `nope`",
+    );
+    usage_error(
+        &s,
+        &["items", "server", "--group", "edge"],
+        "no host groups",
+    );
+    usage_error(
+        &s,
+        &[
+            "run",
+            "command",
+            "--model",
+            "host",
+            "--group",
+            "edge",
+            "--last-status",
+            "error",
+            "--param",
+            "cmd=true",
+        ],
+        "",
+    );
     let show = s.fleet_cmd(&["show", &run_id.to_string()]);
     let shown = text(&show.stdout);
     assert!(
@@ -119,7 +195,7 @@ fn import_run_json_history_show() {
     let out = s.fleet_cmd(&["clear", "--older-than", "0s"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        text(&out.stdout).contains("deleted 3 runs"),
+        text(&out.stdout).contains("deleted 4 runs"),
         "{}",
         text(&out.stdout)
     );
@@ -240,7 +316,7 @@ fn bad_input_gets_one_clear_line() {
     usage_error(
         &s,
         &["run", "command", "--model", "host", "--param", "cmd=x"],
-        "--all, --filter EXPR or --search TEXT",
+        "say which objects: --all, --filter EXPR, --search TEXT, --group NAME",
     );
     usage_error(
         &s,
@@ -255,6 +331,11 @@ fn bad_input_gets_one_clear_line() {
             "cmd=x",
         ],
         "empty",
+    );
+    usage_error(
+        &s,
+        &["items", "host", "--all", "--filter", "name = x"],
+        "cannot be used with",
     );
     usage_error(&s, &["clear", "--older-than", "soon"], "soon");
     let missing = s.dir.path().join("missing-config");

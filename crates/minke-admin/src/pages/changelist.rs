@@ -7,9 +7,7 @@ use std::fmt::Write as _;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use minke_core::{
-    Error as CoreError, HostId, ModelMeta, ModelObject, Params, RunId, SessionMeta, Value,
-};
+use minke_core::{Error as CoreError, ModelMeta, ModelObject, Params, RunId, SessionMeta, Value};
 use minke_runtime::{ModelEntry, RunRequest};
 use minke_store::{Condition, Op, Query, SessionRecord};
 
@@ -59,39 +57,31 @@ pub(crate) async fn selection(st: &AppState, model: &ModelMeta, p: &Pairs) -> Re
     }
     query.search = p.text("q").map(str::to_owned);
     minke_store::check_query(model, &query)?;
-    let mut ids: Option<BTreeSet<i64>> = None;
-    if let Some(status) = p.text("last_status") {
-        let status: minke_core::Status = status.parse().map_err(|_| {
+    let last_status = match p.text("last_status") {
+        None => None,
+        Some(status) => Some(status.parse::<minke_core::Status>().map_err(|_| {
             Error::BadRequest(format!(
                 "`last_status` must be success, warning or error, not `{status}`"
             ))
-        })?;
-        let name = model.name.to_owned();
-        let found = st
-            .store()
-            .blocking(move |c| minke_store::objects_with_last_status(c, &name, status))
-            .await?;
-        ids = Some(found.into_iter().collect());
+        })?),
+    };
+    let group = p.number::<i64>("group")?;
+    if last_status.is_none() && group.is_none() {
+        return Ok(query);
     }
-    if let Some(g) = p.number::<i64>("group")? {
-        if model.name != "host" {
-            return Err(Error::BadRequest(format!(
-                "model `{}` has no host groups: `group` applies to hosts",
-                model.name
-            )));
-        }
-        let members = st
-            .store()
-            .blocking(move |c| minke_store::group_members(c, g))
-            .await?;
-        let members: BTreeSet<i64> = members.into_iter().map(HostId::get).collect();
-        ids = Some(match ids {
-            Some(i) => i.intersection(&members).copied().collect(),
-            None => members,
-        });
-    }
-    query.ids = ids.map(|s| s.into_iter().collect());
-    Ok(query)
+    let name = model.name.to_owned();
+    Ok(st
+        .store()
+        .blocking(move |c| {
+            if let Some(status) = last_status {
+                minke_store::narrow_to_last_status(c, &name, &mut query, status)?;
+            }
+            if let Some(g) = group {
+                minke_store::narrow_to_group(c, &name, &mut query, g)?;
+            }
+            Ok(query)
+        })
+        .await?)
 }
 
 /// The selection parameters of a query string, to carry on.

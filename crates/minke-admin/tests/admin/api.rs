@@ -218,6 +218,16 @@ async fn start_runs_and_read_them_back() {
             400,
             "empty",
         ),
+        (
+            json!({"session": "plain", "model": "host", "group": "nope"}),
+            400,
+            "no host group named `nope`",
+        ),
+        (
+            json!({"session": "plain", "model": "host", "last_status": "fine"}),
+            400,
+            "`last_status` must be",
+        ),
     ] {
         let r = env.send(start(body.clone())).await;
         assert_eq!(r.status.as_u16(), status, "{body}: {}", r.text());
@@ -341,6 +351,39 @@ async fn start_runs_and_read_them_back() {
         .send(bearer(Method::GET, "/api/runs/999", &t, None))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Targets: the objects whose latest session failed, a host group by name.
+    let g = env
+        .store
+        .write(|c| {
+            let g = minke_store::create_group(c, "first", None)?;
+            minke_store::set_group_members(c, g, &[minke_core::HostId::new(1)])?;
+            Ok(g)
+        })
+        .await
+        .unwrap();
+    assert!(g > 0);
+    for (body, sessions) in [
+        (json!({"last_status": "error"}), 2),
+        (json!({"group": "first"}), 1),
+        (
+            json!({"group": "first", "filter": "name = nothing-like-it"}),
+            0,
+        ),
+    ] {
+        let mut b = json!({"session": "typed", "model": "host", "params": {"count": 1}});
+        for (k, v) in body.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        let r = env.send(start(b.clone())).await;
+        if sessions == 0 {
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{b}: {}", r.text());
+        } else {
+            assert_eq!(r.status, StatusCode::CREATED, "{b}: {}", r.text());
+            assert_eq!(r.json()["sessions"], sessions, "{b}");
+        }
+        env.settle().await;
+    }
 }
 
 #[tokio::test]
