@@ -61,6 +61,10 @@ struct Cli {
 enum Command {
     /// Run a session on a selection of objects.
     Run(RunArgs),
+    /// Run an earlier run's session again on its objects that did not succeed (or
+    /// those --only names), with the same parameters; secret ones are given again
+    /// with --param.
+    Rerun(RerunArgs),
     /// List the sessions.
     Sessions {
         /// Print JSON.
@@ -159,7 +163,7 @@ impl Command {
     /// parameters for workers).
     fn runs_sessions(&self) -> bool {
         match self {
-            Command::Run(_) | Command::Worker(_) => true,
+            Command::Run(_) | Command::Rerun(_) | Command::Worker(_) => true,
             #[cfg(feature = "admin")]
             Command::Serve(_) => true,
             _ => false,
@@ -201,6 +205,9 @@ struct Select {
     /// (combined with the above by `and`).
     #[arg(long, value_name = "STATUS")]
     last_status: Option<minke_core::Status>,
+    /// Exactly these objects (`rerun`).
+    #[arg(skip)]
+    ids: Option<Vec<i64>>,
 }
 
 #[derive(Args, Debug)]
@@ -212,6 +219,13 @@ struct RunArgs {
     model: String,
     #[command(flatten)]
     select: Select,
+    #[command(flatten)]
+    opts: RunOptions,
+}
+
+/// How a run goes: its parameters, limits, output, and where it executes.
+#[derive(Args, Debug)]
+struct RunOptions {
     /// A parameter NAME=VALUE (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
@@ -240,6 +254,46 @@ struct RunArgs {
     /// With --submit: print the run's id and exit 0 at once.
     #[arg(long, requires = "submit", overrides_with = "follow")]
     no_follow: bool,
+}
+
+#[derive(Args, Debug)]
+struct RerunArgs {
+    /// The earlier run.
+    run: RunId,
+    /// Which of its objects, by how their sessions ended, comma-separated: success,
+    /// warning, error, failed, canceled [default: all but success].
+    #[arg(long, value_delimiter = ',', value_name = "OUTCOMES")]
+    only: Vec<Outcome>,
+    #[command(flatten)]
+    opts: RunOptions,
+}
+
+/// How a session of an earlier run ended, for `rerun --only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Outcome {
+    /// Completed with status success.
+    Success,
+    /// Completed with status warning.
+    Warning,
+    /// Ended with status error (failed or completed).
+    Error,
+    /// Failed (could not connect, a command failed, interrupted ...).
+    Failed,
+    /// Canceled before or while it ran.
+    Canceled,
+}
+
+impl Outcome {
+    /// True when a session that ended so is one of this outcome.
+    fn matches(self, s: &minke_store::SessionRecord) -> bool {
+        match self {
+            Outcome::Success => s.status == Some(minke_core::Status::Success),
+            Outcome::Warning => s.status == Some(minke_core::Status::Warning),
+            Outcome::Error => s.status == Some(minke_core::Status::Error),
+            Outcome::Failed => s.state == minke_core::State::Failed,
+            Outcome::Canceled => s.state == minke_core::State::Canceled,
+        }
+    }
 }
 
 /// `--since`: an age before now (`2d`) or the start of a day (`2026-11-25`, UTC), in
@@ -281,6 +335,7 @@ impl Select {
     async fn query(&self, engine: &Engine, model: &str, needed: bool) -> Result<Query, CliError> {
         let narrowed = self.group.is_some() || self.last_status.is_some();
         let mut query = match (self.all, &self.filter, &self.search) {
+            _ if self.ids.is_some() => Query::ids(self.ids.clone().unwrap_or_default()),
             (_, Some(f), _) => Query::filter(f).map_err(|e| CliError::Usage(e.to_string()))?,
             (_, _, Some(s)) => Query::search(s.clone()),
             (true, ..) => Query::all(),
@@ -377,7 +432,12 @@ async fn dispatch(mut app: Program, cli: Cli) -> Result<u8, CliError> {
         .clone()
         .or_else(|| app.database.clone())
         .unwrap_or_else(|| "minke.db".into());
-    if let Command::Run(r) = &cli.command {
+    let opts = match &cli.command {
+        Command::Run(r) => Some(&r.opts),
+        Command::Rerun(r) => Some(&r.opts),
+        _ => None,
+    };
+    if let Some(r) = opts {
         if let Some(n) = r.concurrency {
             if n == 0 {
                 return Err(CliError::Usage("--concurrency must be at least 1".into()));
@@ -481,6 +541,7 @@ fn database_access(command: &Command, url: String) -> (String, OpenMode) {
         | Command::Show { .. }
         | Command::Hosts(HostsCommand::List { .. }) => (url, OpenMode::Existing),
         Command::Run(_)
+        | Command::Rerun(_)
         | Command::Cancel { .. }
         | Command::Migrate
         | Command::Clear { .. }
@@ -500,6 +561,10 @@ async fn command(
     let shown = Shown::stdout(raw);
     match command {
         Command::Run(args) => run(engine, args, user, raw).await,
+        Command::Rerun(args) => {
+            let args = rerun(engine, args).await?;
+            run(engine, args, user, raw).await
+        }
         Command::Sessions { json } => output::sessions(engine, json),
         Command::Models { json } => output::models(engine, json),
         Command::Items {
@@ -645,12 +710,13 @@ async fn import(engine: &Engine, file: &std::path::Path, shown: Shown) -> Result
 }
 
 async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<u8, CliError> {
-    if args.submit {
+    if args.opts.submit {
         let how = crate::submit::Follow {
-            follow: args.follow || (!args.no_follow && std::io::stdout().is_terminal()),
-            json: args.json,
+            follow: args.opts.follow || (!args.opts.no_follow && std::io::stdout().is_terminal()),
+            json: args.opts.json,
             raw,
             concurrency: args
+                .opts
                 .concurrency
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             writer: output_writer(&args, raw)?,
@@ -662,7 +728,7 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
     let req = request(engine, &args, user).await?;
     // Live events only feed the progress display; subscribed before the start so that
     // it misses none. Without a subscriber the engine builds no events at all.
-    let show_progress = !args.json && !args.stream && std::io::stderr().is_terminal();
+    let show_progress = !args.opts.json && !args.opts.stream && std::io::stderr().is_terminal();
     let events = show_progress.then(|| engine.subscribe());
     let writer = output_writer(&args, raw)?;
     let observer = writer
@@ -680,7 +746,7 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
     }
     engine.store().flush().await?;
     let output_lost = writer.as_ref().is_some_and(|w| w.tell_errors());
-    let code = report(engine, &summary, args.json, raw).await?;
+    let code = report(engine, &summary, args.opts.json, raw).await?;
     if output_lost {
         // The run went on, but some output did not reach its files.
         return Ok(exit::INTERNAL);
@@ -688,11 +754,96 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
     Ok(code)
 }
 
+/// What `rerun` runs: the earlier run's session on its objects whose sessions ended
+/// as `--only` says, with its parameters (the secret ones, which the history does not
+/// keep, from `--param`, which also overrides the others).
+async fn rerun(engine: &Engine, args: RerunArgs) -> Result<RunArgs, CliError> {
+    let RerunArgs {
+        run,
+        only,
+        mut opts,
+    } = args;
+    let (old, sessions) = engine
+        .store()
+        .blocking(move |c| {
+            Ok((
+                minke_store::get_run(c, run)?,
+                minke_store::run_sessions(c, run)?,
+            ))
+        })
+        .await?;
+    if !old.state.is_done() {
+        return Err(CliError::Usage(format!(
+            "run {run} is still {}: rerun it once it has ended",
+            old.state
+        )));
+    }
+    let only = if only.is_empty() {
+        vec![
+            Outcome::Warning,
+            Outcome::Error,
+            Outcome::Failed,
+            Outcome::Canceled,
+        ]
+    } else {
+        only
+    };
+    let mut ids: Vec<i64> = sessions
+        .iter()
+        .filter(|s| only.iter().any(|o| o.matches(s)))
+        .map(|s| s.object_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(CliError::Usage(format!(
+            "run {run} has no objects whose sessions ended as asked ({})",
+            only.iter()
+                .map(|o| format!("{o:?}").to_lowercase())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let secret: Vec<&str> = engine
+        .sessions()
+        .get(&old.session)
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .meta
+        .params
+        .iter()
+        .filter(|p| p.secret)
+        .map(|p| p.name)
+        .collect();
+    let stored: std::collections::BTreeMap<String, String> = serde_json::from_str(&old.params)
+        .map_err(|e| {
+            CliError::Internal(format!("the parameters of run {run} are unreadable: {e}"))
+        })?;
+    let given: Vec<String> = opts
+        .params
+        .iter()
+        .filter_map(|p| p.split_once('=').map(|(k, _)| k.trim().to_owned()))
+        .collect();
+    for (name, value) in stored {
+        if !secret.contains(&name.as_str()) && !given.contains(&name) {
+            opts.params.push(format!("{name}={value}"));
+        }
+    }
+    Ok(RunArgs {
+        session: old.session,
+        model: old.model,
+        select: Select {
+            ids: Some(ids),
+            ..Select::default()
+        },
+        opts,
+    })
+}
+
 /// The request `run` asks for.
 async fn request(engine: &Engine, args: &RunArgs, user: String) -> Result<RunRequest, CliError> {
     let query = args.select.query(engine, &args.model, true).await?;
     let mut params = Params::new();
-    for p in &args.params {
+    for p in &args.opts.params {
         params
             .insert_pair(p)
             .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -735,14 +886,16 @@ fn output_writer(
     args: &RunArgs,
     raw: bool,
 ) -> Result<Option<std::sync::Arc<crate::run_output::OutputWriter>>, CliError> {
-    if !args.stream && args.output_dir.is_none() {
+    if !args.opts.stream && args.opts.output_dir.is_none() {
         return Ok(None);
     }
-    let w = crate::run_output::OutputWriter::new(args.output_dir.clone(), args.stream, raw)
-        .map_err(|e| {
+    let w =
+        crate::run_output::OutputWriter::new(args.opts.output_dir.clone(), args.opts.stream, raw)
+            .map_err(|e| {
             CliError::Usage(format!(
                 "cannot create --output-dir {}: {e}",
-                args.output_dir
+                args.opts
+                    .output_dir
                     .as_deref()
                     .unwrap_or(std::path::Path::new(""))
                     .display()

@@ -185,6 +185,75 @@ fn import_run_json_history_show() {
         ],
         "",
     );
+    // Rerun: the failed objects, the same parameters (secret ones given again).
+    let failed = s.fleet_cmd(&["history", "--json", "--status", "error"]);
+    let failed = json(&failed)[0]["id"].as_i64().unwrap().to_string();
+    let rerun_hosts = |args: &[&str], code: i32| -> Vec<String> {
+        let out = s.fleet_cmd(&[&["rerun"], args, &["--json"]].concat());
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        json(&out)["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["host"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // `exit 7` again on web-02 only; then with the parameter changed.
+    assert_eq!(rerun_hosts(&[&failed], 4), ["web-02"]);
+    assert_eq!(
+        rerun_hosts(&[&failed, "--param", "cmd=true"], 0),
+        ["web-02"]
+    );
+    usage_error(
+        &s,
+        &["rerun", &failed, "--only", "success"],
+        "no objects whose sessions",
+    );
+    usage_error(&s, &["rerun", "99999"], "no run 99999");
+    usage_error(&s, &["rerun", &failed, "--only", "fine"], "fine");
+    let out = s.fleet_cmd(&[
+        "run",
+        "sudo",
+        "--model",
+        "host",
+        "--filter",
+        "name = web-01",
+        "--param",
+        "cmd=id",
+        "--param",
+        "password=hunter2",
+        "--json",
+    ]);
+    let sudo_run = json(&out)["run_id"].as_i64().unwrap().to_string();
+    assert!(
+        !text(&s.fleet_cmd(&["show", &sudo_run, "--json"]).stdout).contains("hunter2"),
+        "the history keeps no secret"
+    );
+    usage_error(
+        &s,
+        &["rerun", &sudo_run, "--only", "success,error,failed"],
+        "password",
+    );
+    let out = s.fleet_cmd(&[
+        "rerun",
+        &sudo_run,
+        "--only",
+        "success,error,failed",
+        "--param",
+        "password=hunter2",
+        "--json",
+    ]);
+    assert_eq!(
+        json(&out)["sessions"].as_array().unwrap().len(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
     let show = s.fleet_cmd(&["show", &run_id.to_string()]);
     let shown = text(&show.stdout);
     assert!(
@@ -195,7 +264,7 @@ fn import_run_json_history_show() {
     let out = s.fleet_cmd(&["clear", "--older-than", "0s"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        text(&out.stdout).contains("deleted 4 runs"),
+        text(&out.stdout).contains("deleted 8 runs"),
         "{}",
         text(&out.stdout)
     );
