@@ -158,6 +158,15 @@ pub(crate) fn bytes(n: i64) -> String {
     }
 }
 
+/// A hidden form field, escaped.
+pub(crate) fn hidden(name: &str, value: &str) -> String {
+    format!(
+        r#"<input type="hidden" name="{}" value="{}">"#,
+        esc(name),
+        esc(value)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use minke_store::{Condition, Op, Query, SessionRecord};
 
 use crate::auth::Auth;
 use crate::forms::{Form, Pairs, QueryPairs, encode, segment};
-use crate::html::{self, csrf_field, esc, options, state_badge, status_badge, time};
+use crate::html::{self, csrf_field, esc, hidden, options, state_badge, status_badge, time};
 use crate::pages::{page_of, pagination};
 use crate::state::AppState;
 use crate::{Error, Result};
@@ -92,14 +92,6 @@ fn selection_pairs(p: &Pairs) -> Vec<(String, String)> {
         })
         .cloned()
         .collect()
-}
-
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        r#"<input type="hidden" name="{}" value="{}">"#,
-        esc(name),
-        esc(value)
-    )
 }
 
 fn compare(a: &Value, b: &Value) -> Ordering {
@@ -845,7 +837,7 @@ pub(crate) async fn run(
     } else {
         carry_selection(&f, &ids, all_matching)
     };
-    let defaults = Pairs::default();
+    // Values the form was sent with (a rerun's), else the sessions' defaults.
     let body = render_run_form(
         &st,
         &auth,
@@ -855,7 +847,7 @@ pub(crate) async fn run(
             carry,
             confirm,
             count,
-            values: &defaults,
+            values: &f,
             check: None,
         },
     );

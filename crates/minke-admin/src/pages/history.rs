@@ -252,6 +252,7 @@ pub(crate) async fn run(
         );
     }
     body.push_str("</tbody></table></form>");
+    body.push_str(&rerun_form(&st, &auth, &run, &sessions));
     let n = i64::try_from(sessions.len()).unwrap_or(0);
     body.push_str(&pagination(
         &st.url(&format!("/runs/{id}")),
@@ -263,6 +264,53 @@ pub(crate) async fn run(
         StatusCode::OK,
         html::page(&st, Some(&auth), &format!("Run #{id}"), &body),
     ))
+}
+
+/// The "rerun" button of an ended run: its session again on the objects whose
+/// sessions did not succeed, through the session's form (its parameters filled in
+/// from the run's, the secret ones asked again). Empty when there is nothing to rerun
+/// or the user may not run the session.
+fn rerun_form(
+    st: &AppState,
+    auth: &Auth,
+    run: &minke_store::RunRecord,
+    sessions: &[minke_store::SessionRecord],
+) -> String {
+    let Ok(entry) = st.engine().sessions().get(&run.session) else {
+        return String::new();
+    };
+    let meta = &entry.meta;
+    if !run.state.is_done() || auth.need_run(meta, &run.model).is_err() {
+        return String::new();
+    }
+    let mut ids: Vec<i64> = sessions
+        .iter()
+        .filter(|s| s.state.is_done() && s.status != Some(minke_core::Status::Success))
+        .map(|s| s.object_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return String::new();
+    }
+    let stored: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&run.params).unwrap_or_default();
+    let mut hidden = String::new();
+    for p in meta.params.iter().filter(|p| !p.secret) {
+        if let Some(v) = stored.get(p.name) {
+            hidden.push_str(&html::hidden(&format!("p_{}", p.name), v));
+        }
+    }
+    for id in &ids {
+        hidden.push_str(&html::hidden("ids", &id.to_string()));
+    }
+    format!(
+        r#"<form id="rerun" method="post" action="{action}">{csrf}{session}{hidden}<button type="submit">Rerun on the {n} objects that did not succeed</button></form>"#,
+        action = esc(&st.url(&format!("/models/{}/run", segment(&run.model)))),
+        csrf = html::csrf_field(auth),
+        session = html::hidden("session", &run.session),
+        n = ids.len(),
+    )
 }
 
 /// `GET /runs/{id}/events`: the live event stream of a run (SSE).

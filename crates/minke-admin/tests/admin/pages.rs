@@ -335,6 +335,49 @@ async fn parameter_form_validates_and_keeps_values() {
         .await
         .text();
     assert!(!t.contains("hunter2"));
+
+    // Rerun (the host is unreachable: the session failed): the button carries the
+    // object and the run's parameters, not the secret; its form asks for the secret.
+    assert!(t.contains(r#"<form id="rerun""#), "{t}");
+    assert!(t.contains(r#"<input type="hidden" name="p_count" value="4">"#));
+    assert!(t.contains(r#"<input type="hidden" name="ids" value="1">"#));
+    assert!(!t.contains(r#"name="p_token" value"#));
+    let r = env
+        .send(c.post(
+            "/models/host/run",
+            &[("session", "typed"), ("ids", "1"), ("p_count", "4")],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let t = r.text();
+    assert!(t.contains(r#"id="run-form""#), "{t}");
+    assert!(
+        t.contains(r#"name="p_count" type="number" value="4""#),
+        "{t}"
+    );
+    assert!(t.contains(r#"<input id="p_token" name="p_token" type="password""#));
+    let r = env
+        .send(c.post(
+            "/models/host/run",
+            &[
+                ("session", "typed"),
+                ("confirmed", "1"),
+                ("ids", "1"),
+                ("p_count", "4"),
+                ("p_token", "again"),
+            ],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    env.settle().await;
+    assert_eq!(runs(&env).await.len(), 2);
+    // Nothing to rerun once every object succeeded, or for who may not run it.
+    let n = env.login(NOBODY).await;
+    let t = env
+        .send(n.get(&format!("/runs/{}", all[0].id)))
+        .await
+        .text();
+    assert!(!t.contains(r#"<form id="rerun""#));
 }
 
 #[tokio::test]
