@@ -224,7 +224,13 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
             ))
         })?),
     };
-    let narrowed = req.group.is_some() || last_status.is_some();
+    let given = minke_store::Targets {
+        group: req.group.clone(),
+        last_status,
+    };
+    // `group = ...` and `last_status = ...` in `filter`, as with the fields above.
+    let in_filter = minke_store::take_targets(&entry.meta, &mut query)?;
+    let narrowed = !given.is_empty() || !in_filter.is_empty();
     if query.conditions.is_empty()
         && query.search.is_none()
         && query.ids.is_none()
@@ -238,17 +244,12 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
     }
     minke_store::check_query(&entry.meta, &query)?;
     if narrowed {
-        let (group, model) = (req.group.clone(), req.model.clone());
+        let model = req.model.clone();
         query = st
             .store()
             .blocking(move |c| {
-                if let Some(name) = &group {
-                    let id = minke_store::group_id(c, name)?;
-                    minke_store::narrow_to_group(c, &model, &mut query, id)?;
-                }
-                if let Some(status) = last_status {
-                    minke_store::narrow_to_last_status(c, &model, &mut query, status)?;
-                }
+                minke_store::narrow(c, &model, &mut query, &given)?;
+                minke_store::narrow(c, &model, &mut query, &in_filter)?;
                 Ok(query)
             })
             .await?;

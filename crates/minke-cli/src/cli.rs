@@ -348,20 +348,24 @@ impl Select {
             }
             _ => Query::all(),
         };
-        if !narrowed {
+        // `group = ...` and `last_status = ...` in --filter, as with the flags.
+        let in_filter = match engine.models().get(model) {
+            Ok(entry) => minke_store::take_targets(&entry.meta, &mut query)?,
+            Err(_) => minke_store::Targets::default(),
+        };
+        let flags = minke_store::Targets {
+            group: self.group.clone(),
+            last_status: self.last_status,
+        };
+        if flags.is_empty() && in_filter.is_empty() {
             return Ok(query);
         }
-        let (group, status, model) = (self.group.clone(), self.last_status, model.to_owned());
+        let model = model.to_owned();
         Ok(engine
             .store()
             .blocking(move |c| {
-                if let Some(name) = &group {
-                    let id = minke_store::group_id(c, name)?;
-                    minke_store::narrow_to_group(c, &model, &mut query, id)?;
-                }
-                if let Some(status) = status {
-                    minke_store::narrow_to_last_status(c, &model, &mut query, status)?;
-                }
+                minke_store::narrow(c, &model, &mut query, &flags)?;
+                minke_store::narrow(c, &model, &mut query, &in_filter)?;
                 Ok(query)
             })
             .await?)

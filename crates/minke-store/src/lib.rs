@@ -53,7 +53,9 @@ pub use queue::{
 };
 pub use rows::{HistoryRow, SessionEnd};
 pub use store::{OpenMode, Store, migrate};
-pub use targets::{group_id, narrow_to_group, narrow_to_last_status};
+pub use targets::{
+    Targets, group_id, narrow, narrow_to_group, narrow_to_last_status, take_targets,
+};
 pub use users::*;
 
 #[doc(hidden)]

@@ -44,6 +44,75 @@ pub fn group_id(conn: &mut Conn, name: &str) -> Result<i64> {
         .ok_or_else(|| Error::BadQuery(format!("no host group named `{name}`")))
 }
 
+/// What a selection names besides the model's fields: a host group (by name) and the
+/// outcome of each object's latest session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Targets {
+    /// Members of the host group of this name.
+    pub group: Option<String>,
+    /// Objects whose latest session ended so.
+    pub last_status: Option<Status>,
+}
+
+impl Targets {
+    /// True when it names nothing.
+    pub fn is_empty(&self) -> bool {
+        self.group.is_none() && self.last_status.is_none()
+    }
+}
+
+/// Takes `group = NAME` and `last_status = STATUS` out of a query's conditions (when
+/// the model has no field of that name), for [`narrow`]: a filter expression may name
+/// them like fields. Only `=` applies to them; a term given twice is an error.
+pub fn take_targets(model: &minke_core::ModelMeta, query: &mut Query) -> Result<Targets> {
+    let mut targets = Targets::default();
+    let mut kept = Vec::with_capacity(query.conditions.len());
+    for c in std::mem::take(&mut query.conditions) {
+        let name = c.field.as_str();
+        if !matches!(name, "group" | "last_status") || model.field(name).is_some() {
+            kept.push(c);
+            continue;
+        }
+        if c.op != crate::Op::Eq {
+            return Err(Error::BadQuery(format!(
+                "`{name}` takes `=` only, as in `{name} = {}`",
+                c.value
+            )));
+        }
+        let twice = || Error::BadQuery(format!("`{name}` is given twice"));
+        if name == "group" {
+            if targets.group.replace(c.value).is_some() {
+                return Err(twice());
+            }
+        } else {
+            let status = c.value.parse().map_err(|_| {
+                Error::BadQuery(format!(
+                    "`last_status` is success, warning or error, not `{}`",
+                    c.value
+                ))
+            })?;
+            if targets.last_status.replace(status).is_some() {
+                return Err(twice());
+            }
+        }
+    }
+    query.conditions = kept;
+    Ok(targets)
+}
+
+/// Narrows `query` to what `targets` names ([`narrow_to_group`] by the group's name,
+/// [`narrow_to_last_status`]).
+pub fn narrow(conn: &mut Conn, model: &str, query: &mut Query, targets: &Targets) -> Result<()> {
+    if let Some(name) = &targets.group {
+        let id = group_id(conn, name)?;
+        narrow_to_group(conn, model, query, id)?;
+    }
+    if let Some(status) = targets.last_status {
+        narrow_to_last_status(conn, model, query, status)?;
+    }
+    Ok(())
+}
+
 /// Intersects the ids a query keeps with `ids` (sets them when it kept all).
 fn keep_only(query: &mut Query, ids: impl IntoIterator<Item = i64>) {
     let ids: BTreeSet<i64> = ids.into_iter().collect();
@@ -56,6 +125,32 @@ fn keep_only(query: &mut Query, ids: impl IntoIterator<Item = i64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_and_last_status_come_out_of_a_filter_unless_the_model_has_them() {
+        let meta = minke_core::ModelMeta {
+            name: "server",
+            verbose_name: "server".into(),
+            fields: vec![],
+            label: "name",
+            list: vec![],
+            search: vec![],
+            filter: vec![],
+        };
+        let mut q = Query::filter("group = edge and last_status = error").unwrap();
+        let t = take_targets(&meta, &mut q).unwrap();
+        assert!(q.conditions.is_empty());
+        assert_eq!(t.group.as_deref(), Some("edge"));
+        assert_eq!(t.last_status, Some(Status::Error));
+        for (bad, says) in [
+            ("group != edge", "takes `=` only"),
+            ("last_status = fine", "not `fine`"),
+            ("group = a and group = b", "given twice"),
+        ] {
+            let e = take_targets(&meta, &mut Query::filter(bad).unwrap()).unwrap_err();
+            assert!(e.to_string().contains(says), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn narrowing_intersects_what_was_kept() {

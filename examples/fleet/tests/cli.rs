@@ -138,6 +138,18 @@ fn import_run_json_history_show() {
     assert_eq!(names(&["--group", "edge"]), ["web-01", "web-03"]);
     assert_eq!(names(&["--last-status", "error"]), ["web-02"]);
     assert!(names(&["--group", "edge", "--last-status", "error"]).is_empty());
+    // The same in the filter grammar.
+    assert_eq!(names(&["--filter", "group = edge"]), ["web-01", "web-03"]);
+    assert_eq!(
+        names(&["--filter", "group = edge and name = web-03"]),
+        ["web-03"]
+    );
+    assert_eq!(names(&["--filter", "last_status = error"]), ["web-02"]);
+    usage_error(
+        &s,
+        &["items", "host", "--filter", "group ~ ed"],
+        "takes `=` only",
+    );
     let out = s.fleet_cmd(&[
         "run",
         "command",

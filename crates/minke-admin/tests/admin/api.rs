@@ -366,6 +366,11 @@ async fn start_runs_and_read_them_back() {
     for (body, sessions) in [
         (json!({"last_status": "error"}), 2),
         (json!({"group": "first"}), 1),
+        (json!({"filter": "group = first"}), 1),
+        (
+            json!({"filter": "last_status = error and group = first"}),
+            1,
+        ),
         (
             json!({"group": "first", "filter": "name = nothing-like-it"}),
             0,
