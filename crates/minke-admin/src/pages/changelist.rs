@@ -56,6 +56,8 @@ pub(crate) async fn selection(st: &AppState, model: &ModelMeta, p: &Pairs) -> Re
         });
     }
     query.search = p.text("q").map(str::to_owned);
+    // `group = NAME` and `last_status = ...` written in the filter expression.
+    let in_filter = minke_store::take_targets(model, &mut query)?;
     minke_store::check_query(model, &query)?;
     let last_status = match p.text("last_status") {
         None => None,
@@ -66,13 +68,14 @@ pub(crate) async fn selection(st: &AppState, model: &ModelMeta, p: &Pairs) -> Re
         })?),
     };
     let group = p.number::<i64>("group")?;
-    if last_status.is_none() && group.is_none() {
+    if last_status.is_none() && group.is_none() && in_filter.is_empty() {
         return Ok(query);
     }
     let name = model.name.to_owned();
     Ok(st
         .store()
         .blocking(move |c| {
+            minke_store::narrow(c, &name, &mut query, &in_filter)?;
             if let Some(status) = last_status {
                 minke_store::narrow_to_last_status(c, &name, &mut query, status)?;
             }

@@ -773,6 +773,15 @@ async fn groups_add_edit_delete_and_filter_hosts() {
     let t = env.send(c.get("/models/host?group=1")).await.text();
     assert_eq!(t.matches("<tr data-object-id=").count(), 2);
     assert!(t.contains(r#"<select name="group" id="group">"#));
+    // The group by name in the filter expression; an unknown one is said so.
+    let t = env
+        .send(c.get("/models/host?filter=group+%3D+front+and+name+%3D+web-3"))
+        .await
+        .text();
+    assert_eq!(t.matches("<tr data-object-id=").count(), 1, "{t}");
+    let r = env.send(c.get("/models/host?filter=group+%3D+back")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("no host group named `back`"));
     // Edit: rename and change members.
     let t = env.send(c.get("/groups/1/edit")).await.text();
     assert!(t.contains(r#"id="group-form""#) && t.contains(r#"id="delete-group""#));
