@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use minke_core::{Params, RunId, SessionId, Status};
-use minke_runtime::RunRequest;
+use minke_runtime::{EndedAs, RunRequest};
 use minke_store::Query;
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
@@ -254,8 +254,23 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
             })
             .await?;
     }
+    let handle = st
+        .start_run(RunRequest {
+            session: req.session.clone(),
+            model: req.model.clone(),
+            query,
+            params: params_of(&req.params)?,
+            username: auth.user.username.clone(),
+        })
+        .await?;
+    tracing::info!(run_id = %handle.run_id, session = %req.session, user = %auth.user.username, "run started over the API");
+    Ok(started(&st, &handle))
+}
+
+/// A run's parameters given as JSON: text, numbers or booleans.
+fn params_of(given: &BTreeMap<String, Json_>) -> Result<Params> {
     let mut params = Params::new();
-    for (k, v) in &req.params {
+    for (k, v) in given {
         let text = match v {
             Json_::String(s) => s.clone(),
             Json_::Number(n) => n.to_string(),
@@ -268,17 +283,12 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
         };
         params.insert(k.clone(), text);
     }
-    let handle = st
-        .start_run(RunRequest {
-            session: req.session.clone(),
-            model: req.model.clone(),
-            query,
-            params,
-            username: auth.user.username.clone(),
-        })
-        .await?;
-    tracing::info!(run_id = %handle.run_id, session = %req.session, user = %auth.user.username, "run started over the API");
-    Ok((
+    Ok(params)
+}
+
+/// The `201` answer to a started run.
+fn started(st: &AppState, handle: &minke_runtime::Submitted) -> Response {
+    (
         StatusCode::CREATED,
         Json(json!({
             "run_id": handle.run_id,
@@ -287,7 +297,60 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
             "events": st.url(&format!("/api/runs/{}/events", handle.run_id)),
         })),
     )
-        .into_response())
+        .into_response()
+}
+
+/// The body of `POST /api/runs/{id}/rerun`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rerun {
+    /// Which objects, by how their sessions ended (all but success when empty).
+    #[serde(default)]
+    only: Vec<String>,
+    /// Secret parameters again; others override the run's.
+    #[serde(default)]
+    params: BTreeMap<String, Json_>,
+}
+
+/// `POST /api/runs/{id}/rerun`: an ended run's session again on its objects that did
+/// not succeed (or those `only` names), with its parameters; answers 201 as a start.
+pub(crate) async fn rerun(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<RunId>,
+    body: Bytes,
+) -> Result<Response> {
+    let old = live::check_run_access(&st, &auth, id).await?;
+    let req: Rerun = if body.is_empty() {
+        Rerun::default()
+    } else {
+        json_body(body).await?
+    };
+    let only = req
+        .only
+        .iter()
+        .map(|o| o.parse::<EndedAs>())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let smeta = st
+        .engine()
+        .sessions()
+        .get(&old.session)
+        .map_err(|e| Error::BadRequest(e.to_string()))?
+        .meta
+        .clone();
+    auth.need_run(&smeta, &old.model)?;
+    let request = st
+        .engine()
+        .rerun_request(
+            id,
+            &only,
+            params_of(&req.params)?,
+            auth.user.username.clone(),
+        )
+        .await?;
+    let handle = st.start_run(request).await?;
+    tracing::info!(run_id = %handle.run_id, rerun_of = %id, user = %auth.user.username, "run started again over the API");
+    Ok(started(&st, &handle))
 }
 
 /// `GET /api/runs/{id}`: a run with its sessions' states, statuses and messages.

@@ -100,6 +100,7 @@ impl Error {
                 | R::UnknownModel { .. }
                 | R::WrongModel { .. }
                 | R::Params(_)
+                | R::Rerun(_)
                 | R::EmptySelection { .. },
             ) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -146,6 +146,7 @@ fn build(st: AppState) -> Router {
         .route(&p("/api/runs/{id}"), get(api::run))
         .route(&p("/api/runs/{id}/events"), get(api::events))
         .route(&p("/api/runs/{id}/stop"), post(api::stop_run))
+        .route(&p("/api/runs/{id}/rerun"), post(api::rerun))
         .route(&p("/api/runs/{id}/sessions/{sid}"), get(api::session))
         .route(
             &p("/api/runs/{id}/sessions/{sid}/stop"),

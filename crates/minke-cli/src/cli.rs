@@ -263,37 +263,9 @@ struct RerunArgs {
     /// Which of its objects, by how their sessions ended, comma-separated: success,
     /// warning, error, failed, canceled [default: all but success].
     #[arg(long, value_delimiter = ',', value_name = "OUTCOMES")]
-    only: Vec<Outcome>,
+    only: Vec<minke_runtime::EndedAs>,
     #[command(flatten)]
     opts: RunOptions,
-}
-
-/// How a session of an earlier run ended, for `rerun --only`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum Outcome {
-    /// Completed with status success.
-    Success,
-    /// Completed with status warning.
-    Warning,
-    /// Ended with status error (failed or completed).
-    Error,
-    /// Failed (could not connect, a command failed, interrupted ...).
-    Failed,
-    /// Canceled before or while it ran.
-    Canceled,
-}
-
-impl Outcome {
-    /// True when a session that ended so is one of this outcome.
-    fn matches(self, s: &minke_store::SessionRecord) -> bool {
-        match self {
-            Outcome::Success => s.status == Some(minke_core::Status::Success),
-            Outcome::Warning => s.status == Some(minke_core::Status::Warning),
-            Outcome::Error => s.status == Some(minke_core::Status::Error),
-            Outcome::Failed => s.state == minke_core::State::Failed,
-            Outcome::Canceled => s.state == minke_core::State::Canceled,
-        }
-    }
 }
 
 /// `--since`: an age before now (`2d`) or the start of a day (`2026-11-25`, UTC), in
@@ -566,7 +538,7 @@ async fn command(
     match command {
         Command::Run(args) => run(engine, args, user, raw).await,
         Command::Rerun(args) => {
-            let args = rerun(engine, args).await?;
+            let args = rerun(engine, args, &user).await?;
             run(engine, args, user, raw).await
         }
         Command::Sessions { json } => output::sessions(engine, json),
@@ -758,85 +730,28 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
     Ok(code)
 }
 
-/// What `rerun` runs: the earlier run's session on its objects whose sessions ended
-/// as `--only` says, with its parameters (the secret ones, which the history does not
-/// keep, from `--param`, which also overrides the others).
-async fn rerun(engine: &Engine, args: RerunArgs) -> Result<RunArgs, CliError> {
+/// What `rerun` runs ([`Engine::rerun_request`]), as the arguments of a `run`.
+async fn rerun(engine: &Engine, args: RerunArgs, user: &str) -> Result<RunArgs, CliError> {
     let RerunArgs {
         run,
         only,
         mut opts,
     } = args;
-    let (old, sessions) = engine
-        .store()
-        .blocking(move |c| {
-            Ok((
-                minke_store::get_run(c, run)?,
-                minke_store::run_sessions(c, run)?,
-            ))
-        })
+    let mut params = Params::new();
+    for p in &opts.params {
+        params
+            .insert_pair(p)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+    }
+    let req = engine
+        .rerun_request(run, &only, params, user.to_owned())
         .await?;
-    if !old.state.is_done() {
-        return Err(CliError::Usage(format!(
-            "run {run} is still {}: rerun it once it has ended",
-            old.state
-        )));
-    }
-    let only = if only.is_empty() {
-        vec![
-            Outcome::Warning,
-            Outcome::Error,
-            Outcome::Failed,
-            Outcome::Canceled,
-        ]
-    } else {
-        only
-    };
-    let mut ids: Vec<i64> = sessions
-        .iter()
-        .filter(|s| only.iter().any(|o| o.matches(s)))
-        .map(|s| s.object_id)
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.is_empty() {
-        return Err(CliError::Usage(format!(
-            "run {run} has no objects whose sessions ended as asked ({})",
-            only.iter()
-                .map(|o| format!("{o:?}").to_lowercase())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    let secret: Vec<&str> = engine
-        .sessions()
-        .get(&old.session)
-        .map_err(|e| CliError::Usage(e.to_string()))?
-        .meta
-        .params
-        .iter()
-        .filter(|p| p.secret)
-        .map(|p| p.name)
-        .collect();
-    let stored: std::collections::BTreeMap<String, String> = serde_json::from_str(&old.params)
-        .map_err(|e| {
-            CliError::Internal(format!("the parameters of run {run} are unreadable: {e}"))
-        })?;
-    let given: Vec<String> = opts
-        .params
-        .iter()
-        .filter_map(|p| p.split_once('=').map(|(k, _)| k.trim().to_owned()))
-        .collect();
-    for (name, value) in stored {
-        if !secret.contains(&name.as_str()) && !given.contains(&name) {
-            opts.params.push(format!("{name}={value}"));
-        }
-    }
+    opts.params = req.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
     Ok(RunArgs {
-        session: old.session,
-        model: old.model,
+        session: req.session,
+        model: req.model,
         select: Select {
-            ids: Some(ids),
+            ids: req.query.ids,
             ..Select::default()
         },
         opts,

@@ -78,6 +78,7 @@ impl From<minke_runtime::Error> for CliError {
             | E::WrongModel { .. }
             | E::Params(_)
             | E::Secrets(_)
+            | E::Rerun(_)
             | E::EmptySelection { .. } => CliError::Usage(e.to_string()),
             other => CliError::Internal(other.to_string()),
         }

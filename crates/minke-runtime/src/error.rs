@@ -38,6 +38,10 @@ pub enum Error {
     /// a run sealed with another key.
     #[error("{0}")]
     Secrets(String),
+    /// A rerun cannot be made: the run still goes on, or none of its objects ended as
+    /// asked.
+    #[error("{0}")]
+    Rerun(String),
     /// The selection is empty.
     #[error("the selection of model `{model}` is empty: no object matches")]
     EmptySelection {

@@ -389,6 +389,42 @@ async fn start_runs_and_read_them_back() {
         }
         env.settle().await;
     }
+
+    // Rerun over the API: the failed objects of the first run, with its parameters.
+    let rerun = |body: Option<serde_json::Value>, who: &str| {
+        bearer(
+            Method::POST,
+            &format!("/api/runs/{run_id}/rerun"),
+            who,
+            body,
+        )
+    };
+    let r = env.send(rerun(None, &t)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["sessions"], 2);
+    let again = r.json()["run_id"].as_i64().unwrap();
+    env.settle().await;
+    let r = env
+        .send(bearer(Method::GET, &format!("/api/runs/{again}"), &t, None))
+        .await
+        .json();
+    assert_eq!(r["run"]["params"], r#"{"count":"3","flag":"true"}"#);
+    for (body, status, want) in [
+        (
+            json!({"only": ["success"]}),
+            400,
+            "no objects whose sessions ended so",
+        ),
+        (json!({"only": ["fine"]}), 400, "`fine` is not an outcome"),
+        (json!({"params": {"count": "x"}}), 400, "count"),
+        (json!({"colour": 1}), 400, "unknown field"),
+    ] {
+        let r = env.send(rerun(Some(body.clone()), &t)).await;
+        assert_eq!(r.status.as_u16(), status, "{body}: {}", r.text());
+        assert!(r.text().contains(want), "{body}: {}", r.text());
+    }
+    let r = env.send(rerun(None, &n)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
