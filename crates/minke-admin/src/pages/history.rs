@@ -285,7 +285,11 @@ fn rerun_form(
     }
     let mut ids: Vec<i64> = sessions
         .iter()
-        .filter(|s| s.state.is_done() && s.status != Some(minke_core::Status::Success))
+        .filter(|s| {
+            minke_runtime::EndedAs::NOT_SUCCESS
+                .iter()
+                .any(|o| o.matches(s))
+        })
         .map(|s| s.object_id)
         .collect();
     ids.sort_unstable();
