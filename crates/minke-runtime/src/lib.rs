@@ -34,7 +34,7 @@ pub use engine::Engine;
 pub use error::{Error, Result};
 pub use events::{Event, OutputStream, RunObserver};
 pub use models::{HostSource, ModelEntry, Models};
-pub use rerun::EndedAs;
+pub use rerun::{EndedAs, rerun_of};
 pub use run::{RunHandle, RunRequest, RunSummary, SessionSummary, Submitted};
 pub use setup::Setup;
 pub use stop::{Canceller, Stop, StopRequest};

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use minke_core::{Params, RunId, State, Status};
-use minke_store::{Query, SessionRecord};
+use minke_core::{Params, RunId, SessionMeta, State, Status};
+use minke_store::{Query, RunRecord, SessionRecord};
 
 use crate::{Engine, Error, Result, RunRequest};
 
@@ -106,56 +106,69 @@ impl Engine {
                 ))
             })
             .await?;
-        if !old.state.is_done() {
-            return Err(Error::Rerun(format!(
-                "run {run} is still {}: rerun it once it has ended",
-                old.state
-            )));
-        }
-        let only = if only.is_empty() {
-            &EndedAs::NOT_SUCCESS[..]
-        } else {
-            only
-        };
-        let mut ids: Vec<i64> = sessions
-            .iter()
-            .filter(|s| only.iter().any(|o| o.matches(s)))
-            .map(|s| s.object_id)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        if ids.is_empty() {
-            let asked: Vec<&str> = only.iter().map(|o| o.as_str()).collect();
-            return Err(Error::Rerun(format!(
-                "run {run} has no objects whose sessions ended so ({})",
-                asked.join(", ")
-            )));
-        }
         let meta = &self
             .sessions()
             .get(&old.session)
             .map_err(|e| Error::UnknownSession(e.to_string()))?
             .meta;
-        let stored: std::collections::BTreeMap<String, String> = serde_json::from_str(&old.params)
-            .map_err(|e| {
-                Error::Rerun(format!("the parameters of run {run} are unreadable: {e}"))
-            })?;
-        let mut merged = Params::new();
-        for (name, value) in stored {
-            let secret = meta.params.iter().any(|p| p.name == name && p.secret);
-            if !secret && params.get(&name).is_none() {
-                merged.insert(name, value);
-            }
-        }
-        for (name, value) in params.iter() {
-            merged.insert(name.to_owned(), value.to_owned());
-        }
-        Ok(RunRequest {
-            session: old.session,
-            model: old.model,
-            query: Query::ids(ids),
-            params: merged,
-            username,
-        })
+        rerun_of(&old, &sessions, meta, only, params, username)
     }
+}
+
+/// [`Engine::rerun_request`] of a run already read: `old` with its `sessions`, the
+/// session's `meta` (for which parameters are secret). The admin's rerun button
+/// shows what this picks.
+pub fn rerun_of(
+    old: &RunRecord,
+    sessions: &[SessionRecord],
+    meta: &SessionMeta,
+    only: &[EndedAs],
+    params: Params,
+    username: String,
+) -> Result<RunRequest> {
+    let run = old.id;
+    if !old.state.is_done() {
+        return Err(Error::Rerun(format!(
+            "run {run} is still {}: rerun it once it has ended",
+            old.state
+        )));
+    }
+    let only = if only.is_empty() {
+        &EndedAs::NOT_SUCCESS[..]
+    } else {
+        only
+    };
+    let mut ids: Vec<i64> = sessions
+        .iter()
+        .filter(|s| only.iter().any(|o| o.matches(s)))
+        .map(|s| s.object_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        let asked: Vec<&str> = only.iter().map(|o| o.as_str()).collect();
+        return Err(Error::Rerun(format!(
+            "run {run} has no objects whose sessions ended so ({})",
+            asked.join(", ")
+        )));
+    }
+    let stored: std::collections::BTreeMap<String, String> = serde_json::from_str(&old.params)
+        .map_err(|e| Error::Rerun(format!("the parameters of run {run} are unreadable: {e}")))?;
+    let mut merged = Params::new();
+    for (name, value) in stored {
+        let secret = meta.params.iter().any(|p| p.name == name && p.secret);
+        if !secret && params.get(&name).is_none() {
+            merged.insert(name, value);
+        }
+    }
+    for (name, value) in params.iter() {
+        merged.insert(name.to_owned(), value.to_owned());
+    }
+    Ok(RunRequest {
+        session: old.session.clone(),
+        model: old.model.clone(),
+        query: Query::ids(ids),
+        params: merged,
+        username,
+    })
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use minke_core::{MessageBody, RunId, SessionId, State as SessionState};
+use minke_core::{MessageBody, Params, RunId, SessionId, State as SessionState};
 use minke_runtime::{Stop, StopRequest};
 use minke_store::RunRecord;
 
@@ -280,30 +280,19 @@ fn rerun_form(
         return String::new();
     };
     let meta = &entry.meta;
-    if !run.state.is_done() || auth.need_run(meta, &run.model).is_err() {
+    if auth.need_run(meta, &run.model).is_err() {
         return String::new();
     }
-    let mut ids: Vec<i64> = sessions
-        .iter()
-        .filter(|s| {
-            minke_runtime::EndedAs::NOT_SUCCESS
-                .iter()
-                .any(|o| o.matches(s))
-        })
-        .map(|s| s.object_id)
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.is_empty() {
+    // What `rerun` would run: nothing when the run goes on or every object succeeded.
+    let username = auth.user.username.clone();
+    let Ok(again) = minke_runtime::rerun_of(run, sessions, meta, &[], Params::new(), username)
+    else {
         return String::new();
-    }
-    let stored: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&run.params).unwrap_or_default();
+    };
+    let ids = again.query.ids.unwrap_or_default();
     let mut hidden = String::new();
-    for p in meta.params.iter().filter(|p| !p.secret) {
-        if let Some(v) = stored.get(p.name) {
-            hidden.push_str(&html::hidden(&format!("p_{}", p.name), v));
-        }
+    for (name, value) in again.params.iter() {
+        hidden.push_str(&html::hidden(&format!("p_{name}"), value));
     }
     for id in &ids {
         hidden.push_str(&html::hidden("ids", &id.to_string()));
