@@ -205,9 +205,6 @@ struct Select {
     /// (combined with the above by `and`).
     #[arg(long, value_name = "STATUS")]
     last_status: Option<minke_core::Status>,
-    /// Exactly these objects (`rerun`).
-    #[arg(skip)]
-    ids: Option<Vec<i64>>,
 }
 
 #[derive(Args, Debug)]
@@ -307,7 +304,6 @@ impl Select {
     async fn query(&self, engine: &Engine, model: &str, needed: bool) -> Result<Query, CliError> {
         let narrowed = self.group.is_some() || self.last_status.is_some();
         let mut query = match (self.all, &self.filter, &self.search) {
-            _ if self.ids.is_some() => Query::ids(self.ids.clone().unwrap_or_default()),
             (_, Some(f), _) => Query::filter(f).map_err(|e| CliError::Usage(e.to_string()))?,
             (_, _, Some(s)) => Query::search(s.clone()),
             (true, ..) => Query::all(),
@@ -536,11 +532,24 @@ async fn command(
 ) -> Result<u8, CliError> {
     let shown = Shown::stdout(raw);
     match command {
-        Command::Run(args) => run(engine, args, user, raw).await,
-        Command::Rerun(args) => {
-            let args = rerun(engine, args, &user).await?;
-            run(engine, args, user, raw).await
+        Command::Run(RunArgs {
+            session,
+            model,
+            select,
+            opts,
+        }) => {
+            let wanted = Wanted::New {
+                session,
+                model,
+                select,
+            };
+            run(engine, wanted, opts, user, raw).await
         }
+        Command::Rerun(RerunArgs {
+            run: id,
+            only,
+            opts,
+        }) => run(engine, Wanted::Again { run: id, only }, opts, user, raw).await,
         Command::Sessions { json } => output::sessions(engine, json),
         Command::Models { json } => output::models(engine, json),
         Command::Items {
@@ -685,28 +694,49 @@ async fn import(engine: &Engine, file: &std::path::Path, shown: Shown) -> Result
     Ok(exit::SUCCESS)
 }
 
-async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<u8, CliError> {
-    if args.opts.submit {
+/// What `run` or `rerun` asks to run: made into a request when the run starts.
+enum Wanted {
+    /// A session on a selection (`run`).
+    New {
+        session: String,
+        model: String,
+        select: Select,
+    },
+    /// An ended run's session again on some of its objects (`rerun`).
+    Again {
+        run: RunId,
+        only: Vec<minke_runtime::EndedAs>,
+    },
+}
+
+async fn run(
+    engine: &Engine,
+    wanted: Wanted,
+    opts: RunOptions,
+    user: String,
+    raw: bool,
+) -> Result<u8, CliError> {
+    if opts.submit {
         let how = crate::submit::Follow {
-            follow: args.opts.follow || (!args.opts.no_follow && std::io::stdout().is_terminal()),
-            json: args.opts.json,
+            follow: opts.follow || (!opts.no_follow && std::io::stdout().is_terminal()),
+            json: opts.json,
             raw,
-            concurrency: args
-                .opts
+            concurrency: opts
                 .concurrency
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            writer: output_writer(&args, raw)?,
+            writer: output_writer(&opts, raw)?,
         };
-        return crate::submit::submit(engine, request(engine, &args, user).await?, how).await;
+        let req = request(engine, wanted, &opts, user).await?;
+        return crate::submit::submit(engine, req, how).await;
     }
     // Before anything is recorded: from here on a signal stops the run in order.
     let signals = crate::signals::Signals::new();
-    let req = request(engine, &args, user).await?;
+    let req = request(engine, wanted, &opts, user).await?;
     // Live events only feed the progress display; subscribed before the start so that
     // it misses none. Without a subscriber the engine builds no events at all.
-    let show_progress = !args.opts.json && !args.opts.stream && std::io::stderr().is_terminal();
+    let show_progress = !opts.json && !opts.stream && std::io::stderr().is_terminal();
     let events = show_progress.then(|| engine.subscribe());
-    let writer = output_writer(&args, raw)?;
+    let writer = output_writer(&opts, raw)?;
     let observer = writer
         .clone()
         .map(|w| w as std::sync::Arc<dyn minke_runtime::RunObserver>);
@@ -722,7 +752,7 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
     }
     engine.store().flush().await?;
     let output_lost = writer.as_ref().is_some_and(|w| w.tell_errors());
-    let code = report(engine, &summary, args.opts.json, raw).await?;
+    let code = report(engine, &summary, opts.json, raw).await?;
     if output_lost {
         // The run went on, but some output did not reach its files.
         return Ok(exit::INTERNAL);
@@ -730,50 +760,33 @@ async fn run(engine: &Engine, args: RunArgs, user: String, raw: bool) -> Result<
     Ok(code)
 }
 
-/// What `rerun` runs ([`Engine::rerun_request`]), as the arguments of a `run`.
-async fn rerun(engine: &Engine, args: RerunArgs, user: &str) -> Result<RunArgs, CliError> {
-    let RerunArgs {
-        run,
-        only,
-        mut opts,
-    } = args;
+/// The request `run` or `rerun` asks for (a rerun's: [`Engine::rerun_request`]).
+async fn request(
+    engine: &Engine,
+    wanted: Wanted,
+    opts: &RunOptions,
+    user: String,
+) -> Result<RunRequest, CliError> {
     let mut params = Params::new();
     for p in &opts.params {
         params
             .insert_pair(p)
             .map_err(|e| CliError::Usage(e.to_string()))?;
     }
-    let req = engine
-        .rerun_request(run, &only, params, user.to_owned())
-        .await?;
-    opts.params = req.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    Ok(RunArgs {
-        session: req.session,
-        model: req.model,
-        select: Select {
-            ids: req.query.ids,
-            ..Select::default()
-        },
-        opts,
-    })
-}
-
-/// The request `run` asks for.
-async fn request(engine: &Engine, args: &RunArgs, user: String) -> Result<RunRequest, CliError> {
-    let query = args.select.query(engine, &args.model, true).await?;
-    let mut params = Params::new();
-    for p in &args.opts.params {
-        params
-            .insert_pair(p)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
+    match wanted {
+        Wanted::New {
+            session,
+            model,
+            select,
+        } => Ok(RunRequest {
+            query: select.query(engine, &model, true).await?,
+            session,
+            model,
+            params,
+            username: user,
+        }),
+        Wanted::Again { run, only } => Ok(engine.rerun_request(run, &only, params, user).await?),
     }
-    Ok(RunRequest {
-        session: args.session.clone(),
-        model: args.model.clone(),
-        query,
-        params,
-        username: user,
-    })
 }
 
 /// Prints how a run ended (a table, or JSON) and returns its exit code.
@@ -802,19 +815,17 @@ pub(crate) async fn report(
 
 /// The writer of `--stream` and `--output-dir`, if either is asked for.
 fn output_writer(
-    args: &RunArgs,
+    args: &RunOptions,
     raw: bool,
 ) -> Result<Option<std::sync::Arc<crate::run_output::OutputWriter>>, CliError> {
-    if !args.opts.stream && args.opts.output_dir.is_none() {
+    if !args.stream && args.output_dir.is_none() {
         return Ok(None);
     }
-    let w =
-        crate::run_output::OutputWriter::new(args.opts.output_dir.clone(), args.opts.stream, raw)
-            .map_err(|e| {
+    let w = crate::run_output::OutputWriter::new(args.output_dir.clone(), args.stream, raw)
+        .map_err(|e| {
             CliError::Usage(format!(
                 "cannot create --output-dir {}: {e}",
-                args.opts
-                    .output_dir
+                args.output_dir
                     .as_deref()
                     .unwrap_or(std::path::Path::new(""))
                     .display()
