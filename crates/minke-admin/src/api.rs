@@ -216,14 +216,11 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
     };
     query.search.clone_from(&req.search);
     query.ids.clone_from(&req.ids);
-    let last_status = match &req.last_status {
-        None => None,
-        Some(s) => Some(s.parse::<Status>().map_err(|_| {
-            Error::BadRequest(format!(
-                "`last_status` must be success, warning or error, not `{s}`"
-            ))
-        })?),
-    };
+    let last_status = req
+        .last_status
+        .as_deref()
+        .map(minke_store::parse_last_status)
+        .transpose()?;
     let given = minke_store::Targets {
         group: req.group.clone(),
         last_status,

@@ -54,7 +54,8 @@ pub use queue::{
 pub use rows::{HistoryRow, SessionEnd};
 pub use store::{OpenMode, Store, migrate};
 pub use targets::{
-    Targets, group_id, narrow, narrow_to_group, narrow_to_last_status, take_targets,
+    Targets, group_id, narrow, narrow_to_group, narrow_to_last_status, parse_last_status,
+    take_targets,
 };
 pub use users::*;
 

@@ -85,12 +85,7 @@ pub fn take_targets(model: &minke_core::ModelMeta, query: &mut Query) -> Result<
                 return Err(twice());
             }
         } else {
-            let status = c.value.parse().map_err(|_| {
-                Error::BadQuery(format!(
-                    "`last_status` is success, warning or error, not `{}`",
-                    c.value
-                ))
-            })?;
+            let status = parse_last_status(&c.value)?;
             if targets.last_status.replace(status).is_some() {
                 return Err(twice());
             }
@@ -98,6 +93,16 @@ pub fn take_targets(model: &minke_core::ModelMeta, query: &mut Query) -> Result<
     }
     query.conditions = kept;
     Ok(targets)
+}
+
+/// A last status as given by people: `success`, `warning` or `error`; anything else
+/// is an error that says so.
+pub fn parse_last_status(s: &str) -> Result<Status> {
+    s.parse().map_err(|_| {
+        Error::BadQuery(format!(
+            "`last_status` must be success, warning or error, not `{s}`"
+        ))
+    })
 }
 
 /// Narrows `query` to what `targets` names ([`narrow_to_group`] by the group's name,

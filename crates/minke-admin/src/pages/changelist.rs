@@ -59,14 +59,10 @@ pub(crate) async fn selection(st: &AppState, model: &ModelMeta, p: &Pairs) -> Re
     // `group = NAME` and `last_status = ...` written in the filter expression.
     let in_filter = minke_store::take_targets(model, &mut query)?;
     minke_store::check_query(model, &query)?;
-    let last_status = match p.text("last_status") {
-        None => None,
-        Some(status) => Some(status.parse::<minke_core::Status>().map_err(|_| {
-            Error::BadRequest(format!(
-                "`last_status` must be success, warning or error, not `{status}`"
-            ))
-        })?),
-    };
+    let last_status = p
+        .text("last_status")
+        .map(minke_store::parse_last_status)
+        .transpose()?;
     let group = p.number::<i64>("group")?;
     if last_status.is_none() && group.is_none() && in_filter.is_empty() {
         return Ok(query);
