@@ -170,7 +170,10 @@ pub(crate) fn apply(c: &mut Conn, jobs: Vec<RowJob>, finishes: &mut Vec<Finish>)
 }
 
 /// Tells a waiting caller what its write came to, once the batch's commit is known.
-fn answered<T: Send + 'static>(answer: oneshot::Sender<Result<T>>, out: Result<T>) -> Finish {
+pub(crate) fn answered<T: Send + 'static>(
+    answer: oneshot::Sender<Result<T>>,
+    out: Result<T>,
+) -> Finish {
     Box::new(move |commit| {
         let _ = answer.send(match commit {
             Ok(()) => out,

@@ -410,17 +410,9 @@ impl Store {
         item: minke_core::WorkItemId,
         session: minke_core::SessionId,
     ) -> impl std::future::Future<Output = Result<bool>> + use<> {
-        // Queued now, in the order of the calls, not when first polled.
         let (answer, rx) = oneshot::channel();
-        let sent = self.send(Job::Row(RowJob::Held {
-            start: worker.held_start(item, session),
-            answer,
-        }));
-        async move {
-            sent?;
-            rx.await
-                .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
-        }
+        let start = worker.held_start(item, session);
+        self.ask(RowJob::Held { start, answer }, rx)
     }
 
     /// Ends a work item `worker` ran, as [`QueueWorker::end_item`](crate::QueueWorker::end_item)
@@ -433,18 +425,27 @@ impl Store {
         item: &crate::WorkItem,
         at: i64,
     ) -> impl std::future::Future<Output = Result<Option<crate::ItemEnd>>> + use<> {
-        // Queued now, in the order of the calls, not when first polled.
         let (answer, rx) = oneshot::channel();
-        let sent = self.send(Job::Row(RowJob::ItemEnd(crate::rows::ItemEndJob {
+        let end = crate::rows::ItemEndJob {
             worker: worker.clone(),
             item: item.clone(),
             at,
             answer,
-        })));
+        };
+        self.ask(RowJob::ItemEnd(end), rx)
+    }
+
+    /// Queues a row whose caller waits for what it came to (on `rx`); queued now, in
+    /// the order of the calls, not when first polled.
+    fn ask<T>(
+        &self,
+        row: RowJob,
+        rx: oneshot::Receiver<Result<T>>,
+    ) -> impl std::future::Future<Output = Result<T>> + use<T> {
+        let sent = self.send(Job::Row(row));
         async move {
             sent?;
-            rx.await
-                .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
+            answer_of(rx).await
         }
     }
 
@@ -611,19 +612,15 @@ where
 {
     let (tx, rx) = oneshot::channel();
     let job = Job::Once(Box::new(move |conn: &mut Conn| -> Finish {
-        let out = conn.transaction(f);
-        Box::new(move |commit: std::result::Result<(), String>| {
-            let _ = tx.send(match commit {
-                Ok(()) => out,
-                Err(e) => Err(Error::Worker(format!("commit failed: {e}"))),
-            });
-        })
+        crate::rows::answered(tx, conn.transaction(f))
     }));
-    let answer = async move {
-        rx.await
-            .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
-    };
-    (job, answer)
+    (job, answer_of(rx))
+}
+
+/// The answer the writer sends, or why none came.
+async fn answer_of<T>(rx: oneshot::Receiver<Result<T>>) -> Result<T> {
+    rx.await
+        .map_err(|_| Error::Worker("the writer thread stopped before answering".into()))?
 }
 
 /// Runs statements queued one after another (see [`Store::write_statement_later`]):
