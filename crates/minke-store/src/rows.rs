@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Binary, Bool, Integer, Nullable, Text};
-use minke_core::{RunId, SessionId, State, Status, WorkItemId};
+use minke_core::{SessionId, State, Status, WorkItemId};
 use tokio::sync::oneshot;
 
 use crate::{CommandRow, Conn, Error, MessageRow, Result};
@@ -269,48 +269,20 @@ fn merged(c: &mut Conn, made: &[Made]) -> Result<Decided> {
     Ok(Decided { started, ended })
 }
 
-/// Ends the items: those that ran all their sessions in one statement (their state
-/// and their hosts' locks), the others one by one
-/// ([`QueueWorker::end_item`](crate::QueueWorker::end_item)); then each run they
-/// belong to is looked at once, and its end told with the run's last item of the batch.
+/// The items' ends ([`crate::queue::end_items`]), by index in the batch.
 fn end_items(
     c: &mut Conn,
     ends: &[(usize, &ItemEndJob)],
 ) -> Result<HashMap<usize, Option<crate::ItemEnd>>> {
-    let mut out = HashMap::new();
     if ends.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
-    let items: Vec<(WorkItemId, &str)> = ends
+    let asked: Vec<_> = ends
         .iter()
-        .map(|(_, e)| (e.item.id, e.worker.name()))
+        .map(|(_, e)| (&e.worker, &e.item, e.at))
         .collect();
-    let mut whole = crate::queue::end_whole_items(c, &items)?;
-    let mut runs: Vec<(RunId, usize, i64)> = Vec::new();
-    for &(i, e) in ends {
-        // An item ends once: asked twice in one batch, the first ask has it.
-        let ended = if whole.remove(&(e.item.id, e.worker.name().to_owned())) {
-            Some(crate::ItemEnd {
-                requeued: Vec::new(),
-                new_item: None,
-                run_ended: None,
-            })
-        } else {
-            e.worker.end_rest_of_item(c, &e.item)?
-        };
-        if ended.is_some() {
-            runs.retain(|r| r.0 != e.item.run_id);
-            runs.push((e.item.run_id, i, e.at));
-        }
-        out.insert(i, ended);
-    }
-    for (run, i, at) in runs {
-        let state = crate::finish_run_if_complete(c, run, at)?;
-        if let Some(Some(end)) = out.get_mut(&i) {
-            end.run_ended = state;
-        }
-    }
-    Ok(out)
+    let ended = crate::queue::end_items(c, &asked)?;
+    Ok(ends.iter().map(|(i, _)| *i).zip(ended).collect())
 }
 
 fn held_starts(c: &mut PgConnection, held: &[(usize, &HeldStart)]) -> Result<HashSet<usize>> {

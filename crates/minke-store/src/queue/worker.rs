@@ -354,31 +354,13 @@ impl QueueWorker {
     /// and its host's lock), and the run is looked at in two more: the end of each of
     /// a big run's items is on the path of its last session to the run's end.
     pub fn end_item(&self, conn: &mut Conn, item: &WorkItem, at: i64) -> Result<Option<ItemEnd>> {
-        let whole = end_whole_items(conn, &[(item.id, self.name())])?;
-        let mut end = if whole.contains(&(item.id, self.name.clone())) {
-            ItemEnd {
-                requeued: Vec::new(),
-                new_item: None,
-                run_ended: None,
-            }
-        } else {
-            match self.end_rest_of_item(conn, item)? {
-                Some(end) => end,
-                None => return Ok(None),
-            }
-        };
-        end.run_ended = finish_run_if_complete(conn, item.run_id, at)?;
-        Ok(Some(end))
+        Ok(end_items(conn, &[(self, item, at)])?.pop().flatten())
     }
 
     /// [`end_item`](Self::end_item) without the look at the run, for an item that
     /// may have sessions left: they go back to the queue, and the host's lock is
     /// released when none is left.
-    pub(crate) fn end_rest_of_item(
-        &self,
-        conn: &mut Conn,
-        item: &WorkItem,
-    ) -> Result<Option<ItemEnd>> {
+    fn end_rest_of_item(&self, conn: &mut Conn, item: &WorkItem) -> Result<Option<ItemEnd>> {
         let Some(rest) = self.hand_back_rest(conn, item.id)? else {
             return Ok(None);
         };
@@ -490,6 +472,43 @@ pub(crate) fn start_held_pg(
         _ => format!("starting {} sessions of work items", starts.len()),
     }))?;
     Ok(started.into_iter().map(|s| s.id).collect())
+}
+
+/// [`QueueWorker::end_item`] for many items (each with its worker and the time of its
+/// end), in order: those that ran all their sessions in one statement (PostgreSQL),
+/// the others one by one; then each run they belong to is looked at once, its end told
+/// with the run's last item among them. An item asked twice is ended by the first ask.
+pub(crate) fn end_items(
+    conn: &mut Conn,
+    ends: &[(&QueueWorker, &WorkItem, i64)],
+) -> Result<Vec<Option<ItemEnd>>> {
+    let items: Vec<(WorkItemId, &str)> = ends.iter().map(|(w, i, _)| (i.id, w.name())).collect();
+    let mut whole = end_whole_items(conn, &items)?;
+    let mut out = Vec::with_capacity(ends.len());
+    let mut runs: Vec<(RunId, usize, i64)> = Vec::new();
+    for &(worker, item, at) in ends {
+        let ended = if whole.remove(&(item.id, worker.name().to_owned())) {
+            Some(ItemEnd {
+                requeued: Vec::new(),
+                new_item: None,
+                run_ended: None,
+            })
+        } else {
+            worker.end_rest_of_item(conn, item)?
+        };
+        if ended.is_some() {
+            runs.retain(|r| r.0 != item.run_id);
+            runs.push((item.run_id, out.len(), at));
+        }
+        out.push(ended);
+    }
+    for (run, i, at) in runs {
+        let state = finish_run_if_complete(conn, run, at)?;
+        if let Some(Some(end)) = out.get_mut(i) {
+            end.run_ended = state;
+        }
+    }
+    Ok(out)
 }
 
 /// `running → done` and the hosts' locks released, in one statement, for the items
