@@ -252,13 +252,16 @@ pub(crate) async fn start(State(st): State<AppState>, auth: Auth, body: Bytes) -
             .await?;
     }
     let handle = st
-        .start_run(RunRequest {
-            session: req.session.clone(),
-            model: req.model.clone(),
-            query,
-            params: params_of(&req.params)?,
-            username: auth.user.username.clone(),
-        })
+        .start_run(
+            &auth,
+            RunRequest {
+                session: req.session.clone(),
+                model: req.model.clone(),
+                query,
+                params: params_of(&req.params)?,
+                username: auth.user.username.clone(),
+            },
+        )
         .await?;
     tracing::info!(run_id = %handle.run_id, session = %req.session, user = %auth.user.username, "run started over the API");
     Ok(started(&st, &handle))
@@ -345,7 +348,7 @@ pub(crate) async fn rerun(
             auth.user.username.clone(),
         )
         .await?;
-    let handle = st.start_run(request).await?;
+    let handle = st.start_run(&auth, request).await?;
     tracing::info!(run_id = %handle.run_id, rerun_of = %id, user = %auth.user.username, "run started again over the API");
     Ok(started(&st, &handle))
 }

@@ -1,5 +1,6 @@
 //! Passwords, tokens, who is asking, and CSRF checks.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,7 +13,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use minke_core::SessionMeta;
-use minke_store::UserRecord;
+use minke_store::{Actor, UserRecord};
 use ring::rand::SecureRandom as _;
 
 use crate::forms::{MAX_FORM, Pairs};
@@ -83,6 +84,29 @@ pub fn hash_password(password: &str) -> Result<String> {
         .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| Error::Password(e.to_string()))
+}
+
+/// The shortest password accepted for a user.
+pub const MIN_PASSWORD: usize = 8;
+
+/// Checks a new password (given twice): at least [`MIN_PASSWORD`] characters, the
+/// same both times. The error says what is wrong, never the password.
+///
+/// ```
+/// assert!(minke_admin::check_new_password("long enough", "long enough").is_ok());
+/// assert!(minke_admin::check_new_password("short", "short").is_err());
+/// assert!(minke_admin::check_new_password("long enough", "long enougH").is_err());
+/// ```
+pub fn check_new_password(password: &str, again: &str) -> std::result::Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(format!(
+            "a password needs at least {MIN_PASSWORD} characters"
+        ));
+    }
+    if !same(password, again) {
+        return Err("the two passwords differ".into());
+    }
+    Ok(())
 }
 
 /// True when `password` matches a PHC hash made by [`hash_password`].
@@ -188,9 +212,32 @@ pub(crate) struct Auth {
     pub(crate) via: Via,
     /// Hash of the session cookie's token (cookie logins only).
     pub(crate) session_hash: Option<String>,
+    /// The client's address.
+    pub(crate) addr: IpAddr,
 }
 
 impl Auth {
+    /// Who acts, for the audit log.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor {
+            name: self.user.username.clone(),
+            via: match self.via {
+                Via::Cookie => minke_core::Via::Web,
+                Via::Token => minke_core::Via::Api,
+            },
+            address: Some(self.addr.to_string()),
+        }
+    }
+
+    /// Fails with 403 unless the user is a superuser.
+    pub(crate) fn need_superuser(&self) -> Result<()> {
+        if self.user.is_superuser {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("only superusers may do this".into()))
+        }
+    }
+
     /// True when the user holds `permission` (superusers hold all).
     pub(crate) fn can(&self, permission: &str) -> bool {
         self.user.has(&self.perms, permission)
@@ -283,6 +330,7 @@ impl AppState {
         &self,
         headers: &HeaderMap,
         api: bool,
+        addr: IpAddr,
     ) -> Result<Option<Auth>> {
         let token = if api { bearer(headers) } else { None };
         if let Some(token) = token {
@@ -300,6 +348,7 @@ impl AppState {
                         csrf: None,
                         via: Via::Token,
                         session_hash: None,
+                        addr,
                     }))
                 })
                 .await
@@ -325,6 +374,7 @@ impl AppState {
                     csrf: Some(ws.csrf_token),
                     via: Via::Cookie,
                     session_hash: Some(hash),
+                    addr,
                 }))
             })
             .await
@@ -392,7 +442,8 @@ pub(crate) async fn require_login(
     next: Next,
 ) -> Response {
     let api = st.is_api(req.uri().path());
-    let auth = match st.authenticate(req.headers(), api).await {
+    let addr = crate::pages::login::client_of(&st, req.extensions(), req.headers());
+    let auth = match st.authenticate(req.headers(), api, addr).await {
         Ok(Some(a)) => a,
         Ok(None) => return Error::Unauthorized.into_response(),
         Err(e) => return e.into_response(),

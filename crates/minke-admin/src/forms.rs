@@ -35,6 +35,20 @@ impl Pairs {
         self.get(name).map(str::trim).filter(|v| !v.is_empty())
     }
 
+    /// The value of `name` as a date like `2025-11-25` (UTC): its start in µs since
+    /// the epoch, or with `end` the start of the next day. Anything else is a bad
+    /// request that names it.
+    pub(crate) fn date(&self, name: &str, end: bool) -> Result<Option<i64>, Error> {
+        match self.text(name) {
+            None => Ok(None),
+            Some(v) => minke_core::time::parse_date(v)
+                .map(|d| Some(if end { d + 86_400_000_000 } else { d }))
+                .ok_or_else(|| {
+                    Error::BadRequest(format!("`{name}`: `{v}` is not a date like 2025-11-25"))
+                }),
+        }
+    }
+
     /// Every value of `name`.
     pub(crate) fn all(&self, name: &str) -> impl Iterator<Item = &str> {
         self.0

@@ -36,50 +36,16 @@ pub(crate) fn respond(status: StatusCode, body: String) -> Response {
     res
 }
 
-/// A full page: head, navigation (when logged in), title and body.
+/// A full page: head, navigation (when logged in), title and body (HTML built
+/// before, escaped by its builder).
 pub(crate) fn page(st: &AppState, auth: Option<&Auth>, title: &str, body: &str) -> String {
-    let base = st.base();
-    let site = esc(&st.config().title);
-    let mut nav = String::new();
-    let mut meta = String::new();
-    if let Some(a) = auth {
-        let _ = write!(
-            meta,
-            r#"<meta name="csrf-token" content="{}">"#,
-            esc(a.csrf.as_deref().unwrap_or_default())
-        );
-        let _ = write!(
-            nav,
-            r#"<nav id="nav"><a id="nav-home" href="{base}/">{site}</a> <a id="nav-runs" href="{base}/runs">Runs</a> <a id="nav-sessions" href="{base}/sessions">Sessions</a> <a id="nav-hosts" href="{base}/hosts">Hosts</a> <a id="nav-groups" href="{base}/groups">Groups</a><span class="user">{user}{su} <form id="logout-form" method="post" action="{base}/logout">{csrf}<button id="logout" type="submit">Log out</button></form></span></nav>"#,
-            user = esc(&a.user.username),
-            su = if a.user.is_superuser {
-                r#" <span class="badge">superuser</span>"#
-            } else {
-                ""
-            },
-            csrf = csrf_field(a),
-        );
-        // Writes to the history that failed (a full disk, say) are said on every page,
-        // to the people logged in: the history of this server's runs is incomplete.
-        if let (n @ 1.., first) = st.store().failed_writes() {
-            let _ = write!(
-                nav,
-                r#"<p id="write-failures" class="notice error">{n} {} to the history failed since this server started, so it is incomplete; the first: {}</p>"#,
-                if n == 1 { "write" } else { "writes" },
-                esc(first.as_deref().unwrap_or_default())
-            );
-        }
+    use askama::Template as _;
+    crate::layout::PageTemplate {
+        layout: crate::layout::Layout::new(st, auth, title),
+        body,
     }
-    format!(
-        r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">{meta}<title>{title} · {site}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{base}/static/admin.css"><script src="{base}/static/admin.js" defer></script></head>
-<body data-base="{base}">{nav}<main id="content"><h1 id="title">{title}</h1>
-{body}
-</main></body></html>
-"#,
-        title = esc(title),
-        base = esc(base),
-    )
+    .render()
+    .unwrap_or_else(|e| format!("the page could not be rendered: {}", esc(&e.to_string())))
 }
 
 /// The hidden CSRF field of a form.
@@ -129,7 +95,7 @@ pub(crate) fn notice(class: &str, text: &str) -> String {
     format!(r#"<p class="notice {class}">{}</p>"#, esc(text))
 }
 
-pub(crate) use minke_core::time::{format_utc as time, parse_date};
+pub(crate) use minke_core::time::format_utc as time;
 
 /// An optional time, empty when missing.
 pub(crate) fn time_opt(us: Option<i64>) -> String {
@@ -183,10 +149,10 @@ mod tests {
     fn times() {
         assert_eq!(time(0), "1970-01-01 00:00:00");
         assert_eq!(time(1_764_072_000_000_000), "2025-11-25 12:00:00");
-        let d = parse_date("2025-11-25").unwrap_or_default();
+        let d = minke_core::time::parse_date("2025-11-25").unwrap_or_default();
         assert_eq!(time(d), "2025-11-25 00:00:00");
-        assert_eq!(parse_date("2025-13-01"), None);
-        assert_eq!(parse_date("yesterday"), None);
+        assert_eq!(minke_core::time::parse_date("2025-13-01"), None);
+        assert_eq!(minke_core::time::parse_date("yesterday"), None);
         assert_eq!(duration(1_500), "1 ms");
         assert_eq!(duration(12_300_000), "12.3 s");
         assert_eq!(bytes(20 << 20), "20.0 MiB");

@@ -32,6 +32,7 @@ mod auth;
 mod error;
 mod forms;
 mod html;
+mod layout;
 mod live;
 mod login_limits;
 mod pages;
@@ -50,7 +51,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minke_runtime::Engine;
 
-pub use auth::{generate_token, hash_password, hash_token, verify_password};
+pub use auth::{
+    MIN_PASSWORD, check_new_password, generate_token, hash_password, hash_token, verify_password,
+};
 pub use error::{Error, Result};
 pub use state::AdminConfig;
 
@@ -138,6 +141,28 @@ fn build(st: AppState) -> Router {
             get(pages::hosts::group_edit_form).post(pages::hosts::group_edit),
         )
         .route(&p("/groups/{id}/delete"), post(pages::hosts::group_delete))
+        .route(&p("/users"), get(pages::users::users))
+        .route(
+            &p("/users/add"),
+            get(pages::users::add_form).post(pages::users::add),
+        )
+        .route(&p("/users/{id}"), get(pages::users::user))
+        .route(
+            &p("/users/{id}/permissions"),
+            post(pages::users::permissions),
+        )
+        .route(&p("/users/{id}/password"), post(pages::users::password))
+        .route(&p("/users/{id}/active"), post(pages::users::active))
+        .route(
+            &p("/users/{id}/remove"),
+            get(pages::users::remove_form).post(pages::users::remove),
+        )
+        .route(&p("/users/{id}/tokens"), post(pages::users::create_token))
+        .route(
+            &p("/users/{id}/tokens/{tid}/revoke"),
+            post(pages::users::revoke_token),
+        )
+        .route(&p("/audit"), get(pages::audit::audit))
         .route(&p("/api/me"), get(api::me))
         .route(&p("/api/models"), get(api::models))
         .route(&p("/api/models/{model}/objects"), get(api::objects))

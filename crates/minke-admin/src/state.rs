@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use minke_core::AuditAction;
 use minke_runtime::Engine;
-use minke_store::Store;
+use minke_store::{Actor, Store};
 use tokio::sync::watch;
 
-use crate::auth::LoginTokens;
+use crate::auth::{Auth, LoginTokens};
 use crate::live::Hub;
 use crate::login_limits::LoginLimits;
 use crate::password_pool::PasswordPool;
@@ -222,19 +223,46 @@ impl AppState {
         &self.inner.engine
     }
 
-    /// Starts a run here, or queues it for workers with [`AdminConfig::submit`].
+    /// Starts a run for `auth`'s user here, or queues it for workers with
+    /// [`AdminConfig::submit`], and writes it in the audit log.
     pub(crate) async fn start_run(
         &self,
+        auth: &Auth,
         req: minke_runtime::RunRequest,
     ) -> minke_runtime::Result<minke_runtime::Submitted> {
-        if self.inner.config.submit {
-            return self.inner.engine.submit(req).await;
-        }
-        let handle = self.inner.engine.start(req).await?;
-        Ok(minke_runtime::Submitted {
-            run_id: handle.run_id,
-            sessions: handle.sessions,
-        })
+        let what = format!("session {} on {}: {}", req.session, req.model, req.query);
+        let started = if self.inner.config.submit {
+            self.inner.engine.submit(req).await?
+        } else {
+            let handle = self.inner.engine.start(req).await?;
+            minke_runtime::Submitted {
+                run_id: handle.run_id,
+                sessions: handle.sessions,
+            }
+        };
+        self.audit(
+            auth.actor(),
+            AuditAction::RunStarted,
+            format!("run {}", started.run_id),
+            format!("{what}: {} sessions", started.sessions),
+        );
+        Ok(started)
+    }
+
+    /// Writes an entry of the audit log without waiting (a failure is logged and
+    /// counted with the history's failed writes, which every page shows).
+    pub(crate) fn audit(
+        &self,
+        actor: Actor,
+        action: AuditAction,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
+        let (target, detail) = (target.into(), detail.into());
+        self.store()
+            .write_statement_later("an entry of the audit log", move |c| {
+                minke_store::record_audit(c, &actor, action, &target, &detail)
+            });
     }
 
     pub(crate) fn store(&self) -> &Store {

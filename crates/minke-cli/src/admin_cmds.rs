@@ -11,13 +11,12 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use minke_admin::AdminConfig;
+use minke_core::AuditAction;
 use minke_runtime::Engine;
+use minke_store::Actor;
 
 use crate::CliError;
 use crate::cli::exit;
-
-/// The shortest password accepted.
-const MIN_PASSWORD: usize = 8;
 
 /// Options of `serve`.
 #[derive(Args, Debug)]
@@ -192,11 +191,8 @@ type AskPassword = fn(bool) -> Result<String, CliError>;
 async fn new_password_hash(ask: AskPassword) -> Result<String, CliError> {
     tokio::task::spawn_blocking(move || {
         let p = ask(true)?;
-        if p.chars().count() < MIN_PASSWORD {
-            return Err(usage(format!(
-                "a password needs at least {MIN_PASSWORD} characters"
-            )));
-        }
+        // Asked twice already where it could differ (a terminal).
+        minke_admin::check_new_password(&p, &p).map_err(usage)?;
         minke_admin::hash_password(&p).map_err(|e| CliError::Internal(e.to_string()))
     })
     .await
@@ -204,8 +200,8 @@ async fn new_password_hash(ask: AskPassword) -> Result<String, CliError> {
 }
 
 /// Runs a `users` subcommand.
-pub(crate) async fn users(engine: &Engine, cmd: UsersCommand) -> Result<u8, CliError> {
-    users_with(engine, cmd, read_password).await
+pub(crate) async fn users(engine: &Engine, cmd: UsersCommand, by: &str) -> Result<u8, CliError> {
+    users_with(engine, cmd, read_password, by).await
 }
 
 /// Records a fresh API token for a user, refused from `until` (µs) when given, and
@@ -272,25 +268,9 @@ fn time_text(at: i64) -> String {
     }
 }
 
-/// The permissions the app's models and sessions define: `view_MODEL` for each
-/// model, `change_host`, and each session's (`run_SESSION` and those it declares).
-fn known_permissions(engine: &Engine) -> std::collections::BTreeSet<String> {
-    let mut known = std::collections::BTreeSet::from(["change_host".to_owned()]);
-    known.extend(
-        engine
-            .models()
-            .iter()
-            .map(|m| format!("view_{}", m.meta.name)),
-    );
-    for s in engine.sessions().iter() {
-        known.extend(s.meta.permissions.iter().cloned());
-    }
-    known
-}
-
 /// Refuses a permission that nothing checks (a typo would grant nothing).
 fn check_known_permission(engine: &Engine, p: &str) -> Result<(), CliError> {
-    let known = known_permissions(engine);
+    let known = engine.known_permissions();
     if known.contains(p) {
         return Ok(());
     }
@@ -301,8 +281,21 @@ fn check_known_permission(engine: &Engine, p: &str) -> Result<(), CliError> {
     )))
 }
 
-async fn users_with(engine: &Engine, cmd: UsersCommand, ask: AskPassword) -> Result<u8, CliError> {
+async fn users_with(
+    engine: &Engine,
+    cmd: UsersCommand,
+    ask: AskPassword,
+    by: &str,
+) -> Result<u8, CliError> {
     let store = engine.store();
+    let actor = Actor::cli(by);
+    // Each change is written in the audit log in the same transaction.
+    let audited = |action: AuditAction, target: String, detail: String| {
+        let actor = actor.clone();
+        move |c: &mut minke_store::Conn| {
+            minke_store::record_audit(c, &actor, action, &target, &detail)
+        }
+    };
     match cmd {
         UsersCommand::Add { name, superuser } => {
             let exists = {
@@ -318,8 +311,16 @@ async fn users_with(engine: &Engine, cmd: UsersCommand, ask: AskPassword) -> Res
             }
             let hash = new_password_hash(ask).await?;
             let n = name.clone();
+            let log = audited(
+                AuditAction::UserAdded,
+                format!("user {name}"),
+                if superuser { "superuser" } else { "" }.to_owned(),
+            );
             store
-                .write(move |c| minke_store::create_user(c, &n, &hash, superuser))
+                .write(move |c| {
+                    minke_store::create_user(c, &n, &hash, superuser)?;
+                    log(c)
+                })
                 .await?;
             println!("added {}user {name}", if superuser { "super" } else { "" });
         }
@@ -333,8 +334,16 @@ async fn users_with(engine: &Engine, cmd: UsersCommand, ask: AskPassword) -> Res
                 .await?;
             let hash = new_password_hash(ask).await?;
             let n = name.clone();
+            let log = audited(
+                AuditAction::PasswordSet,
+                format!("user {name}"),
+                String::new(),
+            );
             store
-                .write(move |c| minke_store::set_password_hash(c, &n, &hash))
+                .write(move |c| {
+                    minke_store::set_password_hash(c, &n, &hash)?;
+                    log(c)
+                })
                 .await?;
             println!("changed the password of {name}; their logins have ended");
         }
@@ -342,12 +351,32 @@ async fn users_with(engine: &Engine, cmd: UsersCommand, ask: AskPassword) -> Res
             check_permission(&permission)?;
             check_known_permission(engine, &permission)?;
             let (n, p) = (name.clone(), permission.clone());
-            store.write(move |c| minke_store::grant(c, &n, &p)).await?;
+            let log = audited(
+                AuditAction::PermissionGranted,
+                format!("user {name}"),
+                permission.clone(),
+            );
+            store
+                .write(move |c| {
+                    minke_store::grant(c, &n, &p)?;
+                    log(c)
+                })
+                .await?;
             println!("granted {permission} to {name}");
         }
         UsersCommand::Revoke { name, permission } => {
             let (n, p) = (name.clone(), permission.clone());
-            store.write(move |c| minke_store::revoke(c, &n, &p)).await?;
+            let log = audited(
+                AuditAction::PermissionRevoked,
+                format!("user {name}"),
+                permission.clone(),
+            );
+            store
+                .write(move |c| {
+                    minke_store::revoke(c, &n, &p)?;
+                    log(c)
+                })
+                .await?;
             println!("revoked {permission} from {name}");
         }
         UsersCommand::Token {
@@ -360,6 +389,14 @@ async fn users_with(engine: &Engine, cmd: UsersCommand, ask: AskPassword) -> Res
                     .saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
             });
             let token = create_token(engine, &user, &label, until).await?;
+            crate::cli::audit(
+                engine,
+                by,
+                AuditAction::TokenCreated,
+                format!("user {user}"),
+                format!("`{label}`"),
+            )
+            .await?;
             eprintln!(
                 "API token for {user} (shown only now; send it as `Authorization: Bearer TOKEN`):"
             );
@@ -367,34 +404,71 @@ async fn users_with(engine: &Engine, cmd: UsersCommand, ask: AskPassword) -> Res
         }
         UsersCommand::Tokens { name, json } => list_tokens(engine, name, json).await?,
         UsersCommand::RevokeToken { id } => {
+            let actor = actor.clone();
             let owner = store
-                .write(move |c| match minke_store::revoke_api_token(c, id) {
-                    Err(minke_store::Error::NotFound { .. }) => Err(minke_store::Error::BadQuery(
-                        format!("no API token with id {id} (see `users tokens NAME`)"),
-                    )),
-                    other => other,
+                .write(move |c| {
+                    let owner = match minke_store::revoke_api_token(c, id) {
+                        Err(minke_store::Error::NotFound { .. }) => {
+                            return Err(minke_store::Error::BadQuery(format!(
+                                "no API token with id {id} (see `users tokens NAME`)"
+                            )));
+                        }
+                        other => other?,
+                    };
+                    minke_store::record_audit(
+                        c,
+                        &actor,
+                        AuditAction::TokenRevoked,
+                        &format!("user {owner}"),
+                        &format!("token {id}"),
+                    )?;
+                    Ok(owner)
                 })
                 .await?;
             println!("revoked API token {id} of {owner}");
         }
         UsersCommand::Disable { name } => {
             let n = name.clone();
+            let log = audited(
+                AuditAction::UserDisabled,
+                format!("user {name}"),
+                String::new(),
+            );
             store
-                .write(move |c| minke_store::set_active(c, &n, false))
+                .write(move |c| {
+                    minke_store::set_active(c, &n, false)?;
+                    log(c)
+                })
                 .await?;
             println!("disabled {name}: their logins and API tokens are refused");
         }
         UsersCommand::Enable { name } => {
             let n = name.clone();
+            let log = audited(
+                AuditAction::UserEnabled,
+                format!("user {name}"),
+                String::new(),
+            );
             store
-                .write(move |c| minke_store::set_active(c, &n, true))
+                .write(move |c| {
+                    minke_store::set_active(c, &n, true)?;
+                    log(c)
+                })
                 .await?;
             println!("enabled {name}");
         }
         UsersCommand::Remove { name } => {
             let n = name.clone();
+            let log = audited(
+                AuditAction::UserRemoved,
+                format!("user {name}"),
+                String::new(),
+            );
             store
-                .write(move |c| minke_store::remove_user(c, &n))
+                .write(move |c| {
+                    minke_store::remove_user(c, &n)?;
+                    log(c)
+                })
                 .await?;
             println!("removed {name} with their permissions and API tokens");
         }
@@ -611,23 +685,27 @@ mod tests {
             superuser,
         };
         assert_eq!(
-            users_with(&engine, add("ann", true), good).await.unwrap(),
+            users_with(&engine, add("ann", true), good, "tester")
+                .await
+                .unwrap(),
             0
         );
-        let e = users_with(&engine, add("ann", false), good)
+        let e = users_with(&engine, add("ann", false), good, "tester")
             .await
             .unwrap_err();
         assert!(e.to_string().contains("exists already"), "{e}");
-        let e = users_with(&engine, add("bob", false), short)
+        let e = users_with(&engine, add("bob", false), short, "tester")
             .await
             .unwrap_err();
         assert_eq!(e.exit_code(), exit::USAGE);
-        users_with(&engine, add("bob", false), good).await.unwrap();
+        users_with(&engine, add("bob", false), good, "tester")
+            .await
+            .unwrap();
         let grant = UsersCommand::Grant {
             name: "bob".into(),
             permission: "view_host".into(),
         };
-        users_with(&engine, grant, good).await.unwrap();
+        users_with(&engine, grant, good, "tester").await.unwrap();
         let e = users_with(
             &engine,
             UsersCommand::Grant {
@@ -635,6 +713,7 @@ mod tests {
                 permission: "x".into(),
             },
             good,
+            "tester",
         )
         .await
         .unwrap_err();
@@ -654,7 +733,7 @@ mod tests {
             &bob.1.password_hash
         ));
         let passwd = UsersCommand::Passwd { name: "bob".into() };
-        assert!(users_with(&engine, passwd, short).await.is_err());
+        assert!(users_with(&engine, passwd, short, "tester").await.is_err());
         let token = create_token(&engine, "bob", "ci", None).await.unwrap();
         let hash = minke_admin::hash_token(&token);
         let found = engine
@@ -664,7 +743,7 @@ mod tests {
             .unwrap();
         assert_eq!(found.unwrap().username, "bob");
         assert!(create_token(&engine, "ghost", "x", None).await.is_err());
-        users_with(&engine, UsersCommand::List { json: true }, good)
+        users_with(&engine, UsersCommand::List { json: true }, good, "tester")
             .await
             .unwrap();
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use minke_core::{Params, RunId, Status};
+use minke_core::{AuditAction, Params, RunId, Status};
 use minke_runtime::{Engine, RunRequest};
 use minke_store::{OpenMode, Query};
 
@@ -110,6 +110,31 @@ enum Command {
         /// Only runs started since: an age like 2d or 12h, or a date like 2026-11-25.
         #[arg(long, value_name = "AGE|DATE", value_parser = parse_since)]
         since: Option<i64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit log: logins, failed logins, user, permission and host changes, runs
+    /// started and stopped; newest first.
+    Audit {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only what this user did.
+        #[arg(long = "by", value_name = "USER")]
+        by: Option<String>,
+        /// Only entries of this kind, like login_failed or permission_granted.
+        #[arg(long)]
+        action: Option<minke_core::AuditAction>,
+        /// Only entries whose target contains this, like `user ann` or `run 12`.
+        #[arg(long, value_name = "TEXT")]
+        target: Option<String>,
+        /// Only entries since: an age like 2d or 12h, or a date like 2026-11-25.
+        #[arg(long, value_name = "AGE|DATE", value_parser = parse_since)]
+        since: Option<i64>,
+        /// Only entries older than the one of this id (the next page).
+        #[arg(long, value_name = "ID")]
+        before: Option<i64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -510,6 +535,7 @@ fn database_access(command: &Command, url: String) -> (String, OpenMode) {
         }
         Command::Items { .. }
         | Command::History { .. }
+        | Command::Audit { .. }
         | Command::Show { .. }
         | Command::Hosts(HostsCommand::List { .. }) => (url, OpenMode::Existing),
         Command::Run(_)
@@ -583,13 +609,33 @@ async fn command(
             };
             output::history(engine, filter, json, shown).await
         }
+        Command::Audit {
+            limit,
+            by,
+            action,
+            target,
+            since,
+            before,
+            json,
+        } => {
+            let filter = minke_store::AuditFilter {
+                actor: by,
+                action,
+                target,
+                from: since,
+                before,
+                limit: limit.max(1),
+                ..minke_store::AuditFilter::default()
+            };
+            output::audit(engine, filter, json, shown).await
+        }
         Command::Show { run, json } => {
             engine.close_interrupted_runs().await?;
             output::show(engine, run, json, shown).await
         }
-        Command::Cancel { run, now } => cancel(engine, run, now).await,
+        Command::Cancel { run, now } => cancel(engine, run, now, &user).await,
         Command::Hosts(HostsCommand::ImportSshConfig { file }) => {
-            import(engine, &file, shown).await
+            import(engine, &file, shown, &user).await
         }
         Command::Hosts(HostsCommand::List { json }) => {
             output::items(engine, "host", Query::all(), json, shown).await
@@ -608,10 +654,22 @@ async fn command(
                 .store()
                 .write(move |c| minke_store::clear_before(c, before))
                 .await?;
-            output::say(format_args!(
-                "deleted {} runs with {} sessions",
-                cleared.runs, cleared.sessions
-            ))?;
+            let said = format!(
+                "deleted {} runs with {} sessions, and {} entries of the audit log",
+                cleared.runs, cleared.sessions, cleared.audit
+            );
+            audit(
+                engine,
+                &user,
+                AuditAction::HistoryCleared,
+                "history".into(),
+                format!(
+                    "older than {}: {said}",
+                    minke_core::time::format_utc(before)
+                ),
+            )
+            .await?;
+            output::say(format_args!("{said}"))?;
             Ok(exit::SUCCESS)
         }
         #[cfg(feature = "admin")]
@@ -622,24 +680,38 @@ async fn command(
             Ok(exit::SUCCESS)
         }
         #[cfg(feature = "admin")]
-        Command::Users(cmd) => crate::admin_cmds::users(engine, cmd).await,
+        Command::Users(cmd) => crate::admin_cmds::users(engine, cmd, &user).await,
     }
 }
 
 /// Asks a run to stop through the database; the process that runs it stops it.
-async fn cancel(engine: &Engine, run: RunId, now: bool) -> Result<u8, CliError> {
+async fn cancel(engine: &Engine, run: RunId, now: bool, user: &str) -> Result<u8, CliError> {
     use minke_runtime::{Stop, StopRequest};
     // A run whose process died ends as interrupted, instead of waiting for a stop.
     engine.close_interrupted_runs().await?;
     let stop = if now { Stop::Now } else { Stop::AfterCommand };
     match engine.request_stop(run, Some(stop)).await? {
-        StopRequest::Here(s) | StopRequest::Elsewhere(s) => output::say(format_args!(
-            "asked run {run} to stop {}",
-            match s {
-                Stop::Now => "at once (running commands are killed)",
-                Stop::AfterCommand => "after its current commands",
-            }
-        ))?,
+        StopRequest::Here(s) | StopRequest::Elsewhere(s) => {
+            let how = match s {
+                Stop::Now => "at once",
+                Stop::AfterCommand => "after the current command",
+            };
+            audit(
+                engine,
+                user,
+                AuditAction::RunStopped,
+                format!("run {run}"),
+                how.to_owned(),
+            )
+            .await?;
+            output::say(format_args!(
+                "asked run {run} to stop {}",
+                match s {
+                    Stop::Now => "at once (running commands are killed)",
+                    Stop::AfterCommand => "after its current commands",
+                }
+            ))?;
+        }
         StopRequest::Ended(state) => {
             output::say(format_args!("run {run} has already ended ({state})"))?;
         }
@@ -655,7 +727,12 @@ async fn cancel(engine: &Engine, run: RunId, now: bool) -> Result<u8, CliError> 
     Ok(exit::SUCCESS)
 }
 
-async fn import(engine: &Engine, file: &std::path::Path, shown: Shown) -> Result<u8, CliError> {
+async fn import(
+    engine: &Engine,
+    file: &std::path::Path,
+    shown: Shown,
+    user: &str,
+) -> Result<u8, CliError> {
     let text = crate::ssh_config::read_config(file).map_err(CliError::Usage)?;
     let hosts = crate::ssh_config::parse_with_jumps(&text, &file.display().to_string())
         .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -667,6 +744,9 @@ async fn import(engine: &Engine, file: &std::path::Path, shown: Shown) -> Result
     }
     let n = hosts.len();
     let names: Vec<String> = hosts.iter().map(|(h, _)| h.name.clone()).collect();
+    let actor = minke_store::Actor::cli(user);
+    let target = format!("hosts from {}", file.display());
+    let detail = format!("imported {n} hosts: {}", names.join(", "));
     engine
         .store()
         .write(move |c| {
@@ -684,7 +764,7 @@ async fn import(engine: &Engine, file: &std::path::Path, shown: Shown) -> Result
                     minke_store::upsert_host(c, &h)?;
                 }
             }
-            Ok(())
+            minke_store::record_audit(c, &actor, AuditAction::HostChanged, &target, &detail)
         })
         .await?;
     output::say(format_args!(
@@ -692,6 +772,55 @@ async fn import(engine: &Engine, file: &std::path::Path, shown: Shown) -> Result
         shown.text(&names.join(", "))
     ))?;
     Ok(exit::SUCCESS)
+}
+
+/// Writes an entry of the audit log for something done at the command line by
+/// `user` (the invocation's `--user`).
+pub(crate) async fn audit(
+    engine: &Engine,
+    user: &str,
+    action: AuditAction,
+    target: String,
+    detail: String,
+) -> Result<(), CliError> {
+    let actor = minke_store::Actor::cli(user);
+    engine
+        .store()
+        .write(move |c| minke_store::record_audit(c, &actor, action, &target, &detail))
+        .await?;
+    Ok(())
+}
+
+/// A run about to start, as the audit log will tell it.
+pub(crate) struct AuditedRun {
+    user: String,
+    what: String,
+}
+
+impl AuditedRun {
+    pub(crate) fn of(req: &RunRequest) -> Self {
+        AuditedRun {
+            user: req.username.clone(),
+            what: format!("session {} on {}: {}", req.session, req.model, req.query),
+        }
+    }
+
+    /// Writes that the run started (or was queued) with `sessions` sessions.
+    pub(crate) async fn record(
+        self,
+        engine: &Engine,
+        run_id: RunId,
+        sessions: usize,
+    ) -> Result<(), CliError> {
+        audit(
+            engine,
+            &self.user,
+            AuditAction::RunStarted,
+            format!("run {run_id}"),
+            format!("{}: {sessions} sessions", self.what),
+        )
+        .await
+    }
 }
 
 /// What `run` or `rerun` asks to run: made into a request when the run starts.
@@ -740,8 +869,10 @@ async fn run(
     let observer = writer
         .clone()
         .map(|w| w as std::sync::Arc<dyn minke_runtime::RunObserver>);
+    let started = AuditedRun::of(&req);
     let handle = engine.start_observed(req, observer).await?;
     let run_id = handle.run_id;
+    started.record(engine, run_id, handle.sessions).await?;
     let stopper = tokio::spawn(stop_on_signals(signals, handle.canceller()));
     let progress =
         events.map(|events| tokio::spawn(output::progress(events, run_id, handle.sessions)));

@@ -210,6 +210,55 @@ pub(crate) async fn history(
     Ok(exit::SUCCESS)
 }
 
+/// Prints the audit log's entries that `filter` selects, newest first.
+pub(crate) async fn audit(
+    engine: &Engine,
+    filter: minke_store::AuditFilter,
+    json: bool,
+    shown: Shown,
+) -> Result<u8, CliError> {
+    let entries = engine
+        .store()
+        .blocking(move |c| minke_store::find_audit(c, &filter))
+        .await?;
+    if json {
+        return print_json(
+            &serde_json::to_value(&entries).map_err(|e| CliError::Internal(e.to_string()))?,
+        );
+    }
+    let mut rows = vec![vec![
+        "ID".into(),
+        "WHEN".into(),
+        "WHO".into(),
+        "VIA".into(),
+        "WHAT".into(),
+        "ON".into(),
+        "DETAIL".into(),
+    ]];
+    for e in entries {
+        let via = match &e.address {
+            Some(a) => format!("{} {a}", e.via),
+            None => e.via.to_string(),
+        };
+        let what = if e.count > 1 {
+            format!("{} ×{}", e.action.label(), e.count)
+        } else {
+            e.action.label().to_owned()
+        };
+        rows.push(vec![
+            e.id.to_string(),
+            time(e.at),
+            shown.text(&e.actor).into_owned(),
+            shown.text(&via).into_owned(),
+            what,
+            shown.text(&e.target).into_owned(),
+            shown.text(&e.detail).into_owned(),
+        ]);
+    }
+    print_table(&rows)?;
+    Ok(exit::SUCCESS)
+}
+
 fn message_json(m: &minke_store::MessageRow) -> serde_json::Value {
     let body: serde_json::Value = serde_json::from_str(&m.body).unwrap_or(serde_json::Value::Null);
     json!({"level": m.level, "body": body})

@@ -41,8 +41,10 @@ pub(crate) async fn submit(engine: &Engine, req: RunRequest, how: Follow) -> Res
     }
     // Before anything is recorded: from here on a signal stops the run in order.
     let signals = how.follow.then(Signals::new);
+    let started = crate::cli::AuditedRun::of(&req);
     let submitted = engine.submit_limited(req, how.concurrency).await?;
     let run_id = submitted.run_id;
+    started.record(engine, run_id, submitted.sessions).await?;
     let Some(signals) = signals else {
         if how.json {
             crate::output::print_json(&serde_json::json!(submitted))?;

@@ -13,6 +13,7 @@
 //! assert_eq!(shell_quote("a b"), "'a b'");
 //! ```
 
+mod audit;
 mod command;
 mod context;
 mod error;
@@ -27,6 +28,7 @@ mod status;
 pub mod time;
 mod value;
 
+pub use audit::{AuditAction, Via};
 pub use command::{CommandOutput, ExitStatus};
 pub use context::{Context, ExecRequest, Executor, format_template};
 pub use error::{Error, Result, SealError};

@@ -696,12 +696,15 @@ pub struct Cleared {
     pub runs: usize,
     /// Sessions deleted.
     pub sessions: usize,
+    /// Entries of the audit log deleted.
+    pub audit: usize,
 }
 
 /// Deletes runs (with their sessions, commands and messages) started before `before`
-/// (µs since the epoch). Runs still going are kept.
+/// (µs since the epoch), and the audit log's entries from before then. Runs still
+/// going are kept.
 pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
-    with_conn!(conn, |c, B| {
+    let mut cleared = with_conn!(&mut *conn, |c, B| {
         let old = run::table
             .filter(run::created_at.lt(before))
             .filter(run::state.ne(RunState::Running))
@@ -723,8 +726,14 @@ pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
         )
         .execute(c)
         .map_err(Error::query("deleting old runs"))?;
-        Ok(Cleared { runs, sessions })
-    })
+        Ok::<_, Error>(Cleared {
+            runs,
+            sessions,
+            audit: 0,
+        })
+    })?;
+    cleared.audit = crate::clear_audit_before(conn, before)?;
+    Ok(cleared)
 }
 
 /// Closes the runs whose process died (killed, crashed, the machine went down): runs

@@ -73,7 +73,69 @@ pub struct NewHost {
     pub jump_host_id: Option<HostId>,
 }
 
+/// A field's value as the audit log shows it.
+trait Shown {
+    fn shown(&self) -> String;
+}
+
+impl Shown for String {
+    fn shown(&self) -> String {
+        format!("`{self}`")
+    }
+}
+
+impl Shown for Option<String> {
+    fn shown(&self) -> String {
+        self.as_ref()
+            .map_or_else(|| "none".to_owned(), Shown::shown)
+    }
+}
+
+impl Shown for Option<HostId> {
+    fn shown(&self) -> String {
+        self.map_or_else(|| "none".to_owned(), |id| format!("host {id}"))
+    }
+}
+
+impl Shown for i32 {
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Shown for bool {
+    fn shown(&self) -> String {
+        if *self { "yes" } else { "no" }.to_owned()
+    }
+}
+
 impl NewHost {
+    /// What saving `self` over `old` changes, for the audit log: ``port: 22 → 2222;
+    /// comment: none → `db` ``; empty when nothing changes.
+    pub fn changes_from(&self, old: &HostRecord) -> String {
+        let mut out: Vec<String> = Vec::new();
+        macro_rules! field {
+            ($($f:ident),+) => {$(
+                if self.$f != old.$f {
+                    out.push(format!("{}: {} → {}", stringify!($f), old.$f.shown(), self.$f.shown()));
+                }
+            )+};
+        }
+        field!(
+            name,
+            hostname,
+            port,
+            username,
+            identity_file,
+            host_key_policy,
+            known_hosts,
+            disabled,
+            comment,
+            jump_host_id
+        );
+        out.join("; ")
+    }
+
     /// A host with port 22 and the strict host key policy.
     pub fn new(name: impl Into<String>) -> Self {
         NewHost {

@@ -10,6 +10,7 @@
 //! ```
 
 mod app_migrations;
+mod audit;
 mod conn;
 mod error;
 mod groups;
@@ -28,6 +29,7 @@ mod targets;
 mod users;
 
 pub use app_migrations::{AppMigration, apply_app_migrations};
+pub use audit::*;
 pub use conn::{Conn, DatabaseUrl, SqliteMode};
 pub use error::{Error, Result};
 pub use groups::*;

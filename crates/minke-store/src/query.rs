@@ -90,6 +90,55 @@ pub struct Query {
     pub offset: Option<i64>,
 }
 
+/// The selection in a line, as the audit log and messages tell it: the filter in
+/// the grammar of `--filter`, the search, the ids (the first ten), the window.
+///
+/// ```
+/// use minke_store::Query;
+/// let mut q = Query::filter("name ~ web and port >= 2200").unwrap();
+/// q.ids = Some(vec![1, 2, 3]);
+/// assert_eq!(q.to_string(), "name ~ web and port >= 2200; ids 1, 2, 3");
+/// assert_eq!(Query::all().to_string(), "all");
+/// assert_eq!(Query::ids(1..=12).to_string(), "ids 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 2 more");
+/// ```
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        if !self.conditions.is_empty() {
+            let terms: Vec<String> = self
+                .conditions
+                .iter()
+                .map(|c| format!("{} {} {}", c.field, c.op, c.value))
+                .collect();
+            parts.push(terms.join(" and "));
+        }
+        if let Some(s) = &self.search {
+            parts.push(format!("search {s:?}"));
+        }
+        if let Some(ids) = &self.ids {
+            let shown: Vec<String> = ids.iter().take(10).map(i64::to_string).collect();
+            let more = ids.len().saturating_sub(10);
+            let rest = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            parts.push(format!("ids {}{rest}", shown.join(", ")));
+        }
+        if let Some(n) = self.limit {
+            parts.push(format!("at most {n}"));
+        }
+        if let Some(n) = self.offset {
+            parts.push(format!("from the {}th", n + 1));
+        }
+        if parts.is_empty() {
+            f.write_str("all")
+        } else {
+            f.write_str(&parts.join("; "))
+        }
+    }
+}
+
 impl Query {
     /// Every object.
     pub fn all() -> Self {

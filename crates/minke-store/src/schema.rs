@@ -195,3 +195,18 @@ diesel::allow_tables_to_appear_in_same_query!(
     minke_web_sessions,
     minke_api_tokens
 );
+
+diesel::table! {
+    minke_audit (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        via -> Text,
+        address -> Nullable<Text>,
+        action -> Text,
+        target -> Text,
+        detail -> Text,
+        count -> Integer,
+        bucket -> Nullable<Text>,
+    }
+}

@@ -114,6 +114,105 @@ pub fn list_users(conn: &mut Conn) -> Result<Vec<UserRecord>> {
         .map_err(Error::query("listing users")))
 }
 
+/// Filters and page of the users list ([`find_users`]), by name.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    /// Users whose name contains this.
+    pub name: Option<String>,
+    /// Users whose name sorts after this one (the next page).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// A user as the users page lists them.
+#[derive(Clone, Debug, Serialize)]
+pub struct UserRow {
+    /// The user.
+    #[serde(flatten)]
+    pub user: UserRecord,
+    /// How many permissions they hold.
+    pub permissions: i64,
+    /// How many API tokens they have.
+    pub tokens: i64,
+}
+
+/// The users that `filter` selects, by name, a page at a time (paged by name, so
+/// every page costs what the first does), with how many permissions and tokens each
+/// holds.
+pub fn find_users(conn: &mut Conn, filter: &UserFilter) -> Result<Vec<UserRow>> {
+    let limit = filter.limit.clamp(1, 1000);
+    let users: Vec<UserRecord> = with_conn!(&mut *conn, |c, B| {
+        let mut q = usr::table.select(UserRecord::as_select()).into_boxed::<B>();
+        if let Some(n) = &filter.name {
+            q = q.filter(usr::username.like(crate::like_pattern(n)).escape('\\'));
+        }
+        if let Some(a) = &filter.after {
+            q = q.filter(usr::username.gt(a.clone()));
+        }
+        q.order(usr::username.asc())
+            .limit(limit)
+            .load(c)
+            .map_err(Error::query("listing users"))
+    })?;
+    let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    let counted = |rows: Vec<(UserId, i64)>| -> std::collections::HashMap<UserId, i64> {
+        rows.into_iter().collect()
+    };
+    let perms = counted(with_conn!(&mut *conn, |c, B| perm::table
+        .filter(perm::user_id.eq_any(&ids))
+        .group_by(perm::user_id)
+        .select((perm::user_id, diesel::dsl::count_star()))
+        .load(c)
+        .map_err(Error::query("counting permissions")))?);
+    let tokens = counted(with_conn!(conn, |c, B| tok::table
+        .filter(tok::user_id.eq_any(&ids))
+        .group_by(tok::user_id)
+        .select((tok::user_id, diesel::dsl::count_star()))
+        .load(c)
+        .map_err(Error::query("counting API tokens")))?);
+    Ok(users
+        .into_iter()
+        .map(|u| UserRow {
+            permissions: perms.get(&u.id).copied().unwrap_or(0),
+            tokens: tokens.get(&u.id).copied().unwrap_or(0),
+            user: u,
+        })
+        .collect())
+}
+
+/// Refuses to take away the last active superuser (disabling, removing, or making
+/// them a plain user): nobody could manage users in the admin any more.
+fn keep_a_superuser(conn: &mut Conn, id: UserId, username: &str) -> Result<()> {
+    let others: i64 = with_conn!(conn, |c, B| usr::table
+        .filter(usr::is_superuser.eq(true))
+        .filter(usr::is_active.eq(true))
+        .filter(usr::id.ne(id))
+        .count()
+        .get_result(c)
+        .map_err(Error::query("counting superusers")))?;
+    let this = get_user(conn, id)?;
+    if others == 0 && this.is_superuser && this.is_active {
+        return Err(Error::BadQuery(format!(
+            "`{username}` is the last active superuser: make another user a superuser first"
+        )));
+    }
+    Ok(())
+}
+
+/// Makes a user a superuser (every permission) or a plain user.
+pub fn set_superuser(conn: &mut Conn, username: &str, superuser: bool) -> Result<()> {
+    let id = user_id(conn, username)?;
+    if !superuser {
+        keep_a_superuser(conn, id, username)?;
+    }
+    with_conn!(conn, |c, B| diesel::update(usr::table.find(id))
+        .set(usr::is_superuser.eq(superuser))
+        .execute(c)
+        .map(drop)
+        .map_err(Error::query("changing a user")))
+}
+
 fn user_id(conn: &mut Conn, username: &str) -> Result<UserId> {
     find_user(conn, username)?
         .map(|u| u.id)
@@ -148,9 +247,12 @@ fn end_logins(conn: &mut Conn, id: UserId, tokens: bool) -> Result<()> {
 
 /// Makes a user active or inactive. An inactive user cannot log in and their API
 /// tokens are refused (they work again once the user is active); their web sessions
-/// end.
+/// end. The last active superuser cannot be disabled.
 pub fn set_active(conn: &mut Conn, username: &str, active: bool) -> Result<()> {
     let id = user_id(conn, username)?;
+    if !active {
+        keep_a_superuser(conn, id, username)?;
+    }
     with_conn!(&mut *conn, |c, B| diesel::update(usr::table.find(id))
         .set(usr::is_active.eq(active))
         .execute(c)
@@ -164,9 +266,11 @@ pub fn set_active(conn: &mut Conn, username: &str, active: bool) -> Result<()> {
 }
 
 /// Removes a user with their permissions, web sessions and API tokens (the history
-/// keeps their name on the runs they started).
+/// keeps their name on the runs they started). The last active superuser cannot be
+/// removed.
 pub fn remove_user(conn: &mut Conn, username: &str) -> Result<()> {
     let id = user_id(conn, username)?;
+    keep_a_superuser(conn, id, username)?;
     end_logins(conn, id, true)?;
     with_conn!(conn, |c, B| {
         diesel::delete(perm::table.filter(perm::user_id.eq(id)))

@@ -971,6 +971,144 @@ async fn run_detail_by_session(store: &Store) {
     );
 }
 
+async fn audit_log(store: &Store) {
+    use minke_core::{AuditAction, Via};
+    use minke_store::{Actor, AuditFilter};
+    let web = Actor {
+        name: "ann".into(),
+        via: Via::Web,
+        address: Some("127.0.0.9".into()),
+    };
+    let cli = Actor::cli("root");
+    let (w, c2) = (web.clone(), cli.clone());
+    write(store, move |c| {
+        minke_store::record_audit(c, &c2, AuditAction::UserAdded, "user ann", "")?;
+        minke_store::record_audit(c, &w, AuditAction::Login, "user ann", "")?;
+        minke_store::record_audit(
+            c,
+            &w,
+            AuditAction::PermissionGranted,
+            "user bob",
+            "view_server\n<b>\u{1b}[31m",
+        )
+    })
+    .await
+    .unwrap();
+    // A flood of failed logins: one entry per name, address and minute, counted.
+    let at = 1_699_999_980_000_000_i64; // on a minute, in the past
+    let mallory = Actor {
+        name: "mallory".into(),
+        via: Via::Web,
+        address: Some("127.0.0.66".into()),
+    };
+    let m = mallory.clone();
+    write(store, move |c| {
+        for i in 0..50 {
+            minke_store::record_failed_login(c, &m, at + i * 1_000_000)?;
+        }
+        // The next minute, another address, another name: entries of their own.
+        minke_store::record_failed_login(c, &m, at + 60_000_000)?;
+        let other = Actor {
+            address: Some("127.0.0.67".into()),
+            ..m.clone()
+        };
+        minke_store::record_failed_login(c, &other, at)?;
+        let long = Actor {
+            name: "x".repeat(10_000),
+            ..m.clone()
+        };
+        minke_store::record_failed_login(c, &long, at)
+    })
+    .await
+    .unwrap();
+    let all = store
+        .blocking(|c| {
+            minke_store::find_audit(
+                c,
+                &AuditFilter {
+                    limit: 100,
+                    ..AuditFilter::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 7, "{all:#?}");
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let failed: Vec<(i64, Option<&str>, i32)> = all
+        .iter()
+        .filter(|e| e.action == AuditAction::LoginFailed && e.actor == "mallory")
+        .map(|e| (e.at, e.address.as_deref(), e.count))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (at, Some("127.0.0.67"), 1),
+            (at + 60_000_000, Some("127.0.0.66"), 1),
+            (at, Some("127.0.0.66"), 50),
+        ]
+    );
+    let long = all.iter().find(|e| e.actor.starts_with("xxx")).unwrap();
+    assert!(long.actor.chars().count() <= 151 && long.actor.ends_with('…'));
+    let grant = all
+        .iter()
+        .find(|e| e.action == AuditAction::PermissionGranted)
+        .unwrap();
+    assert_eq!(
+        grant.detail, "view_server\\n<b>\\u{1b}[31m",
+        "control characters escaped"
+    );
+    assert_eq!((grant.via, grant.actor.as_str()), (Via::Web, "ann"));
+    assert_eq!(all.last().unwrap().via, Via::Cli);
+
+    // Filters and pages by id, both ways.
+    let by = |f: AuditFilter| {
+        let f = AuditFilter { limit: 2, ..f };
+        store.blocking(move |c| minke_store::find_audit(c, &f))
+    };
+    let ann = by(AuditFilter {
+        actor: Some("ann".into()),
+        ..AuditFilter::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(ann.len(), 2);
+    assert!(ann.iter().all(|e| e.actor == "ann"));
+    let first = by(AuditFilter::default()).await.unwrap();
+    let next = by(AuditFilter {
+        before: Some(first[1].id),
+        ..AuditFilter::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(next.len(), 2);
+    assert!(next[0].id < first[1].id);
+    let back = by(AuditFilter {
+        after: Some(next[0].id),
+        ..AuditFilter::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.id).collect::<Vec<_>>(),
+        first.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    let logins = by(AuditFilter {
+        action: Some(AuditAction::LoginFailed),
+        target: Some("mallo".into()),
+        ..AuditFilter::default()
+    })
+    .await
+    .unwrap();
+    assert!(logins.len() == 2 && logins.iter().all(|e| e.target == "user mallory"));
+
+    // `clear` covers it.
+    let cleared = write(store, |c| minke_store::clear_before(c, now_micros() + 1))
+        .await
+        .unwrap();
+    assert_eq!(cleared.audit, 7);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_tokens_groups_locks_selections_on_both_backends() {
     let b = backends("backends");
@@ -982,6 +1120,7 @@ async fn users_tokens_groups_locks_selections_on_both_backends() {
         filter_limits(&store).await;
         stop_requests(&store).await;
         run_detail_by_session(&store).await;
+        audit_log(&store).await;
         assert_eq!(store.failed_writes().0, 0, "{url}");
         store.close().await.unwrap();
     }

@@ -273,13 +273,38 @@ fn import_run_json_history_show() {
         "{shown}"
     );
 
+    // Runs started and stopped, and the hosts imported, are in the audit log.
+    let out = s.fleet_cmd(&["audit", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let audit = json(&out);
+    let of = |action: &str| -> Vec<serde_json::Value> {
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(of("run_started").len(), 8, "{audit}");
+    assert_eq!(
+        of("run_started")[1]["detail"],
+        "session sudo on host: name = web-01: 1 sessions"
+    );
+    assert_eq!(of("host_changed").len(), 2, "imported twice: {audit}");
+
     let out = s.fleet_cmd(&["clear", "--older-than", "0s"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        text(&out.stdout).contains("deleted 8 runs"),
+        text(&out.stdout).contains("deleted 8 runs") && text(&out.stdout).contains("audit log"),
         "{}",
         text(&out.stdout)
     );
+    // What was cleared, and by whom, is the log's first entry again.
+    let out = s.fleet_cmd(&["audit", "--json"]);
+    let audit = json(&out);
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit[0]["action"], "history_cleared");
 }
 
 fn usage_error(s: &Setup, args: &[&str], needle: &str) {

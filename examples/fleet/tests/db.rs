@@ -467,6 +467,22 @@ fn tokens_are_listed_expired_revoked_and_end_with_the_user() {
     assert_eq!(users(&db, &["passwd", "ops"]).status.code(), Some(0));
     assert_eq!(me(serve.port, &t), 401);
 
+    // The last active superuser stays: disabling or removing ops is refused until
+    // there is another.
+    for cmd in ["disable", "remove"] {
+        let out = users(&db, &[cmd, "ops"]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        assert!(
+            text(&out.stderr).contains("last active superuser"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(
+        users(&db, &["add", "keeper", "--superuser"]).status.code(),
+        Some(0)
+    );
+
     // Disable, enable, remove.
     let t = new_token(&db, &[]);
     assert_eq!(users(&db, &["disable", "ops"]).status.code(), Some(0));
@@ -515,4 +531,50 @@ fn tokens_are_listed_expired_revoked_and_end_with_the_user() {
     assert_eq!(status, 400, "{answer}");
     let (code, err) = serve.stop();
     assert_eq!(code, Some(0), "{err}");
+
+    // The audit log has every change made at the command line, newest first.
+    let out = run_fleet(&db, &["audit", "--json", "--limit", "100"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let entries = json_of(&out);
+    let actions: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "user_added",
+        "token_created",
+        "token_revoked",
+        "password_set",
+        "user_disabled",
+        "user_enabled",
+        "user_removed",
+        "permission_granted",
+    ] {
+        assert!(actions.contains(&wanted), "{wanted} in {actions:?}");
+    }
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["via"] == "cli")
+    );
+    let removed = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "user_removed")
+        .unwrap();
+    assert_eq!(removed["target"], "user ops");
+    let out = run_fleet(&db, &["audit", "--action", "permission_granted"]);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("permission granted") && shown.contains("view_server"),
+        "{shown}"
+    );
+    assert!(!shown.contains("user removed"), "{shown}");
+    let out = run_fleet(&db, &["audit", "--action", "everything"]);
+    assert_eq!(out.status.code(), Some(2));
 }

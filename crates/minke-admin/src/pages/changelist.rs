@@ -797,13 +797,16 @@ pub(crate) async fn run(
         let nothing = query.ids.as_ref().is_some_and(Vec::is_empty);
         if check.errors.is_empty() && check.form_error.is_none() && !nothing {
             let handle = st
-                .start_run(RunRequest {
-                    session: name.clone(),
-                    model: model.clone(),
-                    query,
-                    params: check.params,
-                    username: auth.user.username.clone(),
-                })
+                .start_run(
+                    &auth,
+                    RunRequest {
+                        session: name.clone(),
+                        model: model.clone(),
+                        query,
+                        params: check.params,
+                        username: auth.user.username.clone(),
+                    },
+                )
                 .await?;
             tracing::info!(run_id = %handle.run_id, session = %name, model = %model, user = %auth.user.username, "run started from the admin");
             let to = format!(

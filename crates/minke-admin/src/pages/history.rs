@@ -6,15 +6,13 @@ use std::fmt::Write as _;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use minke_core::{MessageBody, Params, RunId, SessionId, State as SessionState};
+use minke_core::{AuditAction, MessageBody, Params, RunId, SessionId, State as SessionState};
 use minke_runtime::{Stop, StopRequest};
 use minke_store::RunRecord;
 
 use crate::auth::Auth;
 use crate::forms::{Pairs, QueryPairs, segment};
-use crate::html::{
-    self, bytes, duration, esc, options, parse_date, state_badge, status_badge, time, time_opt,
-};
+use crate::html::{self, bytes, duration, esc, options, state_badge, status_badge, time, time_opt};
 use crate::live;
 use crate::pages::changelist::{LIVE_HEAD, live_cells, run_panel};
 use crate::pages::index::{RUNS_HEAD, run_row};
@@ -56,17 +54,6 @@ fn one_of<T: std::str::FromStr>(p: &Pairs, name: &str, allowed: &[&str]) -> Resu
     }
 }
 
-fn date(p: &Pairs, name: &str, end: bool) -> Result<Option<i64>> {
-    match p.text(name) {
-        None => Ok(None),
-        Some(v) => parse_date(v)
-            .map(|d| Some(if end { d + 86_400_000_000 } else { d }))
-            .ok_or_else(|| {
-                Error::BadRequest(format!("`{name}`: `{v}` is not a date like 2025-11-25"))
-            }),
-    }
-}
-
 /// Reads the runs filters of a query (pages and API).
 pub(crate) fn run_filter(st: &AppState, auth: &Auth, p: &Pairs) -> Result<RunFilter> {
     let model = p.text("model").map(str::to_owned);
@@ -79,8 +66,8 @@ pub(crate) fn run_filter(st: &AppState, auth: &Auth, p: &Pairs) -> Result<RunFil
         state: one_of(p, "state", RUN_STATES)?,
         status: one_of(p, "status", STATUSES)?,
         user: p.text("user").map(str::to_owned),
-        from: date(p, "from", false)?,
-        to: date(p, "to", true)?,
+        from: p.date("from", false)?,
+        to: p.date("to", true)?,
         models: viewable_models(st, auth),
         limit: 50,
         offset: 0,
@@ -102,8 +89,8 @@ fn session_filter(st: &AppState, auth: &Auth, p: &Pairs) -> Result<SessionFilter
         host: p.text("host").map(str::to_owned),
         object_id: p.number("object")?,
         run_id: p.number("run")?,
-        from: date(p, "from", false)?,
-        to: date(p, "to", true)?,
+        from: p.date("from", false)?,
+        to: p.date("to", true)?,
         models: viewable_models(st, auth),
         limit: 50,
         offset: 0,
@@ -361,6 +348,19 @@ pub(crate) async fn stop(
         })?,
     };
     tracing::info!(%run_id, session = ?session, level = stop.level(), user = %auth.user.username, "stop requested");
+    let how = match stop {
+        Stop::Now => "at once",
+        Stop::AfterCommand => "after the current command",
+    };
+    st.audit(
+        auth.actor(),
+        AuditAction::RunStopped,
+        format!("run {run_id}"),
+        match session {
+            Some(sid) => format!("session {sid}, {how}"),
+            None => how.to_owned(),
+        },
+    );
     Ok(stop)
 }
 

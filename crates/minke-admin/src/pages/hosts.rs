@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use minke_core::{HostId, HostKeyPolicy};
+use minke_core::{AuditAction, HostId, HostKeyPolicy};
 use minke_store::{HostGroupRecord, HostRecord, NewHost, StoredModel as _};
 
 use crate::auth::Auth;
@@ -19,7 +19,7 @@ use crate::{Error, Result};
 /// Viewing hosts and groups.
 const VIEW: &str = "view_host";
 /// Adding, changing and disabling hosts and groups.
-const CHANGE: &str = "change_host";
+const CHANGE: &str = minke_runtime::CHANGE_HOST;
 
 /// `GET /hosts`: every host with its groups.
 pub(crate) async fn hosts(
@@ -469,6 +469,7 @@ async fn save_host(st: &AppState, auth: &Auth, id: Option<HostId>, f: &Pairs) ->
     }
     let host = form.host.clone();
     let wanted: Vec<i64> = form.groups.iter().copied().collect();
+    let actor = auth.actor();
     let saved = st
         .store()
         .write(move |c| {
@@ -484,14 +485,34 @@ async fn save_host(st: &AppState, auth: &Auth, id: Option<HostId>, f: &Pairs) ->
                     )));
                 }
             }
-            let id = match id {
-                None => minke_store::insert_host(c, &host)?,
+            let (id, action, mut detail) = match id {
+                None => (
+                    minke_store::insert_host(c, &host)?,
+                    AuditAction::HostAdded,
+                    serde_json::to_string(&host).unwrap_or_default(),
+                ),
                 Some(i) => {
+                    let old = HostRecord::load_one(c, i.get())?;
                     minke_store::update_host(c, i, &host)?;
-                    i
+                    (i, AuditAction::HostChanged, host.changes_from(&old))
                 }
             };
+            let before = minke_store::groups_of_hosts(c, &[id])?;
             minke_store::set_host_groups(c, id, &wanted)?;
+            let before: Vec<i64> = before.into_iter().map(|(_, g)| g).collect();
+            if before != wanted {
+                if !detail.is_empty() {
+                    detail.push_str("; ");
+                }
+                detail.push_str(&format!("groups: {before:?} → {wanted:?}"));
+            }
+            minke_store::record_audit(
+                c,
+                &actor,
+                action,
+                &format!("host {} ({id})", host.name),
+                &detail,
+            )?;
             Ok(id)
         })
         .await;
@@ -596,8 +617,18 @@ pub(crate) async fn disable(
             )));
         }
     };
+    let actor = auth.actor();
     st.store()
-        .write(move |c| minke_store::set_host_disabled(c, id, disabled))
+        .write(move |c| {
+            minke_store::set_host_disabled(c, id, disabled)?;
+            minke_store::record_audit(
+                c,
+                &actor,
+                AuditAction::HostDisabled,
+                &format!("host {id}"),
+                if disabled { "disabled" } else { "enabled" },
+            )
+        })
         .await?;
     tracing::info!(host = %id, disabled, user = %auth.user.username, "host state changed");
     Ok(back(&st, &headers, &st.url("/hosts")))
@@ -747,17 +778,26 @@ async fn save_group(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> R
     let members: BTreeSet<HostId> = f.ids("hosts")?.into_iter().collect();
     let list: Vec<HostId> = members.iter().copied().collect();
     let (n, cm) = (name.clone(), comment.clone());
+    let actor = auth.actor();
     let saved = st
         .store()
         .write(move |c| {
-            let gid = match id {
-                None => minke_store::create_group(c, &n, cm.as_deref())?,
+            let (gid, what) = match id {
+                None => (minke_store::create_group(c, &n, cm.as_deref())?, "added"),
                 Some(i) => {
                     minke_store::update_group(c, i, &n, cm.as_deref())?;
-                    i
+                    (i, "changed")
                 }
             };
             minke_store::set_group_members(c, gid, &list)?;
+            let hosts: Vec<i64> = list.iter().map(|h| h.get()).collect();
+            minke_store::record_audit(
+                c,
+                &actor,
+                AuditAction::GroupChanged,
+                &format!("group {n} ({gid})"),
+                &format!("{what}; hosts {hosts:?}"),
+            )?;
             Ok(gid)
         })
         .await;
@@ -849,10 +889,18 @@ pub(crate) async fn group_delete(
     Path(id): Path<i64>,
 ) -> Result<Response> {
     auth.need(CHANGE)?;
+    let actor = auth.actor();
     st.store()
         .write(move |c| {
-            minke_store::get_group(c, id)?;
-            minke_store::delete_group(c, id)
+            let g = minke_store::get_group(c, id)?;
+            minke_store::delete_group(c, id)?;
+            minke_store::record_audit(
+                c,
+                &actor,
+                AuditAction::GroupChanged,
+                &format!("group {} ({id})", g.name),
+                "deleted",
+            )
         })
         .await?;
     tracing::info!(group = id, user = %auth.user.username, "host group deleted");

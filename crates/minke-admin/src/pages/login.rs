@@ -4,8 +4,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+
+use minke_core::AuditAction;
+use minke_store::Actor;
 
 use crate::auth::{self, Auth, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::set_retry_after;
@@ -72,12 +75,24 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let addr = client_addr(peer, &parts.headers, &st.config().trusted_proxies);
-        Ok(Client(addr.unwrap_or(UNKNOWN_CLIENT)))
+        Ok(Client(client_of(st, &parts.extensions, &parts.headers)))
+    }
+}
+
+/// The client's address of a request (see [`Client`]).
+pub(crate) fn client_of(st: &AppState, extensions: &Extensions, headers: &HeaderMap) -> IpAddr {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    client_addr(peer, headers, &st.config().trusted_proxies).unwrap_or(UNKNOWN_CLIENT)
+}
+
+/// Someone at the login form.
+fn web_actor(name: &str, addr: IpAddr) -> Actor {
+    Actor {
+        name: name.to_owned(),
+        via: minke_core::Via::Web,
+        address: Some(addr.to_string()),
     }
 }
 
@@ -172,6 +187,12 @@ pub(crate) async fn login(
     };
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(user = %username, client = %addr, "failed admin login");
+        let actor = web_actor(&username, addr);
+        let at = minke_store::now_micros();
+        st.store()
+            .write_statement_later("a failed login in the audit log", move |c| {
+                minke_store::record_failed_login(c, &actor, at)
+            });
         return login_page(
             &st,
             StatusCode::UNAUTHORIZED,
@@ -181,7 +202,14 @@ pub(crate) async fn login(
         );
     };
     st.limits().take_back(attempt, true);
-    start_session(&st, &user, &next).await
+    let res = start_session(&st, &user, &next).await?;
+    st.audit(
+        web_actor(&user.username, addr),
+        AuditAction::Login,
+        format!("user {}", user.username),
+        "",
+    );
+    Ok(res)
 }
 
 /// Records a web session for `user` and answers with its cookie and a redirect.
@@ -220,6 +248,12 @@ pub(crate) async fn logout(State(st): State<AppState>, auth: Auth) -> Result<Res
         st.store()
             .write(move |c| minke_store::delete_web_session(c, &hash))
             .await?;
+        st.audit(
+            auth.actor(),
+            AuditAction::Logout,
+            format!("user {}", auth.user.username),
+            "",
+        );
     }
     let mut res = Redirect::to(&st.url("/login")).into_response();
     res.headers_mut().append(

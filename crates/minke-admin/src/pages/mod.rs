@@ -1,10 +1,12 @@
 //! The HTML pages.
 
+pub(crate) mod audit;
 pub(crate) mod changelist;
 pub(crate) mod history;
 pub(crate) mod hosts;
 pub(crate) mod index;
 pub(crate) mod login;
+pub(crate) mod users;
 
 use std::fmt::Write as _;
 

@@ -8,3 +8,4 @@ mod hardening;
 mod live;
 mod pages;
 mod support;
+mod users;

@@ -1,0 +1,1 @@
+DROP TABLE minke_audit;
