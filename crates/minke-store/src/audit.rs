@@ -123,7 +123,7 @@ pub fn record_failed_login(conn: &mut Conn, actor: &Actor, at: i64) -> Result<()
         address.as_deref().unwrap_or("-")
     );
     let row = (
-        au::at.eq(minute),
+        au::at.eq(at),
         au::actor.eq(name.clone()),
         au::via.eq(actor.via),
         au::address.eq(address),

@@ -583,10 +583,71 @@ fn admin_in_a_browser() {
     assert!(!exit.contains("exit 0"), "a killed command: {exit}");
     b.screenshot(&images_dir(demo.dir.path()).join("admin-session.png"));
 
+    // The users page: a user added (a refused form first, its values kept), a
+    // permission granted through the matrix.
+    b.click(&b.find("#nav-users"));
+    b.click(&b.find("#add-user"));
+    b.type_into(&b.find("#name"), "ops");
+    b.type_into(&b.find("#password"), "short");
+    b.type_into(&b.find("#password2"), "short");
+    b.click(&b.find("button#save"));
+    assert!(b.text(&b.find("#password-error")).contains("at least 8"));
+    assert_eq!(
+        b.js("return document.getElementById('name').value"),
+        json!("ops")
+    );
+    b.type_into(&b.find("#password"), "ops password");
+    b.type_into(&b.find("#password2"), "ops password");
+    b.click(&b.find("button#save"));
+    assert!(b.text(&b.find("#notice")).contains("was added"));
+    b.click(&b.find(r#"input[data-permission="view_server"]"#));
+    b.click(&b.find("button#save-permissions"));
+    b.wait_js(
+        "the permissions saved",
+        "const n = document.getElementById('notice'); return !!n && n.textContent.includes('permissions were saved');",
+    );
+    assert_eq!(
+        b.js(r#"return document.querySelector('input[data-permission="view_server"]').checked"#),
+        json!(true)
+    );
+    b.screenshot(&images_dir(demo.dir.path()).join("admin-user.png"));
+
+    // The audit log tells it, newest first.
+    b.click(&b.find("#nav-audit"));
+    let actions: Vec<String> = b
+        .find_all("#audit tr[data-action]")
+        .iter()
+        .map(|r| b.text(r))
+        .collect();
+    assert!(
+        actions[0].contains("permission granted") && actions[0].contains("view_server"),
+        "{actions:?}"
+    );
+    assert!(actions[1].contains("user added") && actions[1].contains("user ops"));
+    assert!(actions.iter().any(|a| a.contains("run stopped")));
+    assert!(actions.iter().any(|a| a.contains("run started")));
+    assert!(actions.iter().any(|a| a.contains("failed login")));
+    b.screenshot(&images_dir(demo.dir.path()).join("admin-audit.png"));
+
     // Logging out ends the login.
     b.click(&b.find("button#logout"));
     b.find("#login-form");
     b.goto(&format!("{base}/models/server"));
+    b.find("#login-form");
+
+    // The new user sees the model granted, and not the users page.
+    b.type_into(&b.find("#username"), "ops");
+    b.type_into(&b.find("#password"), "ops password");
+    b.click(&b.find("button#login"));
+    b.find("#changelist-form");
+    assert!(b.try_find("#nav-users").is_none());
+    b.goto(&format!("{base}/users"));
+    assert!(
+        b.text(&b.find("#error-message"))
+            .contains("only superusers")
+    );
+    b.goto(&format!("{base}/"));
+    b.click(&b.find("button#logout"));
     b.find("#login-form");
 
     drop(b);
