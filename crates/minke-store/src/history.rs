@@ -7,8 +7,8 @@ use minke_core::{FailReason, HostId, RunId, RunState, SessionId, State, Status};
 use serde::Serialize;
 
 use crate::schema::{
-    minke_commands as cmd, minke_host_locks as lk, minke_messages as msg, minke_runs as run,
-    minke_sessions as ses, minke_work_items as wi,
+    minke_commands as cmd, minke_host_locks as lk, minke_last_sessions as last,
+    minke_messages as msg, minke_runs as run, minke_sessions as ses, minke_work_items as wi,
 };
 use crate::{Conn, Error, Result, now_micros, with_conn};
 
@@ -667,26 +667,27 @@ pub fn session_messages(conn: &mut Conn, session_id: SessionId) -> Result<Vec<Me
         ))))
 }
 
-/// The latest session of each of the given objects of a model.
+/// The latest session of each of the given objects of a model (that has one), by
+/// object id: read through the latest sessions the database keeps per object, never
+/// the objects' whole history.
 pub fn latest_sessions(
     conn: &mut Conn,
     model: &str,
     object_ids: &[i64],
 ) -> Result<Vec<SessionRecord>> {
-    let rows: Vec<SessionRecord> = with_conn!(conn, |c, B| ses::table
-        .filter(ses::model.eq(model))
-        .filter(ses::object_id.eq_any(object_ids))
-        .order((ses::object_id.asc(), ses::id.desc()))
+    with_conn!(conn, |c, B| ses::table
+        .filter(
+            ses::id.eq_any(
+                last::table
+                    .filter(last::model.eq(model))
+                    .filter(last::object_id.eq_any(object_ids))
+                    .select(last::session_id),
+            ),
+        )
+        .order(ses::object_id.asc())
         .select(SessionRecord::as_select())
         .load(c)
-        .map_err(Error::query("loading the latest sessions")))?;
-    let mut out: Vec<SessionRecord> = Vec::new();
-    for r in rows {
-        if out.last().is_none_or(|l| l.object_id != r.object_id) {
-            out.push(r);
-        }
-    }
-    Ok(out)
+        .map_err(Error::query("loading the latest sessions")))
 }
 
 /// What `clear` deleted.
@@ -716,6 +717,10 @@ pub fn clear_before(conn: &mut Conn, before: i64) -> Result<Cleared> {
         diesel::delete(msg::table.filter(msg::session_id.eq_any(old_sessions)))
             .execute(c)
             .map_err(Error::query("deleting old messages"))?;
+        // Objects whose latest session goes have none left: it was older still.
+        diesel::delete(last::table.filter(last::session_id.eq_any(old_sessions)))
+            .execute(c)
+            .map_err(Error::query("deleting old latest sessions"))?;
         let sessions = diesel::delete(ses::table.filter(ses::run_id.eq_any(old)))
             .execute(c)
             .map_err(Error::query("deleting old sessions"))?;

@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use diesel::dsl::{count_star, exists, max, not};
+use diesel::dsl::{count_star, exists, not};
 use diesel::prelude::*;
 use minke_core::{RunId, RunState, SessionId, State, Status};
 use serde::Serialize;
 
-use crate::schema::{minke_commands as cmd, minke_runs as run, minke_sessions as ses};
+use crate::schema::{
+    minke_commands as cmd, minke_last_sessions as last, minke_runs as run, minke_sessions as ses,
+};
 use crate::{Conn, Error, Result, RunRecord, SessionRecord, with_conn};
 
 /// Filters of the runs list ([`find_runs`]); each one set narrows it.
@@ -276,25 +278,13 @@ pub fn find_sessions(
 
 /// The ids of a model's objects whose latest session ended with `status`.
 pub fn objects_with_last_status(conn: &mut Conn, model: &str, status: Status) -> Result<Vec<i64>> {
-    let latest: Vec<Option<i64>> = with_conn!(&mut *conn, |c, B| ses::table
-        .filter(ses::model.eq(model))
-        .group_by(ses::object_id)
-        .select(max(ses::id))
+    with_conn!(conn, |c, B| last::table
+        .filter(last::model.eq(model))
+        .filter(last::status.eq(status))
+        .order(last::object_id.asc())
+        .select(last::object_id)
         .load(c)
-        .map_err(Error::query("finding the latest sessions")))?;
-    let latest: Vec<i64> = latest.into_iter().flatten().collect();
-    let mut out = Vec::new();
-    for chunk in latest.chunks(1000) {
-        let ids: Vec<i64> = with_conn!(&mut *conn, |c, B| ses::table
-            .filter(ses::id.eq_any(chunk))
-            .filter(ses::status.eq(status))
-            .select(ses::object_id)
-            .load(c)
-            .map_err(Error::query("selecting objects by their last status")))?;
-        out.extend(ids);
-    }
-    out.sort_unstable();
-    Ok(out)
+        .map_err(Error::query("selecting objects by their last status")))
 }
 
 /// The sessions run on one object, newest first.

@@ -137,6 +137,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     minke_commands,
     minke_messages,
     minke_work_items,
+    minke_last_sessions,
 );
 
 diesel::table! {
@@ -208,5 +209,14 @@ diesel::table! {
         detail -> Text,
         count -> Integer,
         bucket -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    minke_last_sessions (model, object_id) {
+        model -> Text,
+        object_id -> BigInt,
+        session_id -> BigInt,
+        status -> Nullable<Text>,
     }
 }

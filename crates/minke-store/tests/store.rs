@@ -971,6 +971,74 @@ async fn run_detail_by_session(store: &Store) {
     );
 }
 
+/// Each object's latest session and its status follow every session recorded and
+/// ended, however it ends (one by one or in the writer's batch), and go with
+/// `clear`.
+async fn last_sessions(store: &Store) {
+    let last = |status: Status| {
+        store.blocking(move |c| minke_store::objects_with_last_status(c, "host", status))
+    };
+    let latest = || {
+        store.blocking(|c| {
+            Ok(minke_store::latest_sessions(c, "host", &[1, 2, 3, 4])?
+                .into_iter()
+                .map(|s| (s.object_id, s.id))
+                .collect::<Vec<_>>())
+        })
+    };
+    let (_, a) = run_with_sessions(store, 3).await;
+    let (a1, a2) = (a[0], a[1]);
+    store
+        .write(move |c| {
+            minke_store::finish_session(c, a1, State::Completed, Some(Status::Success), None, 1)?;
+            minke_store::finish_session(c, a2, State::Completed, Some(Status::Error), None, 1)
+        })
+        .await
+        .unwrap();
+    assert_eq!(last(Status::Error).await.unwrap(), [2]);
+    assert_eq!(last(Status::Success).await.unwrap(), [1]);
+    assert_eq!(latest().await.unwrap(), [(1, a[0]), (2, a[1]), (3, a[2])]);
+    // A newer run on objects 1 and 2: their latest session is its, not yet ended.
+    let (_, b) = run_with_sessions(store, 2).await;
+    assert!(last(Status::Error).await.unwrap().is_empty());
+    assert!(last(Status::Success).await.unwrap().is_empty());
+    assert_eq!(latest().await.unwrap(), [(1, b[0]), (2, b[1]), (3, a[2])]);
+    // Ended through the writer's batch of history rows.
+    let b2 = b[1];
+    store.record_later("a session's end", move || {
+        minke_store::HistoryRow::SessionEnd(minke_store::SessionEnd {
+            id: b2,
+            state: State::Completed,
+            status: Some(Status::Warning),
+            reason: None,
+            at: now_micros(),
+        })
+    });
+    store.flush().await.unwrap();
+    assert_eq!(last(Status::Warning).await.unwrap(), [2]);
+    // An older session ending late changes nothing.
+    let a3 = a[2];
+    store
+        .write(move |c| {
+            minke_store::finish_session(c, a3, State::Failed, Some(Status::Error), None, 1)
+        })
+        .await
+        .unwrap();
+    assert_eq!(last(Status::Error).await.unwrap(), [3]);
+    let a1 = a[0];
+    store
+        .write(move |c| {
+            minke_store::finish_session(c, a1, State::Failed, Some(Status::Error), None, 1)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        last(Status::Error).await.unwrap(),
+        [3],
+        "a1 is not 1's latest"
+    );
+}
+
 async fn audit_log(store: &Store) {
     use minke_core::{AuditAction, Via};
     use minke_store::{Actor, AuditFilter};
@@ -1121,6 +1189,7 @@ async fn users_tokens_groups_locks_selections_on_both_backends() {
         stop_requests(&store).await;
         run_detail_by_session(&store).await;
         audit_log(&store).await;
+        last_sessions(&store).await;
         assert_eq!(store.failed_writes().0, 0, "{url}");
         store.close().await.unwrap();
     }
