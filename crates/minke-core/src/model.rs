@@ -28,6 +28,8 @@ pub struct ModelMeta {
     pub verbose_name: String,
     /// Every field that can be read by name.
     pub fields: Vec<FieldMeta>,
+    /// The field that holds the object's id (its key).
+    pub id: &'static str,
     /// The field shown as the object's label.
     pub label: &'static str,
     /// The fields listed in tables, in order.
@@ -54,7 +56,8 @@ impl ModelMeta {
     /// let meta = ModelMeta {
     ///     name: "vault",
     ///     verbose_name: "vault".into(),
-    ///     fields: vec![field("name", "text"), field("token", "secret")],
+    ///     fields: vec![field("id", "integer"), field("name", "text"), field("token", "secret")],
+    ///     id: "id",
     ///     label: "name",
     ///     list: vec!["name", "token"],
     ///     search: vec!["name", "token"],

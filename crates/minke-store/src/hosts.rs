@@ -222,6 +222,7 @@ impl MinkeModel for HostRecord {
                     optional,
                 })
                 .collect(),
+            id: "id",
             label: "name",
             list: vec!["name", "hostname", "port", "username", "disabled"],
             search: vec!["name", "hostname", "comment"],
@@ -360,15 +361,52 @@ macro_rules! filtered {
         if let Some(ids) = &query.ids {
             q = q.filter(h::id.eq_any(ids.clone()));
         }
+        if let Some(status) = query.last_status {
+            q = q.filter(crate::last_status_is("id", HostRecord::NAME, status));
+        }
         q
     }};
+}
+
+/// Orders a boxed query of hosts as `query.order` asks, then by id the same way.
+macro_rules! ordered {
+    ($q:ident, $query:expr, $($field:literal => $col:expr),+ $(,)?) => {
+        match &$query.order {
+            None => $q.order(h::id.asc()),
+            Some(o) => match (o.field.as_str(), o.descending) {
+                ("id", false) => $q.order(h::id.asc()),
+                ("id", true) => $q.order(h::id.desc()),
+                $(
+                    ($field, false) => $q.order(($col.asc(), h::id.asc())),
+                    ($field, true) => $q.order(($col.desc(), h::id.desc())),
+                )+
+                (other, _) => {
+                    return Err(Error::BadQuery(format!(
+                        "model `host` cannot be ordered by `{other}`: it has no such field"
+                    )));
+                }
+            },
+        }
+    };
 }
 
 impl StoredModel for HostRecord {
     fn load(conn: &mut Conn, query: &Query) -> Result<Vec<Self>> {
         crate::load_in_chunks(conn, query, |conn, query| {
             with_conn!(conn, |c, B| {
-                let mut q = filtered!(query, B).order(h::id.asc());
+                let q = filtered!(query, B);
+                let mut q = ordered!(q, query,
+                    "name" => h::name,
+                    "hostname" => h::hostname,
+                    "port" => h::port,
+                    "username" => h::username,
+                    "identity_file" => h::identity_file,
+                    "host_key_policy" => h::host_key_policy,
+                    "known_hosts" => h::known_hosts,
+                    "disabled" => h::disabled,
+                    "comment" => h::comment,
+                    "jump_host_id" => h::jump_host_id,
+                );
                 if let Some(l) = query.limit {
                     q = q.limit(l);
                 }

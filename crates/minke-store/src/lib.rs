@@ -41,10 +41,11 @@ pub use hosts::{
 pub use listen::{Listener, Listening, Notification, RUN_CHANNEL, notify_runs};
 pub use lists::*;
 pub use model::{
-    AsId, StoredModel, check_query, condition_value, key_from_id, like_pattern, require_host,
+    AsId, LastStatusIs, StoredModel, check_query, condition_value, key_from_id, last_status_is,
+    like_pattern, require_host,
 };
 pub use query::{
-    Condition, IDS_PER_QUERY, MAX_FILTER_LEN, MAX_FILTER_TERMS, Op, Query, count_in_chunks,
+    Condition, IDS_PER_QUERY, MAX_FILTER_LEN, MAX_FILTER_TERMS, Op, Order, Query, count_in_chunks,
     load_in_chunks,
 };
 pub use queue::{

@@ -1,6 +1,6 @@
 //! How Minke models are loaded from and saved to the database.
 
-use minke_core::{FieldType, HostId, MinkeModel, ModelMeta};
+use minke_core::{FieldType, HostId, MinkeModel, ModelMeta, Status};
 
 use crate::{Condition, Conn, Error, Op, Query, Result};
 
@@ -73,6 +73,36 @@ pub fn condition_value<T: FieldType>(model: &str, c: &Condition) -> Result<T> {
             c.field, c.op, c.value
         ))
     })
+}
+
+/// [`last_status_is`]: a condition in SQL with its values bound.
+pub type LastStatusIs = diesel::expression::SqlLiteral<
+    diesel::sql_types::Bool,
+    diesel::expression::UncheckedBind<
+        diesel::expression::SqlLiteral<
+            diesel::sql_types::Bool,
+            diesel::expression::UncheckedBind<
+                diesel::expression::SqlLiteral<diesel::sql_types::Bool>,
+                diesel::dsl::AsExprOf<String, diesel::sql_types::Text>,
+            >,
+        >,
+        diesel::dsl::AsExprOf<&'static str, diesel::sql_types::Text>,
+    >,
+>;
+
+/// The condition "the object's latest session ended with `status`" on the table of
+/// `model`, whose key column is `id_column`, for generated code: a look into the
+/// latest sessions the store keeps per object (`minke_last_sessions`), by its index.
+pub fn last_status_is(id_column: &str, model: &str, status: Status) -> LastStatusIs {
+    use diesel::sql_types::{Bool, Text};
+    diesel::dsl::sql::<Bool>(&format!(
+        "\"{}\" IN (SELECT object_id FROM minke_last_sessions WHERE model = ",
+        id_column.replace('"', "\"\"")
+    ))
+    .bind::<Text, _>(model.to_owned())
+    .sql(" AND status = ")
+    .bind::<Text, _>(status.as_str())
+    .sql(")")
 }
 
 /// The `LIKE` pattern for "contains `text`", with `%`, `_` and `\` escaped.

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use minke_core::Status;
 use serde::{Deserialize, Serialize};
 
 use crate::{Conn, Error, Result};
@@ -88,6 +89,52 @@ pub struct Query {
     pub limit: Option<i64>,
     /// Skip this many objects.
     pub offset: Option<i64>,
+    /// The order: by a field, then by id the same way; by id ascending when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Order>,
+    /// Only objects whose latest session ended with this status (the store keeps
+    /// each object's latest session, so this costs no look through the history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<Status>,
+}
+
+/// The order of a [`Query`]: a field of the model, either way; ties go by id, the
+/// same way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// The field's name (any field of the model, its id too).
+    pub field: String,
+    /// Largest first.
+    pub descending: bool,
+}
+
+impl Order {
+    /// Parses `FIELD` (ascending) or `-FIELD` (descending), as a changelist's `o`.
+    ///
+    /// ```
+    /// let o = minke_store::Order::parse("-port");
+    /// assert_eq!((o.field.as_str(), o.descending), ("port", true));
+    /// ```
+    pub fn parse(text: &str) -> Order {
+        match text.strip_prefix('-') {
+            Some(field) => Order {
+                field: field.to_owned(),
+                descending: true,
+            },
+            None => Order {
+                field: text.to_owned(),
+                descending: false,
+            },
+        }
+    }
+
+    /// The other way round.
+    pub fn reversed(&self) -> Order {
+        Order {
+            field: self.field.clone(),
+            descending: !self.descending,
+        }
+    }
 }
 
 /// The selection in a line, as the audit log and messages tell it: the filter in
@@ -124,6 +171,17 @@ impl fmt::Display for Query {
                 String::new()
             };
             parts.push(format!("ids {}{rest}", shown.join(", ")));
+        }
+        if let Some(status) = self.last_status {
+            parts.push(format!("last status {status}"));
+        }
+        if let Some(o) = &self.order {
+            let way = if o.descending {
+                "descending"
+            } else {
+                "ascending"
+            };
+            parts.push(format!("by {} {way}", o.field));
         }
         if let Some(n) = self.limit {
             parts.push(format!("at most {n}"));

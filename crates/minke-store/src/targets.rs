@@ -11,17 +11,14 @@ use crate::{Conn, Error, Query, Result};
 /// The name under which Minke's own host table is registered: host groups apply to it.
 const HOST_MODEL: &str = "host";
 
-/// Keeps in `query` only the objects of `model` whose latest session ended with
-/// `status`.
-pub fn narrow_to_last_status(
-    conn: &mut Conn,
-    model: &str,
-    query: &mut Query,
-    status: Status,
-) -> Result<()> {
-    let ids = crate::objects_with_last_status(conn, model, status)?;
-    keep_only(query, ids);
-    Ok(())
+/// Keeps in `query` only the objects whose latest session ended with `status`: the
+/// database selects them when the query runs (asked for two different statuses,
+/// nothing is left).
+pub fn narrow_to_last_status(query: &mut Query, status: Status) {
+    match query.last_status {
+        Some(other) if other != status => query.ids = Some(Vec::new()),
+        _ => query.last_status = Some(status),
+    }
 }
 
 /// Keeps in `query` only the members of host group `group` (by id). Groups hold
@@ -113,7 +110,7 @@ pub fn narrow(conn: &mut Conn, model: &str, query: &mut Query, targets: &Targets
         narrow_to_group(conn, model, query, id)?;
     }
     if let Some(status) = targets.last_status {
-        narrow_to_last_status(conn, model, query, status)?;
+        narrow_to_last_status(query, status);
     }
     Ok(())
 }
@@ -137,6 +134,7 @@ mod tests {
             name: "server",
             verbose_name: "server".into(),
             fields: vec![],
+            id: "id",
             label: "name",
             list: vec![],
             search: vec![],

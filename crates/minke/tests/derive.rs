@@ -433,6 +433,115 @@ fn search_ids_count_limit_offset() {
     assert_eq!(e, "server with id 42 not found");
 }
 
+fn ordered(conn: &mut Conn, order: &str, limit: Option<i64>, offset: Option<i64>) -> Vec<i64> {
+    let q = Query {
+        order: Some(minke_store::Order::parse(order)),
+        limit,
+        offset,
+        ..Query::all()
+    };
+    ids(&Server::load(conn, &q).unwrap())
+}
+
+#[test]
+fn the_database_orders_by_any_field_either_way_ties_by_id() {
+    let mut conn = db();
+    assert_eq!(ordered(&mut conn, "name", None, None), [3, 1, 2]);
+    assert_eq!(ordered(&mut conn, "-name", None, None), [2, 1, 3]);
+    // Two servers on port 22: the tie goes by id, the same way.
+    assert_eq!(ordered(&mut conn, "port", None, None), [1, 3, 2]);
+    assert_eq!(ordered(&mut conn, "-port", None, None), [2, 3, 1]);
+    assert_eq!(ordered(&mut conn, "-id", None, None), [3, 2, 1]);
+    assert_eq!(ordered(&mut conn, "-load", Some(2), Some(1)), [2, 1]);
+    let e = load_err::<Server>(
+        &mut conn,
+        Query {
+            order: Some(minke_store::Order::parse("nope")),
+            ..Query::all()
+        },
+    );
+    assert_eq!(
+        e,
+        "model `server` cannot be ordered by `nope`: it has no such field"
+    );
+    // The user's own host model too.
+    let q = Query {
+        order: Some(minke_store::Order::parse("-name")),
+        ..Query::all()
+    };
+    assert_eq!(ids(&MyHost::load(&mut conn, &q).unwrap()), [7]);
+}
+
+#[test]
+fn the_last_status_filter_reads_the_latest_sessions() {
+    let mut conn = db();
+    let run = minke_store::insert_run(
+        &mut conn,
+        &minke_store::NewRun {
+            session: "s".into(),
+            model: "server".into(),
+            username: "u".into(),
+            params: "{}".into(),
+            selection: "all".into(),
+            state: minke::RunState::Running,
+            created_at: 1,
+        },
+    )
+    .unwrap();
+    let session = |object_id: i64| minke_store::NewSession {
+        run_id: run,
+        session: "s".into(),
+        model: "server".into(),
+        object_id,
+        object_label: String::new(),
+        host_id: None,
+        host_name: None,
+        state: minke::State::Initialized,
+        status: None,
+        reason: None,
+        created_at: 1,
+    };
+    let made =
+        minke_store::insert_sessions(&mut conn, &[session(1), session(2), session(3)]).unwrap();
+    for (id, status) in made
+        .iter()
+        .zip([Status::Error, Status::Success, Status::Error])
+    {
+        minke_store::finish_session(
+            &mut conn,
+            *id,
+            minke::State::Completed,
+            Some(status),
+            None,
+            2,
+        )
+        .unwrap();
+    }
+    let with = |conn: &mut Conn, status: Status, filter: &str| {
+        let mut q = if filter.is_empty() {
+            Query::all()
+        } else {
+            Query::filter(filter).unwrap()
+        };
+        q.last_status = Some(status);
+        (
+            ids(&Server::load(conn, &q).unwrap()),
+            Server::count(conn, &q).unwrap(),
+        )
+    };
+    assert_eq!(with(&mut conn, Status::Error, ""), (vec![1, 3], 2));
+    assert_eq!(with(&mut conn, Status::Error, "port = 2222"), (vec![], 0));
+    assert_eq!(with(&mut conn, Status::Success, ""), (vec![2], 1));
+    assert_eq!(with(&mut conn, Status::Warning, ""), (vec![], 0));
+    // Another model's sessions are another model's.
+    let mut q = Query::all();
+    q.last_status = Some(Status::Error);
+    assert!(WebApp::load(&mut conn, &q).unwrap().is_empty());
+    // A newer session of server 1 that is still going: 1 has no last status now.
+    minke_store::insert_sessions(&mut conn, &[session(1)]).unwrap();
+    assert_eq!(with(&mut conn, Status::Error, ""), (vec![3], 1));
+}
+
 #[test]
 fn field_and_set_field() {
     let mut conn = db();

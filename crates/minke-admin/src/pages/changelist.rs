@@ -9,12 +9,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use minke_core::{Error as CoreError, ModelMeta, ModelObject, Params, RunId, SessionMeta, Value};
 use minke_runtime::{ModelEntry, RunRequest};
-use minke_store::{Condition, Op, Query, SessionRecord};
+use minke_store::{Condition, Op, Order, Query, SessionRecord};
 
 use crate::auth::Auth;
 use crate::forms::{Form, Pairs, QueryPairs, encode, segment};
 use crate::html::{self, csrf_field, esc, hidden, options, state_badge, status_badge, time};
-use crate::pages::{page_of, pagination};
+use crate::pages::{Window, page_of, pagination};
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -73,7 +73,7 @@ pub(crate) async fn selection(st: &AppState, model: &ModelMeta, p: &Pairs) -> Re
         .blocking(move |c| {
             minke_store::narrow(c, &name, &mut query, &in_filter)?;
             if let Some(status) = last_status {
-                minke_store::narrow_to_last_status(c, &name, &mut query, status)?;
+                minke_store::narrow_to_last_status(&mut query, status);
             }
             if let Some(g) = group {
                 minke_store::narrow_to_group(c, &name, &mut query, g)?;
@@ -322,13 +322,23 @@ pub(crate) async fn changelist(
     let order = match p.text("o") {
         None => None,
         Some(o) => {
-            let (desc, name) = o.strip_prefix('-').map_or((false, o), |n| (true, n));
-            if meta.field(name).is_none() {
-                return Err(Error::BadRequest(format!(
-                    "cannot order model `{model}` by unknown field `{name}`"
-                )));
+            let order = Order::parse(o);
+            match meta.field(&order.field) {
+                None => {
+                    return Err(Error::BadRequest(format!(
+                        "cannot order model `{model}` by unknown field `{}`",
+                        order.field
+                    )));
+                }
+                // The order would tell a secret's value bit by bit.
+                Some(f) if f.type_name == "secret" => {
+                    return Err(Error::BadRequest(format!(
+                        "cannot order model `{model}` by `{}`: it is a secret",
+                        order.field
+                    )));
+                }
+                Some(_) => Some(order),
             }
-            Some((name.to_owned(), desc))
         }
     };
     let (page, size) = page_of(&p, st.config().page_size)?;
@@ -371,30 +381,24 @@ pub(crate) async fn changelist(
                 let all = entry.count(c, &Query::all())?;
                 let matching = entry.count(c, &query)?;
                 let offset = (page - 1) * size;
-                let objects = match &order {
-                    None => entry.load(
-                        c,
-                        &Query {
-                            limit: Some(size),
-                            offset: Some(offset),
-                            ..query.clone()
-                        },
-                    )?,
-                    Some((field, desc)) => {
-                        let mut all = entry.load(c, &query)?;
-                        all.sort_by(|a, b| {
-                            let o = compare(
-                                &a.field(field).unwrap_or(Value::Null),
-                                &b.field(field).unwrap_or(Value::Null),
-                            );
-                            if *desc { o.reverse() } else { o }
-                        });
-                        all.into_iter()
-                            .skip(usize::try_from(offset).unwrap_or(0))
-                            .take(usize::try_from(size).unwrap_or(50))
-                            .collect()
-                    }
+                let window = Window {
+                    order,
+                    id_field: entry.meta.id,
+                    offset,
+                    size,
+                    matching,
                 };
+                let objects = window.load(
+                    c,
+                    query,
+                    |c, q| entry.load(c, q),
+                    |a, b, field| {
+                        compare(
+                            &a.field(field).unwrap_or(Value::Null),
+                            &b.field(field).unwrap_or(Value::Null),
+                        )
+                    },
+                )?;
                 let ids: Vec<i64> = objects.iter().map(|o| o.id()).collect();
                 let latest: BTreeMap<i64, SessionRecord> =
                     minke_store::latest_sessions(c, &name, &ids)?
@@ -414,7 +418,7 @@ pub(crate) async fn changelist(
     let base_pairs: Vec<(String, String)> = p.0.clone();
     let sort_link = |field: &str| {
         let next = match &order {
-            Some((f, false)) if f == field => format!("-{field}"),
+            Some(o) if o.field == field && !o.descending => format!("-{field}"),
             _ => field.to_owned(),
         };
         let mut pairs: Vec<(&str, &str)> = base_pairs
@@ -457,8 +461,8 @@ pub(crate) async fn changelist(
     );
     for c in &columns {
         let arrow = match &order {
-            Some((f, desc)) if f == c => {
-                if *desc {
+            Some(o) if o.field == *c => {
+                if o.descending {
                     " ▼"
                 } else {
                     " ▲"

@@ -3,16 +3,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use minke_core::MinkeModel as _;
 use minke_core::{AuditAction, HostId, HostKeyPolicy};
-use minke_store::{HostGroupRecord, HostRecord, NewHost, StoredModel as _};
+use minke_store::{HostGroupRecord, HostRecord, NewHost, Order, Query, StoredModel as _};
 
 use crate::auth::Auth;
 use crate::forms::{Form, Pairs, QueryPairs, encode};
 use crate::html::{self, csrf_field, esc, options};
-use crate::pages::back;
+use crate::layout::{Layout, render};
+use crate::pages::{Pager, Window, back};
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -21,125 +24,135 @@ const VIEW: &str = "view_host";
 /// Adding, changing and disabling hosts and groups.
 const CHANGE: &str = minke_runtime::CHANGE_HOST;
 
-/// `GET /hosts`: every host with its groups.
+/// A host as the hosts page lists it.
+struct HostRow {
+    id: HostId,
+    name: String,
+    hostname: String,
+    port: i32,
+    user: String,
+    policy: String,
+    /// The jump host's name.
+    via: String,
+    /// The names of its groups.
+    groups: String,
+    disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "hosts.html")]
+struct HostsPage {
+    layout: Layout,
+    csrf: String,
+    q: String,
+    group: String,
+    /// Every group: id and name.
+    groups: Vec<(String, String)>,
+    can_change: bool,
+    hosts: Vec<HostRow>,
+    matching: i64,
+    total: i64,
+    pager: Pager,
+}
+
+/// Hosts on a page.
+const HOSTS_PAGE: i64 = 100;
+
+/// `GET /hosts`: the hosts by name, a page at a time, searched and narrowed to a group
+/// by the database.
 pub(crate) async fn hosts(
     State(st): State<AppState>,
     auth: Auth,
     QueryPairs(p): QueryPairs,
 ) -> Result<Response> {
     auth.need(VIEW)?;
-    p.only(&["q", "group"], &[])?;
-    let q = p.text("q").map(str::to_lowercase);
+    p.only(&["q", "group", "page"], &[])?;
     let group = p.number::<i64>("group")?;
-    let (hosts, groups, members) = st
+    let page = p.number::<i64>("page")?.unwrap_or(1).max(1);
+    let mut query = match p.text("q") {
+        Some(q) => Query::search(q),
+        None => Query::all(),
+    };
+    let (rows, groups, members, jump_names, matching, total) = st
         .store()
-        .blocking(|c| {
-            let hosts = minke_store::all_hosts(c)?;
-            let ids: Vec<HostId> = hosts.iter().map(|h| h.id).collect();
+        .blocking(move |c| {
+            if let Some(g) = group {
+                minke_store::narrow_to_group(c, HostRecord::NAME, &mut query, g)?;
+            }
+            let total = HostRecord::count(c, &Query::all())?;
+            let matching = HostRecord::count(c, &query)?;
+            let window = Window {
+                order: Some(Order::parse("name")),
+                id_field: "id",
+                offset: (page - 1) * HOSTS_PAGE,
+                size: HOSTS_PAGE,
+                matching,
+            };
+            let rows = window.load(c, query, HostRecord::load, |a, b, _| a.name.cmp(&b.name))?;
+            let ids: Vec<HostId> = rows.iter().map(|h| h.id).collect();
+            let jumps: Vec<i64> = rows
+                .iter()
+                .filter_map(|h| h.jump_host_id.map(i64::from))
+                .collect();
+            let jump_names: BTreeMap<HostId, String> = if jumps.is_empty() {
+                BTreeMap::new()
+            } else {
+                HostRecord::load(c, &Query::ids(jumps))?
+                    .into_iter()
+                    .map(|h| (h.id, h.name))
+                    .collect()
+            };
             Ok((
-                hosts,
+                rows,
                 minke_store::list_groups(c)?,
                 minke_store::groups_of_hosts(c, &ids)?,
+                jump_names,
+                matching,
+                total,
             ))
         })
         .await?;
     let names: BTreeMap<i64, &str> = groups.iter().map(|g| (g.id, g.name.as_str())).collect();
-    let host_names: BTreeMap<HostId, &str> =
-        hosts.iter().map(|h| (h.id, h.name.as_str())).collect();
-    let mut of_host: BTreeMap<HostId, Vec<i64>> = BTreeMap::new();
+    let mut of_host: BTreeMap<HostId, Vec<&str>> = BTreeMap::new();
     for (h, g) in &members {
-        of_host.entry(*h).or_default().push(*g);
-    }
-    let can_change = auth.can(CHANGE);
-    let ids: Vec<String> = groups.iter().map(|g| g.id.to_string()).collect();
-    let mut items: Vec<(&str, &str)> = vec![("", "any group")];
-    items.extend(
-        ids.iter()
-            .map(String::as_str)
-            .zip(groups.iter().map(|g| g.name.as_str())),
-    );
-    let mut body = format!(
-        r#"<form id="hosts-filter" class="filters" method="get" action="{}"><label>Search <input type="search" name="q" id="search" value="{}"></label> <select name="group" id="group">{}</select> <button type="submit" id="apply">Apply</button></form>"#,
-        esc(&st.url("/hosts")),
-        esc(p.get("q").unwrap_or_default()),
-        options(items, p.get("group").unwrap_or_default()),
-    );
-    if can_change {
-        let _ = write!(
-            body,
-            r#"<p><a id="add-host" class="button" href="{}">Add a host</a> <a href="{}">Groups</a></p>"#,
-            esc(&st.url("/hosts/add")),
-            esc(&st.url("/groups"))
-        );
-    }
-    body.push_str(r#"<table id="hosts" class="list"><thead><tr><th>Name</th><th>Address</th><th>Port</th><th>User</th><th>Host keys</th><th>Via</th><th>Groups</th><th>State</th><th></th></tr></thead><tbody>"#);
-    let mut shown = 0;
-    for h in &hosts {
-        let gs = of_host.get(&h.id).cloned().unwrap_or_default();
-        if group.is_some_and(|g| !gs.contains(&g)) {
-            continue;
+        if let Some(n) = names.get(g) {
+            of_host.entry(*h).or_default().push(n);
         }
-        if let Some(q) = &q {
-            let hay = format!(
-                "{} {} {}",
-                h.name,
-                h.hostname.as_deref().unwrap_or_default(),
-                h.comment.as_deref().unwrap_or_default()
-            )
-            .to_lowercase();
-            if !hay.contains(q) {
-                continue;
-            }
-        }
-        shown += 1;
-        let group_names: Vec<String> = gs
-            .iter()
-            .filter_map(|g| names.get(g))
-            .map(|n| esc(n))
-            .collect();
-        let actions = if can_change {
-            format!(
-                r#"<a class="edit" href="{edit}">edit</a> <form class="inline toggle-form" method="post" action="{toggle}">{csrf}<input type="hidden" name="disabled" value="{to}"><button type="submit" class="toggle-disabled">{label}</button></form>"#,
-                edit = esc(&st.url(&format!("/hosts/{}/edit", h.id))),
-                toggle = esc(&st.url(&format!("/hosts/{}/disable", h.id))),
-                csrf = csrf_field(&auth),
-                to = if h.disabled { "0" } else { "1" },
-                label = if h.disabled { "Enable" } else { "Disable" },
-            )
-        } else {
-            String::new()
-        };
-        let _ = write!(
-            body,
-            r#"<tr data-host-id="{id}" class="{cls}"><td><a class="object-link" href="{url}">{name}</a></td><td>{addr}</td><td>{port}</td><td>{user}</td><td>{policy}</td><td class="jump-host">{via}</td><td class="groups">{groups}</td><td class="host-state">{state}</td><td class="host-actions">{actions}</td></tr>"#,
-            id = h.id,
-            cls = if h.disabled { "disabled" } else { "enabled" },
-            url = esc(&st.url(&format!("/models/host/{}", h.id))),
-            name = esc(&h.name),
-            addr = esc(h.hostname.as_deref().unwrap_or_default()),
-            port = h.port,
-            user = esc(h.username.as_deref().unwrap_or_default()),
-            policy = esc(&h.host_key_policy),
-            via = esc(h
+    }
+    let hosts = rows
+        .into_iter()
+        .map(|h| HostRow {
+            groups: of_host.get(&h.id).map(|g| g.join(", ")).unwrap_or_default(),
+            via: h
                 .jump_host_id
-                .and_then(|j| host_names.get(&j).copied())
-                .unwrap_or_default()),
-            groups = group_names.join(", "),
-            state = if h.disabled {
-                r#"<span class="badge disabled">disabled</span>"#
-            } else {
-                r#"<span class="badge enabled">enabled</span>"#
-            },
-        );
-    }
-    if shown == 0 {
-        body.push_str(r#"<tr class="empty"><td colspan="9">No host matches.</td></tr>"#);
-    }
-    body.push_str("</tbody></table>");
-    Ok(html::respond(
-        StatusCode::OK,
-        html::page(&st, Some(&auth), "Hosts", &body),
-    ))
+                .and_then(|j| jump_names.get(&j).cloned())
+                .unwrap_or_default(),
+            id: h.id,
+            name: h.name,
+            hostname: h.hostname.unwrap_or_default(),
+            port: h.port,
+            user: h.username.unwrap_or_default(),
+            policy: h.host_key_policy,
+            disabled: h.disabled,
+        })
+        .collect();
+    let pages = (matching + HOSTS_PAGE - 1) / HOSTS_PAGE;
+    let page = HostsPage {
+        layout: Layout::new(&st, Some(&auth), "Hosts"),
+        csrf: auth.csrf.clone().unwrap_or_default(),
+        q: p.get("q").unwrap_or_default().to_owned(),
+        group: p.get("group").unwrap_or_default().to_owned(),
+        groups: groups
+            .iter()
+            .map(|g| (g.id.to_string(), g.name.clone()))
+            .collect(),
+        can_change: auth.can(CHANGE),
+        hosts,
+        matching,
+        total,
+        pager: Pager::new(&st.url("/hosts"), &p.0, page, pages.max(1)),
+    };
+    render(StatusCode::OK, &page)
 }
 
 /// The host form's values and problems.

@@ -8,15 +8,12 @@ pub(crate) mod index;
 pub(crate) mod login;
 pub(crate) mod users;
 
-use std::fmt::Write as _;
-
 use axum::http::HeaderMap;
 use axum::response::IntoResponse as _;
 use axum::response::{Redirect, Response};
 
 use crate::auth::Auth;
 use crate::forms::encode;
-use crate::html::esc;
 use crate::state::AppState;
 
 /// The models the user may view; `None` when they may view all (superuser).
@@ -35,42 +32,124 @@ pub(crate) fn viewable_models(st: &AppState, auth: &Auth) -> Option<Vec<String>>
     )
 }
 
-/// Previous/next links and "page X of Y"; `pairs` are the query's other parameters.
+/// Previous and next links and "page X of Y" of a paged list.
+pub(crate) struct Pager {
+    pub(crate) page: i64,
+    pub(crate) pages: i64,
+    pub(crate) prev: Option<String>,
+    pub(crate) next: Option<String>,
+}
+
+impl Pager {
+    /// The pager of page `page` of `pages` at `path`; `pairs` are the query's other
+    /// parameters, kept in the links.
+    pub(crate) fn new(path: &str, pairs: &[(String, String)], page: i64, pages: i64) -> Pager {
+        let link = |n: i64| {
+            let mut p: Vec<(&str, &str)> = pairs
+                .iter()
+                .filter(|(k, _)| k != "page")
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let n = n.to_string();
+            p.push(("page", &n));
+            format!("{path}?{}", encode(p))
+        };
+        Pager {
+            page,
+            pages,
+            prev: (page > 1).then(|| link(page - 1)),
+            next: (page < pages).then(|| link(page + 1)),
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "pager.html")]
+struct PagerTemplate {
+    pager: Pager,
+}
+
+/// The pager as HTML, for the pages not yet written as templates.
 pub(crate) fn pagination(path: &str, pairs: &[(String, String)], page: i64, pages: i64) -> String {
-    if pages <= 1 {
-        return String::new();
+    use askama::Template as _;
+    PagerTemplate {
+        pager: Pager::new(path, pairs, page, pages),
     }
-    let link = |n: i64| {
-        let mut p: Vec<(&str, &str)> = pairs
-            .iter()
-            .filter(|(k, _)| k != "page")
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let n = n.to_string();
-        p.push(("page", &n));
-        format!("{}?{}", esc(path), esc(&encode(p)))
-    };
-    let mut out = String::from(r#"<nav class="pagination">"#);
-    if page > 1 {
-        let _ = write!(
-            out,
-            r#"<a class="page-link page-prev" href="{}">« previous</a> "#,
-            link(page - 1)
-        );
+    .render()
+    .unwrap_or_default()
+}
+
+/// One page of a list, ordered by the database: `size` rows from `offset`, of
+/// `matching` in all.
+pub(crate) struct Window<'a> {
+    /// The order asked for; by id when unset.
+    pub(crate) order: Option<minke_store::Order>,
+    /// The name of the id field (the order when none is asked for, and the tie-break).
+    pub(crate) id_field: &'a str,
+    pub(crate) offset: i64,
+    pub(crate) size: i64,
+    pub(crate) matching: i64,
+}
+
+impl Window<'_> {
+    /// Loads the page of `query` with `load`. A page past the middle is read from the
+    /// end the other way round, so that the last page costs what the first does. A
+    /// selection of more ids than one query takes (a large run's objects, a big
+    /// group) is loaded whole and ordered here with `compare` (by field name).
+    pub(crate) fn load<T>(
+        &self,
+        c: &mut minke_store::Conn,
+        query: minke_store::Query,
+        load: impl Fn(&mut minke_store::Conn, &minke_store::Query) -> minke_store::Result<Vec<T>>,
+        compare: impl Fn(&T, &T, &str) -> std::cmp::Ordering,
+    ) -> minke_store::Result<Vec<T>> {
+        use minke_store::{Order, Query};
+        let (offset, size, matching) = (self.offset, self.size, self.matching);
+        let many_ids = query
+            .ids
+            .as_ref()
+            .is_some_and(|ids| ids.len() > minke_store::IDS_PER_QUERY);
+        if many_ids && let Some(o) = &self.order {
+            let mut all = load(c, &query)?;
+            all.sort_by(|a, b| {
+                let x = compare(a, b, &o.field);
+                if o.descending { x.reverse() } else { x }
+            });
+            return Ok(all
+                .into_iter()
+                .skip(usize::try_from(offset).unwrap_or(0))
+                .take(usize::try_from(size).unwrap_or(0))
+                .collect());
+        }
+        let order = self.order.clone().unwrap_or_else(|| Order {
+            field: self.id_field.to_owned(),
+            descending: false,
+        });
+        let after = matching - offset - size;
+        if !many_ids && offset > after && offset < matching {
+            // Nearer the end: the rows after this page are skipped the other way.
+            let mut rows = load(
+                c,
+                &Query {
+                    order: Some(order.reversed()),
+                    limit: Some(size + after.min(0)),
+                    offset: Some(after.max(0)),
+                    ..query
+                },
+            )?;
+            rows.reverse();
+            return Ok(rows);
+        }
+        load(
+            c,
+            &Query {
+                order: Some(order),
+                limit: Some(size),
+                offset: Some(offset),
+                ..query
+            },
+        )
     }
-    let _ = write!(
-        out,
-        r#"<span class="page-current">page {page} of {pages}</span>"#
-    );
-    if page < pages {
-        let _ = write!(
-            out,
-            r#" <a class="page-link page-next" href="{}">next »</a>"#,
-            link(page + 1)
-        );
-    }
-    out.push_str("</nav>");
-    out
 }
 
 /// Page number and size from a query; at least 1, at most 1000 rows.

@@ -7,5 +7,6 @@ mod auth;
 mod hardening;
 mod live;
 mod pages;
+mod paging;
 mod support;
 mod users;

@@ -48,6 +48,7 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
         }
     });
     let id = def.id_field().field.ident;
+    let id_name = &def.id_field().field.name;
     let label = def.field(label_name).map(|f| {
         let (fi, ty) = (f.field.ident, f.field.ty);
         quote!(#p::ToString::to_string(&<#ty as #core::FieldType>::to_value(&self.#fi)))
@@ -98,6 +99,7 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
                     name: #name,
                     verbose_name: #p::String::from(#verbose),
                     fields: #p::vec![#(#metas),*],
+                    id: #id_name,
                     label: #label_name,
                     list: #p::vec![#(#list),*],
                     search: #p::vec![#(#search),*],
@@ -222,8 +224,54 @@ fn filtered(def: &ModelDef<'_>) -> TokenStream {
                 .collect::<#store::Result<#p::Vec<_>>>()?;
             q = q.filter(#table::#id_col.eq_any(keys));
         }
+        if let #p::Some(status) = query.last_status {
+            let id_column = <#table::#id_col as #p::diesel::Column>::NAME;
+            q = q.filter(#store::last_status_is(id_column, m, status));
+        }
         q
     }}
+}
+
+/// The block ordering the boxed query `q` as `query.order` asks: by any field of the
+/// model, then by id the same way.
+fn ordered(def: &ModelDef<'_>) -> TokenStream {
+    let p = private();
+    let store = quote!(#p::store);
+    let table = &def.table;
+    let id_col = &def.id_field().column;
+    let arms: Vec<TokenStream> = def
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let (n, col) = (&f.field.name, &f.column);
+            if i == def.id {
+                quote! {
+                    (#n, false) => q.order(#table::#id_col.asc()),
+                    (#n, true) => q.order(#table::#id_col.desc()),
+                }
+            } else {
+                quote! {
+                    (#n, false) => q.order((#table::#col.asc(), #table::#id_col.asc())),
+                    (#n, true) => q.order((#table::#col.desc(), #table::#id_col.desc())),
+                }
+            }
+        })
+        .collect();
+    quote! {
+        match &query.order {
+            #p::None => q.order(#table::#id_col.asc()),
+            #p::Some(o) => match (o.field.as_str(), o.descending) {
+                #(#arms)*
+                (other, _) => {
+                    return #p::Err(#store::Error::BadQuery(#p::format!(
+                        "model `{}` cannot be ordered by `{}`: it has no such field",
+                        <Self as #p::core::MinkeModel>::NAME, other
+                    )));
+                }
+            },
+        }
+    }
 }
 
 fn stored_model(def: &ModelDef<'_>) -> TokenStream {
@@ -235,6 +283,7 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
     let id = def.id_field();
     let (id_col, id_field) = (&id.column, id.field.ident);
     let filtered = filtered(def);
+    let ordered = ordered(def);
     let loading = format!("loading objects of model `{name}`");
     let counting = format!("counting objects of model `{name}`");
 
@@ -318,7 +367,7 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
             fn load(conn: &mut #store::Conn, query: &#store::Query) -> #store::Result<#p::Vec<Self>> {
                 #store::load_in_chunks(conn, query, |conn, query| #p::with_conn!(conn, |db, B| {
                     let mut q = #filtered;
-                    q = q.order(#table::#id_col.asc());
+                    q = #ordered;
                     if let #p::Some(limit) = query.limit {
                         q = q.limit(limit);
                     }
