@@ -3,6 +3,7 @@
 
 use std::process::Child;
 
+pub mod http;
 pub mod items;
 
 /// A child process (a `fleet serve`, say) killed and reaped when dropped.

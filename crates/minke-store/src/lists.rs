@@ -14,6 +14,28 @@ use crate::schema::{
 };
 use crate::{Conn, Error, Result, RunRecord, SessionRecord, with_conn};
 
+/// A page past the middle of `total` rows, seen from the end: the offset and limit
+/// that read it the other way round (its rows then reversed), so that the last page
+/// costs what the first does; `None` for a page in the first half (or past the end).
+///
+/// ```
+/// use minke_store::from_the_end;
+/// assert_eq!(from_the_end(1000, 0, 50), None);
+/// assert_eq!(from_the_end(1000, 950, 50), Some((0, 50)));
+/// assert_eq!(from_the_end(103, 100, 50), Some((0, 3)), "a short last page");
+/// assert_eq!(from_the_end(103, 50, 50), Some((3, 50)));
+/// assert_eq!(from_the_end(103, 150, 50), None, "past the end");
+/// ```
+pub fn from_the_end(total: i64, offset: i64, limit: i64) -> Option<(i64, i64)> {
+    let after = total - offset - limit;
+    (offset > after && offset < total).then(|| (after.max(0), limit + after.min(0)))
+}
+
+fn reversed<T>(mut rows: Vec<T>) -> Vec<T> {
+    rows.reverse();
+    rows
+}
+
 /// Filters of the runs list ([`find_runs`]); each one set narrows it.
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
@@ -156,13 +178,22 @@ pub fn find_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord>, i64)
             .count()
             .get_result(c)
             .map_err(Error::query("counting runs"))?;
-        let rows = run_filtered!(f, B)
-            .order(run::id.desc())
-            .limit(f.limit)
-            .offset(f.offset)
-            .select(RunRecord::as_select())
-            .load(c)
-            .map_err(Error::query("listing runs"))?;
+        let rows = match from_the_end(total, f.offset, f.limit) {
+            None => run_filtered!(f, B)
+                .order(run::id.desc())
+                .limit(f.limit)
+                .offset(f.offset)
+                .select(RunRecord::as_select())
+                .load(c),
+            Some((offset, limit)) => run_filtered!(f, B)
+                .order(run::id.asc())
+                .limit(limit)
+                .offset(offset)
+                .select(RunRecord::as_select())
+                .load(c)
+                .map(reversed),
+        }
+        .map_err(Error::query("listing runs"))?;
         Ok::<_, Error>((rows, total))
     })?;
     // As `list_runs` shows them on a read-only database.
@@ -265,13 +296,22 @@ pub fn find_sessions(
             .count()
             .get_result(c)
             .map_err(Error::query("counting sessions"))?;
-        let rows = session_filtered!(f, B)
-            .order(ses::id.desc())
-            .limit(f.limit)
-            .offset(f.offset)
-            .select((SessionRecord::as_select(), run::username))
-            .load(c)
-            .map_err(Error::query("listing sessions"))?;
+        let rows = match from_the_end(total, f.offset, f.limit) {
+            None => session_filtered!(f, B)
+                .order(ses::id.desc())
+                .limit(f.limit)
+                .offset(f.offset)
+                .select((SessionRecord::as_select(), run::username))
+                .load(c),
+            Some((offset, limit)) => session_filtered!(f, B)
+                .order(ses::id.asc())
+                .limit(limit)
+                .offset(offset)
+                .select((SessionRecord::as_select(), run::username))
+                .load(c)
+                .map(reversed),
+        }
+        .map_err(Error::query("listing sessions"))?;
         Ok((rows, total))
     })
 }

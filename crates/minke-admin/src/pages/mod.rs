@@ -125,15 +125,15 @@ impl Window<'_> {
             field: self.id_field.to_owned(),
             descending: false,
         });
-        let after = matching - offset - size;
-        if !many_ids && offset > after && offset < matching {
-            // Nearer the end: the rows after this page are skipped the other way.
+        if !many_ids
+            && let Some((offset, limit)) = minke_store::from_the_end(matching, offset, size)
+        {
             let mut rows = load(
                 c,
                 &Query {
                     order: Some(order.reversed()),
-                    limit: Some(size + after.min(0)),
-                    offset: Some(after.max(0)),
+                    limit: Some(limit),
+                    offset: Some(offset),
                     ..query
                 },
             )?;
