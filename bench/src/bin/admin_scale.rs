@@ -17,6 +17,7 @@
 //! cargo build --release -p fleet -p minke-bench
 //! target/release/admin-scale                       # 1,000,000 rows, both backends
 //! target/release/admin-scale --rows 100000 --backend sqlite --reps 10
+//! target/release/admin-scale --backend postgres --reps 1 --keep   # then EXPLAIN away
 //! ```
 //!
 //! Run by hand, never by the test command. Everything listens on 127.0.0.1; every
@@ -50,6 +51,8 @@ struct Options {
     reps: usize,
     fleet: PathBuf,
     backends: Vec<Backend>,
+    /// Keep the databases (and print where they are) to look into query plans.
+    keep: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -59,6 +62,7 @@ fn options() -> anyhow::Result<Options> {
         reps: 20,
         fleet: exe.with_file_name("fleet"),
         backends: vec![Backend::Sqlite, Backend::Postgres],
+        keep: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -66,6 +70,7 @@ fn options() -> anyhow::Result<Options> {
             "--rows" => o.rows = args.next().context("--rows N")?.parse()?,
             "--reps" => o.reps = args.next().context("--reps N")?.parse()?,
             "--fleet" => o.fleet = args.next().context("--fleet PATH")?.into(),
+            "--keep" => o.keep = true,
             "--backend" => {
                 o.backends = match args
                     .next()
@@ -79,7 +84,7 @@ fn options() -> anyhow::Result<Options> {
                 }
             }
             other => bail!(
-                "unknown option `{other}` (--rows N, --reps N, --fleet PATH, --backend sqlite|postgres|both)"
+                "unknown option `{other}` (--rows N, --reps N, --fleet PATH, --backend sqlite|postgres|both, --keep)"
             ),
         }
     }
@@ -191,6 +196,9 @@ struct PgDrop {
 
 impl Drop for PgDrop {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
         if let Ok(mut c) = PgConnection::establish(&self.admin) {
             let _ = c.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -387,7 +395,7 @@ fn one_backend(o: &Options, backend: Backend) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("minke-admin-scale-")
         .tempdir()?;
-    let (url, _drop) = database(backend, dir.path())?;
+    let (url, pg_drop) = database(backend, dir.path())?;
     fleet(o, &url, &["migrate"])?;
     let took = fill(backend, &url, o.rows)?;
     fleet(o, &url, &["users", "add", "bench", "--superuser"])?;
@@ -436,6 +444,13 @@ fn one_backend(o: &Options, backend: Backend) -> anyhow::Result<()> {
         hwm as f64 / 1024.0
     );
     drop(serve);
+    if o.keep {
+        if let Some(mut d) = pg_drop {
+            d.name.clear();
+        }
+        println!("kept: {url}");
+        std::mem::forget(dir);
+    }
     Ok(())
 }
 

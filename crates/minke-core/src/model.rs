@@ -30,6 +30,8 @@ pub struct ModelMeta {
     pub fields: Vec<FieldMeta>,
     /// The field that holds the object's id (its key).
     pub id: &'static str,
+    /// The table's name as its diesel schema names it.
+    pub table: &'static str,
     /// The field shown as the object's label.
     pub label: &'static str,
     /// The fields listed in tables, in order.
@@ -58,6 +60,7 @@ impl ModelMeta {
     ///     verbose_name: "vault".into(),
     ///     fields: vec![field("id", "integer"), field("name", "text"), field("token", "secret")],
     ///     id: "id",
+    ///     table: "vaults",
     ///     label: "name",
     ///     list: vec!["name", "token"],
     ///     search: vec!["name", "token"],

@@ -223,6 +223,7 @@ impl MinkeModel for HostRecord {
                 })
                 .collect(),
             id: "id",
+            table: "minke_hosts",
             label: "name",
             list: vec!["name", "hostname", "port", "username", "disabled"],
             search: vec!["name", "hostname", "comment"],

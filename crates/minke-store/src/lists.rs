@@ -31,6 +31,29 @@ pub fn from_the_end(total: i64, offset: i64, limit: i64) -> Option<(i64, i64)> {
     (offset > after && offset < total).then(|| (after.max(0), limit + after.min(0)))
 }
 
+/// How many rows `table` has as PostgreSQL's statistics estimate it (kept by
+/// `ANALYZE` and autovacuum), when that is at least `at_least`: counting so many rows
+/// exactly costs a scan. `None` on SQLite, and for a smaller, unknown or never
+/// analyzed table.
+pub fn estimated_rows(conn: &mut Conn, table: &str, at_least: i64) -> Result<Option<i64>> {
+    #[derive(QueryableByName)]
+    struct Estimate {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+        n: Option<i64>,
+    }
+    let Conn::Pg(pg) = conn else {
+        return Ok(None);
+    };
+    let found: Option<Estimate> = diesel::sql_query(
+        "SELECT reltuples::bigint AS n FROM pg_class WHERE oid = to_regclass($1)",
+    )
+    .bind::<diesel::sql_types::Text, _>(table)
+    .get_result(pg)
+    .optional()
+    .map_err(Error::query(format!("estimating the rows of `{table}`")))?;
+    Ok(found.and_then(|e| e.n).filter(|&n| n >= at_least))
+}
+
 fn reversed<T>(mut rows: Vec<T>) -> Vec<T> {
     rows.reverse();
     rows

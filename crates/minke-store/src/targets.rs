@@ -135,6 +135,7 @@ mod tests {
             verbose_name: "server".into(),
             fields: vec![],
             id: "id",
+            table: "servers",
             label: "name",
             list: vec![],
             search: vec![],

@@ -971,6 +971,59 @@ async fn run_detail_by_session(store: &Store) {
     );
 }
 
+/// PostgreSQL's estimate of a table's rows, once analyzed and above the threshold;
+/// never on SQLite. The hosts' trigram indexes exist on PostgreSQL.
+async fn estimates(store: &Store) {
+    let pg = !store.url().is_sqlite();
+    store
+        .write(|c| {
+            for i in 0..20 {
+                minke_store::upsert_host(c, &NewHost::new(format!("est-{i}")))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (small, any, unknown, trgm) = store
+        .blocking(move |c| {
+            if let Conn::Pg(pg) = c {
+                diesel::sql_query("ANALYZE minke_hosts").execute(pg).unwrap();
+            }
+            let trgm = match c {
+                Conn::Pg(pg) => {
+                    #[derive(diesel::QueryableByName)]
+                    struct N {
+                        #[diesel(sql_type = diesel::sql_types::BigInt)]
+                        n: i64,
+                    }
+                    diesel::sql_query(
+                        "SELECT count(*) AS n FROM pg_indexes WHERE indexname LIKE 'minke_hosts_%_trgm'",
+                    )
+                    .get_result::<N>(pg)
+                    .unwrap()
+                    .n
+                }
+                Conn::Sqlite(_) => 0,
+            };
+            Ok((
+                minke_store::estimated_rows(c, "minke_hosts", 1_000_000)?,
+                minke_store::estimated_rows(c, "minke_hosts", 1)?,
+                minke_store::estimated_rows(c, "no_such_table", 0)?,
+                trgm,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(small, None, "below the threshold");
+    assert_eq!(unknown, None);
+    if pg {
+        assert!(any.is_some_and(|n| n >= 20), "{any:?}");
+        assert_eq!(trgm, 3, "name, hostname and comment");
+    } else {
+        assert_eq!(any, None, "SQLite has no estimates");
+    }
+}
+
 /// Each object's latest session and its status follow every session recorded and
 /// ended, however it ends (one by one or in the writer's batch), and go with
 /// `clear`.
@@ -1190,6 +1243,7 @@ async fn users_tokens_groups_locks_selections_on_both_backends() {
         run_detail_by_session(&store).await;
         audit_log(&store).await;
         last_sessions(&store).await;
+        estimates(&store).await;
         assert_eq!(store.failed_writes().0, 0, "{url}");
         store.close().await.unwrap();
     }

@@ -171,7 +171,7 @@ impl MockRun {
 /// #     const NAME: &'static str = "server";
 /// #     fn meta() -> ModelMeta { ModelMeta { name: "server", verbose_name: "server".into(),
 /// #         fields: vec![FieldMeta { name: "kernel", type_name: "text", is_text: true, optional: true }],
-/// #         id: "kernel", label: "kernel", list: vec![], search: vec![], filter: vec![] } }
+/// #         id: "kernel", table: "servers", label: "kernel", list: vec![], search: vec![], filter: vec![] } }
 /// #     fn id(&self) -> i64 { 1 }
 /// #     fn label(&self) -> String { "s1".into() }
 /// #     fn field(&self, n: &str) -> Option<Value> { (n == "kernel").then(|| self.kernel.to_value()) }

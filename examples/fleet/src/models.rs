@@ -26,9 +26,10 @@ diesel::table! {
 }
 
 /// The fleet's own tables.
-pub(crate) const MIGRATIONS: &[AppMigration] = &[AppMigration::new(
-    "fleet_0001_servers_webapps",
-    "CREATE TABLE servers (
+pub(crate) const MIGRATIONS: &[AppMigration] = &[
+    AppMigration::new(
+        "fleet_0001_servers_webapps",
+        "CREATE TABLE servers (
         id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
         name TEXT NOT NULL UNIQUE,
         host_id BIGINT NOT NULL REFERENCES minke_hosts (id),
@@ -43,7 +44,7 @@ pub(crate) const MIGRATIONS: &[AppMigration] = &[AppMigration::new(
         path TEXT NOT NULL,
         state TEXT
     );",
-    "CREATE TABLE servers (
+        "CREATE TABLE servers (
         id BIGSERIAL PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         host_id BIGINT NOT NULL REFERENCES minke_hosts (id),
@@ -58,7 +59,38 @@ pub(crate) const MIGRATIONS: &[AppMigration] = &[AppMigration::new(
         path TEXT NOT NULL,
         state TEXT
     );",
-)];
+    ),
+    // The columns the changelists list, in order either way with ties by id: a page
+    // of a million servers sorted by any of them comes from an index.
+    AppMigration::new("fleet_0002_list_indexes", LIST_INDEXES, LIST_INDEXES),
+    // Searches look for text anywhere in the text fields: on PostgreSQL trigram
+    // indexes find it (Minke's migrations create the pg_trgm extension when they
+    // can); SQLite scans.
+    AppMigration::new(
+        "fleet_0003_search_indexes",
+        "SELECT 1",
+        "DO $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+                CREATE INDEX servers_name_trgm ON servers USING gin (name gin_trgm_ops);
+                CREATE INDEX servers_role_trgm ON servers USING gin (role gin_trgm_ops);
+                CREATE INDEX servers_kernel_trgm ON servers USING gin (kernel gin_trgm_ops);
+                CREATE INDEX servers_uptime_trgm ON servers USING gin (uptime gin_trgm_ops);
+                CREATE INDEX webapps_name_trgm ON webapps USING gin (name gin_trgm_ops);
+                CREATE INDEX webapps_path_trgm ON webapps USING gin (path gin_trgm_ops);
+                CREATE INDEX webapps_state_trgm ON webapps USING gin (state gin_trgm_ops);
+            END IF;
+        END
+        $$;",
+    ),
+];
+
+/// The same on both backends.
+const LIST_INDEXES: &str = "CREATE INDEX servers_role ON servers (role, id);
+    CREATE INDEX servers_kernel ON servers (kernel, id);
+    CREATE INDEX servers_uptime ON servers (uptime, id);
+    CREATE INDEX webapps_path ON webapps (path, id);
+    CREATE INDEX webapps_state ON webapps (state, id);";
 
 /// A server, reached through its host.
 #[derive(Clone, Debug, Queryable, Selectable, MinkeModel)]

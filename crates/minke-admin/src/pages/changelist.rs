@@ -295,6 +295,10 @@ fn filter_form(
     out
 }
 
+/// Tables with more rows than this (by PostgreSQL's estimate) show their total as
+/// an estimate beside a filtered count, instead of counting it.
+pub(crate) const ESTIMATE_FROM: i64 = 100_000;
+
 /// `GET /models/{model}`: the changelist.
 pub(crate) async fn changelist(
     State(st): State<AppState>,
@@ -378,8 +382,17 @@ pub(crate) async fn changelist(
         let name = model.clone();
         st.store()
             .blocking(move |c| {
-                let all = entry.count(c, &Query::all())?;
                 let matching = entry.count(c, &query)?;
+                // Counted once when nothing narrows the list; a big table's total
+                // beside a filtered count comes from PostgreSQL's statistics.
+                let all = if query == Query::all() {
+                    matching.to_string()
+                } else {
+                    match minke_store::estimated_rows(c, entry.meta.table, ESTIMATE_FROM)? {
+                        Some(n) => format!("about {n}"),
+                        None => entry.count(c, &Query::all())?.to_string(),
+                    }
+                };
                 let offset = (page - 1) * size;
                 let window = Window {
                     order,

@@ -15,6 +15,7 @@ use crate::auth::Auth;
 use crate::forms::{Form, Pairs, QueryPairs, encode};
 use crate::html::{self, csrf_field, esc, options};
 use crate::layout::{Layout, render};
+use crate::pages::changelist::ESTIMATE_FROM;
 use crate::pages::{Pager, Window, back};
 use crate::state::AppState;
 use crate::{Error, Result};
@@ -51,7 +52,8 @@ struct HostsPage {
     can_change: bool,
     hosts: Vec<HostRow>,
     matching: i64,
-    total: i64,
+    /// All hosts: counted, or estimated for a big table beside a filtered count.
+    total: String,
     pager: Pager,
 }
 
@@ -79,8 +81,15 @@ pub(crate) async fn hosts(
             if let Some(g) = group {
                 minke_store::narrow_to_group(c, HostRecord::NAME, &mut query, g)?;
             }
-            let total = HostRecord::count(c, &Query::all())?;
             let matching = HostRecord::count(c, &query)?;
+            let total = if query == Query::all() {
+                matching.to_string()
+            } else {
+                match minke_store::estimated_rows(c, "minke_hosts", ESTIMATE_FROM)? {
+                    Some(n) => format!("about {n}"),
+                    None => HostRecord::count(c, &Query::all())?.to_string(),
+                }
+            };
             let window = Window {
                 order: Some(Order::parse("name")),
                 id_field: "id",

@@ -49,6 +49,12 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
     });
     let id = def.id_field().field.ident;
     let id_name = &def.id_field().field.name;
+    let table_name = def
+        .table
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
     let label = def.field(label_name).map(|f| {
         let (fi, ty) = (f.field.ident, f.field.ty);
         quote!(#p::ToString::to_string(&<#ty as #core::FieldType>::to_value(&self.#fi)))
@@ -100,6 +106,7 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
                     verbose_name: #p::String::from(#verbose),
                     fields: #p::vec![#(#metas),*],
                     id: #id_name,
+                    table: #table_name,
                     label: #label_name,
                     list: #p::vec![#(#list),*],
                     search: #p::vec![#(#search),*],

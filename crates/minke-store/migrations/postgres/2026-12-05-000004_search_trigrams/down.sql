@@ -1,0 +1,3 @@
+DROP INDEX IF EXISTS minke_hosts_comment_trgm;
+DROP INDEX IF EXISTS minke_hosts_hostname_trgm;
+DROP INDEX IF EXISTS minke_hosts_name_trgm;
