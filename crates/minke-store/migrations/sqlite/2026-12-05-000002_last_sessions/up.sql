@@ -7,7 +7,7 @@ CREATE TABLE minke_last_sessions (
     session_id BIGINT NOT NULL,
     status TEXT,
     PRIMARY KEY (model, object_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX minke_last_sessions_status ON minke_last_sessions (model, status, object_id);
 
 INSERT INTO minke_last_sessions (model, object_id, session_id, status)

@@ -4,7 +4,3 @@ CREATE INDEX minke_hosts_hostname ON minke_hosts (hostname, id);
 CREATE INDEX minke_hosts_port ON minke_hosts (port, id);
 CREATE INDEX minke_hosts_username ON minke_hosts (username, id);
 CREATE INDEX minke_hosts_disabled ON minke_hosts (disabled, id);
--- A run's sessions counted by state and status from the index alone (the runs list
--- counts those of every run it shows); it replaces the index on run_id.
-CREATE INDEX minke_sessions_run_outcome ON minke_sessions (run_id, state, status);
-DROP INDEX minke_sessions_run;
