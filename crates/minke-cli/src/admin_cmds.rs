@@ -562,6 +562,13 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
         ..defaults
     };
     let base = config.normalized_base().map_err(usage)?;
+    for (model, columns) in engine.unindexed_list_columns().await? {
+        tracing::warn!(
+            model = %model,
+            columns = %columns.join(", "),
+            "listed columns start no index: a changelist sorted by one of them sorts every row"
+        );
+    }
     if config.submit {
         crate::worker_cmd::needs_postgres(&engine, "serve --submit")?;
     }

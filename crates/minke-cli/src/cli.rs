@@ -645,6 +645,12 @@ async fn command(
                 "database {} is up to date",
                 engine.store().url().redacted()
             ))?;
+            for (model, columns) in engine.unindexed_list_columns().await? {
+                eprintln!(
+                    "warning: model `{model}` lists columns that start no index: {}. A changelist sorted by one of them sorts every row; an index like `(column, id)` reads a page instead",
+                    columns.join(", ")
+                );
+            }
             Ok(exit::SUCCESS)
         }
         Command::Clear { older_than } => {

@@ -155,6 +155,44 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
+    /// The columns each model lists (and so a changelist sorts by) that start no
+    /// index of its table, by model: ordering a big table by one of them sorts every
+    /// row. Columns are taken to be named as their fields; the id and secret fields
+    /// are left out. `serve` and `migrate` warn about them.
+    pub async fn unindexed_list_columns(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let wanted: Vec<(String, &'static str, Vec<&'static str>)> = self
+            .models()
+            .iter()
+            .map(|m| {
+                let listed = if m.meta.list.is_empty() {
+                    vec![m.meta.label]
+                } else {
+                    m.meta.list.clone()
+                };
+                let columns = listed
+                    .into_iter()
+                    .filter(|f| *f != m.meta.id)
+                    .filter(|f| m.meta.field(f).is_some_and(|f| f.type_name != "secret"))
+                    .collect();
+                (m.meta.name.to_owned(), m.meta.table, columns)
+            })
+            .collect();
+        Ok(self
+            .inner
+            .store
+            .blocking(move |c| {
+                let mut out = Vec::new();
+                for (model, table, columns) in &wanted {
+                    let missing = minke_store::unindexed_columns(c, table, columns)?;
+                    if !missing.is_empty() {
+                        out.push((model.clone(), missing));
+                    }
+                }
+                Ok(out)
+            })
+            .await?)
+    }
+
     /// Closes the runs whose process died, as `interrupted` (see
     /// [`minke_store::close_interrupted_runs`]); every run start does it too. Returns
     /// their ids. On a database opened read-only it records nothing (reads show such

@@ -54,6 +54,64 @@ pub fn estimated_rows(conn: &mut Conn, table: &str, at_least: i64) -> Result<Opt
     Ok(found.and_then(|e| e.n).filter(|&n| n >= at_least))
 }
 
+/// Of `columns` of `table`, those that start no index: a list ordered by one of them
+/// sorts every matching row instead of reading a page from an index. An unknown table
+/// has none.
+pub fn unindexed_columns(conn: &mut Conn, table: &str, columns: &[&str]) -> Result<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct First {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let context = || format!("reading the indexes of `{table}`");
+    let leading: Vec<String> = match conn {
+        Conn::Pg(pg) => diesel::sql_query(
+            // B-tree indexes only: a trigram index serves searches, not orders.
+            "SELECT a.attname::text AS name FROM pg_index i \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+             JOIN pg_class ic ON ic.oid = i.indexrelid \
+             JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree' \
+             WHERE i.indrelid = to_regclass($1)",
+        )
+        .bind::<diesel::sql_types::Text, _>(table)
+        .load::<First>(pg)
+        .map_err(Error::query(context()))?
+        .into_iter()
+        .map(|f| f.name)
+        .collect(),
+        Conn::Sqlite(lite) => {
+            // The integer primary key is the table's own order; the other indexes
+            // are listed by name, each with its first column.
+            let mut out: Vec<String> = diesel::sql_query(
+                "SELECT name FROM pragma_table_info(?) WHERE pk = 1 AND lower(type) LIKE '%int%'",
+            )
+            .bind::<diesel::sql_types::Text, _>(table)
+            .load::<First>(lite)
+            .map_err(Error::query(context()))?
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+            out.extend(
+                diesel::sql_query(
+                    "SELECT ii.name AS name FROM pragma_index_list(?1) il \
+                     JOIN pragma_index_info(il.name) ii ON ii.seqno = 0",
+                )
+                .bind::<diesel::sql_types::Text, _>(table)
+                .load::<First>(lite)
+                .map_err(Error::query(context()))?
+                .into_iter()
+                .map(|f| f.name),
+            );
+            out
+        }
+    };
+    Ok(columns
+        .iter()
+        .filter(|c| !leading.iter().any(|l| l == *c))
+        .map(|c| (*c).to_owned())
+        .collect())
+}
+
 fn reversed<T>(mut rows: Vec<T>) -> Vec<T> {
     rows.reverse();
     rows

@@ -1014,6 +1014,25 @@ async fn estimates(store: &Store) {
         })
         .await
         .unwrap();
+    // Which listed columns start no (b-tree) index.
+    let unindexed = store
+        .blocking(|c| {
+            let ddl = "CREATE TABLE listed (id BIGINT PRIMARY KEY, a TEXT, b TEXT, c TEXT); \
+                       CREATE INDEX listed_b ON listed (b, id); CREATE INDEX listed_ca ON listed (c, a)";
+            match c {
+                Conn::Pg(pg) => diesel::connection::SimpleConnection::batch_execute(pg, ddl),
+                Conn::Sqlite(lite) => diesel::connection::SimpleConnection::batch_execute(lite, ddl),
+            }
+            .unwrap();
+            Ok((
+                minke_store::unindexed_columns(c, "listed", &["id", "a", "b", "c"])?,
+                minke_store::unindexed_columns(c, "minke_hosts", &["name", "hostname", "port", "comment"])?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(unindexed.0, ["a"], "a only ends an index");
+    assert_eq!(unindexed.1, ["comment"], "a trigram index orders nothing");
     assert_eq!(small, None, "below the threshold");
     assert_eq!(unknown, None);
     if pg {
