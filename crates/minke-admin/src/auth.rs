@@ -456,8 +456,11 @@ pub(crate) async fn require_login(
             Err(e) => return e.into_response(),
         };
     }
-    req.extensions_mut().insert(auth);
-    next.run(req).await
+    req.extensions_mut().insert(auth.clone());
+    let mut res = next.run(req).await;
+    // An error page shows the navigation of who is logged in.
+    res.extensions_mut().insert(auth);
+    res
 }
 
 #[cfg(test)]

@@ -294,6 +294,7 @@ async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
     let res = next.run(req).await;
+    let auth = res.extensions().get::<auth::Auth>().cloned();
     let problem = match res.extensions().get::<Problem>().cloned() {
         Some(p) => p,
         None => match bare_problem(res).await {
@@ -332,7 +333,7 @@ async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -
         html::esc(st.base())
     );
     let title = problem.status.canonical_reason().unwrap_or("Error");
-    let mut out = html::respond(problem.status, html::page(&st, None, title, &body));
+    let mut out = html::respond(problem.status, html::page(&st, auth.as_ref(), title, &body));
     error::set_retry_after(&mut out, problem.retry_after);
     out
 }

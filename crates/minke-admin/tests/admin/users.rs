@@ -55,6 +55,8 @@ async fn users_and_audit_are_for_superusers_only() {
         let r = env.send(viewer.get(path)).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.text());
         assert!(r.text().contains("only superusers"), "{path}");
+        // The error page keeps the navigation of who is logged in (a way out).
+        assert!(r.text().contains(r#"id="logout""#) && !r.text().contains(r#"id="nav-users""#));
     }
     for (path, form) in [
         (
