@@ -442,7 +442,11 @@ pub(crate) async fn require_login(
     next: Next,
 ) -> Response {
     let api = st.is_api(req.uri().path());
-    let addr = crate::pages::login::client_of(&st, req.extensions(), req.headers());
+    let addr = crate::login_limits::client_of(
+        req.extensions(),
+        req.headers(),
+        &st.config().trusted_proxies,
+    );
     let auth = match st.authenticate(req.headers(), api, addr).await {
         Ok(Some(a)) => a,
         Ok(None) => return Error::Unauthorized.into_response(),

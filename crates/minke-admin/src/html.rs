@@ -4,9 +4,6 @@
 
 use std::fmt::Write as _;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-
 use crate::auth::Auth;
 use crate::state::AppState;
 
@@ -26,15 +23,7 @@ pub(crate) fn esc(s: &str) -> String {
     out
 }
 
-/// An HTML answer with a status.
-pub(crate) fn respond(status: StatusCode, body: String) -> Response {
-    let mut res = (status, body).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    res
-}
+pub(crate) use crate::layout::respond;
 
 /// A full page: head, navigation (when logged in), title and body (HTML built
 /// before, escaped by its builder).

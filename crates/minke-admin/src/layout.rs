@@ -2,8 +2,8 @@
 //! escapes everything it is given, and the answer that renders a page.
 
 use askama::Template;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use crate::auth::Auth;
 use crate::state::AppState;
@@ -64,5 +64,15 @@ pub(crate) fn render(status: StatusCode, page: &impl Template) -> Result<Respons
     let body = page
         .render()
         .map_err(|e| Error::Internal(format!("rendering a page: {e}")))?;
-    Ok(crate::html::respond(status, body))
+    Ok(respond(status, body))
+}
+
+/// An HTML answer with a status.
+pub(crate) fn respond(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res
 }

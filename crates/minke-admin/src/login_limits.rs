@@ -173,6 +173,20 @@ fn forwarded_entry(text: &str) -> Option<IpAddr> {
         .map(|ip: IpAddr| ip.to_canonical())
 }
 
+/// The client's address of a request: its connection's peer (axum's connect info)
+/// or what a `trusted` proxy says; [`UNKNOWN_CLIENT`] when the router is served
+/// without connect info.
+pub(crate) fn client_of(
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+    trusted: &[IpAddr],
+) -> IpAddr {
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    client_addr(peer, headers, trusted).unwrap_or(UNKNOWN_CLIENT)
+}
+
 /// The client's address: the connection's peer, or, when the peer is one of the
 /// `trusted` proxies, the last address in `X-Forwarded-For` that is not a trusted
 /// proxy (the proxies append, so entries left of an untrusted one may be forged).

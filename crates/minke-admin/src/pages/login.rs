@@ -1,10 +1,10 @@
 //! Logging in and out.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use minke_core::AuditAction;
@@ -14,7 +14,7 @@ use crate::auth::{self, Auth, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::set_retry_after;
 use crate::forms::{Form, QueryPairs};
 use crate::html::{self, esc};
-use crate::login_limits::{UNKNOWN_CLIENT, client_addr};
+use crate::login_limits::client_of;
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -75,16 +75,12 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self> {
-        Ok(Client(client_of(st, &parts.extensions, &parts.headers)))
+        Ok(Client(client_of(
+            &parts.extensions,
+            &parts.headers,
+            &st.config().trusted_proxies,
+        )))
     }
-}
-
-/// The client's address of a request (see [`Client`]).
-pub(crate) fn client_of(st: &AppState, extensions: &Extensions, headers: &HeaderMap) -> IpAddr {
-    let peer = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    client_addr(peer, headers, &st.config().trusted_proxies).unwrap_or(UNKNOWN_CLIENT)
 }
 
 /// Someone at the login form.
