@@ -208,16 +208,21 @@ pub(crate) async fn users(engine: &Engine, cmd: UsersCommand, by: &str) -> Resul
 /// returns it.
 async fn create_token(
     engine: &Engine,
+    by: &Actor,
     user: &str,
     label: &str,
     until: Option<i64>,
 ) -> Result<String, CliError> {
     let token = minke_admin::generate_token().map_err(|e| CliError::Internal(e.to_string()))?;
     let hash = minke_admin::hash_token(&token);
-    let (u, l) = (user.to_owned(), label.to_owned());
+    let (u, l, by) = (user.to_owned(), label.to_owned(), by.clone());
     engine
         .store()
-        .write(move |c| minke_store::create_api_token_until(c, &u, &l, &hash, until))
+        .write(move |c| {
+            let id = minke_store::create_api_token_until(c, &u, &l, &hash, until)?;
+            let (target, detail) = (format!("user {u}"), format!("token {id} `{l}`"));
+            minke_store::record_audit(c, &by, AuditAction::TokenCreated, &target, &detail)
+        })
         .await?;
     Ok(token)
 }
@@ -388,15 +393,7 @@ async fn users_with(
                 minke_store::now_micros()
                     .saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
             });
-            let token = create_token(engine, &user, &label, until).await?;
-            crate::cli::audit(
-                engine,
-                by,
-                AuditAction::TokenCreated,
-                format!("user {user}"),
-                format!("`{label}`"),
-            )
-            .await?;
+            let token = create_token(engine, &actor, &user, &label, until).await?;
             eprintln!(
                 "API token for {user} (shown only now; send it as `Authorization: Bearer TOKEN`):"
             );
@@ -741,7 +738,9 @@ mod tests {
         ));
         let passwd = UsersCommand::Passwd { name: "bob".into() };
         assert!(users_with(&engine, passwd, short, "tester").await.is_err());
-        let token = create_token(&engine, "bob", "ci", None).await.unwrap();
+        let token = create_token(&engine, &Actor::cli("tester"), "bob", "ci", None)
+            .await
+            .unwrap();
         let hash = minke_admin::hash_token(&token);
         let found = engine
             .store()
@@ -749,7 +748,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found.unwrap().username, "bob");
-        assert!(create_token(&engine, "ghost", "x", None).await.is_err());
+        assert!(
+            create_token(&engine, &Actor::cli("tester"), "ghost", "x", None)
+                .await
+                .is_err()
+        );
         users_with(&engine, UsersCommand::List { json: true }, good, "tester")
             .await
             .unwrap();

@@ -236,21 +236,12 @@ pub(crate) async fn audit(
         "DETAIL".into(),
     ]];
     for e in entries {
-        let via = match &e.address {
-            Some(a) => format!("{} {a}", e.via),
-            None => e.via.to_string(),
-        };
-        let what = if e.count > 1 {
-            format!("{} ×{}", e.action.label(), e.count)
-        } else {
-            e.action.label().to_owned()
-        };
         rows.push(vec![
             e.id.to_string(),
             time(e.at),
             shown.text(&e.actor).into_owned(),
-            shown.text(&via).into_owned(),
-            what,
+            shown.text(&e.door()).into_owned(),
+            e.what(),
             shown.text(&e.target).into_owned(),
             shown.text(&e.detail).into_owned(),
         ]);

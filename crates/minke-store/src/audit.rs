@@ -1,7 +1,8 @@
 //! The audit log: who did what, when, through which door and from which address.
 //!
 //! Entries are written by the doors (the admin, the API, the command line), which
-//! know who acts; runs started are written with the run itself. Failed logins are
+//! know who acts: in the transaction of the change they record where there is one,
+//! just after it for logins and runs started or stopped. Failed logins are
 //! aggregated: one entry per user name, address and minute, with a count, so a
 //! flood of them cannot grow the log without bound. Every text is capped and its
 //! control characters are escaped before it is stored.
@@ -68,6 +69,26 @@ pub struct AuditRecord {
     pub count: i32,
 }
 
+impl AuditRecord {
+    /// Through which door and from where, in a few words: `web 127.0.0.1`, `cli`.
+    pub fn door(&self) -> String {
+        match &self.address {
+            Some(a) => format!("{} {a}", self.via),
+            None => self.via.to_string(),
+        }
+    }
+
+    /// What happened, for people, with how often when more than once: `failed login
+    /// ×50`.
+    pub fn what(&self) -> String {
+        if self.count > 1 {
+            format!("{} ×{}", self.action.label(), self.count)
+        } else {
+            self.action.label().to_owned()
+        }
+    }
+}
+
 /// `text` with its control characters escaped, cut to `max` characters (an ellipsis
 /// says that it was).
 pub fn clean_text(text: &str, max: usize) -> String {
@@ -112,7 +133,7 @@ pub fn record_audit(
         ))))
 }
 
-/// Counts a failed login of `username` from the actor's address at `at` (µs): the
+/// Counts a failed login of the actor's name from its address at `at` (µs): the
 /// first of a minute writes an entry, the others of that minute raise its count.
 pub fn record_failed_login(conn: &mut Conn, actor: &Actor, at: i64) -> Result<()> {
     let minute = at - at.rem_euclid(60_000_000);

@@ -112,9 +112,38 @@ pub fn unindexed_columns(conn: &mut Conn, table: &str, columns: &[&str]) -> Resu
         .collect())
 }
 
-fn reversed<T>(mut rows: Vec<T>) -> Vec<T> {
-    rows.reverse();
-    rows
+/// How a page of a list newest first is read: from the start, or past the middle
+/// from the end the other way round ([`from_the_end`]).
+#[derive(Clone, Copy)]
+struct Page {
+    from_the_end: bool,
+    offset: i64,
+    limit: i64,
+}
+
+impl Page {
+    fn of(total: i64, offset: i64, limit: i64) -> Page {
+        match from_the_end(total, offset, limit) {
+            Some((offset, limit)) => Page {
+                from_the_end: true,
+                offset,
+                limit,
+            },
+            None => Page {
+                from_the_end: false,
+                offset,
+                limit,
+            },
+        }
+    }
+
+    /// The rows read, in the list's order.
+    fn in_order<T>(self, mut rows: Vec<T>) -> Vec<T> {
+        if self.from_the_end {
+            rows.reverse();
+        }
+        rows
+    }
 }
 
 /// Filters of the runs list ([`find_runs`]); each one set narrows it.
@@ -259,22 +288,20 @@ pub fn find_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord>, i64)
             .count()
             .get_result(c)
             .map_err(Error::query("counting runs"))?;
-        let rows = match from_the_end(total, f.offset, f.limit) {
-            None => run_filtered!(f, B)
-                .order(run::id.desc())
-                .limit(f.limit)
-                .offset(f.offset)
-                .select(RunRecord::as_select())
-                .load(c),
-            Some((offset, limit)) => run_filtered!(f, B)
-                .order(run::id.asc())
-                .limit(limit)
-                .offset(offset)
-                .select(RunRecord::as_select())
-                .load(c)
-                .map(reversed),
-        }
-        .map_err(Error::query("listing runs"))?;
+        let page = Page::of(total, f.offset, f.limit);
+        let q = run_filtered!(f, B);
+        let q = if page.from_the_end {
+            q.order(run::id.asc())
+        } else {
+            q.order(run::id.desc())
+        };
+        let rows = q
+            .limit(page.limit)
+            .offset(page.offset)
+            .select(RunRecord::as_select())
+            .load(c)
+            .map(|rows| page.in_order(rows))
+            .map_err(Error::query("listing runs"))?;
         Ok::<_, Error>((rows, total))
     })?;
     // As `list_runs` shows them on a read-only database.
@@ -377,22 +404,20 @@ pub fn find_sessions(
             .count()
             .get_result(c)
             .map_err(Error::query("counting sessions"))?;
-        let rows = match from_the_end(total, f.offset, f.limit) {
-            None => session_filtered!(f, B)
-                .order(ses::id.desc())
-                .limit(f.limit)
-                .offset(f.offset)
-                .select((SessionRecord::as_select(), run::username))
-                .load(c),
-            Some((offset, limit)) => session_filtered!(f, B)
-                .order(ses::id.asc())
-                .limit(limit)
-                .offset(offset)
-                .select((SessionRecord::as_select(), run::username))
-                .load(c)
-                .map(reversed),
-        }
-        .map_err(Error::query("listing sessions"))?;
+        let page = Page::of(total, f.offset, f.limit);
+        let q = session_filtered!(f, B);
+        let q = if page.from_the_end {
+            q.order(ses::id.asc())
+        } else {
+            q.order(ses::id.desc())
+        };
+        let rows = q
+            .limit(page.limit)
+            .offset(page.offset)
+            .select((SessionRecord::as_select(), run::username))
+            .load(c)
+            .map(|rows| page.in_order(rows))
+            .map_err(Error::query("listing sessions"))?;
         Ok((rows, total))
     })
 }

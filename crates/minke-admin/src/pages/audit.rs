@@ -35,17 +35,10 @@ impl From<AuditRecord> for Entry {
         Entry {
             id: e.id,
             at: time(e.at),
-            via: match &e.address {
-                Some(a) => format!("{} {a}", e.via),
-                None => e.via.to_string(),
-            },
-            actor: e.actor,
+            via: e.door(),
+            what: e.what(),
             action: e.action.as_str(),
-            what: if e.count > 1 {
-                format!("{} ×{}", e.action.label(), e.count)
-            } else {
-                e.action.label().to_owned()
-            },
+            actor: e.actor,
             target: e.target,
             detail: e.detail,
         }
@@ -104,10 +97,9 @@ pub(crate) async fn audit(
     p.only(&["by", "action", "target", "from", "before", "after"], &[])?;
     let filter = filter_of(&p)?;
     let (before, after) = (filter.before, filter.after);
-    let f = filter.clone();
     let mut rows = st
         .store()
-        .blocking(move |c| minke_store::find_audit(c, &f))
+        .blocking(move |c| minke_store::find_audit(c, &filter))
         .await?;
     // One more than a page was asked for, in the direction of travel: whether it
     // came says whether there is more that way.

@@ -14,7 +14,7 @@ use minke_store::{Condition, Op, Order, Query, SessionRecord};
 use crate::auth::Auth;
 use crate::forms::{Form, Pairs, QueryPairs, encode, segment};
 use crate::html::{self, csrf_field, esc, hidden, options, state_badge, status_badge, time};
-use crate::pages::{Window, page_of, pagination};
+use crate::pages::{Window, page_of, pagination, total_beside};
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -295,10 +295,6 @@ fn filter_form(
     out
 }
 
-/// Tables with more rows than this (by PostgreSQL's estimate) show their total as
-/// an estimate beside a filtered count, instead of counting it.
-pub(crate) const ESTIMATE_FROM: i64 = 100_000;
-
 /// `GET /models/{model}`: the changelist.
 pub(crate) async fn changelist(
     State(st): State<AppState>,
@@ -383,16 +379,9 @@ pub(crate) async fn changelist(
         st.store()
             .blocking(move |c| {
                 let matching = entry.count(c, &query)?;
-                // Counted once when nothing narrows the list; a big table's total
-                // beside a filtered count comes from PostgreSQL's statistics.
-                let all = if query == Query::all() {
-                    matching.to_string()
-                } else {
-                    match minke_store::estimated_rows(c, entry.meta.table, ESTIMATE_FROM)? {
-                        Some(n) => format!("about {n}"),
-                        None => entry.count(c, &Query::all())?.to_string(),
-                    }
-                };
+                let all = total_beside(c, &query, matching, entry.meta.table, |c| {
+                    entry.count(c, &Query::all())
+                })?;
                 let offset = (page - 1) * size;
                 let window = Window {
                     order,

@@ -15,8 +15,7 @@ use crate::auth::Auth;
 use crate::forms::{Form, Pairs, QueryPairs, encode};
 use crate::html::{self, csrf_field, esc, options};
 use crate::layout::{Layout, render};
-use crate::pages::changelist::ESTIMATE_FROM;
-use crate::pages::{Pager, Window, back};
+use crate::pages::{Pager, Window, back, total_beside};
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -82,14 +81,9 @@ pub(crate) async fn hosts(
                 minke_store::narrow_to_group(c, HostRecord::NAME, &mut query, g)?;
             }
             let matching = HostRecord::count(c, &query)?;
-            let total = if query == Query::all() {
-                matching.to_string()
-            } else {
-                match minke_store::estimated_rows(c, "minke_hosts", ESTIMATE_FROM)? {
-                    Some(n) => format!("about {n}"),
-                    None => HostRecord::count(c, &Query::all())?.to_string(),
-                }
-            };
+            let total = total_beside(c, &query, matching, HostRecord::meta().table, |c| {
+                HostRecord::count(c, &Query::all())
+            })?;
             let window = Window {
                 order: Some(Order::parse("name")),
                 id_field: "id",

@@ -79,6 +79,31 @@ pub(crate) fn pagination(path: &str, pairs: &[(String, String)], page: i64, page
     .unwrap_or_default()
 }
 
+/// Tables with more rows than this (by PostgreSQL's estimate) show their total as
+/// an estimate beside a filtered count, instead of counting it.
+const ESTIMATE_FROM: i64 = 100_000;
+
+/// A list's total beside the `matching` count of `query` on `table`: that count when
+/// the query narrows nothing, `about N` from PostgreSQL's statistics for a big table,
+/// else counted by `count_all`.
+pub(crate) fn total_beside(
+    c: &mut minke_store::Conn,
+    query: &minke_store::Query,
+    matching: i64,
+    table: &str,
+    count_all: impl FnOnce(&mut minke_store::Conn) -> minke_store::Result<i64>,
+) -> minke_store::Result<String> {
+    if *query == minke_store::Query::all() {
+        return Ok(matching.to_string());
+    }
+    Ok(
+        match minke_store::estimated_rows(c, table, ESTIMATE_FROM)? {
+            Some(n) => format!("about {n}"),
+            None => count_all(c)?.to_string(),
+        },
+    )
+}
+
 /// One page of a list, ordered by the database: `size` rows from `offset`, of
 /// `matching` in all.
 pub(crate) struct Window<'a> {

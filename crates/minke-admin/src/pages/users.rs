@@ -424,7 +424,15 @@ pub(crate) async fn permissions(
     let superuser = f.get("superuser") == Some("1");
     let wanted: BTreeSet<String> = f.all("perm").map(str::to_owned).collect();
     let known = st.engine().known_permissions();
-    let (user, held, _) = load(&st, id).await?;
+    let (user, held) = st
+        .store()
+        .blocking(move |c| {
+            Ok((
+                minke_store::get_user(c, id)?,
+                minke_store::user_permissions(c, id)?,
+            ))
+        })
+        .await?;
     if let Some(p) = wanted
         .iter()
         .find(|p| !known.contains(*p) && !held.contains(p))
@@ -441,12 +449,12 @@ pub(crate) async fn permissions(
         let target = format!("user {name}");
         if user.is_superuser != superuser {
             minke_store::set_superuser(c, name, superuser)?;
-            let (action, detail) = if superuser {
-                (AuditAction::PermissionGranted, "superuser")
+            let action = if superuser {
+                AuditAction::PermissionGranted
             } else {
-                (AuditAction::PermissionRevoked, "superuser")
+                AuditAction::PermissionRevoked
             };
-            minke_store::record_audit(c, actor, action, &target, detail)?;
+            minke_store::record_audit(c, actor, action, &target, "superuser")?;
         }
         let held: BTreeSet<String> = minke_store::user_permissions(c, user.id)?
             .into_iter()
@@ -515,12 +523,12 @@ pub(crate) async fn active(
     let what = if active { "enabled" } else { "disabled" };
     change(&st, &auth, id, what, move |c, user, actor| {
         minke_store::set_active(c, &user.username, active)?;
-        let (action, target) = if active {
-            (AuditAction::UserEnabled, format!("user {}", user.username))
+        let action = if active {
+            AuditAction::UserEnabled
         } else {
-            (AuditAction::UserDisabled, format!("user {}", user.username))
+            AuditAction::UserDisabled
         };
-        minke_store::record_audit(c, actor, action, &target, "")
+        minke_store::record_audit(c, actor, action, &format!("user {}", user.username), "")
     })
     .await
 }
