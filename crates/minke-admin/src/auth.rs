@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use minke_core::SessionMeta;
+use minke_runtime::ModelAction;
 use minke_store::{Actor, UserRecord};
 use ring::rand::SecureRandom as _;
 
@@ -262,6 +263,16 @@ impl Auth {
                 "you need the permission `view_{model}` for this"
             )))
         }
+    }
+
+    /// True when the user may do `action` on objects of `model`.
+    pub(crate) fn may(&self, action: ModelAction, model: &str) -> bool {
+        self.can(&action.on(model))
+    }
+
+    /// Fails with 403 unless the user may do `action` on objects of `model`.
+    pub(crate) fn need_to(&self, action: ModelAction, model: &str) -> Result<()> {
+        self.need(&action.on(model))
     }
 
     /// Fails with 403 unless the user holds `permission`.

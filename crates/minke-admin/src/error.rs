@@ -76,8 +76,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn store_status(e: &minke_store::Error) -> StatusCode {
     match e {
-        minke_store::Error::BadQuery(_) => StatusCode::BAD_REQUEST,
+        minke_store::Error::BadQuery(_) | minke_store::Error::Invalid { .. } => {
+            StatusCode::BAD_REQUEST
+        }
         minke_store::Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        minke_store::Error::NotWritable { .. } => StatusCode::METHOD_NOT_ALLOWED,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -103,6 +106,7 @@ impl Error {
                 | R::Rerun(_)
                 | R::EmptySelection { .. },
             ) => StatusCode::BAD_REQUEST,
+            Error::Runtime(R::Protected(_)) => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,6 +122,19 @@ impl Error {
 }
 
 impl Error {
+    /// Details the JSON API gives beside the message.
+    fn details(&self) -> Option<serde_json::Value> {
+        use minke_runtime::Error as R;
+        match self {
+            Error::Store(minke_store::Error::Invalid { problems, .. })
+            | Error::Runtime(R::Store(minke_store::Error::Invalid { problems, .. })) => {
+                Some(serde_json::json!({ "problems": problems }))
+            }
+            Error::Runtime(R::Protected(d)) => Some(serde_json::json!({ "deletion": d })),
+            _ => None,
+        }
+    }
+
     /// The seconds a client should wait before it tries again, for errors that
     /// say so (`Retry-After`).
     pub fn retry_after_secs(&self) -> Option<u64> {
@@ -145,6 +162,9 @@ pub(crate) struct Problem {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
     pub(crate) retry_after: Option<u64>,
+    /// What the JSON API adds to the error: each field's problem, or the objects
+    /// that keep one from being deleted.
+    pub(crate) details: Option<serde_json::Value>,
 }
 
 impl IntoResponse for Error {
@@ -162,6 +182,7 @@ impl IntoResponse for Error {
             status,
             message: self.public_message(),
             retry_after,
+            details: self.details(),
         });
         res
     }

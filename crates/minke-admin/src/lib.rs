@@ -106,7 +106,20 @@ fn build(st: AppState) -> Router {
         .route(&p("/logout"), post(pages::login::logout))
         .route(&p("/models/{model}"), get(pages::changelist::changelist))
         .route(&p("/models/{model}/run"), post(pages::changelist::run))
-        .route(&p("/models/{model}/{id}"), get(pages::changelist::object))
+        .route(
+            &p("/models/{model}/add"),
+            get(pages::objects::add_form).post(pages::objects::add),
+        )
+        .route(&p("/models/{model}/choices"), get(pages::objects::choices))
+        .route(&p("/models/{model}/{id}"), get(pages::objects::object))
+        .route(
+            &p("/models/{model}/{id}/change"),
+            get(pages::objects::change_form).post(pages::objects::change),
+        )
+        .route(
+            &p("/models/{model}/{id}/delete"),
+            get(pages::objects::delete_form).post(pages::objects::delete),
+        )
         .route(&p("/runs"), get(pages::history::runs))
         .route(&p("/runs/{id}"), get(pages::history::run))
         .route(&p("/runs/{id}/events"), get(pages::history::run_events))
@@ -165,7 +178,20 @@ fn build(st: AppState) -> Router {
         .route(&p("/audit"), get(pages::audit::audit))
         .route(&p("/api/me"), get(api::me))
         .route(&p("/api/models"), get(api::models))
-        .route(&p("/api/models/{model}/objects"), get(api::objects))
+        .route(
+            &p("/api/models/{model}/objects"),
+            get(api::objects).post(api::add_object),
+        )
+        .route(
+            &p("/api/models/{model}/objects/{id}"),
+            get(api::object)
+                .patch(api::change_object)
+                .delete(api::delete_object),
+        )
+        .route(
+            &p("/api/models/{model}/objects/{id}/deletion"),
+            get(api::deletion),
+        )
         .route(&p("/api/sessions"), get(api::sessions))
         .route(&p("/api/runs"), get(api::runs).post(api::start))
         .route(&p("/api/runs/{id}"), get(api::run))
@@ -282,6 +308,7 @@ async fn bare_problem(res: Response) -> std::result::Result<Problem, Response> {
         status,
         message,
         retry_after: None,
+        details: None,
     })
 }
 
@@ -303,13 +330,14 @@ async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -
         },
     };
     if api {
-        let mut out = (
-            problem.status,
-            axum::Json(
-                serde_json::json!({"error": problem.message, "status": problem.status.as_u16()}),
-            ),
-        )
-            .into_response();
+        let mut body =
+            serde_json::json!({"error": problem.message, "status": problem.status.as_u16()});
+        if let (Some(o), Some(serde_json::Value::Object(more))) =
+            (body.as_object_mut(), problem.details)
+        {
+            o.extend(more);
+        }
+        let mut out = (problem.status, axum::Json(body)).into_response();
         if problem.status == StatusCode::UNAUTHORIZED {
             out.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -333,3 +333,79 @@
   }
   connect();
 })();
+
+// --- relation autocomplete ------------------------------------------------------
+// A relation field is a number input (the id, enough without JavaScript) with a
+// search box beside it: typing asks the server for matching objects a page at a
+// time, picking one fills in its id and shows its label.
+(function () {
+  'use strict';
+  var DELAY_MS = 200;
+
+  function show(box, results, data, onPick, onMore) {
+    results.textContent = '';
+    data.results.forEach(function (c) {
+      var b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'relation-choice';
+      b.setAttribute('role', 'option');
+      b.setAttribute('data-id', String(c.id));
+      b.textContent = c.label + ' (' + c.id + ')';
+      b.addEventListener('click', function () { onPick(c); });
+      results.appendChild(b);
+    });
+    if (data.results.length === 0) {
+      var none = document.createElement('span');
+      none.className = 'relation-none';
+      none.textContent = 'nothing matches';
+      results.appendChild(none);
+    }
+    if (data.more) {
+      var more = document.createElement('button');
+      more.type = 'button';
+      more.className = 'relation-more';
+      more.textContent = 'more…';
+      more.addEventListener('click', onMore);
+      results.appendChild(more);
+    }
+  }
+
+  Array.prototype.slice.call(document.querySelectorAll('input.relation-search')).forEach(function (box) {
+    var target = document.getElementById(box.getAttribute('data-target'));
+    var name = target ? target.name : '';
+    var label = document.getElementById('label-' + name);
+    var results = document.getElementById('results-' + name);
+    if (!target || !results) { return; }
+    var timer = null;
+    var page = 1;
+    var asked = 0;
+
+    function ask() {
+      var n = ++asked;
+      var url = box.getAttribute('data-choices') + '?q=' + encodeURIComponent(box.value) + '&page=' + page;
+      fetch(url, { credentials: 'same-origin', headers: { 'Accept': 'application/json' } })
+        .then(function (r) {
+          if (!r.ok) { throw new Error('the server answered ' + r.status); }
+          return r.json();
+        })
+        .then(function (data) {
+          if (n !== asked) { return; }
+          show(box, results, data, function (c) {
+            target.value = String(c.id);
+            if (label) { label.textContent = c.label; }
+            results.textContent = '';
+            box.value = '';
+          }, function () { page += 1; ask(); });
+        })
+        .catch(function (e) { results.textContent = 'search failed: ' + e.message; });
+    }
+
+    box.addEventListener('input', function () {
+      clearTimeout(timer);
+      page = 1;
+      timer = setTimeout(ask, DELAY_MS);
+    });
+    box.addEventListener('focus', function () { if (!results.hasChildNodes()) { page = 1; ask(); } });
+    target.addEventListener('input', function () { if (label) { label.textContent = ''; } });
+  });
+})();

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::{Result, Value};
 
 /// What the admin and the CLI know about one field of a model.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct FieldMeta {
     /// The field's name.
     pub name: &'static str,
@@ -17,10 +17,31 @@ pub struct FieldMeta {
     pub is_text: bool,
     /// True for `Option` fields.
     pub optional: bool,
+    /// The only values forms and the API accept (`#[minke(choices("web", "db"))]`);
+    /// empty when any value of the type is fine.
+    pub choices: Vec<&'static str>,
+    /// Shown, never written by forms or the API (`#[minke(read_only)]`); sessions
+    /// may still set it.
+    pub read_only: bool,
+    /// What the field's value is the id of: the host or the parent model the model
+    /// reaches its host through.
+    pub references: Option<References>,
+    /// The first line of the field's doc comment, shown as help beside form fields.
+    pub help: &'static str,
+}
+
+/// What a field holding an id points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum References {
+    /// A host of the app's host model (`#[minke(host = host_id)]`).
+    Host,
+    /// An object of the named model (`#[minke(host(via = server_id, model = Server))]`).
+    Model(&'static str),
 }
 
 /// What the admin and the CLI know about a model: produced by `#[derive(MinkeModel)]`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct ModelMeta {
     /// The model's name (snake_case type name unless set), used on the command line.
     pub name: &'static str,
@@ -40,6 +61,12 @@ pub struct ModelMeta {
     pub search: Vec<&'static str>,
     /// The fields `--filter` accepts.
     pub filter: Vec<&'static str>,
+    /// True when objects may be added, changed and deleted through the admin and
+    /// the API (false for `#[minke(read_only)]` models).
+    pub writable: bool,
+    /// True when the model's objects are deleted with the object they point at
+    /// (`#[minke(cascade)]`); otherwise they protect it from deletion.
+    pub cascade: bool,
 }
 
 impl ModelMeta {
@@ -48,13 +75,27 @@ impl ModelMeta {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The fields forms and the API write: all but the id and read-only ones.
+    pub fn editable(&self) -> impl Iterator<Item = &FieldMeta> {
+        self.fields
+            .iter()
+            .filter(|f| f.name != self.id && !f.read_only)
+    }
+
+    /// The field pointing at the host or parent, with what it points at.
+    pub fn parent(&self) -> Option<(&FieldMeta, References)> {
+        self.fields
+            .iter()
+            .find_map(|f| f.references.map(|r| (f, r)))
+    }
+
     /// Takes secret fields out of `search` and `filter`: a filter like
     /// `token = guess` would tell whether a guess is right. `#[derive(MinkeModel)]`
     /// calls it.
     ///
     /// ```
     /// use minke_core::{FieldMeta, ModelMeta};
-    /// let field = |name, type_name| FieldMeta { name, type_name, is_text: true, optional: false };
+    /// let field = |name, type_name| FieldMeta { name, type_name, is_text: true, ..FieldMeta::default() };
     /// let meta = ModelMeta {
     ///     name: "vault",
     ///     verbose_name: "vault".into(),
@@ -65,6 +106,7 @@ impl ModelMeta {
     ///     list: vec!["name", "token"],
     ///     search: vec!["name", "token"],
     ///     filter: vec!["name", "token"],
+    ///     ..ModelMeta::default()
     /// }
     /// .without_secrets();
     /// assert_eq!((meta.search, meta.filter), (vec!["name"], vec!["name"]));

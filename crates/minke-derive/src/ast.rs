@@ -286,6 +286,10 @@ pub(crate) struct ModelField<'a> {
     pub(crate) field: &'a Field<'a>,
     /// The diesel column (the field's name unless `column = ...`).
     pub(crate) column: Ident,
+    /// Never written by forms or the API (`read_only`).
+    pub(crate) read_only: bool,
+    /// The values forms and the API accept (`choices(...)`); empty for any.
+    pub(crate) choices: Vec<LitStr>,
 }
 
 /// How a model reaches its host, resolved.
@@ -311,6 +315,10 @@ pub(crate) struct ModelDef<'a> {
     pub(crate) search: Vec<String>,
     pub(crate) filter: Vec<String>,
     pub(crate) host: HostLink<'a>,
+    /// No adding, changing or deleting through Minke (`read_only`).
+    pub(crate) read_only: bool,
+    /// Deleted with the host or parent it points at (`cascade`).
+    pub(crate) cascade: bool,
 }
 
 impl<'a> ModelDef<'a> {
@@ -320,6 +328,16 @@ impl<'a> ModelDef<'a> {
 
     pub(crate) fn field(&self, name: &str) -> Option<&ModelField<'a>> {
         self.fields.iter().find(|f| f.field.name == name)
+    }
+
+    /// The field naming the host or parent (never skipped: `check` resolved it
+    /// among the model's fields).
+    pub(crate) fn parent_field(&self) -> &ModelField<'a> {
+        let name = match &self.host {
+            HostLink::Direct(f) | HostLink::Via { field: f, .. } => &f.name,
+        };
+        self.field(name)
+            .expect("the host link is one of the model's fields")
     }
 }
 

@@ -320,10 +320,17 @@ pub(crate) const MODEL_KEYS: Keys = &[
         "host",
         "host = host_id` or `host(via = server_id, model = Server)",
     ),
+    ("read_only", "read_only"),
+    ("cascade", "cascade"),
 ];
 
 /// The field keys of `#[derive(MinkeModel)]`.
-pub(crate) const MODEL_FIELD_KEYS: Keys = &[("skip", "skip"), ("column", "column = name")];
+pub(crate) const MODEL_FIELD_KEYS: Keys = &[
+    ("skip", "skip"),
+    ("column", "column = name"),
+    ("read_only", "read_only"),
+    ("choices", "choices(\"web\", \"db\")"),
+];
 
 /// The container keys of `#[derive(Host)]`.
 pub(crate) const HOST_KEYS: Keys = &[
@@ -376,6 +383,8 @@ pub(crate) struct ModelAttrs {
     pub(crate) search: Option<Vec<Ident>>,
     pub(crate) filter: Option<Vec<Ident>>,
     pub(crate) host: Option<HostAttr>,
+    pub(crate) read_only: bool,
+    pub(crate) cascade: bool,
 }
 
 impl ModelAttrs {
@@ -398,6 +407,8 @@ impl ModelAttrs {
                 "search" => out.search = errs.take(item.list(usage)),
                 "filter" => out.filter = errs.take(item.list(usage)),
                 "host" => out.host = errs.take(parse_host(item, usage)),
+                "read_only" => out.read_only = errs.take(item.flag(usage)).is_some(),
+                "cascade" => out.cascade = errs.take(item.flag(usage)).is_some(),
                 _ => {}
             },
         );
@@ -443,6 +454,9 @@ fn parse_host(item: &Item, usage: &'static str) -> syn::Result<HostAttr> {
 pub(crate) struct ModelFieldAttrs {
     pub(crate) skip: bool,
     pub(crate) column: Option<Ident>,
+    pub(crate) read_only: bool,
+    /// The key's span and its values.
+    pub(crate) choices: Option<(proc_macro2::TokenStream, Vec<LitStr>)>,
 }
 
 impl ModelFieldAttrs {
@@ -458,6 +472,12 @@ impl ModelFieldAttrs {
             |item, usage, errs| match item.name().as_str() {
                 "skip" => out.skip = errs.take(item.flag(usage)).is_some(),
                 "column" => out.column = errs.take(item.ident(usage)),
+                "read_only" => out.read_only = errs.take(item.flag(usage)).is_some(),
+                "choices" => {
+                    out.choices = errs
+                        .take(item.list::<LitStr>(usage))
+                        .map(|l| (item.tokens(), l));
+                }
                 _ => {}
             },
         );

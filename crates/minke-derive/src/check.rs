@@ -54,12 +54,30 @@ pub(crate) fn model<'a>(cont: &'a Container<'a>, errs: &mut Errors) -> Option<Mo
         let fa = ModelFieldAttrs::parse(f.attrs, errs);
         if fa.skip {
             skipped.push(f.name.as_str());
-        } else {
-            fields.push(ModelField {
-                field: f,
-                column: fa.column.unwrap_or_else(|| f.ident.clone()),
-            });
+            continue;
         }
+        let mut choices = Vec::new();
+        if let Some((at, values)) = fa.choices {
+            if f.kind != TypeKind::Text && f.kind != TypeKind::Other {
+                errs.spanned(
+                    &at,
+                    format!(
+                        "`choices` needs a text field, but `{}` is {}",
+                        f.name,
+                        f.kind.describe()
+                    ),
+                );
+            } else if values.is_empty() {
+                errs.spanned(&at, "`choices(...)` needs at least one value");
+            }
+            choices = values;
+        }
+        fields.push(ModelField {
+            field: f,
+            column: fa.column.unwrap_or_else(|| f.ident.clone()),
+            read_only: fa.read_only,
+            choices,
+        });
     }
     let known = field_names(fields.iter().map(|f| f.field.name.as_str()));
     let resolve = |ident: &Ident, errs: &mut Errors| -> Option<usize> {
@@ -188,6 +206,8 @@ pub(crate) fn model<'a>(cont: &'a Container<'a>, errs: &mut Errors) -> Option<Mo
         search,
         filter,
         host: host?,
+        read_only: attrs.read_only,
+        cascade: attrs.cascade,
         fields,
     })
 }

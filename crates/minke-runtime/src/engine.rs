@@ -407,6 +407,12 @@ impl Engine {
         self.inner.hosts
     }
 
+    /// The name of the app's host model (`host` for Minke's own hosts): what
+    /// `#[minke(host = field)]` points at.
+    pub fn host_model(&self) -> &'static str {
+        self.inner.hosts.model
+    }
+
     /// The engine's limit of sessions at once.
     pub(crate) fn permits(&self) -> Arc<Semaphore> {
         self.inner.permits.clone()

@@ -42,6 +42,9 @@ pub enum Error {
     /// asked.
     #[error("{0}")]
     Rerun(String),
+    /// An object others point at cannot be deleted.
+    #[error("{}", .0.refusal())]
+    Protected(Box<crate::Deletion>),
     /// The selection is empty.
     #[error("the selection of model `{model}` is empty: no object matches")]
     EmptySelection {

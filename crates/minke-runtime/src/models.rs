@@ -1,7 +1,7 @@
 //! The models an app knows, usable without their types.
 
 use minke_core::{Host, HostId, HostTarget, ModelMeta, ModelObject};
-use minke_store::{Conn, Query, StoredModel};
+use minke_store::{Conn, FieldValues, Query, StoredModel};
 
 use crate::{Error, Result};
 
@@ -9,6 +9,9 @@ type LoadFn = fn(&mut Conn, &Query) -> minke_store::Result<Vec<Box<dyn ModelObje
 type CountFn = fn(&mut Conn, &Query) -> minke_store::Result<i64>;
 type HostIdFn = fn(&dyn ModelObject, &mut Conn) -> minke_store::Result<HostId>;
 type SaveFn = fn(&dyn ModelObject, &mut Conn, &[&str]) -> minke_store::Result<()>;
+type InsertFn = fn(&mut Conn, &FieldValues) -> minke_store::Result<i64>;
+type UpdateFn = fn(&mut Conn, i64, &FieldValues) -> minke_store::Result<()>;
+type DeleteFn = fn(&mut Conn, &[i64]) -> minke_store::Result<usize>;
 type TargetsFn = fn(&mut Conn, &[HostId]) -> minke_store::Result<Vec<(HostTarget, Option<HostId>)>>;
 
 /// How many jump hosts may stand in a row before a host (a loop is an error).
@@ -23,6 +26,9 @@ pub struct ModelEntry {
     count: CountFn,
     host_id: HostIdFn,
     save: SaveFn,
+    insert: InsertFn,
+    update: UpdateFn,
+    delete: DeleteFn,
 }
 
 fn downcast<T: 'static>(o: &dyn ModelObject) -> minke_store::Result<&T> {
@@ -48,7 +54,30 @@ impl ModelEntry {
             count: |c, q| T::count(c, q),
             host_id: |o, c| downcast::<T>(o)?.host_id(c),
             save: |o, c, f| downcast::<T>(o)?.save_fields(c, f),
+            insert: T::insert,
+            update: T::update,
+            delete: T::delete,
         }
+    }
+
+    /// Adds an object with these values (checked first) and returns its id.
+    pub fn insert(&self, conn: &mut Conn, values: &FieldValues) -> minke_store::Result<i64> {
+        (self.insert)(conn, values)
+    }
+
+    /// Writes the given values to object `id` (checked first).
+    pub fn update(
+        &self,
+        conn: &mut Conn,
+        id: i64,
+        values: &FieldValues,
+    ) -> minke_store::Result<()> {
+        (self.update)(conn, id, values)
+    }
+
+    /// Deletes the objects of these ids, nothing else.
+    pub fn delete(&self, conn: &mut Conn, ids: &[i64]) -> minke_store::Result<usize> {
+        (self.delete)(conn, ids)
     }
 
     /// Loads the objects a query selects.

@@ -73,6 +73,21 @@ pub enum Error {
         /// The id.
         id: i64,
     },
+    /// Values given for an object (a form, the API) that cannot be written: each
+    /// problem names its field.
+    #[error("invalid {model}: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid {
+        /// The model's name.
+        model: String,
+        /// What is wrong, field by field.
+        problems: Vec<crate::FieldProblem>,
+    },
+    /// A model whose objects are not added, changed or deleted through Minke.
+    #[error("objects of model `{model}` cannot be added, changed or deleted here")]
+    NotWritable {
+        /// The model's name.
+        model: String,
+    },
     /// A filter or query is malformed.
     #[error("{0}")]
     BadQuery(String),

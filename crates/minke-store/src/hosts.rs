@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use diesel::prelude::*;
 use minke_core::{
-    FieldMeta, FieldType, Host, HostId, HostKeyPolicy, HostTarget, MinkeModel, ModelMeta, Value,
+    FieldMeta, FieldType, Host, HostId, HostKeyPolicy, HostTarget, MinkeModel, ModelMeta,
+    References, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -220,6 +221,9 @@ impl MinkeModel for HostRecord {
                     type_name,
                     is_text,
                     optional,
+                    // Hosts reach others through their jump host.
+                    references: (name == "jump_host_id").then_some(References::Host),
+                    ..FieldMeta::default()
                 })
                 .collect(),
             id: "id",
@@ -236,6 +240,9 @@ impl MinkeModel for HostRecord {
                 "host_key_policy",
                 "disabled",
             ],
+            // Hosts have their own pages and checks (`/hosts`, `hosts add`).
+            writable: false,
+            cascade: false,
         }
     }
 
@@ -362,6 +369,9 @@ macro_rules! filtered {
         if let Some(ids) = &query.ids {
             q = q.filter(h::id.eq_any(ids.clone()));
         }
+        if let Some(ids) = &query.parents {
+            q = q.filter(h::jump_host_id.eq_any(ids.clone()));
+        }
         if let Some(status) = query.last_status {
             q = q.filter(crate::last_status_is("id", HostRecord::NAME, status));
         }
@@ -466,6 +476,21 @@ impl StoredModel for HostRecord {
 
     fn host_id(&self, _conn: &mut Conn) -> Result<HostId> {
         Ok(self.id)
+    }
+
+    /// Deletes hosts (their group memberships go with them). Whether others point
+    /// at them is the caller's to check first: the engine's deletion does.
+    fn delete(conn: &mut Conn, ids: &[i64]) -> Result<usize> {
+        let meta = Self::meta();
+        with_conn!(conn, |c, B| {
+            let mut gone = 0;
+            for chunk in ids.chunks(crate::IDS_PER_QUERY) {
+                gone += diesel::delete(h::table.filter(h::id.eq_any(chunk)))
+                    .execute(c)
+                    .map_err(crate::write_error(&meta, "deleting hosts"))?;
+            }
+            Ok(gone)
+        })
     }
 }
 

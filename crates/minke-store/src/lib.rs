@@ -12,6 +12,7 @@
 mod app_migrations;
 mod audit;
 mod conn;
+mod edit;
 mod error;
 mod groups;
 mod history;
@@ -31,6 +32,10 @@ mod users;
 pub use app_migrations::{AppMigration, apply_app_migrations};
 pub use audit::*;
 pub use conn::{Conn, DatabaseUrl, SqliteMode};
+pub use edit::{
+    FieldProblem, FieldValues, Writing, check_values, forget_last_sessions, invalid_unless_empty,
+    value_from_text, value_of, write_error,
+};
 pub use error::{Error, Result};
 pub use groups::*;
 pub use history::*;
@@ -41,8 +46,8 @@ pub use hosts::{
 pub use listen::{Listener, Listening, Notification, RUN_CHANNEL, notify_runs};
 pub use lists::*;
 pub use model::{
-    AsId, LastStatusIs, StoredModel, check_query, condition_value, key_from_id, last_status_is,
-    like_pattern, require_host,
+    AsId, LastStatusIs, StoredModel, check_query, condition_value, field_type_matches_its_column,
+    key_from_id, last_status_is, like_pattern, require_host,
 };
 pub use query::{
     Condition, IDS_PER_QUERY, MAX_FILTER_LEN, MAX_FILTER_TERMS, Op, Order, Query, count_in_chunks,

@@ -22,6 +22,32 @@ pub trait StoredModel: MinkeModel + Sized {
     /// The id of the host this object reaches (through its parents if it has any).
     fn host_id(&self, conn: &mut Conn) -> Result<HostId>;
 
+    /// Adds an object with these values (checked with [`check_values`](crate::check_values)
+    /// first) and returns its id. Fields left out are `NULL` or the column's default.
+    fn insert(conn: &mut Conn, values: &crate::FieldValues) -> Result<i64> {
+        let _ = (conn, values);
+        Err(Error::NotWritable {
+            model: Self::NAME.to_owned(),
+        })
+    }
+
+    /// Writes the given values to object `id` (checked first); fields left out stay.
+    fn update(conn: &mut Conn, id: i64, values: &crate::FieldValues) -> Result<()> {
+        let _ = (conn, id, values);
+        Err(Error::NotWritable {
+            model: Self::NAME.to_owned(),
+        })
+    }
+
+    /// Deletes the objects of these ids (and nothing else: what depends on them is
+    /// the caller's to decide) and returns how many went.
+    fn delete(conn: &mut Conn, ids: &[i64]) -> Result<usize> {
+        let _ = (conn, ids);
+        Err(Error::NotWritable {
+            model: Self::NAME.to_owned(),
+        })
+    }
+
     /// Loads one object by id.
     fn load_one(conn: &mut Conn, id: i64) -> Result<Self> {
         Self::load(conn, &Query::ids([id]))?
@@ -127,6 +153,16 @@ pub fn like_pattern(text: &str) -> String {
 pub fn key_from_id<K: TryFrom<i64>>(model: &str, id: i64) -> Result<K> {
     K::try_from(id)
         .map_err(|_| Error::BadQuery(format!("id {id} does not fit the key of model `{model}`")))
+}
+
+/// Compiles only when a field of type `T` can be written to a column of SQL type
+/// `ST`: `#[derive(MinkeModel)]` calls it for each field forms and the API write, so
+/// that a field whose type does not fit its column is an error at the field.
+pub fn field_type_matches_its_column<T, ST>()
+where
+    for<'a> &'a T: diesel::expression::AsExpression<ST>,
+    ST: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType,
+{
 }
 
 /// Converts a key or a foreign key to an id, for generated code.

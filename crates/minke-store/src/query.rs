@@ -96,6 +96,10 @@ pub struct Query {
     /// each object's latest session, so this costs no look through the history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_status: Option<Status>,
+    /// Only objects whose host or parent (the field `host = ...` or `host(via = ...)`
+    /// names) is one of these ids: an object's dependents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parents: Option<Vec<i64>>,
 }
 
 /// The order of a [`Query`]: a field of the model, either way; ties go by id, the

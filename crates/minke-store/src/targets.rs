@@ -140,6 +140,7 @@ mod tests {
             list: vec![],
             search: vec![],
             filter: vec![],
+            ..Default::default()
         };
         let mut q = Query::filter("group = edge and last_status = error").unwrap();
         let t = take_targets(&meta, &mut q).unwrap();

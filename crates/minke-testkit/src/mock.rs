@@ -170,8 +170,9 @@ impl MockRun {
 /// # impl MinkeModel for Server {
 /// #     const NAME: &'static str = "server";
 /// #     fn meta() -> ModelMeta { ModelMeta { name: "server", verbose_name: "server".into(),
-/// #         fields: vec![FieldMeta { name: "kernel", type_name: "text", is_text: true, optional: true }],
-/// #         id: "kernel", table: "servers", label: "kernel", list: vec![], search: vec![], filter: vec![] } }
+/// #         fields: vec![FieldMeta { name: "kernel", type_name: "text", is_text: true, optional: true,
+/// #             ..FieldMeta::default() }],
+/// #         id: "kernel", table: "servers", label: "kernel", ..ModelMeta::default() } }
 /// #     fn id(&self) -> i64 { 1 }
 /// #     fn label(&self) -> String { "s1".into() }
 /// #     fn field(&self, n: &str) -> Option<Value> { (n == "kernel").then(|| self.kernel.to_value()) }

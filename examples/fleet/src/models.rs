@@ -83,7 +83,13 @@ pub(crate) const MIGRATIONS: &[AppMigration] = &[
         END
         $$;",
     ),
+    // What points at a host or a server: deleting one looks for its dependents.
+    AppMigration::new("fleet_0004_parent_indexes", PARENT_INDEXES, PARENT_INDEXES),
 ];
+
+/// The same on both backends.
+const PARENT_INDEXES: &str = "CREATE INDEX servers_host ON servers (host_id);
+    CREATE INDEX webapps_server ON webapps (server_id);";
 
 /// The same on both backends.
 const LIST_INDEXES: &str = "CREATE INDEX servers_role ON servers (role, id);
@@ -104,10 +110,13 @@ pub(crate) struct Server {
     /// The host it runs on.
     pub(crate) host_id: i64,
     /// What it is for.
+    #[minke(choices("web", "db", "cache", "queue"))]
     pub(crate) role: String,
     /// Kernel release, recorded by the `kernel` session.
+    #[minke(read_only)]
     pub(crate) kernel: Option<String>,
     /// Uptime, recorded by the `uptime` session.
+    #[minke(read_only)]
     pub(crate) uptime: Option<String>,
 }
 
@@ -125,6 +134,7 @@ pub(crate) struct WebApp {
     /// Where it is installed.
     pub(crate) path: String,
     /// What the `app_state` session found.
+    #[minke(read_only)]
     pub(crate) state: Option<String>,
 }
 

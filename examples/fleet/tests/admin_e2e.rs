@@ -268,6 +268,22 @@ impl Driver {
         });
     }
 
+    /// An attribute of an element, if it has it.
+    fn attr(&self, el: &El, name: &str) -> Option<String> {
+        self.cmd("GET", &format!("/element/{}/attribute/{name}", el.0), None)
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// The current value of the form control `css` selects.
+    fn value(&self, css: &str) -> String {
+        let el = self.find(css);
+        self.cmd("GET", &format!("/element/{}/property/value", el.0), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     fn screenshot(&self, path: &Path) {
         let png = base64_decode(self.cmd("GET", "/screenshot", None).as_str().unwrap());
         assert!(png.starts_with(b"\x89PNG"), "the screenshot is no PNG");
@@ -399,6 +415,42 @@ fn choose_session(b: &Driver, name: &str) {
     b.click(&b.find(&format!("select#session option[value=\"{name}\"]")));
     let chosen = b.js("return document.querySelector('select#session').value");
     assert_eq!(chosen, name);
+}
+
+/// Sets field `name` of the object form: typed into its input, or, when the model
+/// gives the field choices (a select), `wanted` chosen if it is one of them, else the
+/// first choice other than the current one. Returns the value set.
+fn fill_field(b: &Driver, name: &str, wanted: &str) -> String {
+    let css = format!("#object-form #field-{name}");
+    let el = b.find(&css);
+    let tag = b.cmd("GET", &format!("/element/{}/name", el.0), None);
+    if tag.as_str() != Some("select") {
+        b.type_into(&el, wanted);
+        return wanted.to_owned();
+    }
+    let current = b.value(&css);
+    let options: Vec<String> = b
+        .find_all(&format!("{css} option"))
+        .iter()
+        .filter_map(|o| b.attr(o, "value"))
+        .collect();
+    let value = if options.iter().any(|o| o == wanted) {
+        wanted.to_owned()
+    } else {
+        options
+            .iter()
+            .find(|o| !o.is_empty() && **o != current)
+            .unwrap_or_else(|| panic!("`{name}` offers no other choice than {options:?}"))
+            .clone()
+    };
+    b.click(&b.find(&format!("{css} option[value=\"{value}\"]")));
+    assert_eq!(b.value(&css), value);
+    value
+}
+
+/// The text of the object page's row of field `name`.
+fn object_field(b: &Driver, name: &str) -> String {
+    b.text(&b.find(&format!("table#object-fields tr[data-field=\"{name}\"] td")))
 }
 
 const MARK: &str = "window.__minkeMarker = 1; return true;";
@@ -583,6 +635,226 @@ fn admin_in_a_browser() {
     assert!(!exit.contains("exit 0"), "a killed command: {exit}");
     b.screenshot(&images_dir(demo.dir.path()).join("admin-session.png"));
 
+    // A server added through its form: refused first without a name (what was
+    // typed kept), its host picked with the search box.
+    b.goto(&format!("{base}/models/server"));
+    b.click(&b.find("a#add-object"));
+    b.find("form#object-form");
+    assert!(b.url().ends_with("/models/server/add"), "{}", b.url());
+    for f in ["name", "host_id", "role"] {
+        b.find(&format!("#object-form p.field[data-field=\"{f}\"]"));
+    }
+    b.type_into(&b.find("#search-host_id"), "mo-02");
+    b.wait_js(
+        "the host search offering demo-02 only",
+        "const bs = document.querySelectorAll('#results-host_id button.relation-choice');
+         return bs.length > 0 && Array.from(bs).every(b => b.textContent.includes('demo-02'));",
+    );
+    let choice = b.find("#results-host_id button.relation-choice");
+    let host_id = b.attr(&choice, "data-id").unwrap();
+    assert!(host_id.parse::<i64>().is_ok(), "data-id {host_id:?}");
+    b.click(&choice);
+    b.wait("the host's id filled in", || {
+        (b.value("#field-host_id") == host_id).then_some(())
+    });
+    assert_eq!(b.text(&b.find("#label-host_id")), "demo-02");
+    let role = fill_field(&b, "role", "cache");
+    // Filled in when the form has them (they may be read-only).
+    let optional: Vec<&str> = ["kernel", "uptime"]
+        .into_iter()
+        .filter(|f| b.try_find(&format!("#object-form #field-{f}")).is_some())
+        .collect();
+    for f in &optional {
+        fill_field(&b, f, &format!("{f} by hand"));
+    }
+    b.click(&b.find("button#save"));
+    let error = b.text(&b.find("#error-name"));
+    assert!(error.contains("required"), "{error}");
+    assert!(b.url().ends_with("/models/server/add"), "{}", b.url());
+    b.find("#object-form p.field.invalid[data-field=\"name\"]");
+    assert_eq!(b.value("#field-name"), "");
+    assert_eq!(b.value("#field-host_id"), host_id);
+    assert_eq!(b.text(&b.find("#label-host_id")), "demo-02");
+    assert_eq!(b.value("#field-role"), role);
+    for f in &optional {
+        assert_eq!(b.value(&format!("#field-{f}")), format!("{f} by hand"));
+    }
+    b.screenshot(&images_dir(demo.dir.path()).join("admin-object-form.png"));
+    b.type_into(&b.find("#field-name"), "web-e2e");
+    b.click(&b.find("button#save"));
+    b.find("table#object-fields");
+    let url = b.url();
+    let server_id: i64 = url
+        .strip_prefix(&format!("{base}/models/server/"))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("the added server's page is at {url}"));
+    assert_eq!(object_field(&b, "name"), "web-e2e");
+    assert_eq!(object_field(&b, "role"), role);
+    assert!(object_field(&b, "host_id").contains(&host_id));
+
+    // Changed through its change form.
+    b.click(&b.find("a#change"));
+    b.find("form#object-form");
+    assert!(
+        b.url()
+            .ends_with(&format!("/models/server/{server_id}/change")),
+        "{}",
+        b.url()
+    );
+    assert_eq!(b.value("#field-name"), "web-e2e");
+    assert_eq!(b.value("#field-host_id"), host_id);
+    assert_eq!(b.text(&b.find("#label-host_id")), "demo-02");
+    // The id, and the optional fields without inputs, are shown, not asked.
+    b.find("#read-only-fields tr[data-field=\"id\"]");
+    for f in ["kernel", "uptime"] {
+        if !optional.contains(&f) {
+            b.find(&format!("#read-only-fields tr[data-field=\"{f}\"]"));
+            assert!(b.try_find(&format!("#object-form #field-{f}")).is_none());
+        }
+    }
+    let new_role = fill_field(&b, "role", "db");
+    assert_ne!(new_role, role);
+    b.click(&b.find("button#save"));
+    b.find("table#object-fields");
+    assert!(
+        b.url().ends_with(&format!("/models/server/{server_id}")),
+        "{}",
+        b.url()
+    );
+    assert_eq!(object_field(&b, "role"), new_role);
+    assert_eq!(object_field(&b, "name"), "web-e2e");
+
+    // A command failing on it alone.
+    b.goto(&format!("{base}/models/server"));
+    let row = format!("#changelist tr[data-object-id=\"{server_id}\"]");
+    assert_eq!(b.text(&b.find(&format!("{row} a.object-link"))), "web-e2e");
+    b.click(&b.find(&format!("{row} input.select-row")));
+    assert_eq!(
+        b.js("return document.querySelectorAll('input.select-row:checked').length"),
+        json!(1)
+    );
+    choose_session(&b, "command");
+    b.click(&b.find("button#run"));
+    b.find("#run-form");
+    let confirm = b.find_all("#confirm-objects input.confirm-object:checked");
+    assert_eq!(confirm.len(), 1);
+    assert_eq!(b.attr(&confirm[0], "value"), Some(server_id.to_string()));
+    b.type_into(&b.find("#p_cmd"), "echo failing; exit 3");
+    b.click(&b.find("button#confirm-run"));
+    let failed_run = run_id_of_page(&b);
+    b.wait_js(
+        "the one row ended with an error and the run finished",
+        &format!(
+            "const rows = document.querySelectorAll('#changelist tr[data-session-id]');
+             const r = document.querySelector('{row}');
+             return rows.length === 1 && rows[0] === r
+                 && r.classList.contains('row-error') && !r.classList.contains('row-success')
+                 && r.querySelector('.status-cell .status.status-error') !== null
+                 && document.querySelector('#run-state').textContent === 'finished'
+                 && document.querySelector('#count-error').textContent === '1'
+                 && document.querySelector('#count-success').textContent === '0';"
+        ),
+    );
+
+    // Again on the objects that failed, from the run's page: the command is asked
+    // again, filled in.
+    b.click(&b.find("a#run-link"));
+    b.find("#run-sessions");
+    assert!(
+        b.url().ends_with(&format!("/runs/{failed_run}")),
+        "{}",
+        b.url()
+    );
+    let ids: Vec<String> = b
+        .find_all("form#rerun input[name=\"ids\"]")
+        .iter()
+        .filter_map(|i| b.attr(i, "value"))
+        .collect();
+    assert_eq!(ids, [server_id.to_string()]);
+    b.click(&b.find("form#rerun button[type=\"submit\"]"));
+    b.find("#run-form");
+    let confirm = b.find_all("#confirm-objects input.confirm-object");
+    assert_eq!(confirm.len(), 1);
+    assert_eq!(b.attr(&confirm[0], "value"), Some(server_id.to_string()));
+    assert_eq!(
+        b.js("return document.querySelectorAll('#confirm-objects input.confirm-object:checked').length"),
+        json!(1)
+    );
+    assert_eq!(b.value("#p_cmd"), "echo failing; exit 3");
+    b.type_into(&b.find("#p_cmd"), "echo fixed");
+    b.click(&b.find("button#confirm-run"));
+    let rerun = run_id_of_page(&b);
+    assert_ne!(rerun, failed_run);
+    b.wait_js(
+        "the rerun's one row ended green",
+        &format!(
+            "const rows = document.querySelectorAll('#changelist tr[data-session-id]');
+             const r = document.querySelector('{row}');
+             return rows.length === 1 && rows[0] === r
+                 && r.classList.contains('row-success')
+                 && document.querySelector('#run-state').textContent === 'finished'
+                 && document.querySelector('#count-total').textContent === '1'
+                 && document.querySelector('#count-success').textContent === '1';"
+        ),
+    );
+
+    // Deleted from its page (which lists both sessions, newest first): nothing
+    // points at it.
+    b.click(&b.find(&format!("{row} a.object-link")));
+    b.find("table#object-fields");
+    assert_eq!(
+        b.js("return Array.from(document.querySelectorAll('#object-sessions tr[data-session-id] .status')).map(s => s.textContent)"),
+        json!(["success", "error"])
+    );
+    b.click(&b.find("a#delete"));
+    let question = b.text(&b.find("#delete-question"));
+    assert!(
+        b.url()
+            .ends_with(&format!("/models/server/{server_id}/delete")),
+        "{}",
+        b.url()
+    );
+    assert!(question.contains("web-e2e"), "{question}");
+    assert!(b.try_find("#delete-refused").is_none());
+    b.click(&b.find("button#confirm-delete"));
+    b.find("#changelist-form");
+    assert!(b.url().ends_with("/models/server"), "{}", b.url());
+    assert!(b.try_find(&row).is_none(), "the deleted server is listed");
+    assert_eq!(b.find_all("#changelist tr[data-object-id]").len(), 3);
+
+    // A demo server that web applications run on cannot be deleted.
+    let srv01 = b.js(
+        "const r = Array.from(document.querySelectorAll('#changelist tr[data-object-id]'))
+             .find(r => r.querySelector('a.object-link').textContent === 'srv-01');
+         return r ? r.getAttribute('data-object-id') : null;",
+    );
+    let srv01 = srv01.as_str().expect("srv-01 is listed").to_owned();
+    b.click(&b.find(&format!(
+        "#changelist tr[data-object-id=\"{srv01}\"] a.object-link"
+    )));
+    b.find("table#object-fields");
+    b.click(&b.find("a#delete"));
+    let refused = b.text(&b.find("#delete-refused"));
+    assert!(
+        b.url().ends_with(&format!("/models/server/{srv01}/delete")),
+        "{}",
+        b.url()
+    );
+    assert!(refused.contains("srv-01"), "{refused}");
+    let protected: Vec<String> = b
+        .find_all("ul#protected-by li")
+        .iter()
+        .map(|li| b.text(li))
+        .collect();
+    assert!(
+        protected
+            .iter()
+            .any(|p| p.contains("shop-01") && p.contains("blog-01")),
+        "{protected:?}"
+    );
+    assert!(b.try_find("#confirm-delete").is_none());
+    assert!(b.try_find("#delete-question").is_none());
+
     // The users page: a user added (a refused form first, its values kept), a
     // permission granted through the matrix.
     b.click(&b.find("#nav-users"));
@@ -624,6 +896,19 @@ fn admin_in_a_browser() {
         "{actions:?}"
     );
     assert!(actions[1].contains("user added") && actions[1].contains("user ops"));
+    // The server's life, newest first: deleted, changed, added.
+    let place = |action: &str| {
+        actions
+            .iter()
+            .position(|a| a.contains(action) && a.contains("web-e2e"))
+            .unwrap_or_else(|| panic!("no `{action}` of web-e2e in {actions:?}"))
+    };
+    let (deleted, changed, added) = (
+        place("object deleted"),
+        place("object changed"),
+        place("object added"),
+    );
+    assert!(deleted < changed && changed < added, "{actions:?}");
     assert!(actions.iter().any(|a| a.contains("run stopped")));
     assert!(actions.iter().any(|a| a.contains("run started")));
     assert!(actions.iter().any(|a| a.contains("failed login")));

@@ -432,6 +432,14 @@ pub(crate) async fn changelist(
         format!("{path}?{}", encode(pairs))
     };
     let mut body = String::new();
+    if meta.writable && auth.may(minke_runtime::ModelAction::Add, &model) {
+        let _ = write!(
+            body,
+            r#"<p><a id="add-object" class="button" href="{}">Add a {}</a></p>"#,
+            esc(&st.url(&format!("/models/{}/add", segment(&model)))),
+            esc(&meta.verbose_name),
+        );
+    }
     let groups = if model == "host" {
         st.store().blocking(minke_store::list_groups).await?
     } else {
@@ -957,73 +965,4 @@ async fn render_again(
         },
     );
     Ok(html::respond(StatusCode::BAD_REQUEST, body))
-}
-
-/// `GET /models/{model}/{id}`: an object's fields and the sessions run on it.
-pub(crate) async fn object(
-    State(st): State<AppState>,
-    auth: Auth,
-    Path((model, id)): Path<(String, i64)>,
-) -> Result<Response> {
-    let entry = model_entry(&st, &model)?;
-    auth.need_view(&model)?;
-    let meta = entry.meta.clone();
-    let name = model.clone();
-    let (object, sessions) = st
-        .store()
-        .blocking(move |c| {
-            let o = entry.load(c, &Query::ids([id]))?.pop();
-            let s = minke_store::object_sessions(c, &name, id, 50)?;
-            Ok((o, s))
-        })
-        .await?;
-    let object = object.ok_or_else(|| Error::NotFound(format!("{model} {id} does not exist")))?;
-    let mut body = format!(
-        r#"<p><a id="back-to-list" href="{}">All {}</a> · <a id="session-log" class="session-log" href="{}">Session log of this object</a></p><table id="object-fields" class="fields"><tbody>"#,
-        esc(&st.url(&format!("/models/{}", segment(&model)))),
-        esc(&meta.verbose_name),
-        esc(&st.url(&format!(
-            "/sessions?{}",
-            encode([
-                ("model", model.as_str()),
-                ("object", id.to_string().as_str())
-            ])
-        ))),
-    );
-    for f in &meta.fields {
-        let _ = write!(
-            body,
-            r#"<tr data-field="{n}"><th>{n}</th><td>{v}</td></tr>"#,
-            n = esc(f.name),
-            v = esc(&cell(&meta, &*object, f.name)),
-        );
-    }
-    body.push_str(r#"</tbody></table><h2>Sessions</h2><table id="object-sessions" class="list"><thead><tr><th>Session</th><th>Run</th><th>State</th><th>Status</th><th>Started</th></tr></thead><tbody>"#);
-    for s in &sessions {
-        let _ = write!(
-            body,
-            r#"<tr data-session-id="{id}"><td><a class="session-log" href="{url}">{name} #{id}</a></td><td><a href="{run_url}">#{run}</a></td><td>{state}</td><td>{status}</td><td>{at}</td></tr>"#,
-            id = s.id,
-            url = esc(&st.url(&format!("/sessions/{}", s.id))),
-            name = esc(&s.session),
-            run_url = esc(&st.url(&format!("/runs/{}", s.run_id))),
-            run = s.run_id,
-            state = state_badge(s.state.as_str()),
-            status = status_badge(s.status),
-            at = time(s.created_at),
-        );
-    }
-    if sessions.is_empty() {
-        body.push_str(r#"<tr><td colspan="5">No session has worked on it yet.</td></tr>"#);
-    }
-    body.push_str("</tbody></table>");
-    Ok(html::respond(
-        StatusCode::OK,
-        html::page(
-            &st,
-            Some(&auth),
-            &format!("{} {}", meta.verbose_name, object.label()),
-            &body,
-        ),
-    ))
 }

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use minke_core::MinkeModel as _;
 use minke_core::{AuditAction, HostId, HostKeyPolicy};
+use minke_runtime::{GROUP, ModelAction};
 use minke_store::{HostGroupRecord, HostRecord, NewHost, Order, Query, StoredModel as _};
 
 use crate::auth::Auth;
@@ -17,12 +18,13 @@ use crate::html::{self, csrf_field, esc, options};
 use crate::layout::{Layout, render};
 use crate::pages::{Pager, Window, back, total_beside};
 use crate::state::AppState;
+
 use crate::{Error, Result};
 
 /// Viewing hosts and groups.
 const VIEW: &str = "view_host";
-/// Adding, changing and disabling hosts and groups.
-const CHANGE: &str = minke_runtime::CHANGE_HOST;
+/// Hosts in permissions: `add_host`, `change_host`, `delete_host`.
+const HOST: &str = HostRecord::NAME;
 
 /// A host as the hosts page lists it.
 struct HostRow {
@@ -48,7 +50,9 @@ struct HostsPage {
     group: String,
     /// Every group: id and name.
     groups: Vec<(String, String)>,
+    can_add: bool,
     can_change: bool,
+    can_delete: bool,
     hosts: Vec<HostRow>,
     matching: i64,
     /// All hosts: counted, or estimated for a big table beside a filtered count.
@@ -149,7 +153,9 @@ pub(crate) async fn hosts(
             .iter()
             .map(|g| (g.id.to_string(), g.name.clone()))
             .collect(),
-        can_change: auth.can(CHANGE),
+        can_add: auth.may(ModelAction::Add, HOST),
+        can_change: auth.may(ModelAction::Change, HOST),
+        can_delete: auth.may(ModelAction::Delete, HOST),
         hosts,
         matching,
         total,
@@ -398,7 +404,7 @@ fn host_form_page(
 
 /// `GET /hosts/add`.
 pub(crate) async fn add_form(State(st): State<AppState>, auth: Auth) -> Result<Response> {
-    auth.need(CHANGE)?;
+    auth.need_to(ModelAction::Add, HOST)?;
     let form = HostForm {
         host: NewHost::new(""),
         port_text: "22".into(),
@@ -552,7 +558,7 @@ async fn save_host(st: &AppState, auth: &Auth, id: Option<HostId>, f: &Pairs) ->
 
 /// `POST /hosts/add`: adds a host (validated).
 pub(crate) async fn add(State(st): State<AppState>, auth: Auth, Form(f): Form) -> Result<Response> {
-    auth.need(CHANGE)?;
+    auth.need_to(ModelAction::Add, HOST)?;
     save_host(&st, &auth, None, &f).await
 }
 
@@ -562,7 +568,7 @@ pub(crate) async fn edit_form(
     auth: Auth,
     Path(id): Path<HostId>,
 ) -> Result<Response> {
-    auth.need(CHANGE)?;
+    auth.need_to(ModelAction::Change, HOST)?;
     let (h, member): (HostRecord, Vec<(HostId, i64)>) = st
         .store()
         .blocking(move |c| {
@@ -611,7 +617,7 @@ pub(crate) async fn edit(
     Path(id): Path<HostId>,
     Form(f): Form,
 ) -> Result<Response> {
-    auth.need(CHANGE)?;
+    auth.need_to(ModelAction::Change, HOST)?;
     save_host(&st, &auth, Some(id), &f).await
 }
 
@@ -623,7 +629,7 @@ pub(crate) async fn disable(
     Path(id): Path<HostId>,
     Form(f): Form,
 ) -> Result<Response> {
-    auth.need(CHANGE)?;
+    auth.need_to(ModelAction::Change, HOST)?;
     let disabled = match f.get("disabled") {
         Some("1") | None => true,
         Some("0") => false,
@@ -668,7 +674,7 @@ pub(crate) async fn groups(State(st): State<AppState>, auth: Auth) -> Result<Res
     let host_names: BTreeMap<HostId, &str> =
         hosts.iter().map(|h| (h.id, h.name.as_str())).collect();
     let mut body = String::new();
-    if auth.can(CHANGE) {
+    if auth.may(ModelAction::Add, GROUP) {
         let _ = write!(
             body,
             r#"<p><a id="add-group" class="button" href="{}">Add a group</a></p>"#,
@@ -780,7 +786,7 @@ fn group_form_page(
 
 /// `GET /groups/add`.
 pub(crate) async fn group_add_form(State(st): State<AppState>, auth: Auth) -> Result<Response> {
-    auth.need(CHANGE)?;
+    auth.need_to(ModelAction::Add, GROUP)?;
     let hosts = st.store().blocking(minke_store::all_hosts).await?;
     Ok(html::respond(
         StatusCode::OK,
@@ -848,7 +854,7 @@ pub(crate) async fn group_add(
     auth: Auth,
     Form(f): Form,
 ) -> Result<Response> {
-    auth.need(CHANGE)?;
+    auth.need_to(ModelAction::Add, GROUP)?;
     save_group(&st, &auth, None, &f).await
 }
 
@@ -858,7 +864,7 @@ pub(crate) async fn group_edit_form(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> Result<Response> {
-    auth.need(CHANGE)?;
+    auth.need_to(ModelAction::Change, GROUP)?;
     let (g, members, hosts) = st
         .store()
         .blocking(move |c| {
@@ -891,7 +897,7 @@ pub(crate) async fn group_edit(
     Path(id): Path<i64>,
     Form(f): Form,
 ) -> Result<Response> {
-    auth.need(CHANGE)?;
+    auth.need_to(ModelAction::Change, GROUP)?;
     st.store()
         .blocking(move |c| minke_store::get_group(c, id))
         .await?;
@@ -904,7 +910,7 @@ pub(crate) async fn group_delete(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> Result<Response> {
-    auth.need(CHANGE)?;
+    auth.need_to(ModelAction::Delete, GROUP)?;
     let actor = auth.actor();
     st.store()
         .write(move |c| {

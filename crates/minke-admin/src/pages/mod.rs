@@ -6,6 +6,7 @@ pub(crate) mod history;
 pub(crate) mod hosts;
 pub(crate) mod index;
 pub(crate) mod login;
+pub(crate) mod objects;
 pub(crate) mod users;
 
 use axum::http::HeaderMap;

@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod hardening;
 mod live;
+mod models;
 mod pages;
 mod paging;
 mod support;

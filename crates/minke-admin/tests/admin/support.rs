@@ -283,9 +283,46 @@ impl Env {
     }
 
     pub async fn with(hosts: Vec<NewHost>, admin: AdminConfig, config: Config) -> Env {
+        Env::build(hosts, admin, config, |_| {}, &[]).await
+    }
+
+    /// The hosts of [`Env::new`] and more models, with their tables.
+    pub async fn with_models(
+        add: fn(&mut Models),
+        migrations: &'static [minke_store::AppMigration],
+    ) -> Env {
+        let hosts = (1..=3)
+            .map(|i| {
+                let mut h = NewHost::new(format!("web-{i}"));
+                h.hostname = Some("127.0.0.1".into());
+                h.port = 1;
+                h
+            })
+            .collect();
+        Env::build(
+            hosts,
+            AdminConfig::default(),
+            Config::default(),
+            add,
+            migrations,
+        )
+        .await
+    }
+
+    async fn build(
+        hosts: Vec<NewHost>,
+        admin: AdminConfig,
+        config: Config,
+        add: fn(&mut Models),
+        migrations: &'static [minke_store::AppMigration],
+    ) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = database(dir.path());
         let store = Store::open(&url).await.unwrap();
+        store
+            .write(move |c| minke_store::apply_app_migrations(c, migrations))
+            .await
+            .unwrap();
         store
             .write(move |c| {
                 let mut ids = Vec::new();
@@ -305,6 +342,7 @@ impl Env {
         sessions.add::<Spew>().unwrap();
         let mut models = Models::default();
         models.add::<HostRecord>().unwrap();
+        add(&mut models);
         let engine = Engine::new(
             store.clone(),
             sessions,

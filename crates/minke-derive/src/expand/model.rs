@@ -38,15 +38,31 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
 
     let metas = def.fields.iter().map(|f| {
         let (n, ty) = (&f.field.name, f.field.ty);
+        let choices = &f.choices;
+        let read_only = f.read_only;
+        let help = f.field.doc.summary().unwrap_or_default();
+        let references = match &def.host {
+            HostLink::Direct(h) if h.name == *n => quote!(#p::Some(#core::References::Host)),
+            HostLink::Via { field, model } if field.name == *n => {
+                let parent = quote_spanned!(model.span()=> <#model as #core::MinkeModel>::NAME);
+                quote!(#p::Some(#core::References::Model(#parent)))
+            }
+            _ => quote!(#p::None),
+        };
         quote_spanned! {ty.span()=>
             #core::FieldMeta {
                 name: #n,
                 type_name: <#ty as #core::FieldType>::TYPE_NAME,
                 is_text: <#ty as #core::FieldType>::IS_TEXT,
                 optional: <#ty as #core::FieldType>::OPTIONAL,
+                choices: #p::vec![#(#choices),*],
+                read_only: #read_only,
+                references: #references,
+                help: #help,
             }
         }
     });
+    let (writable_model, cascade) = (!def.read_only, def.cascade);
     let id = def.id_field().field.ident;
     let id_name = &def.id_field().field.name;
     let table_name = def
@@ -111,6 +127,8 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
                     list: #p::vec![#(#list),*],
                     search: #p::vec![#(#search),*],
                     filter: #p::vec![#(#filter),*],
+                    writable: #writable_model,
+                    cascade: #cascade,
                 }
                 .without_secrets()
             }
@@ -218,6 +236,8 @@ fn filtered(def: &ModelDef<'_>) -> TokenStream {
     });
     let id = def.id_field();
     let (id_col, id_inner) = (&id.column, id.field.inner);
+    let parent = def.parent_field();
+    let (parent_col, parent_inner) = (&parent.column, parent.field.inner);
     quote! {{
         let m = <Self as #core::MinkeModel>::NAME;
         #store::check_query(&<Self as #core::MinkeModel>::meta(), query)?;
@@ -230,6 +250,13 @@ fn filtered(def: &ModelDef<'_>) -> TokenStream {
                 .map(|&id| #store::key_from_id::<#id_inner>(m, id))
                 .collect::<#store::Result<#p::Vec<_>>>()?;
             q = q.filter(#table::#id_col.eq_any(keys));
+        }
+        if let #p::Some(ids) = &query.parents {
+            let keys = ids
+                .iter()
+                .map(|&id| #store::key_from_id::<#parent_inner>(m, id))
+                .collect::<#store::Result<#p::Vec<_>>>()?;
+            q = q.filter(#table::#parent_col.eq_any(keys));
         }
         if let #p::Some(status) = query.last_status {
             let id_column = <#table::#id_col as #p::diesel::Column>::NAME;
@@ -332,6 +359,12 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
         }
     };
 
+    let writes = if def.read_only {
+        TokenStream::new()
+    } else {
+        writes(def)
+    };
+
     let host_id = match &def.host {
         HostLink::Direct(f) => {
             let (fi, n) = (f.ident, &f.name);
@@ -401,6 +434,147 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
             fn host_id(&self, conn: &mut #store::Conn) -> #store::Result<#core::HostId> {
                 #host_id
             }
+
+            #writes
+        }
+    }
+}
+
+/// Fields forms and the API write: the writable ones that are not `read_only`.
+fn editable<'d, 'a>(def: &'d ModelDef<'a>) -> impl Iterator<Item = &'d ModelField<'a>> {
+    writable(def).filter(|f| !f.read_only)
+}
+
+/// Diesel takes tuples of at most 16 values: longer lists go in nested tuples.
+fn nested_tuples(items: Vec<TokenStream>) -> TokenStream {
+    let chunks = items.chunks(16).map(|c| quote!((#(#c,)*)));
+    quote!((#(#chunks,)*))
+}
+
+/// `insert`, `update` and `delete` of `StoredModel`, column by column: no diesel
+/// `Insertable` or `AsChangeset` is needed, only that each field's type can be
+/// written to its column, which a spanned bound checks at the field.
+fn writes(def: &ModelDef<'_>) -> TokenStream {
+    let p = private();
+    let (core, store, diesel) = (quote!(#p::core), quote!(#p::store), quote!(#p::diesel));
+    let (name, table) = (&def.name, &def.table);
+    let id = def.id_field();
+    let (id_col, id_inner) = (&id.column, id.field.inner);
+    let fields: Vec<&ModelField<'_>> = editable(def).collect();
+    let vars: Vec<syn::Ident> = (0..fields.len())
+        .map(|i| quote::format_ident!("__minke_v{}", i))
+        .collect();
+    let checks = fields.iter().map(|f| {
+        let (ty, col) = (f.field.ty, &f.column);
+        quote_spanned! {ty.span()=>
+            #store::field_type_matches_its_column::<#ty, #diesel::dsl::SqlTypeOf<#table::#col>>();
+        }
+    });
+    let takes = fields.iter().zip(&vars).map(|(f, v)| {
+        let (n, ty) = (&f.field.name, f.field.ty);
+        quote!(let #v = #store::value_of::<#ty>(values, #n, &mut problems);)
+    });
+    let eqs: Vec<TokenStream> = fields
+        .iter()
+        .zip(&vars)
+        .map(|(f, v)| {
+            let (col, ty) = (&f.column, f.field.ty);
+            quote_spanned!(ty.span()=> #table::#col.eq(&#v))
+        })
+        .collect();
+    let insert = if eqs.is_empty() {
+        quote!(#diesel::insert_into(#table::table).default_values())
+    } else {
+        let values = nested_tuples(eqs.clone());
+        quote!(#diesel::insert_into(#table::table).values(#values))
+    };
+    let unpack = quote! {
+        let (#(#vars,)*) = match (#(#vars,)*) {
+            (#(#p::Some(#vars),)*) => (#(#vars,)*),
+            _ => return #p::Err(#store::Error::Invalid {
+                model: #p::String::from(#name),
+                problems,
+            }),
+        };
+    };
+    let change_takes = fields.iter().zip(&vars).map(|(f, v)| {
+        let (n, ty) = (&f.field.name, f.field.ty);
+        quote! {
+            let #v: #p::Option<#p::Option<#ty>> = if values.contains_key(#n) {
+                #store::value_of::<#ty>(values, #n, &mut problems).map(#p::Some)
+            } else {
+                #p::Some(#p::None)
+            };
+        }
+    });
+    let sets = fields.iter().zip(&vars).map(|(f, v)| {
+        let (n, col, ty) = (&f.field.name, &f.column, f.field.ty);
+        let eq = quote_spanned!(ty.span()=> #table::#col.eq(#v));
+        quote! {
+            if let #p::Some(#v) = &#v {
+                #diesel::update(#table::table.filter(#table::#id_col.eq(#p::Clone::clone(&key))))
+                    .set(#eq)
+                    .execute(db)
+                    .map_err(#store::write_error(&meta, #p::format!("changing field `{}` of {} {}", #n, #name, id)))?;
+            }
+        }
+    });
+    quote! {
+        fn insert(conn: &mut #store::Conn, values: &#store::FieldValues) -> #store::Result<i64> {
+            #[allow(dead_code)]
+            fn __minke_field_types() {
+                #(#checks)*
+            }
+            let meta = <Self as #core::MinkeModel>::meta();
+            #store::check_values(&meta, values, #store::Writing::Add)?;
+            let mut problems = #p::Vec::new();
+            #(#takes)*
+            #unpack
+            #p::with_conn!(conn, |db, B| {
+                let id: #id_inner = #insert
+                    .returning(#table::#id_col)
+                    .get_result(db)
+                    .map_err(#store::write_error(&meta, #p::format!("adding a {}", #name)))?;
+                #p::Ok(#p::Option::unwrap_or_default(#store::AsId::as_id(&id)))
+            })
+        }
+
+        fn update(conn: &mut #store::Conn, id: i64, values: &#store::FieldValues) -> #store::Result<()> {
+            let meta = <Self as #core::MinkeModel>::meta();
+            #store::check_values(&meta, values, #store::Writing::Change)?;
+            let key = #store::key_from_id::<#id_inner>(#name, id)?;
+            let mut problems = #p::Vec::new();
+            #(#change_takes)*
+            #unpack
+            #p::with_conn!(conn, |db, B| {
+                let found: i64 = #table::table
+                    .filter(#table::#id_col.eq(#p::Clone::clone(&key)))
+                    .count()
+                    .get_result(db)
+                    .map_err(#store::Error::query(#p::format!("looking for {} {}", #name, id)))?;
+                if found == 0 {
+                    return #p::Err(#store::Error::NotFound { model: #p::String::from(#name), id });
+                }
+                #(#sets)*
+                #p::Ok(())
+            })
+        }
+
+        fn delete(conn: &mut #store::Conn, ids: &[i64]) -> #store::Result<usize> {
+            let meta = <Self as #core::MinkeModel>::meta();
+            let keys = ids
+                .iter()
+                .map(|&id| #store::key_from_id::<#id_inner>(#name, id))
+                .collect::<#store::Result<#p::Vec<_>>>()?;
+            #p::with_conn!(conn, |db, B| {
+                let mut gone = 0;
+                for chunk in keys.chunks(#store::IDS_PER_QUERY) {
+                    gone += #diesel::delete(#table::table.filter(#table::#id_col.eq_any(chunk.to_vec())))
+                        .execute(db)
+                        .map_err(#store::write_error(&meta, #p::format!("deleting objects of {}", #name)))?;
+                }
+                #p::Ok(gone)
+            })
         }
     }
 }

@@ -14,6 +14,10 @@ use minke_store::Query;
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 
+mod objects;
+
+pub(crate) use objects::{add_object, change_object, delete_object, deletion, object};
+
 use crate::auth::Auth;
 use crate::forms::{QueryPairs, json_body};
 use crate::live;
@@ -95,18 +99,7 @@ pub(crate) async fn objects(
                     .collect();
             let rows: Vec<Json_> = objects
                 .iter()
-                .map(|o| {
-                    let fields: serde_json::Map<String, Json_> = entry
-                        .meta
-                        .fields
-                        .iter()
-                        .map(|f| (f.name.to_owned(), json_value(&entry.meta, &**o, f.name)))
-                        .collect();
-                    let last = latest.get(&o.id()).map(|s| {
-                        json!({"session_id": s.id, "session": s.session, "state": s.state, "status": s.status})
-                    });
-                    json!({"id": o.id(), "label": o.label(), "fields": fields, "last_session": last})
-                })
+                .map(|o| object_json(&entry.meta, &**o, latest.get(&o.id())))
                 .collect();
             Ok((total, rows))
         })
@@ -118,6 +111,24 @@ pub(crate) async fn objects(
         "offset": offset,
         "objects": objects,
     })))
+}
+
+/// An object as the API shows it: id, label, fields (secrets masked) and its latest
+/// session.
+pub(crate) fn object_json(
+    meta: &minke_core::ModelMeta,
+    o: &dyn minke_core::ModelObject,
+    latest: Option<&minke_store::SessionRecord>,
+) -> Json_ {
+    let fields: serde_json::Map<String, Json_> = meta
+        .fields
+        .iter()
+        .map(|f| (f.name.to_owned(), json_value(meta, o, f.name)))
+        .collect();
+    let last = latest.map(
+        |s| json!({"session_id": s.id, "session": s.session, "state": s.state, "status": s.status}),
+    );
+    json!({"id": o.id(), "label": o.label(), "fields": fields, "last_session": last})
 }
 
 /// `GET /api/sessions`: the sessions the user may run.
