@@ -11,7 +11,9 @@
 //! Permissions: running a session needs every permission in its
 //! [`SessionMeta::permissions`](minke_core::SessionMeta) (`run_<name>` first) and
 //! `view_<model>` for the model it runs on; a model's objects and history need
-//! `view_<model>`; changing hosts and groups needs `change_host`. Superusers hold all.
+//! `view_<model>`; adding, changing and deleting objects need `add_<model>`,
+//! `change_<model>` and `delete_<model>` (hosts and host groups, `group`, alike).
+//! Superusers hold all.
 //!
 //! An app gets all of this with `fleet serve --listen 127.0.0.1:8000`; a program
 //! mounts it itself like this:

@@ -87,8 +87,8 @@ pub(crate) enum UsersCommand {
         /// The login name.
         name: String,
     },
-    /// Grant a permission: run_SESSION, view_MODEL, change_host, or one a session
-    /// declares.
+    /// Grant a permission: run_SESSION, view_MODEL, add_MODEL, change_MODEL,
+    /// delete_MODEL (hosts and host groups too), or one a session declares.
     Grant {
         /// The login name.
         name: String,

@@ -35,7 +35,7 @@ pub use error::{Error, Result, SealError};
 pub use host::{Host, HostKeyPolicy, HostTarget, local_user};
 pub use ids::{HostId, RunId, SessionId, UserId, WorkItemId};
 pub use message::{Message, MessageBody};
-pub use model::{FieldMeta, MinkeModel, ModelMeta, ModelObject, References};
+pub use model::{FieldMeta, MinkeModel, ModelMeta, ModelObject, References, plural_of};
 pub use registry::{Registry, SessionEntry};
 pub use sealed::SecretKey;
 pub use session::{BoxFuture, DynSession, ParamSpec, Params, Session, SessionInfo, SessionMeta};

@@ -47,6 +47,9 @@ pub struct ModelMeta {
     pub name: &'static str,
     /// Human name, like `web application`.
     pub verbose_name: String,
+    /// Human name of several, like `web applications` (`verbose_name_plural = "..."`,
+    /// else [`plural_of`] the singular).
+    pub verbose_name_plural: String,
     /// Every field that can be read by name.
     pub fields: Vec<FieldMeta>,
     /// The field that holds the object's id (its key).
@@ -69,7 +72,49 @@ pub struct ModelMeta {
     pub cascade: bool,
 }
 
+/// The plural of an English noun phrase by the common rules (its last word:
+/// `-s`, `-x`, `-z`, `-ch`, `-sh` take `-es`; a consonant and `-y` become `-ies`);
+/// models whose name goes otherwise set `verbose_name_plural`.
+///
+/// ```
+/// use minke_core::plural_of;
+/// assert_eq!(plural_of("web application"), "web applications");
+/// assert_eq!(plural_of("box"), "boxes");
+/// assert_eq!(plural_of("proxy"), "proxies");
+/// assert_eq!(plural_of("gateway"), "gateways");
+/// ```
+pub fn plural_of(noun: &str) -> String {
+    let lower = noun.to_ascii_lowercase();
+    let consonant_y = lower.ends_with('y')
+        && lower
+            .chars()
+            .rev()
+            .nth(1)
+            .is_some_and(|c| c.is_ascii_alphabetic() && !"aeiou".contains(c));
+    if consonant_y {
+        format!("{}ies", &noun[..noun.len() - 1])
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+    {
+        format!("{noun}es")
+    } else {
+        format!("{noun}s")
+    }
+}
+
 impl ModelMeta {
+    /// A count with the model's name: `1 server`, `3 servers`.
+    pub fn counted(&self, n: usize) -> String {
+        if n == 1 {
+            format!("1 {}", self.verbose_name)
+        } else if self.verbose_name_plural.is_empty() {
+            format!("{n} {}", plural_of(&self.verbose_name))
+        } else {
+            format!("{n} {}", self.verbose_name_plural)
+        }
+    }
+
     /// The field of that name.
     pub fn field(&self, name: &str) -> Option<&FieldMeta> {
         self.fields.iter().find(|f| f.name == name)

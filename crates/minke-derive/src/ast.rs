@@ -306,6 +306,8 @@ pub(crate) struct ModelDef<'a> {
     pub(crate) table: Path,
     pub(crate) name: String,
     pub(crate) verbose_name: String,
+    /// Given by `verbose_name_plural`; else made from the singular at run time.
+    pub(crate) verbose_name_plural: Option<String>,
     /// The fields that are not skipped, in order.
     pub(crate) fields: Vec<ModelField<'a>>,
     /// Index of the id field in `fields`.

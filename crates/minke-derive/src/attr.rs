@@ -311,6 +311,7 @@ pub(crate) const MODEL_KEYS: Keys = &[
     ("table", "table = servers"),
     ("name", "name = \"server\""),
     ("verbose_name", "verbose_name = \"server\""),
+    ("verbose_name_plural", "verbose_name_plural = \"servers\""),
     ("id", "id = id"),
     ("label", "label = name"),
     ("list", "list(name, hostname)"),
@@ -377,6 +378,7 @@ pub(crate) struct ModelAttrs {
     pub(crate) table: Option<Path>,
     pub(crate) name: Option<LitStr>,
     pub(crate) verbose_name: Option<LitStr>,
+    pub(crate) verbose_name_plural: Option<LitStr>,
     pub(crate) id: Option<Ident>,
     pub(crate) label: Option<Ident>,
     pub(crate) list: Option<Vec<Ident>>,
@@ -401,6 +403,9 @@ impl ModelAttrs {
                 "table" => out.table = errs.take(item.path(usage)),
                 "name" => out.name = errs.take(item.string(usage)),
                 "verbose_name" => out.verbose_name = errs.take(item.string(usage)),
+                "verbose_name_plural" => {
+                    out.verbose_name_plural = errs.take(item.string(usage));
+                }
                 "id" => out.id = errs.take(item.ident(usage)),
                 "label" => out.label = errs.take(item.ident(usage)),
                 "list" => out.list = errs.take(item.list(usage)),

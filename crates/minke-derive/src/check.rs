@@ -200,6 +200,7 @@ pub(crate) fn model<'a>(cont: &'a Container<'a>, errs: &mut Errors) -> Option<Mo
         table: table?,
         name,
         verbose_name,
+        verbose_name_plural: attrs.verbose_name_plural.as_ref().map(LitStr::value),
         id: id?,
         label,
         list,

@@ -20,7 +20,13 @@ use proc_macro::TokenStream;
 
 /// Makes a diesel struct a Minke model: implements `minke::MinkeModel` and
 /// `minke::StoredModel` (loading with filters, search, ids, limit and offset, counting,
-/// saving fields, and finding the object's host).
+/// saving fields, finding the object's host, and adding, changing and deleting objects
+/// from values, as the admin's forms and the API do).
+///
+/// Writing goes column by column (no diesel `Insertable` or `AsChangeset` is needed):
+/// each field must have a type diesel can write to its column, else the compile error
+/// points at the field. Adding leaves out the id (the database assigns it) and
+/// `read_only` fields (`NULL` or the column's default).
 ///
 /// The struct needs named fields and diesel's `Queryable` and `Selectable` derives for
 /// its table; every field that is not `#[minke(skip)]` must be one of Minke's field
@@ -71,6 +77,9 @@ use proc_macro::TokenStream;
 /// | `list(a, b)` | the fields listed in tables | every field |
 /// | `search(a, b)` | the text fields `--search` looks in | every `String` / `Option<String>` field |
 /// | `filter(a, b)` | the fields `--filter` accepts | every field of type `String`, an integer, `bool`, `f32`, `f64` or `Option` of those |
+/// | `verbose_name_plural = "..."` | the name of several, shown to people | the English plural of `verbose_name` (`minke::plural_of`) |
+/// | `read_only` | objects are not added, changed or deleted through the admin or the API (a view, a table another program keeps) | written |
+/// | `cascade` | deleting the object the `host` field points at deletes this model's objects with it; without, they keep it from being deleted | protect |
 ///
 /// Names must be lower-case letters, digits, `_` and `-`, starting with a letter.
 /// Keys of `#[derive(Host)]` may appear in the same attribute.
@@ -81,6 +90,8 @@ use proc_macro::TokenStream;
 /// |-----|---------|
 /// | `skip` | the field is invisible to Minke: not read or written by name, not listed, filtered or saved (diesel still loads it) |
 /// | `column = name` | the diesel column, when it is not named like the field |
+/// | `read_only` | shown in forms, never written by them or the API (sessions still may) |
+/// | `choices("a", "b")` | a text field takes only these values (a menu in forms) |
 ///
 /// # Filters
 ///

@@ -23,6 +23,8 @@ pub struct Dependents {
     pub verbose_name: String,
     /// How many there are.
     pub count: usize,
+    /// The count with the model's name: `2 web applications`.
+    pub what: String,
     /// The first [`SHOWN_DEPENDENTS`] of them: id and label.
     pub objects: Vec<(i64, String)>,
     /// All their ids (to delete them with the object).
@@ -62,12 +64,7 @@ impl Deletion {
             .map(|d| {
                 let names: Vec<&str> = d.objects.iter().map(|(_, l)| l.as_str()).collect();
                 let more = if d.count > names.len() { ", ..." } else { "" };
-                format!(
-                    "{} {} ({}{more})",
-                    d.count,
-                    d.verbose_name,
-                    names.join(", ")
-                )
+                format!("{} ({}{more})", d.what, names.join(", "))
             })
             .collect();
         format!(
@@ -213,6 +210,7 @@ fn plan(
                 model: child.meta.name,
                 verbose_name: child.meta.verbose_name.clone(),
                 count: 0,
+                what: String::new(),
                 objects: Vec::new(),
                 ids: Vec::new(),
             };
@@ -245,6 +243,7 @@ fn plan(
             if found.count == 0 {
                 continue;
             }
+            found.what = child.meta.counted(found.count);
             if child.meta.cascade {
                 frontier.push((child.meta.name, found.ids.clone(), depth + 1));
                 deletion.with.push(found);
@@ -392,11 +391,7 @@ impl Engine {
                 }
                 entry.delete(c, &[id])?;
                 minke_store::forget_last_sessions(c, entry.meta.name, &[id])?;
-                let with: Vec<String> = d
-                    .with
-                    .iter()
-                    .map(|w| format!("{} {}", w.count, w.verbose_name))
-                    .collect();
+                let with: Vec<String> = d.with.iter().map(|w| w.what.clone()).collect();
                 minke_store::record_audit(
                     c,
                     &actor,

@@ -214,6 +214,7 @@ impl MinkeModel for HostRecord {
         ModelMeta {
             name: Self::NAME,
             verbose_name: "host".into(),
+            verbose_name_plural: "hosts".into(),
             fields: FIELDS
                 .iter()
                 .map(|&(name, type_name, is_text, optional)| FieldMeta {

@@ -285,11 +285,14 @@ fn rerun_form(
         hidden.push_str(&html::hidden("ids", &id.to_string()));
     }
     format!(
-        r#"<form id="rerun" method="post" action="{action}">{csrf}{session}{hidden}<button type="submit">Rerun on the {n} objects that did not succeed</button></form>"#,
+        r#"<form id="rerun" method="post" action="{action}">{csrf}{session}{hidden}<button type="submit">Rerun on the {what} that did not succeed</button></form>"#,
         action = esc(&st.url(&format!("/models/{}/run", segment(&run.model)))),
         csrf = html::csrf_field(auth),
         session = html::hidden("session", &run.session),
-        n = ids.len(),
+        what = match st.engine().models().get(&run.model) {
+            Ok(m) => esc(&m.meta.counted(ids.len())),
+            Err(_) => format!("{} objects", ids.len()),
+        },
     )
 }
 

@@ -105,8 +105,15 @@ struct ObjectPage {
     log_url: String,
     change_url: Option<String>,
     delete_url: Option<String>,
-    fields: Vec<(String, String)>,
+    fields: Vec<ShownField>,
     sessions: Vec<SessionRow>,
+}
+
+/// A field on an object's page: a relation links to the object it points at.
+struct ShownField {
+    name: String,
+    value: String,
+    link: Option<String>,
 }
 
 /// A field's name for people: `host_id` reads `host id`.
@@ -295,42 +302,177 @@ fn place_problems(
     (!general.is_empty()).then(|| general.join("; "))
 }
 
-/// What an add or change form needs to be shown.
-struct FormView<'a> {
-    title: String,
-    action: String,
-    submit: &'static str,
-    delete: Option<String>,
-    read_only: Vec<(String, String)>,
+/// Which object a form writes: a new one, or one that exists.
+enum Editing {
+    New,
+    Existing {
+        id: i64,
+        object: Box<dyn ModelObject>,
+    },
+}
+
+impl Editing {
+    /// The object `id` of `entry`, loaded.
+    async fn existing(st: &AppState, entry: &ModelEntry, id: i64) -> Result<Editing> {
+        let e = entry.clone();
+        let object = st
+            .store()
+            .blocking(move |c| Ok(e.load(c, &Query::ids([id]))?.pop()))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{} {id} does not exist", entry.meta.name)))?;
+        Ok(Editing::Existing { id, object })
+    }
+
+    fn action(&self) -> ModelAction {
+        match self {
+            Editing::New => ModelAction::Add,
+            Editing::Existing { .. } => ModelAction::Change,
+        }
+    }
+
+    fn title(&self, meta: &ModelMeta) -> String {
+        match self {
+            Editing::New => format!("Add a {}", meta.verbose_name),
+            Editing::Existing { object, .. } => {
+                format!("Change {} {}", meta.verbose_name, object.label())
+            }
+        }
+    }
+
+    fn url(&self, st: &AppState, meta: &ModelMeta) -> String {
+        match self {
+            Editing::New => st.url(&format!("/models/{}/add", segment(meta.name))),
+            Editing::Existing { id, .. } => {
+                st.url(&format!("/models/{}/{id}/change", segment(meta.name)))
+            }
+        }
+    }
+
+    /// The fields shown without inputs: the id and read-only ones.
+    fn read_only(&self, meta: &ModelMeta) -> Vec<(String, String)> {
+        let Editing::Existing { object, .. } = self else {
+            return Vec::new();
+        };
+        meta.fields
+            .iter()
+            .filter(|f| f.name == meta.id || f.read_only)
+            .map(|f| (f.name.to_owned(), cell(meta, object.as_ref(), f.name)))
+            .collect()
+    }
+
+    fn delete_link(&self, st: &AppState, auth: &Auth, meta: &ModelMeta) -> Option<String> {
+        match self {
+            Editing::Existing { id, .. } if auth.may(ModelAction::Delete, meta.name) => {
+                Some(st.url(&format!("/models/{}/{id}/delete", segment(meta.name))))
+            }
+            _ => None,
+        }
+    }
+
+    /// The values a form shows before anything was typed.
+    fn stored(&self, meta: &ModelMeta) -> BTreeMap<&'static str, String> {
+        match self {
+            Editing::New => BTreeMap::new(),
+            Editing::Existing { object, .. } => stored_values(meta, object.as_ref()),
+        }
+    }
+}
+
+/// What a form shows in its fields: values, their errors, a problem of the whole
+/// object.
+struct Entered<'a> {
     values: &'a BTreeMap<&'static str, String>,
     errors: &'a BTreeMap<String, String>,
     problem: Option<String>,
 }
 
+/// Shows the form of `editing` with what was entered.
 async fn form_page(
     st: &AppState,
     auth: &Auth,
     meta: &ModelMeta,
+    editing: &Editing,
     status: StatusCode,
-    view: FormView<'_>,
+    entered: Entered<'_>,
 ) -> Result<Response> {
-    let labels = relation_labels(st, meta, view.values).await?;
+    let Entered {
+        values,
+        errors,
+        problem,
+    } = entered;
+    let labels = relation_labels(st, meta, values).await?;
     let page = ObjectFormPage {
-        layout: Layout::new(st, Some(auth), view.title),
+        layout: Layout::new(st, Some(auth), editing.title(meta)),
         csrf: auth.csrf.clone().unwrap_or_default(),
-        action: view.action,
+        action: editing.url(st, meta),
         back: list_url(st, meta),
-        problem: view.problem,
-        fields: form_fields(st, meta, view.values, &labels, view.errors),
-        read_only: view.read_only,
-        submit: view.submit.to_owned(),
-        delete: view.delete,
+        problem,
+        fields: form_fields(st, meta, values, &labels, errors),
+        read_only: editing.read_only(meta),
+        submit: "Save".to_owned(),
+        delete: editing.delete_link(st, auth, meta),
     };
     render(status, &page)
 }
 
-/// The entry of a model whose objects the admin writes.
-fn writable_entry(st: &AppState, model: &str) -> Result<ModelEntry> {
+/// Writes a submitted form through the engine: to the object's page when saved,
+/// else the form again with every problem.
+async fn submit(
+    st: &AppState,
+    auth: &Auth,
+    meta: &ModelMeta,
+    editing: Editing,
+    p: &Pairs,
+) -> Result<Response> {
+    let mut form = read_form(meta, p, matches!(editing, Editing::New))?;
+    let mut problem = None;
+    if form.errors.is_empty() {
+        let engine = st.engine();
+        let saved = match &editing {
+            Editing::New => {
+                engine
+                    .add_object(meta.name, form.values, &auth.actor())
+                    .await
+            }
+            Editing::Existing { id, .. } => engine
+                .change_object(meta.name, *id, form.values, &auth.actor())
+                .await
+                .map(|()| *id),
+        };
+        match saved {
+            Ok(id) => {
+                tracing::info!(model = %meta.name, id, user = %auth.user.username, action = editing.action().name(), "object saved");
+                return Ok(Redirect::to(&object_url(st, meta.name, id)).into_response());
+            }
+            Err(minke_runtime::Error::Store(minke_store::Error::Invalid { problems, .. })) => {
+                problem = place_problems(problems, &mut form.errors);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    form_page(
+        st,
+        auth,
+        meta,
+        &editing,
+        StatusCode::BAD_REQUEST,
+        Entered {
+            values: &form.typed,
+            errors: &form.errors,
+            problem,
+        },
+    )
+    .await
+}
+
+/// The entry of a model whose objects the admin writes, once the user may do
+/// `action` on it.
+fn writable_entry(
+    st: &AppState,
+    auth: &Auth,
+    model: &str,
+    action: ModelAction,
+) -> Result<ModelEntry> {
     let entry = model_entry(st, model)?;
     if !entry.meta.writable {
         return Err(minke_store::Error::NotWritable {
@@ -338,15 +480,8 @@ fn writable_entry(st: &AppState, model: &str) -> Result<ModelEntry> {
         }
         .into());
     }
+    auth.need_to(action, model)?;
     Ok(entry)
-}
-
-async fn load_object(st: &AppState, entry: &ModelEntry, id: i64) -> Result<Box<dyn ModelObject>> {
-    let e = entry.clone();
-    st.store()
-        .blocking(move |c| Ok(e.load(c, &Query::ids([id]))?.pop()))
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("{} {id} does not exist", entry.meta.name)))
 }
 
 /// `GET /models/{model}/add`.
@@ -355,21 +490,17 @@ pub(crate) async fn add_form(
     auth: Auth,
     Path(model): Path<String>,
 ) -> Result<Response> {
-    let entry = writable_entry(&st, &model)?;
-    auth.need_to(ModelAction::Add, &model)?;
-    let meta = &entry.meta;
+    let entry = writable_entry(&st, &auth, &model, ModelAction::Add)?;
+    let editing = Editing::New;
+    let values = editing.stored(&entry.meta);
     form_page(
         &st,
         &auth,
-        meta,
+        &entry.meta,
+        &editing,
         StatusCode::OK,
-        FormView {
-            title: format!("Add a {}", meta.verbose_name),
-            action: st.url(&format!("/models/{}/add", segment(&model))),
-            submit: "Save",
-            delete: None,
-            read_only: Vec::new(),
-            values: &BTreeMap::new(),
+        Entered {
+            values: &values,
             errors: &BTreeMap::new(),
             problem: None,
         },
@@ -384,58 +515,8 @@ pub(crate) async fn add(
     Path(model): Path<String>,
     Form(p): Form,
 ) -> Result<Response> {
-    let entry = writable_entry(&st, &model)?;
-    auth.need_to(ModelAction::Add, &model)?;
-    let meta = &entry.meta;
-    let mut form = read_form(meta, &p, true)?;
-    let mut problem = None;
-    if form.errors.is_empty() {
-        match st
-            .engine()
-            .add_object(&model, form.values, &auth.actor())
-            .await
-        {
-            Ok(id) => {
-                tracing::info!(model = %model, id, user = %auth.user.username, "object added");
-                return Ok(Redirect::to(&object_url(&st, &model, id)).into_response());
-            }
-            Err(minke_runtime::Error::Store(minke_store::Error::Invalid { problems, .. })) => {
-                problem = place_problems(problems, &mut form.errors);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    form_page(
-        &st,
-        &auth,
-        meta,
-        StatusCode::BAD_REQUEST,
-        FormView {
-            title: format!("Add a {}", meta.verbose_name),
-            action: st.url(&format!("/models/{}/add", segment(&model))),
-            submit: "Save",
-            delete: None,
-            read_only: Vec::new(),
-            values: &form.typed,
-            errors: &form.errors,
-            problem,
-        },
-    )
-    .await
-}
-
-/// The fields a change form shows without inputs: the id and read-only ones.
-fn read_only_fields(meta: &ModelMeta, o: &dyn ModelObject) -> Vec<(String, String)> {
-    meta.fields
-        .iter()
-        .filter(|f| f.name == meta.id || f.read_only)
-        .map(|f| (f.name.to_owned(), cell(meta, o, f.name)))
-        .collect()
-}
-
-fn delete_link(st: &AppState, auth: &Auth, meta: &ModelMeta, id: i64) -> Option<String> {
-    auth.may(ModelAction::Delete, meta.name)
-        .then(|| st.url(&format!("/models/{}/{id}/delete", segment(meta.name))))
+    let entry = writable_entry(&st, &auth, &model, ModelAction::Add)?;
+    submit(&st, &auth, &entry.meta, Editing::New, &p).await
 }
 
 /// `GET /models/{model}/{id}/change`.
@@ -444,22 +525,17 @@ pub(crate) async fn change_form(
     auth: Auth,
     Path((model, id)): Path<(String, i64)>,
 ) -> Result<Response> {
-    let entry = writable_entry(&st, &model)?;
-    auth.need_to(ModelAction::Change, &model)?;
-    let meta = &entry.meta;
-    let object = load_object(&st, &entry, id).await?;
+    let entry = writable_entry(&st, &auth, &model, ModelAction::Change)?;
+    let editing = Editing::existing(&st, &entry, id).await?;
+    let values = editing.stored(&entry.meta);
     form_page(
         &st,
         &auth,
-        meta,
+        &entry.meta,
+        &editing,
         StatusCode::OK,
-        FormView {
-            title: format!("Change {} {}", meta.verbose_name, object.label()),
-            action: st.url(&format!("/models/{}/{id}/change", segment(&model))),
-            submit: "Save",
-            delete: delete_link(&st, &auth, meta, id),
-            read_only: read_only_fields(meta, object.as_ref()),
-            values: &stored_values(meta, object.as_ref()),
+        Entered {
+            values: &values,
             errors: &BTreeMap::new(),
             problem: None,
         },
@@ -474,45 +550,9 @@ pub(crate) async fn change(
     Path((model, id)): Path<(String, i64)>,
     Form(p): Form,
 ) -> Result<Response> {
-    let entry = writable_entry(&st, &model)?;
-    auth.need_to(ModelAction::Change, &model)?;
-    let meta = &entry.meta;
-    let object = load_object(&st, &entry, id).await?;
-    let mut form = read_form(meta, &p, false)?;
-    let mut problem = None;
-    if form.errors.is_empty() {
-        match st
-            .engine()
-            .change_object(&model, id, form.values, &auth.actor())
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(model = %model, id, user = %auth.user.username, "object changed");
-                return Ok(Redirect::to(&object_url(&st, &model, id)).into_response());
-            }
-            Err(minke_runtime::Error::Store(minke_store::Error::Invalid { problems, .. })) => {
-                problem = place_problems(problems, &mut form.errors);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    form_page(
-        &st,
-        &auth,
-        meta,
-        StatusCode::BAD_REQUEST,
-        FormView {
-            title: format!("Change {} {}", meta.verbose_name, object.label()),
-            action: st.url(&format!("/models/{}/{id}/change", segment(&model))),
-            submit: "Save",
-            delete: delete_link(&st, &auth, meta, id),
-            read_only: read_only_fields(meta, object.as_ref()),
-            values: &form.typed,
-            errors: &form.errors,
-            problem,
-        },
-    )
-    .await
+    let entry = writable_entry(&st, &auth, &model, ModelAction::Change)?;
+    let editing = Editing::existing(&st, &entry, id).await?;
+    submit(&st, &auth, &entry.meta, editing, &p).await
 }
 
 fn delete_page(
@@ -657,6 +697,31 @@ pub(crate) async fn object(
         .await?;
     let object = object.ok_or_else(|| Error::NotFound(format!("{model} {id} does not exist")))?;
     let is_host = meta.name == st.engine().host_model();
+    let values = stored_values(&meta, object.as_ref());
+    let labels = relation_labels(&st, &meta, &values).await?;
+    let fields = meta
+        .fields
+        .iter()
+        .map(|f| {
+            let value = cell(&meta, object.as_ref(), f.name);
+            match (f.references, labels.get(f.name)) {
+                (Some(r), Some(label)) => ShownField {
+                    name: f.name.to_owned(),
+                    link: Some(object_url(
+                        &st,
+                        referenced(&st, r),
+                        values[&f.name].parse().unwrap_or(0),
+                    )),
+                    value: format!("{label} ({value})"),
+                },
+                _ => ShownField {
+                    name: f.name.to_owned(),
+                    value,
+                    link: None,
+                },
+            }
+        })
+        .collect();
     let page = ObjectPage {
         layout: Layout::new(
             &st,
@@ -664,7 +729,7 @@ pub(crate) async fn object(
             format!("{} {}", meta.verbose_name, object.label()),
         ),
         list_url: list_url(&st, &meta),
-        list_name: meta.verbose_name.clone(),
+        list_name: meta.verbose_name_plural.clone(),
         log_url: st.url(&format!(
             "/sessions?{}",
             encode([
@@ -676,11 +741,7 @@ pub(crate) async fn object(
             .then(|| change_url(&st, &meta, id)),
         delete_url: ((meta.writable || is_host) && auth.may(ModelAction::Delete, &model))
             .then(|| st.url(&format!("/models/{}/{id}/delete", segment(&model)))),
-        fields: meta
-            .fields
-            .iter()
-            .map(|f| (f.name.to_owned(), cell(&meta, object.as_ref(), f.name)))
-            .collect(),
+        fields,
         sessions: sessions
             .into_iter()
             .map(|s| SessionRow {

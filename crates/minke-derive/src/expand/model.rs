@@ -63,6 +63,10 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
         }
     });
     let (writable_model, cascade) = (!def.read_only, def.cascade);
+    let plural = match &def.verbose_name_plural {
+        Some(given) => quote!(#p::String::from(#given)),
+        None => quote!(#core::plural_of(#verbose)),
+    };
     let id = def.id_field().field.ident;
     let id_name = &def.id_field().field.name;
     let table_name = def
@@ -120,6 +124,7 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
                 #core::ModelMeta {
                     name: #name,
                     verbose_name: #p::String::from(#verbose),
+                    verbose_name_plural: #plural,
                     fields: #p::vec![#(#metas),*],
                     id: #id_name,
                     table: #table_name,
@@ -323,8 +328,9 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
 
     let saves: Vec<TokenStream> = writable(def)
         .map(|f| {
-            let (n, col, fi) = (&f.field.name, &f.column, f.field.ident);
-            quote!(#n => target.set(#table::#col.eq(&self.#fi)).execute(db),)
+            let (n, col, fi, ty) = (&f.field.name, &f.column, f.field.ident, f.field.ty);
+            let eq = quote_spanned!(ty.span()=> #table::#col.eq(&self.#fi));
+            quote!(#n => target.set(#eq).execute(db),)
         })
         .collect();
     let unknown_field = quote! {
