@@ -219,3 +219,26 @@ pub(crate) fn back(st: &AppState, headers: &HeaderMap, fallback: &str) -> Respon
         });
     Redirect::to(&own.unwrap_or_else(|| fallback.to_owned())).into_response()
 }
+
+/// An option of a menu.
+pub(crate) struct Choice {
+    pub(crate) value: String,
+    pub(crate) label: String,
+    pub(crate) selected: bool,
+}
+
+impl Choice {
+    pub(crate) fn menu<'a>(
+        items: impl IntoIterator<Item = (&'a str, &'a str)>,
+        chosen: &str,
+    ) -> Vec<Choice> {
+        items
+            .into_iter()
+            .map(|(value, label)| Choice {
+                value: value.to_owned(),
+                label: label.to_owned(),
+                selected: value == chosen,
+            })
+            .collect()
+    }
+}

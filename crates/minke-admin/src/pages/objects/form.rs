@@ -1,33 +1,24 @@
-//! One object of an app's model: its page, and adding, changing and deleting it
-//! through forms derived from the model's fields (`FieldMeta`): inputs by type,
-//! choices as selects, read-only fields shown, the host or parent picked with an
-//! autocomplete that searches and pages in the database. Values are checked by the
-//! store; errors stand next to their fields with what was typed kept.
+//! Adding and changing objects: the form from the model's fields (inputs by type,
+//! choices as menus, read-only fields shown, the relation's search box), the values
+//! checked by the store with each problem beside its field and what was typed kept.
 
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use minke_core::{FieldMeta, ModelMeta, ModelObject, References, Value};
-use minke_runtime::{Deletion, ModelAction, ModelEntry};
-use minke_store::{FieldProblem, FieldValues, Query, SessionRecord};
-use serde::Serialize;
+use minke_core::{ModelMeta, ModelObject};
+use minke_runtime::{ModelAction, ModelEntry};
+use minke_store::{FieldProblem, FieldValues, Query};
 
+use super::{field_label, list_url, object_url, referenced, relation_labels, stored_values};
 use crate::auth::Auth;
-use crate::forms::{Form, Pairs, QueryPairs, encode, segment};
-use crate::html::time;
+use crate::forms::{Form, Pairs, segment};
 use crate::layout::{Layout, render};
 use crate::pages::changelist::{cell, model_entry};
 use crate::state::AppState;
 use crate::{Error, Result};
-
-/// Objects an autocomplete offers at a time.
-const CHOICES_PAGE: i64 = 20;
-/// Sessions an object's page lists.
-const SESSIONS_SHOWN: i64 = 50;
 
 /// The input of a relation: the model pointed at and the object chosen.
 pub(crate) struct RelationInput {
@@ -72,112 +63,6 @@ struct ObjectFormPage {
     read_only: Vec<(String, String)>,
     submit: String,
     delete: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "object_delete.html")]
-struct DeletePage {
-    layout: Layout,
-    csrf: String,
-    action: String,
-    back: String,
-    object: String,
-    deletion: Deletion,
-    base: String,
-}
-
-/// A session as an object's page lists it.
-struct SessionRow {
-    id: i64,
-    session: String,
-    run_id: i64,
-    state: String,
-    status: String,
-    at: String,
-}
-
-#[derive(Template)]
-#[template(path = "object.html")]
-struct ObjectPage {
-    layout: Layout,
-    list_url: String,
-    list_name: String,
-    log_url: String,
-    change_url: Option<String>,
-    delete_url: Option<String>,
-    fields: Vec<ShownField>,
-    sessions: Vec<SessionRow>,
-}
-
-/// A field on an object's page: a relation links to the object it points at.
-struct ShownField {
-    name: String,
-    value: String,
-    link: Option<String>,
-}
-
-/// A field's name for people: `host_id` reads `host id`.
-fn field_label(f: &FieldMeta) -> String {
-    f.name.replace('_', " ")
-}
-
-/// The model a field points at, by name.
-fn referenced(st: &AppState, r: References) -> &'static str {
-    match r {
-        References::Host => st.engine().host_model(),
-        References::Model(m) => m,
-    }
-}
-
-/// Where an object is changed: hosts have their own form.
-fn change_url(st: &AppState, meta: &ModelMeta, id: i64) -> String {
-    if meta.name == st.engine().host_model() && !meta.writable {
-        st.url(&format!("/hosts/{id}/edit"))
-    } else {
-        st.url(&format!("/models/{}/{id}/change", segment(meta.name)))
-    }
-}
-
-/// Where a model's objects are listed.
-fn list_url(st: &AppState, meta: &ModelMeta) -> String {
-    if meta.name == st.engine().host_model() {
-        st.url("/hosts")
-    } else {
-        st.url(&format!("/models/{}", segment(meta.name)))
-    }
-}
-
-fn object_url(st: &AppState, model: &str, id: i64) -> String {
-    st.url(&format!("/models/{}/{id}", segment(model)))
-}
-
-/// The labels of the objects fields point at, by field.
-async fn relation_labels(
-    st: &AppState,
-    meta: &ModelMeta,
-    values: &BTreeMap<&'static str, String>,
-) -> Result<BTreeMap<&'static str, String>> {
-    let mut out = BTreeMap::new();
-    for f in &meta.fields {
-        let (Some(r), Some(id)) = (
-            f.references,
-            values
-                .get(f.name)
-                .and_then(|v| v.trim().parse::<i64>().ok()),
-        ) else {
-            continue;
-        };
-        let entry = model_entry(st, referenced(st, r))?;
-        let label = st
-            .store()
-            .blocking(move |c| Ok(entry.load(c, &Query::ids([id]))?.pop().map(|o| o.label())))
-            .await?;
-        out.insert(
-            f.name,
-            label.unwrap_or_else(|| format!("no object with id {id}")),
-        );
-    }
-    Ok(out)
 }
 
 /// The form's fields: values as typed (or stored), errors beside them.
@@ -232,20 +117,6 @@ fn form_fields(
                     value
                 },
             }
-        })
-        .collect()
-}
-
-/// The stored values of an object as a form shows them.
-fn stored_values(meta: &ModelMeta, o: &dyn ModelObject) -> BTreeMap<&'static str, String> {
-    meta.fields
-        .iter()
-        .map(|f| {
-            let v = match o.field(f.name) {
-                Some(Value::Null) | None => String::new(),
-                Some(v) => v.to_string(),
-            };
-            (f.name, v)
         })
         .collect()
 }
@@ -553,206 +424,4 @@ pub(crate) async fn change(
     let entry = writable_entry(&st, &auth, &model, ModelAction::Change)?;
     let editing = Editing::existing(&st, &entry, id).await?;
     submit(&st, &auth, &entry.meta, editing, &p).await
-}
-
-fn delete_page(
-    st: &AppState,
-    auth: &Auth,
-    meta: &ModelMeta,
-    status: StatusCode,
-    deletion: Deletion,
-) -> Result<Response> {
-    let id = deletion.id;
-    let page = DeletePage {
-        layout: Layout::new(
-            st,
-            Some(auth),
-            format!("Delete {} {}", meta.verbose_name, deletion.label),
-        ),
-        csrf: auth.csrf.clone().unwrap_or_default(),
-        action: st.url(&format!("/models/{}/{id}/delete", segment(meta.name))),
-        back: object_url(st, meta.name, id),
-        object: format!("{} {}", meta.verbose_name, deletion.label),
-        base: st.url("/models"),
-        deletion,
-    };
-    render(status, &page)
-}
-
-/// `GET /models/{model}/{id}/delete`: what goes with the object, or what keeps it.
-pub(crate) async fn delete_form(
-    State(st): State<AppState>,
-    auth: Auth,
-    Path((model, id)): Path<(String, i64)>,
-) -> Result<Response> {
-    let entry = model_entry(&st, &model)?;
-    auth.need_to(ModelAction::Delete, &model)?;
-    let deletion = st.engine().deletion(&model, id).await?;
-    delete_page(&st, &auth, &entry.meta, StatusCode::OK, deletion)
-}
-
-/// `POST /models/{model}/{id}/delete`.
-pub(crate) async fn delete(
-    State(st): State<AppState>,
-    auth: Auth,
-    Path((model, id)): Path<(String, i64)>,
-) -> Result<Response> {
-    let entry = model_entry(&st, &model)?;
-    auth.need_to(ModelAction::Delete, &model)?;
-    match st.engine().delete_object(&model, id, &auth.actor()).await {
-        Ok(d) => {
-            tracing::info!(model = %model, id, label = %d.label, user = %auth.user.username, "object deleted");
-            Ok(Redirect::to(&list_url(&st, &entry.meta)).into_response())
-        }
-        Err(minke_runtime::Error::Protected(d)) => {
-            delete_page(&st, &auth, &entry.meta, StatusCode::CONFLICT, *d)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// One object an autocomplete offers.
-#[derive(Serialize)]
-pub(crate) struct Choice {
-    id: i64,
-    label: String,
-}
-
-/// What `GET /models/{model}/choices` answers.
-#[derive(Serialize)]
-pub(crate) struct Choices {
-    results: Vec<Choice>,
-    /// True when a next page has more.
-    more: bool,
-}
-
-/// `GET /models/{model}/choices?q=TEXT&page=N`: objects to pick for a relation, by
-/// label, searched and paged by the database (a million hosts do not fit a
-/// `<select>`). A number finds the object of that id too.
-pub(crate) async fn choices(
-    State(st): State<AppState>,
-    auth: Auth,
-    Path(model): Path<String>,
-    QueryPairs(p): QueryPairs,
-) -> Result<Json<Choices>> {
-    let entry = model_entry(&st, &model)?;
-    auth.need_view(&model)?;
-    p.only(&["q", "page"], &[])?;
-    let page = p.number::<i64>("page")?.unwrap_or(1).max(1);
-    let text = p.text("q").map(str::to_owned);
-    let label = entry.meta.label;
-    let (results, more) = st
-        .store()
-        .blocking(move |c| {
-            let mut found: Vec<Box<dyn ModelObject>> = Vec::new();
-            if let Some(id) = text.as_deref().and_then(|t| t.trim().parse::<i64>().ok())
-                && page == 1
-            {
-                found.extend(entry.load(c, &Query::ids([id]))?);
-            }
-            let mut q = match &text {
-                Some(t) if !entry.meta.search.is_empty() => Query::search(t.clone()),
-                _ => Query::all(),
-            };
-            q.order = Some(minke_store::Order::parse(label));
-            q.limit = Some(CHOICES_PAGE + 1);
-            q.offset = Some((page - 1) * CHOICES_PAGE);
-            let mut listed = entry.load(c, &q)?;
-            let more = listed.len() as i64 > CHOICES_PAGE;
-            listed.truncate(CHOICES_PAGE as usize);
-            let seen: Vec<i64> = found.iter().map(|o| o.id()).collect();
-            found.extend(listed.into_iter().filter(|o| !seen.contains(&o.id())));
-            Ok((
-                found
-                    .into_iter()
-                    .map(|o| Choice {
-                        id: o.id(),
-                        label: o.label(),
-                    })
-                    .collect(),
-                more,
-            ))
-        })
-        .await?;
-    Ok(Json(Choices { results, more }))
-}
-
-/// `GET /models/{model}/{id}`: an object's fields and its sessions.
-pub(crate) async fn object(
-    State(st): State<AppState>,
-    auth: Auth,
-    Path((model, id)): Path<(String, i64)>,
-) -> Result<Response> {
-    let entry = model_entry(&st, &model)?;
-    auth.need_view(&model)?;
-    let meta = entry.meta.clone();
-    let name = model.clone();
-    let (object, sessions): (Option<Box<dyn ModelObject>>, Vec<SessionRecord>) = st
-        .store()
-        .blocking(move |c| {
-            let o = entry.load(c, &Query::ids([id]))?.pop();
-            let s = minke_store::object_sessions(c, &name, id, SESSIONS_SHOWN)?;
-            Ok((o, s))
-        })
-        .await?;
-    let object = object.ok_or_else(|| Error::NotFound(format!("{model} {id} does not exist")))?;
-    let is_host = meta.name == st.engine().host_model();
-    let values = stored_values(&meta, object.as_ref());
-    let labels = relation_labels(&st, &meta, &values).await?;
-    let fields = meta
-        .fields
-        .iter()
-        .map(|f| {
-            let value = cell(&meta, object.as_ref(), f.name);
-            match (f.references, labels.get(f.name)) {
-                (Some(r), Some(label)) => ShownField {
-                    name: f.name.to_owned(),
-                    link: Some(object_url(
-                        &st,
-                        referenced(&st, r),
-                        values[&f.name].parse().unwrap_or(0),
-                    )),
-                    value: format!("{label} ({value})"),
-                },
-                _ => ShownField {
-                    name: f.name.to_owned(),
-                    value,
-                    link: None,
-                },
-            }
-        })
-        .collect();
-    let page = ObjectPage {
-        layout: Layout::new(
-            &st,
-            Some(&auth),
-            format!("{} {}", meta.verbose_name, object.label()),
-        ),
-        list_url: list_url(&st, &meta),
-        list_name: meta.verbose_name_plural.clone(),
-        log_url: st.url(&format!(
-            "/sessions?{}",
-            encode([
-                ("model", model.as_str()),
-                ("object", id.to_string().as_str())
-            ])
-        )),
-        change_url: ((meta.writable || is_host) && auth.may(ModelAction::Change, &model))
-            .then(|| change_url(&st, &meta, id)),
-        delete_url: ((meta.writable || is_host) && auth.may(ModelAction::Delete, &model))
-            .then(|| st.url(&format!("/models/{}/{id}/delete", segment(&model)))),
-        fields,
-        sessions: sessions
-            .into_iter()
-            .map(|s| SessionRow {
-                id: s.id.get(),
-                session: s.session,
-                run_id: s.run_id.get(),
-                state: s.state.as_str().to_owned(),
-                status: s.status.map(|s| s.as_str()).unwrap_or_default().to_owned(),
-                at: time(s.created_at),
-            })
-            .collect(),
-    };
-    render(StatusCode::OK, &page)
 }

@@ -1,0 +1,96 @@
+//! Pieces of a changelist row and of the run panel above it, shared with the run
+//! page: a field's value as a cell and as JSON, the live cells the script keeps
+//! current.
+
+use askama::Template;
+use minke_core::{ModelMeta, ModelObject, RunId, Value};
+use minke_store::SessionRecord;
+
+use crate::html::time;
+use crate::state::AppState;
+
+/// A field's value for a table cell.
+pub(crate) fn cell(meta: &ModelMeta, o: &dyn ModelObject, field: &str) -> String {
+    if meta.field(field).is_some_and(|f| f.type_name == "secret") {
+        return "***".into();
+    }
+    match o.field(field) {
+        Some(Value::Bool(true)) => "yes".into(),
+        Some(Value::Bool(false)) => "no".into(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    }
+}
+
+/// A field's value for JSON (secrets hidden).
+pub(crate) fn json_value(meta: &ModelMeta, o: &dyn ModelObject, field: &str) -> serde_json::Value {
+    if meta.field(field).is_some_and(|f| f.type_name == "secret") {
+        return "***".into();
+    }
+    serde_json::to_value(o.field(field).unwrap_or(Value::Null)).unwrap_or_default()
+}
+
+/// The head cells of live columns.
+pub(crate) const LIVE_HEAD: &str =
+    "<th>State</th><th>Status</th><th>Messages</th><th>Output</th><th>Stop</th>";
+
+/// A session in its row's live cells.
+struct LiveSession {
+    state: &'static str,
+    status: &'static str,
+    log: String,
+    stop: String,
+    done: bool,
+}
+
+#[derive(Template)]
+#[template(path = "live_cells.html")]
+struct LiveCells {
+    session: Option<LiveSession>,
+}
+
+/// The live cells of a row (filled and kept current by the script).
+pub(crate) fn live_cells(st: &AppState, s: Option<&SessionRecord>) -> String {
+    LiveCells {
+        session: s.map(|s| LiveSession {
+            state: s.state.as_str(),
+            status: s.status.map(|x| x.as_str()).unwrap_or_default(),
+            log: st.url(&format!("/sessions/{}", s.id)),
+            stop: st.url(&format!("/runs/{}/sessions/{}/stop", s.run_id, s.id)),
+            done: s.state.is_done(),
+        }),
+    }
+    .render()
+    .unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "run_panel.html")]
+struct RunPanel<'a> {
+    id: RunId,
+    events: String,
+    url: String,
+    session: &'a str,
+    user: &'a str,
+    at: String,
+    state: String,
+    stop: String,
+    active: bool,
+}
+
+/// The run panel above a live table: state, counts, stop all.
+pub(crate) fn run_panel(st: &AppState, run: &minke_store::RunRecord, active: bool) -> String {
+    RunPanel {
+        id: run.id,
+        events: st.url(&format!("/runs/{}/events", run.id)),
+        url: st.url(&format!("/runs/{}", run.id)),
+        session: &run.session,
+        user: &run.username,
+        at: time(run.created_at),
+        state: run.state.to_string(),
+        stop: st.url(&format!("/runs/{}/stop", run.id)),
+        active,
+    }
+    .render()
+    .unwrap_or_default()
+}
