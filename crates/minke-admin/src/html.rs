@@ -79,11 +79,6 @@ pub(crate) fn status_badge(status: Option<minke_core::Status>) -> String {
     }
 }
 
-/// A short notice paragraph.
-pub(crate) fn notice(class: &str, text: &str) -> String {
-    format!(r#"<p class="notice {class}">{}</p>"#, esc(text))
-}
-
 pub(crate) use minke_core::time::format_utc as time;
 
 /// An optional time, empty when missing.
@@ -111,15 +106,6 @@ pub(crate) fn bytes(n: i64) -> String {
     } else {
         format!("{:.1} MiB", n as f64 / f64::from(1 << 20))
     }
-}
-
-/// A hidden form field, escaped.
-pub(crate) fn hidden(name: &str, value: &str) -> String {
-    format!(
-        r#"<input type="hidden" name="{}" value="{}">"#,
-        esc(name),
-        esc(value)
-    )
 }
 
 #[cfg(test)]

@@ -64,22 +64,6 @@ impl Pager {
     }
 }
 
-#[derive(askama::Template)]
-#[template(path = "pager.html")]
-struct PagerTemplate {
-    pager: Pager,
-}
-
-/// The pager as HTML, for the pages not yet written as templates.
-pub(crate) fn pagination(path: &str, pairs: &[(String, String)], page: i64, pages: i64) -> String {
-    use askama::Template as _;
-    PagerTemplate {
-        pager: Pager::new(path, pairs, page, pages),
-    }
-    .render()
-    .unwrap_or_default()
-}
-
 /// Tables with more rows than this (by PostgreSQL's estimate) show their total as
 /// an estimate beside a filtered count, instead of counting it.
 const ESTIMATE_FROM: i64 = 100_000;

@@ -124,7 +124,7 @@ async fn live_events_show_states_messages_and_output() {
     let t = env.send(c.get(&format!("/sessions/{sid}"))).await.text();
     assert!(t.contains(r#"<pre class="stdout">before"#), "{t}");
     assert!(t.contains(r#"<pre class="stderr">to-stderr"#));
-    assert!(t.contains("done &lt;now&gt;"));
+    assert!(t.contains("done &#60;now&#62;"));
     assert!(!t.contains("done <now>"));
     assert!(t.contains(r#"<span class="exit-code">exit 0</span>"#));
     let d = env
@@ -309,7 +309,7 @@ async fn large_output_is_previewed_and_downloadable() {
         "{}",
         &t[..2000.min(t.len())]
     );
-    assert!(t.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(t.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
     assert!(!t.contains("<script>alert"));
     let d = env.send(c.get("/sessions/1/commands/1/stdout")).await;
     assert_eq!(d.body.len(), 20_000_000);

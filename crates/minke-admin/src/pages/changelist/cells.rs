@@ -30,10 +30,6 @@ pub(crate) fn json_value(meta: &ModelMeta, o: &dyn ModelObject, field: &str) -> 
     serde_json::to_value(o.field(field).unwrap_or(Value::Null)).unwrap_or_default()
 }
 
-/// The head cells of live columns.
-pub(crate) const LIVE_HEAD: &str =
-    "<th>State</th><th>Status</th><th>Messages</th><th>Output</th><th>Stop</th>";
-
 /// A session in its row's live cells.
 struct LiveSession {
     state: &'static str,
