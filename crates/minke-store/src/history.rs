@@ -460,7 +460,8 @@ pub fn finish_run(conn: &mut Conn, id: RunId, state: RunState, at: i64) -> Resul
         ))
         .execute(c)
         .map(drop)
-        .map_err(Error::query(format!("recording the end of run {id}"))))
+        .map_err(Error::query(format!("recording the end of run {id}"))))?;
+    crate::lists::keep_run_counts(conn, &[id])
 }
 
 /// The newest runs first.
@@ -800,6 +801,10 @@ pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<RunId>> {
         diesel::delete(lk::table.filter(lk::run_id.eq_any(&dead)))
             .execute(c)
             .map_err(Error::query("removing the locks of interrupted runs"))?;
+        Ok(dead)
+    })
+    .and_then(|dead| {
+        crate::lists::keep_run_counts(conn, &dead)?;
         Ok(dead)
     })
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use diesel::dsl::{count_star, exists, not};
 use diesel::prelude::*;
 use minke_core::{RunId, RunState, SessionId, State, Status};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::schema::{
     minke_commands as cmd, minke_last_sessions as last, minke_runs as run, minke_sessions as ses,
@@ -172,7 +172,7 @@ pub struct RunFilter {
 }
 
 /// The sessions of a run by state and status.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// All of them.
     pub total: i64,
@@ -311,6 +311,31 @@ pub fn find_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord>, i64)
 
 /// Counts per run of the given runs.
 pub fn run_counts(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<RunId, Counts>> {
+    // Ended runs keep their counts; only the others are counted.
+    let kept: Vec<(RunId, Option<String>)> = with_conn!(conn, |c, B| run::table
+        .filter(run::id.eq_any(run_ids))
+        .select((run::id, run::counts))
+        .load(c)
+        .map_err(Error::query("loading the counts of ended runs")))?;
+    let mut out: BTreeMap<RunId, Counts> = BTreeMap::new();
+    let mut open = Vec::new();
+    for (id, counts) in kept {
+        match counts.and_then(|t| serde_json::from_str::<Counts>(&t).ok()) {
+            Some(c) => {
+                out.insert(id, c);
+            }
+            None => open.push(id),
+        }
+    }
+    out.extend(count_sessions(conn, &open)?);
+    Ok(out)
+}
+
+/// Counts the sessions of these runs by state and status.
+fn count_sessions(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<RunId, Counts>> {
+    if run_ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     let rows: Vec<(RunId, State, Option<Status>, i64)> = with_conn!(conn, |c, B| ses::table
         .filter(ses::run_id.eq_any(run_ids))
         .group_by((ses::run_id, ses::state, ses::status))
@@ -322,6 +347,22 @@ pub fn run_counts(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<RunId, 
         out.entry(r).or_default().add(state, status, n);
     }
     Ok(out)
+}
+
+/// Keeps the counts of runs that have ended in their rows (every place that ends a
+/// run calls it, in the same transaction), so that lists of runs read them.
+pub(crate) fn keep_run_counts(conn: &mut Conn, run_ids: &[RunId]) -> Result<()> {
+    let mut counted = count_sessions(conn, run_ids)?;
+    for id in run_ids {
+        let counts = counted.remove(id).unwrap_or_default();
+        let text = serde_json::to_string(&counts)
+            .map_err(|e| Error::Worker(format!("writing the counts of run {id}: {e}")))?;
+        with_conn!(conn, |c, B| diesel::update(run::table.find(*id))
+            .set(run::counts.eq(Some(text)))
+            .execute(c)
+            .map_err(Error::query(format!("keeping the counts of run {id}"))))?;
+    }
+    Ok(())
 }
 
 /// The newest run on a model.

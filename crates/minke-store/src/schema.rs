@@ -54,6 +54,7 @@ diesel::table! {
         stop_requested -> Nullable<SmallInt>,
         sealed_params -> Nullable<Text>,
         concurrency -> Nullable<Integer>,
+        counts -> Nullable<Text>,
     }
 }
 

@@ -242,10 +242,40 @@ async fn history_roundtrip(store: &Store) {
         .await
         .unwrap();
     assert_eq!(kept.runs, 0);
+    let counts = move |store: &Store| {
+        let store = store.clone();
+        async move {
+            store
+                .blocking(move |c| minke_store::run_counts(c, &[run_id]))
+                .await
+                .unwrap()
+                .remove(&run_id)
+                .unwrap()
+        }
+    };
+    let before = counts(store).await;
+    assert_eq!(before.total, 3);
     store
         .write(move |c| minke_store::finish_run(c, run_id, RunState::Done, now_micros()))
         .await
         .unwrap();
+    // An ended run's counts are kept in its row and read from there: a session
+    // changed behind the store's back does not change them.
+    assert_eq!(counts(store).await, before);
+    store
+        .write(move |c| {
+            minke_store::with_conn!(c, |db, B| {
+                use diesel::RunQueryDsl as _;
+                diesel::sql_query(format!(
+                    "UPDATE minke_sessions SET status = 'warning' WHERE run_id = {run_id}"
+                ))
+                .execute(db)
+                .map_err(minke_store::Error::query("changing sessions"))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts(store).await, before);
     let cleared = store
         .write(|c| minke_store::clear_before(c, now_micros() + 1))
         .await

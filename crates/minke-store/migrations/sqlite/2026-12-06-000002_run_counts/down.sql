@@ -1,0 +1,1 @@
+ALTER TABLE minke_runs DROP COLUMN counts;
