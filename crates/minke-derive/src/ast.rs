@@ -321,6 +321,8 @@ pub(crate) struct ModelDef<'a> {
     pub(crate) read_only: bool,
     /// Deleted with the host or parent it points at (`cascade`).
     pub(crate) cascade: bool,
+    /// SQLite's FTS5 trigram table over the searched columns (`search_index`).
+    pub(crate) search_index: Option<String>,
 }
 
 impl<'a> ModelDef<'a> {

@@ -323,6 +323,7 @@ pub(crate) const MODEL_KEYS: Keys = &[
     ),
     ("read_only", "read_only"),
     ("cascade", "cascade"),
+    ("search_index", "search_index = servers_search"),
 ];
 
 /// The field keys of `#[derive(MinkeModel)]`.
@@ -387,6 +388,7 @@ pub(crate) struct ModelAttrs {
     pub(crate) host: Option<HostAttr>,
     pub(crate) read_only: bool,
     pub(crate) cascade: bool,
+    pub(crate) search_index: Option<Ident>,
 }
 
 impl ModelAttrs {
@@ -414,6 +416,7 @@ impl ModelAttrs {
                 "host" => out.host = errs.take(parse_host(item, usage)),
                 "read_only" => out.read_only = errs.take(item.flag(usage)).is_some(),
                 "cascade" => out.cascade = errs.take(item.flag(usage)).is_some(),
+                "search_index" => out.search_index = errs.take(item.ident(usage)),
                 _ => {}
             },
         );

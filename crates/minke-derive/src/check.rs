@@ -194,6 +194,14 @@ pub(crate) fn model<'a>(cont: &'a Container<'a>, errs: &mut Errors) -> Option<Mo
             .collect::<Vec<_>>()
     };
     let (list, search, filter) = (names(list), names(search), names(filter));
+    if let Some(index) = &attrs.search_index
+        && search.is_empty()
+    {
+        errs.spanned(
+            index,
+            "`search_index` needs fields to search: this model searches none",
+        );
+    }
     let label = fields[label?].field.name.clone();
     Some(ModelDef {
         cont,
@@ -209,6 +217,7 @@ pub(crate) fn model<'a>(cont: &'a Container<'a>, errs: &mut Errors) -> Option<Mo
         host: host?,
         read_only: attrs.read_only,
         cascade: attrs.cascade,
+        search_index: attrs.search_index.as_ref().map(|i| i.unraw().to_string()),
         fields,
     })
 }

@@ -205,6 +205,11 @@ impl std::fmt::Debug for Conn {
 }
 
 impl Conn {
+    /// True for a SQLite connection.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Conn::Sqlite(_))
+    }
+
     /// Opens a connection; SQLite gets WAL, a busy timeout and foreign keys, or, when
     /// opened only to read, `query_only` and nothing that would write.
     pub fn open(url: &DatabaseUrl) -> Result<Conn> {

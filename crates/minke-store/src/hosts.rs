@@ -329,8 +329,11 @@ macro_rules! text_compare {
     };
 }
 
+/// The FTS5 trigram index of the hosts' searched columns on SQLite.
+const SEARCH_INDEX: &str = "minke_hosts_search";
+
 macro_rules! filtered {
-    ($query:expr, $B:ident) => {{
+    ($query:expr, $B:ident, $sqlite:expr) => {{
         let query: &Query = $query;
         check_query(&HostRecord::meta(), query)?;
         let mut q = h::table.into_boxed::<$B>();
@@ -356,16 +359,23 @@ macro_rules! filtered {
                 }
             };
         }
-        if let Some(text) = &query.search {
-            let p = like_pattern(text);
-            q = q.filter(
-                h::name
-                    .like(p.clone())
-                    .escape('\\')
-                    .nullable()
-                    .or(h::hostname.like(p.clone()).escape('\\'))
-                    .or(h::comment.like(p).escape('\\')),
-            );
+        match &query.search {
+            // PostgreSQL's trigram indexes serve `LIKE`; SQLite has its FTS5 index.
+            Some(text) if $sqlite && crate::trigram_searchable(text) => {
+                q = q.filter(crate::text_index_has("id", SEARCH_INDEX, text));
+            }
+            Some(text) => {
+                let p = like_pattern(text);
+                q = q.filter(
+                    h::name
+                        .like(p.clone())
+                        .escape('\\')
+                        .nullable()
+                        .or(h::hostname.like(p.clone()).escape('\\'))
+                        .or(h::comment.like(p).escape('\\')),
+                );
+            }
+            None => {}
         }
         if let Some(ids) = &query.ids {
             q = q.filter(h::id.eq_any(ids.clone()));
@@ -405,8 +415,9 @@ macro_rules! ordered {
 impl StoredModel for HostRecord {
     fn load(conn: &mut Conn, query: &Query) -> Result<Vec<Self>> {
         crate::load_in_chunks(conn, query, |conn, query| {
+            let sqlite = conn.is_sqlite();
             with_conn!(conn, |c, B| {
-                let q = filtered!(query, B);
+                let q = filtered!(query, B, sqlite);
                 let mut q = ordered!(q, query,
                     "name" => h::name,
                     "hostname" => h::hostname,
@@ -434,7 +445,8 @@ impl StoredModel for HostRecord {
 
     fn count(conn: &mut Conn, query: &Query) -> Result<i64> {
         crate::count_in_chunks(conn, query, |conn, query| {
-            with_conn!(conn, |c, B| filtered!(query, B)
+            let sqlite = conn.is_sqlite();
+            with_conn!(conn, |c, B| filtered!(query, B, sqlite)
                 .count()
                 .get_result(c)
                 .map_err(Error::query("counting hosts")))

@@ -131,6 +131,49 @@ pub fn last_status_is(id_column: &str, model: &str, status: Status) -> LastStatu
     .sql(")")
 }
 
+/// [`text_index_has`]: a condition in SQL with its value bound.
+pub type TextIndexHas = diesel::expression::SqlLiteral<
+    diesel::sql_types::Bool,
+    diesel::expression::UncheckedBind<
+        diesel::expression::SqlLiteral<diesel::sql_types::Bool>,
+        diesel::dsl::AsExprOf<String, diesel::sql_types::Text>,
+    >,
+>;
+
+/// The shortest text a trigram index finds (three characters); shorter searches
+/// look with `LIKE`.
+pub const TRIGRAM: usize = 3;
+
+/// True when a search for `text` can use a trigram index.
+pub fn trigram_searchable(text: &str) -> bool {
+    text.chars().count() >= TRIGRAM
+}
+
+/// The condition "a searched column contains `text`" on SQLite through an FTS5
+/// table with the trigram tokenizer (`index`, kept by triggers with the table's key
+/// `id_column` as its rowid), for generated code: the index finds the rows instead of
+/// a `LIKE` over every row. `text` needs at least [`TRIGRAM`] characters; it is
+/// searched as one phrase (a substring), case-insensitively, as `LIKE` does.
+///
+/// ```
+/// use diesel::query_builder::QueryBuilder as _;
+/// let cond = minke_store::text_index_has("id", "servers_search", "web \"1\"");
+/// let mut sql = diesel::sqlite::SqliteQueryBuilder::new();
+/// diesel::query_builder::QueryFragment::<diesel::sqlite::Sqlite>::to_sql(&cond, &mut sql, &diesel::sqlite::Sqlite).unwrap();
+/// assert_eq!(sql.finish(), r#""id" IN (SELECT rowid FROM "servers_search" WHERE "servers_search" MATCH ?)"#);
+/// ```
+pub fn text_index_has(id_column: &str, index: &str, text: &str) -> TextIndexHas {
+    use diesel::sql_types::{Bool, Text};
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    diesel::dsl::sql::<Bool>(&format!(
+        "{} IN (SELECT rowid FROM {index} WHERE {index} MATCH ",
+        quote(id_column),
+        index = quote(index),
+    ))
+    .bind::<Text, _>(quote(text))
+    .sql(")")
+}
+
 /// The `LIKE` pattern for "contains `text`", with `%`, `_` and `\` escaped.
 ///
 /// ```

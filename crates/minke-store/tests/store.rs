@@ -1279,6 +1279,74 @@ async fn audit_log(store: &Store) {
     assert_eq!(cleared.audit, 7);
 }
 
+/// A search finds what `LIKE '%text%'` finds (case aside for non-ASCII), through
+/// SQLite's trigram index for three characters or more, through `LIKE` for fewer,
+/// and follows hosts as they are changed and deleted.
+async fn host_search(store: &Store) {
+    let hosts = [
+        ("search-alpha", Some("10.9.0.1"), Some("Front door")),
+        ("search-beta", Some("backend.example"), None),
+        ("search-gamma", None, Some("100% \"quoted\" _x_")),
+    ];
+    let ids: Vec<i64> = write(store, move |c| {
+        hosts
+            .iter()
+            .map(|(name, address, comment)| {
+                let mut h = NewHost::new(*name);
+                h.hostname = address.map(str::to_owned);
+                h.comment = comment.map(str::to_owned);
+                minke_store::insert_host(c, &h).map(|id| id.get())
+            })
+            .collect()
+    })
+    .await
+    .unwrap();
+    let find = |text: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut names: Vec<String> = store
+                .blocking(move |c| HostRecord::load(c, &Query::search(text)))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.name)
+                .filter(|n| n.starts_with("search-"))
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(find("search-").await.len(), 3);
+    // As `LIKE` on each: SQLite ignores ASCII case, PostgreSQL does not.
+    if store.url().is_sqlite() {
+        assert_eq!(find("ALPHA").await, ["search-alpha"]);
+        assert_eq!(find("front DOOR").await, ["search-alpha"]);
+    } else {
+        assert!(find("ALPHA").await.is_empty());
+        assert_eq!(find("Front door").await, ["search-alpha"]);
+    }
+    assert_eq!(find("9.0").await, ["search-alpha"]);
+    assert_eq!(find("end.ex").await, ["search-beta"]);
+    assert_eq!(find("% \"q").await, ["search-gamma"], "quotes and wildcards are text");
+    assert_eq!(find("_x_").await, ["search-gamma"]);
+    assert_eq!(find("ga").await, ["search-gamma"], "two characters: LIKE");
+    assert!(find("zzz").await.is_empty());
+    // Changed and deleted hosts are found as they are now.
+    let beta = ids[1];
+    write(store, move |c| {
+        let mut h = NewHost::new("search-delta");
+        h.hostname = Some("frontend.example".into());
+        minke_store::update_host(c, minke_core::HostId::new(beta), &h)?;
+        HostRecord::delete(c, &[ids[0]])
+    })
+    .await
+    .unwrap();
+    assert!(find("backend").await.is_empty());
+    assert_eq!(find("frontend").await, ["search-delta"]);
+    assert!(find("alpha").await.is_empty());
+    assert_eq!(find("front").await, ["search-delta"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_tokens_groups_locks_selections_on_both_backends() {
     let b = backends("backends");
@@ -1293,6 +1361,7 @@ async fn users_tokens_groups_locks_selections_on_both_backends() {
         audit_log(&store).await;
         last_sessions(&store).await;
         estimates(&store).await;
+        host_search(&store).await;
         assert_eq!(store.failed_writes().0, 0, "{url}");
         store.close().await.unwrap();
     }

@@ -85,7 +85,47 @@ pub(crate) const MIGRATIONS: &[AppMigration] = &[
     ),
     // What points at a host or a server: deleting one looks for its dependents.
     AppMigration::new("fleet_0004_parent_indexes", PARENT_INDEXES, PARENT_INDEXES),
+    // SQLite finds text anywhere in the searched columns through FTS5 trigram
+    // indexes (named by `search_index`), kept by triggers; PostgreSQL has pg_trgm's.
+    AppMigration::new("fleet_0005_sqlite_search", SQLITE_SEARCH, "SELECT 1"),
 ];
+
+/// The searched columns of servers and web applications in trigram indexes.
+const SQLITE_SEARCH: &str = "
+CREATE VIRTUAL TABLE servers_search USING fts5(name, role, kernel, uptime,
+    content = 'servers', content_rowid = 'id', tokenize = 'trigram');
+INSERT INTO servers_search (servers_search) VALUES ('rebuild');
+CREATE TRIGGER servers_search_insert AFTER INSERT ON servers BEGIN
+    INSERT INTO servers_search (rowid, name, role, kernel, uptime)
+    VALUES (new.id, new.name, new.role, new.kernel, new.uptime);
+END;
+CREATE TRIGGER servers_search_delete AFTER DELETE ON servers BEGIN
+    INSERT INTO servers_search (servers_search, rowid, name, role, kernel, uptime)
+    VALUES ('delete', old.id, old.name, old.role, old.kernel, old.uptime);
+END;
+CREATE TRIGGER servers_search_update AFTER UPDATE ON servers BEGIN
+    INSERT INTO servers_search (servers_search, rowid, name, role, kernel, uptime)
+    VALUES ('delete', old.id, old.name, old.role, old.kernel, old.uptime);
+    INSERT INTO servers_search (rowid, name, role, kernel, uptime)
+    VALUES (new.id, new.name, new.role, new.kernel, new.uptime);
+END;
+CREATE VIRTUAL TABLE webapps_search USING fts5(name, path, state,
+    content = 'webapps', content_rowid = 'id', tokenize = 'trigram');
+INSERT INTO webapps_search (webapps_search) VALUES ('rebuild');
+CREATE TRIGGER webapps_search_insert AFTER INSERT ON webapps BEGIN
+    INSERT INTO webapps_search (rowid, name, path, state)
+    VALUES (new.id, new.name, new.path, new.state);
+END;
+CREATE TRIGGER webapps_search_delete AFTER DELETE ON webapps BEGIN
+    INSERT INTO webapps_search (webapps_search, rowid, name, path, state)
+    VALUES ('delete', old.id, old.name, old.path, old.state);
+END;
+CREATE TRIGGER webapps_search_update AFTER UPDATE ON webapps BEGIN
+    INSERT INTO webapps_search (webapps_search, rowid, name, path, state)
+    VALUES ('delete', old.id, old.name, old.path, old.state);
+    INSERT INTO webapps_search (rowid, name, path, state)
+    VALUES (new.id, new.name, new.path, new.state);
+END;";
 
 /// The same on both backends.
 const PARENT_INDEXES: &str = "CREATE INDEX servers_host ON servers (host_id);
@@ -102,6 +142,7 @@ const LIST_INDEXES: &str = "CREATE INDEX servers_role ON servers (role, id);
 #[derive(Clone, Debug, Queryable, Selectable, MinkeModel)]
 #[diesel(table_name = servers)]
 #[minke(table = servers, host = host_id, verbose_name = "server", list(name, role, kernel, uptime))]
+#[minke(search_index = servers_search)]
 pub(crate) struct Server {
     /// Primary key.
     pub(crate) id: i64,
@@ -124,6 +165,7 @@ pub(crate) struct Server {
 #[derive(Clone, Debug, Queryable, Selectable, MinkeModel)]
 #[diesel(table_name = webapps)]
 #[minke(table = webapps, host(via = server_id, model = Server), verbose_name = "web application", list(name, path, state))]
+#[minke(search_index = webapps_search)]
 pub(crate) struct WebApp {
     /// Primary key.
     pub(crate) id: i64,

@@ -231,14 +231,34 @@ fn filtered(def: &ModelDef<'_>) -> TokenStream {
         let col = &f.column;
         quote!(#table::#col.like(#p::Clone::clone(&pattern)).escape('\\').nullable())
     });
+    let id_col_for_index = &def.id_field().column;
     let search = likes.next().map(|first| {
-        quote! {
-            if let #p::Some(text) = &query.search {
-                let pattern = #store::like_pattern(text);
-                q = q.filter(#first #(.or(#likes))*);
-            }
+        let like = quote! {
+            let pattern = #store::like_pattern(text);
+            q = q.filter(#first #(.or(#likes))*);
+        };
+        match &def.search_index {
+            // SQLite's trigram index finds the rows; PostgreSQL's serve `LIKE`.
+            Some(index) => quote! {
+                if let #p::Some(text) = &query.search {
+                    if sqlite && #store::trigram_searchable(text) {
+                        let id_column = <#table::#id_col_for_index as #p::diesel::Column>::NAME;
+                        q = q.filter(#store::text_index_has(id_column, #index, text));
+                    } else {
+                        #like
+                    }
+                }
+            },
+            None => quote! {
+                let _ = sqlite;
+                if let #p::Some(text) = &query.search {
+                    #like
+                }
+            },
         }
     });
+    // A model without text fields searches nothing.
+    let search = search.unwrap_or_else(|| quote!(let _ = sqlite;));
     let id = def.id_field();
     let (id_col, id_inner) = (&id.column, id.field.inner);
     let parent = def.parent_field();
@@ -411,7 +431,9 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
         #[automatically_derived]
         impl #ig #store::StoredModel for #ident #tg #wc {
             fn load(conn: &mut #store::Conn, query: &#store::Query) -> #store::Result<#p::Vec<Self>> {
-                #store::load_in_chunks(conn, query, |conn, query| #p::with_conn!(conn, |db, B| {
+                #store::load_in_chunks(conn, query, |conn, query| {
+                    let sqlite = conn.is_sqlite();
+                    #p::with_conn!(conn, |db, B| {
                     let mut q = #filtered;
                     q = #ordered;
                     if let #p::Some(limit) = query.limit {
@@ -423,14 +445,18 @@ fn stored_model(def: &ModelDef<'_>) -> TokenStream {
                     q.select(<Self as #diesel::prelude::SelectableHelper<B>>::as_select())
                         .load(db)
                         .map_err(#store::Error::query(#loading))
-                }))
+                    })
+                })
             }
 
             fn count(conn: &mut #store::Conn, query: &#store::Query) -> #store::Result<i64> {
-                #store::count_in_chunks(conn, query, |conn, query| #p::with_conn!(conn, |db, B| {
-                    let q = #filtered;
-                    q.count().get_result(db).map_err(#store::Error::query(#counting))
-                }))
+                #store::count_in_chunks(conn, query, |conn, query| {
+                    let sqlite = conn.is_sqlite();
+                    #p::with_conn!(conn, |db, B| {
+                        let q = #filtered;
+                        q.count().get_result(db).map_err(#store::Error::query(#counting))
+                    })
+                })
             }
 
             fn save_fields(&self, conn: &mut #store::Conn, fields: &[&str]) -> #store::Result<()> {
