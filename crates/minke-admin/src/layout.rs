@@ -51,14 +51,6 @@ impl Layout {
     }
 }
 
-/// A page whose body was built before (the pages not yet written as templates).
-#[derive(Template)]
-#[template(path = "page.html")]
-pub(crate) struct PageTemplate<'a> {
-    pub(crate) layout: Layout,
-    pub(crate) body: &'a str,
-}
-
 /// Renders a page as an HTML answer with `status`.
 pub(crate) fn render(status: StatusCode, page: &impl Template) -> Result<Response> {
     let body = page
@@ -68,7 +60,7 @@ pub(crate) fn render(status: StatusCode, page: &impl Template) -> Result<Respons
 }
 
 /// An HTML answer with a status.
-pub(crate) fn respond(status: StatusCode, body: String) -> Response {
+fn respond(status: StatusCode, body: String) -> Response {
     let mut res = (status, body).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -33,12 +33,12 @@ mod api;
 mod auth;
 mod error;
 mod forms;
-mod html;
 mod layout;
 mod live;
 mod login_limits;
 mod pages;
 mod password_pool;
+mod readable;
 mod ssh_paths;
 mod state;
 
@@ -315,6 +315,30 @@ async fn bare_problem(res: Response) -> std::result::Result<Problem, Response> {
 }
 
 async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    /// The page of an error: what went wrong and the way back, in the frame of the
+    /// user when known (with the navigation).
+    #[derive(askama::Template)]
+    #[template(path = "error.html")]
+    struct ErrorPage {
+        layout: layout::Layout,
+        message: String,
+    }
+
+    /// The error page of `problem`, with its `Retry-After`.
+    fn error_page(st: &AppState, auth: Option<&auth::Auth>, problem: Problem) -> Response {
+        let title = problem.status.canonical_reason().unwrap_or("Error");
+        let page = ErrorPage {
+            layout: layout::Layout::new(st, auth, title),
+            message: problem.message,
+        };
+        let mut out = layout::render(problem.status, &page).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the error page could not be rendered");
+            (problem.status, title).into_response()
+        });
+        error::set_retry_after(&mut out, problem.retry_after);
+        out
+    }
+
     st.hub().start();
     let api = st.is_api(req.uri().path());
     let here = req
@@ -357,15 +381,7 @@ async fn render_problems(State(st): State<AppState>, req: Request, next: Next) -
         );
         return Redirect::to(&to).into_response();
     }
-    let body = format!(
-        r#"<p class="error" id="error-message">{}</p><p><a href="{}/">Back to the start page</a></p>"#,
-        html::esc(&problem.message),
-        html::esc(st.base())
-    );
-    let title = problem.status.canonical_reason().unwrap_or("Error");
-    let mut out = html::respond(problem.status, html::page(&st, auth.as_ref(), title, &body));
-    error::set_retry_after(&mut out, problem.retry_after);
-    out
+    error_page(&st, auth.as_ref(), problem)
 }
 
 /// Serves the admin on `listen` until the process ends.

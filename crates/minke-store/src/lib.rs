@@ -46,9 +46,9 @@ pub use hosts::{
 pub use listen::{Listener, Listening, Notification, RUN_CHANNEL, notify_runs};
 pub use lists::*;
 pub use model::{
-    AsId, LastStatusIs, StoredModel, check_query, condition_value, field_type_matches_its_column,
-    TRIGRAM, TextIndexHas, key_from_id, last_status_is, like_pattern, require_host, text_index_has,
-    trigram_searchable,
+    AsId, LastStatusIs, StoredModel, TRIGRAM, TextIndexHas, check_query, condition_value,
+    field_type_matches_its_column, key_from_id, last_status_is, like_pattern, require_host,
+    text_index_has, trigram_searchable,
 };
 pub use query::{
     Condition, IDS_PER_QUERY, MAX_FILTER_LEN, MAX_FILTER_TERMS, Op, Order, Query, count_in_chunks,

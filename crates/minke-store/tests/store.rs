@@ -1327,7 +1327,11 @@ async fn host_search(store: &Store) {
     }
     assert_eq!(find("9.0").await, ["search-alpha"]);
     assert_eq!(find("end.ex").await, ["search-beta"]);
-    assert_eq!(find("% \"q").await, ["search-gamma"], "quotes and wildcards are text");
+    assert_eq!(
+        find("% \"q").await,
+        ["search-gamma"],
+        "quotes and wildcards are text"
+    );
     assert_eq!(find("_x_").await, ["search-gamma"]);
     assert_eq!(find("ga").await, ["search-gamma"], "two characters: LIKE");
     assert!(find("zzz").await.is_empty());

@@ -10,8 +10,8 @@ use minke_store::{AuditFilter, AuditRecord};
 
 use crate::auth::Auth;
 use crate::forms::{Pairs, QueryPairs, encode};
-use crate::html::time;
 use crate::layout::{Layout, render};
+use crate::readable::time;
 use crate::state::AppState;
 use crate::{Error, Result};
 

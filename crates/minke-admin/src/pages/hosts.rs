@@ -1,7 +1,6 @@
 //! Hosts and host groups: lists, add, edit, disable.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -10,11 +9,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use minke_core::MinkeModel as _;
 use minke_core::{AuditAction, HostId, HostKeyPolicy};
 use minke_runtime::{GROUP, ModelAction};
-use minke_store::{HostGroupRecord, HostRecord, NewHost, Order, Query, StoredModel as _};
+use minke_store::{
+    Actor, Conn, HostGroupRecord, HostRecord, NewHost, Order, Query, StoredModel as _,
+};
 
 use crate::auth::Auth;
 use crate::forms::{Form, Pairs, QueryPairs, encode};
-use crate::html::{self, csrf_field, esc, options};
 use crate::layout::{Layout, render};
 use crate::pages::{Pager, Window, back, total_beside};
 use crate::state::AppState;
@@ -173,6 +173,39 @@ struct HostForm {
     errors: BTreeMap<&'static str, String>,
 }
 
+impl HostForm {
+    /// The form of a new host: port 22, in no group.
+    fn blank() -> HostForm {
+        HostForm {
+            host: NewHost::new(""),
+            port_text: "22".into(),
+            groups: BTreeSet::new(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// The form of a stored host in its groups.
+    fn stored(h: HostRecord, groups: impl IntoIterator<Item = i64>) -> HostForm {
+        HostForm {
+            port_text: h.port.to_string(),
+            host: NewHost {
+                name: h.name,
+                hostname: h.hostname,
+                port: h.port,
+                username: h.username,
+                identity_file: h.identity_file,
+                host_key_policy: h.host_key_policy,
+                known_hosts: h.known_hosts,
+                disabled: h.disabled,
+                comment: h.comment,
+                jump_host_id: h.jump_host_id,
+            },
+            groups: groups.into_iter().collect(),
+            errors: BTreeMap::new(),
+        }
+    }
+}
+
 fn opt(p: &Pairs, name: &str) -> Option<String> {
     p.text(name).map(str::to_owned)
 }
@@ -251,179 +284,198 @@ async fn choices(st: &AppState) -> Result<Choices> {
     Ok(Choices { groups, hosts })
 }
 
+/// A choice of a menu.
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+impl Choice {
+    /// A choice, selected when its value is `current`.
+    fn new(value: impl Into<String>, label: impl Into<String>, current: &str) -> Choice {
+        let value = value.into();
+        Choice {
+            selected: value == current,
+            value,
+            label: label.into(),
+        }
+    }
+}
+
+/// A field of the host form, as the template shows it.
+struct HostField {
+    name: &'static str,
+    label: &'static str,
+    /// What was typed or stored (a text input).
+    value: String,
+    /// A menu's choices (none for a text input).
+    choices: Option<Vec<Choice>>,
+    help: &'static str,
+    error: Option<String>,
+}
+
+impl HostField {
+    /// A text input.
+    fn text(
+        name: &'static str,
+        label: &'static str,
+        value: impl Into<String>,
+        help: &'static str,
+    ) -> HostField {
+        HostField {
+            name,
+            label,
+            value: value.into(),
+            choices: None,
+            help,
+            error: None,
+        }
+    }
+
+    /// A menu.
+    fn menu(
+        name: &'static str,
+        label: &'static str,
+        choices: Vec<Choice>,
+        help: &'static str,
+    ) -> HostField {
+        HostField {
+            choices: Some(choices),
+            ..HostField::text(name, label, "", help)
+        }
+    }
+}
+
+/// A box to tick: a group of the host, a host of the group.
+struct Pick {
+    id: i64,
+    name: String,
+    checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "host_form.html")]
+struct HostFormPage {
+    layout: Layout,
+    csrf: String,
+    action: String,
+    /// What the store refused about the host as a whole.
+    error: Option<String>,
+    fields: Vec<HostField>,
+    disabled: bool,
+    /// Every group, ticked when the host is in it.
+    groups: Vec<Pick>,
+}
+
+/// The host key policies offered: value and label.
+const POLICIES: [(&str, &str); 3] = [
+    ("strict", "strict: must be known"),
+    ("accept-new", "accept-new: learn unknown keys"),
+    ("off", "off: accept any key"),
+];
+
+/// The host form's fields in order, each with its problem.
+fn host_fields(form: &HostForm, hosts: &[HostRecord]) -> Vec<HostField> {
+    let h = &form.host;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let policies = POLICIES
+        .iter()
+        .map(|(value, label)| Choice::new(*value, *label, &h.host_key_policy))
+        .collect();
+    let mut fields = vec![
+        HostField::text("name", "Name", &h.name, "unique, like an ssh_config alias"),
+        HostField::text(
+            "hostname",
+            "Address",
+            text(&h.hostname),
+            "the name is used when empty",
+        ),
+        HostField::text("port", "Port", &form.port_text, "1 to 65535"),
+        HostField::text(
+            "username",
+            "User",
+            text(&h.username),
+            "the local user when empty",
+        ),
+        HostField::text(
+            "identity_file",
+            "Identity file",
+            text(&h.identity_file),
+            "private key file on this machine",
+        ),
+        HostField::menu("host_key_policy", "Host keys", policies, ""),
+        HostField::text(
+            "known_hosts",
+            "known_hosts file",
+            text(&h.known_hosts),
+            "~/.ssh/known_hosts when empty",
+        ),
+        HostField::menu(
+            "jump_host_id",
+            "Jump host",
+            jump_choices(h, hosts),
+            "connect through this host (ProxyJump)",
+        ),
+        HostField::text("comment", "Comment", text(&h.comment), ""),
+    ];
+    for f in &mut fields {
+        f.error = form.errors.get(f.name).cloned();
+    }
+    fields
+}
+
+/// The jump hosts offered: none, or any host but this one.
+fn jump_choices(h: &NewHost, hosts: &[HostRecord]) -> Vec<Choice> {
+    let current = h.jump_host_id.map(|j| j.to_string()).unwrap_or_default();
+    let mut choices = vec![Choice::new("", "none: connect directly", &current)];
+    choices.extend(
+        hosts
+            .iter()
+            .filter(|x| x.name != h.name)
+            .map(|x| Choice::new(x.id.to_string(), x.name.as_str(), &current)),
+    );
+    choices
+}
+
+/// The form adding a host (`id` none) or changing one.
 fn host_form_page(
     st: &AppState,
     auth: &Auth,
-    title: &str,
-    action: &str,
+    id: Option<HostId>,
     form: &HostForm,
     choices: &Choices,
-    error: Option<&str>,
-) -> String {
-    let all_groups = &choices.groups;
-    let field = |name: &'static str, label: &str, value: &str, help: &str| {
-        let err = form
-            .errors
-            .get(name)
-            .map(|e| {
-                format!(
-                    r#"<span class="error field-error" id="error-{name}">{}</span>"#,
-                    esc(e)
-                )
-            })
-            .unwrap_or_default();
-        format!(
-            r#"<p class="field" data-field="{name}"><label for="{name}">{label}</label> <input id="{name}" name="{name}" value="{v}"> {err} <span class="help">{help}</span></p>"#,
-            v = esc(value),
-            help = esc(help),
-        )
+    error: Option<String>,
+) -> HostFormPage {
+    let (title, action) = match id {
+        None => ("Add a host", st.url("/hosts/add")),
+        Some(i) => ("Edit host", st.url(&format!("/hosts/{i}/edit"))),
     };
-    let h = &form.host;
-    let mut body = String::new();
-    if let Some(e) = error {
-        let _ = write!(body, r#"<p class="error" id="form-error">{}</p>"#, esc(e));
+    HostFormPage {
+        layout: Layout::new(st, Some(auth), title),
+        csrf: auth.csrf.clone().unwrap_or_default(),
+        action,
+        error,
+        fields: host_fields(form, &choices.hosts),
+        disabled: form.host.disabled,
+        groups: choices
+            .groups
+            .iter()
+            .map(|g| Pick {
+                id: g.id,
+                name: g.name.clone(),
+                checked: form.groups.contains(&g.id),
+            })
+            .collect(),
     }
-    let _ = write!(
-        body,
-        r#"<form id="host-form" method="post" action="{}">{}"#,
-        esc(action),
-        csrf_field(auth)
-    );
-    body.push_str(&field(
-        "name",
-        "Name",
-        &h.name,
-        "unique, like an ssh_config alias",
-    ));
-    body.push_str(&field(
-        "hostname",
-        "Address",
-        h.hostname.as_deref().unwrap_or_default(),
-        "the name is used when empty",
-    ));
-    body.push_str(&field("port", "Port", &form.port_text, "1 to 65535"));
-    body.push_str(&field(
-        "username",
-        "User",
-        h.username.as_deref().unwrap_or_default(),
-        "the local user when empty",
-    ));
-    body.push_str(&field(
-        "identity_file",
-        "Identity file",
-        h.identity_file.as_deref().unwrap_or_default(),
-        "private key file on this machine",
-    ));
-    let perr = form
-        .errors
-        .get("host_key_policy")
-        .map(|e| {
-            format!(
-                r#"<span class="error field-error" id="error-host_key_policy">{}</span>"#,
-                esc(e)
-            )
-        })
-        .unwrap_or_default();
-    let _ = write!(
-        body,
-        r#"<p class="field" data-field="host_key_policy"><label for="host_key_policy">Host keys</label> <select id="host_key_policy" name="host_key_policy">{}</select> {perr}</p>"#,
-        options(
-            [
-                ("strict", "strict: must be known"),
-                ("accept-new", "accept-new: learn unknown keys"),
-                ("off", "off: accept any key")
-            ],
-            &h.host_key_policy
-        )
-    );
-    body.push_str(&field(
-        "known_hosts",
-        "known_hosts file",
-        h.known_hosts.as_deref().unwrap_or_default(),
-        "~/.ssh/known_hosts when empty",
-    ));
-    let jerr = form
-        .errors
-        .get("jump_host_id")
-        .map(|e| {
-            format!(
-                r#"<span class="error field-error" id="error-jump_host_id">{}</span>"#,
-                esc(e)
-            )
-        })
-        .unwrap_or_default();
-    let ids: Vec<String> = choices.hosts.iter().map(|x| x.id.to_string()).collect();
-    let mut items: Vec<(&str, &str)> = vec![("", "none: connect directly")];
-    items.extend(
-        ids.iter()
-            .map(String::as_str)
-            .zip(choices.hosts.iter().map(|x| x.name.as_str()))
-            .filter(|(_, n)| *n != h.name.as_str()),
-    );
-    let current = h.jump_host_id.map(|j| j.to_string()).unwrap_or_default();
-    let _ = write!(
-        body,
-        r#"<p class="field" data-field="jump_host_id"><label for="jump_host_id">Jump host</label> <select id="jump_host_id" name="jump_host_id">{}</select> {jerr} <span class="help">connect through this host (ProxyJump)</span></p>"#,
-        options(items, &current)
-    );
-    body.push_str(&field(
-        "comment",
-        "Comment",
-        h.comment.as_deref().unwrap_or_default(),
-        "",
-    ));
-    let _ = write!(
-        body,
-        r#"<p class="field" data-field="disabled"><label><input type="checkbox" id="disabled" name="disabled" value="1"{}> disabled (never contacted)</label></p>"#,
-        if h.disabled { " checked" } else { "" }
-    );
-    if !all_groups.is_empty() {
-        body.push_str(r#"<fieldset id="host-groups"><legend>Groups</legend>"#);
-        for g in all_groups {
-            let _ = write!(
-                body,
-                r#"<label><input type="checkbox" name="groups" value="{id}"{c}> {n}</label> "#,
-                id = g.id,
-                c = if form.groups.contains(&g.id) {
-                    " checked"
-                } else {
-                    ""
-                },
-                n = esc(&g.name)
-            );
-        }
-        body.push_str("</fieldset>");
-    }
-    let _ = write!(
-        body,
-        r#"<p><button type="submit" id="save">Save</button> <a id="cancel" href="{}">Cancel</a></p></form>"#,
-        esc(&st.url("/hosts"))
-    );
-    html::page(st, Some(auth), title, &body)
 }
 
 /// `GET /hosts/add`.
 pub(crate) async fn add_form(State(st): State<AppState>, auth: Auth) -> Result<Response> {
     auth.need_to(ModelAction::Add, HOST)?;
-    let form = HostForm {
-        host: NewHost::new(""),
-        port_text: "22".into(),
-        groups: BTreeSet::new(),
-        errors: BTreeMap::new(),
-    };
-    let groups = choices(&st).await?;
-    Ok(html::respond(
-        StatusCode::OK,
-        host_form_page(
-            &st,
-            &auth,
-            "Add a host",
-            &st.url("/hosts/add"),
-            &form,
-            &groups,
-            None,
-        ),
-    ))
+    let choices = choices(&st).await?;
+    let page = host_form_page(&st, &auth, None, &HostForm::blank(), &choices, None);
+    render(StatusCode::OK, &page)
 }
 
 /// A message as a sentence: a capital first letter and a full stop.
@@ -478,65 +530,15 @@ async fn check_paths(st: &AppState, id: Option<HostId>, form: &mut HostForm) -> 
 async fn save_host(st: &AppState, auth: &Auth, id: Option<HostId>, f: &Pairs) -> Result<Response> {
     let mut form = read_host(f)?;
     check_paths(st, id, &mut form).await?;
-    let (title, action) = match id {
-        None => ("Add a host".to_owned(), st.url("/hosts/add")),
-        Some(i) => ("Edit host".to_owned(), st.url(&format!("/hosts/{i}/edit"))),
-    };
-    let groups = choices(st).await?;
     if !form.errors.is_empty() {
-        return Ok(html::respond(
-            StatusCode::BAD_REQUEST,
-            host_form_page(st, auth, &title, &action, &form, &groups, None),
-        ));
+        return host_form_again(st, auth, id, &form, None).await;
     }
     let host = form.host.clone();
     let wanted: Vec<i64> = form.groups.iter().copied().collect();
     let actor = auth.actor();
     let saved = st
         .store()
-        .write(move |c| {
-            if let Some(j) = host.jump_host_id {
-                if Some(j) == id {
-                    return Err(minke_store::Error::BadQuery(
-                        "a host cannot be its own jump host".into(),
-                    ));
-                }
-                if HostRecord::load_one(c, j.get()).is_err() {
-                    return Err(minke_store::Error::BadQuery(format!(
-                        "jump host {j} does not exist"
-                    )));
-                }
-            }
-            let (id, action, mut detail) = match id {
-                None => (
-                    minke_store::insert_host(c, &host)?,
-                    AuditAction::HostAdded,
-                    serde_json::to_string(&host).unwrap_or_default(),
-                ),
-                Some(i) => {
-                    let old = HostRecord::load_one(c, i.get())?;
-                    minke_store::update_host(c, i, &host)?;
-                    (i, AuditAction::HostChanged, host.changes_from(&old))
-                }
-            };
-            let before = minke_store::groups_of_hosts(c, &[id])?;
-            minke_store::set_host_groups(c, id, &wanted)?;
-            let before: Vec<i64> = before.into_iter().map(|(_, g)| g).collect();
-            if before != wanted {
-                if !detail.is_empty() {
-                    detail.push_str("; ");
-                }
-                detail.push_str(&format!("groups: {before:?} → {wanted:?}"));
-            }
-            minke_store::record_audit(
-                c,
-                &actor,
-                action,
-                &format!("host {} ({id})", host.name),
-                &detail,
-            )?;
-            Ok(id)
-        })
+        .write(move |c| store_host(c, &actor, id, &host, &wanted))
         .await;
     match saved {
         Ok(hid) => {
@@ -548,12 +550,81 @@ async fn save_host(st: &AppState, auth: &Auth, id: Option<HostId>, f: &Pairs) ->
             ))
             .into_response())
         }
-        Err(minke_store::Error::BadQuery(m)) => Ok(html::respond(
-            StatusCode::BAD_REQUEST,
-            host_form_page(st, auth, &title, &action, &form, &groups, Some(&m)),
-        )),
+        Err(minke_store::Error::BadQuery(m)) => host_form_again(st, auth, id, &form, Some(m)).await,
         Err(e) => Err(e.into()),
     }
+}
+
+/// The host form again, refused (400) with its problems and what was typed.
+async fn host_form_again(
+    st: &AppState,
+    auth: &Auth,
+    id: Option<HostId>,
+    form: &HostForm,
+    error: Option<String>,
+) -> Result<Response> {
+    let choices = choices(st).await?;
+    let page = host_form_page(st, auth, id, form, &choices, error);
+    render(StatusCode::BAD_REQUEST, &page)
+}
+
+/// Refuses a jump host that is the host itself or does not exist.
+fn check_jump(c: &mut Conn, id: Option<HostId>, jump: Option<HostId>) -> minke_store::Result<()> {
+    let Some(j) = jump else {
+        return Ok(());
+    };
+    if Some(j) == id {
+        return Err(minke_store::Error::BadQuery(
+            "a host cannot be its own jump host".into(),
+        ));
+    }
+    if HostRecord::load_one(c, j.get()).is_err() {
+        return Err(minke_store::Error::BadQuery(format!(
+            "jump host {j} does not exist"
+        )));
+    }
+    Ok(())
+}
+
+/// Adds a host (`id` none) or changes one, sets its groups and writes the audit
+/// entry: the host's id.
+fn store_host(
+    c: &mut Conn,
+    actor: &Actor,
+    id: Option<HostId>,
+    host: &NewHost,
+    wanted: &[i64],
+) -> minke_store::Result<HostId> {
+    check_jump(c, id, host.jump_host_id)?;
+    let (id, action, mut detail) = match id {
+        None => (
+            minke_store::insert_host(c, host)?,
+            AuditAction::HostAdded,
+            serde_json::to_string(host).unwrap_or_default(),
+        ),
+        Some(i) => {
+            let old = HostRecord::load_one(c, i.get())?;
+            minke_store::update_host(c, i, host)?;
+            (i, AuditAction::HostChanged, host.changes_from(&old))
+        }
+    };
+    let before = minke_store::groups_of_hosts(c, &[id])?;
+    minke_store::set_host_groups(c, id, wanted)?;
+    let before: Vec<i64> = before.into_iter().map(|(_, g)| g).collect();
+    if before != wanted {
+        if !detail.is_empty() {
+            detail.push_str("; ");
+        }
+        detail.push_str(&format!("groups: {before:?} → {wanted:?}"));
+    }
+    minke_store::record_audit(
+        c,
+        actor,
+        action,
+        &format!("host {} ({id})", host.name),
+        &detail,
+    )?;
+    Ok(id)
 }
 
 /// `POST /hosts/add`: adds a host (validated).
@@ -578,36 +649,10 @@ pub(crate) async fn edit_form(
             ))
         })
         .await?;
-    let form = HostForm {
-        port_text: h.port.to_string(),
-        host: NewHost {
-            name: h.name,
-            hostname: h.hostname,
-            port: h.port,
-            username: h.username,
-            identity_file: h.identity_file,
-            host_key_policy: h.host_key_policy,
-            known_hosts: h.known_hosts,
-            disabled: h.disabled,
-            comment: h.comment,
-            jump_host_id: h.jump_host_id,
-        },
-        groups: member.into_iter().map(|(_, g)| g).collect(),
-        errors: BTreeMap::new(),
-    };
-    let groups = choices(&st).await?;
-    Ok(html::respond(
-        StatusCode::OK,
-        host_form_page(
-            &st,
-            &auth,
-            "Edit host",
-            &st.url(&format!("/hosts/{id}/edit")),
-            &form,
-            &groups,
-            None,
-        ),
-    ))
+    let form = HostForm::stored(h, member.into_iter().map(|(_, g)| g));
+    let choices = choices(&st).await?;
+    let page = host_form_page(&st, &auth, Some(id), &form, &choices, None);
+    render(StatusCode::OK, &page)
 }
 
 /// `POST /hosts/{id}/edit`: changes a host (validated).
@@ -656,6 +701,23 @@ pub(crate) async fn disable(
     Ok(back(&st, &headers, &st.url("/hosts")))
 }
 
+/// A group as the groups page lists it.
+struct GroupRow {
+    id: i64,
+    name: String,
+    comment: String,
+    /// The names of its hosts.
+    hosts: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "groups.html")]
+struct GroupsPage {
+    layout: Layout,
+    can_add: bool,
+    groups: Vec<GroupRow>,
+}
+
 /// `GET /groups`: groups with their hosts.
 pub(crate) async fn groups(State(st): State<AppState>, auth: Auth) -> Result<Response> {
     auth.need(VIEW)?;
@@ -671,127 +733,99 @@ pub(crate) async fn groups(State(st): State<AppState>, auth: Auth) -> Result<Res
             ))
         })
         .await?;
-    let host_names: BTreeMap<HostId, &str> =
-        hosts.iter().map(|h| (h.id, h.name.as_str())).collect();
-    let mut body = String::new();
-    if auth.may(ModelAction::Add, GROUP) {
-        let _ = write!(
-            body,
-            r#"<p><a id="add-group" class="button" href="{}">Add a group</a></p>"#,
-            esc(&st.url("/groups/add"))
-        );
-    }
-    body.push_str(r#"<table id="groups" class="list"><thead><tr><th>Name</th><th>Comment</th><th>Hosts</th></tr></thead><tbody>"#);
-    for g in &groups {
-        let names: Vec<String> = members
-            .iter()
-            .filter(|(_, gid)| *gid == g.id)
-            .filter_map(|(h, _)| host_names.get(h))
-            .map(|n| esc(n))
-            .collect();
-        let _ = write!(
-            body,
-            r#"<tr data-group-id="{id}"><td><a class="edit" href="{edit}">{name}</a></td><td>{comment}</td><td class="members"><a href="{hosts}">{n} hosts</a>: {names}</td></tr>"#,
-            id = g.id,
-            edit = esc(&st.url(&format!("/groups/{}/edit", g.id))),
-            name = esc(&g.name),
-            comment = esc(g.comment.as_deref().unwrap_or_default()),
-            hosts = esc(&format!(
-                "{}?{}",
-                st.url("/hosts"),
-                encode([("group", g.id.to_string().as_str())])
-            )),
-            n = names.len(),
-            names = names.join(", "),
-        );
-    }
-    if groups.is_empty() {
-        body.push_str(r#"<tr class="empty"><td colspan="3">No groups yet.</td></tr>"#);
-    }
-    body.push_str("</tbody></table>");
-    Ok(html::respond(
-        StatusCode::OK,
-        html::page(&st, Some(&auth), "Host groups", &body),
-    ))
+    let page = GroupsPage {
+        layout: Layout::new(&st, Some(&auth), "Host groups"),
+        can_add: auth.may(ModelAction::Add, GROUP),
+        groups: group_rows(groups, &hosts, &members),
+    };
+    render(StatusCode::OK, &page)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The groups with the names of their hosts.
+fn group_rows(
+    groups: Vec<HostGroupRecord>,
+    hosts: &[HostRecord],
+    members: &[(HostId, i64)],
+) -> Vec<GroupRow> {
+    let host_names: BTreeMap<HostId, &str> =
+        hosts.iter().map(|h| (h.id, h.name.as_str())).collect();
+    groups
+        .into_iter()
+        .map(|g| GroupRow {
+            hosts: members
+                .iter()
+                .filter(|(_, gid)| *gid == g.id)
+                .filter_map(|(h, _)| host_names.get(h).map(|n| (*n).to_owned()))
+                .collect(),
+            id: g.id,
+            name: g.name,
+            comment: g.comment.unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The group form's values.
+#[derive(Default)]
+struct GroupForm {
+    name: String,
+    comment: String,
+    members: BTreeSet<HostId>,
+}
+
+#[derive(Template)]
+#[template(path = "group_form.html")]
+struct GroupFormPage {
+    layout: Layout,
+    csrf: String,
+    action: String,
+    /// What the store refused (the name, mostly).
+    error: Option<String>,
+    name: String,
+    comment: String,
+    /// Every host, ticked when in the group.
+    hosts: Vec<Pick>,
+    /// Where a stored group is deleted.
+    delete: Option<String>,
+}
+
+/// The form adding a group (`id` none) or changing one.
 fn group_form_page(
     st: &AppState,
     auth: &Auth,
     id: Option<i64>,
-    name: &str,
-    comment: &str,
-    members: &BTreeSet<HostId>,
+    form: GroupForm,
     hosts: &[HostRecord],
-    error: Option<&str>,
-) -> String {
-    let action = match id {
-        None => st.url("/groups/add"),
-        Some(i) => st.url(&format!("/groups/{i}/edit")),
+    error: Option<String>,
+) -> GroupFormPage {
+    let (title, action) = match id {
+        None => ("Add a group", st.url("/groups/add")),
+        Some(i) => ("Edit group", st.url(&format!("/groups/{i}/edit"))),
     };
-    let mut body = String::new();
-    if let Some(e) = error {
-        let _ = write!(
-            body,
-            r#"<p class="error field-error" id="error-name">{}</p>"#,
-            esc(e)
-        );
+    GroupFormPage {
+        layout: Layout::new(st, Some(auth), title),
+        csrf: auth.csrf.clone().unwrap_or_default(),
+        action,
+        error,
+        hosts: hosts
+            .iter()
+            .map(|h| Pick {
+                id: h.id.get(),
+                name: h.name.clone(),
+                checked: form.members.contains(&h.id),
+            })
+            .collect(),
+        name: form.name,
+        comment: form.comment,
+        delete: id.map(|i| st.url(&format!("/groups/{i}/delete"))),
     }
-    let _ = write!(
-        body,
-        r#"<form id="group-form" method="post" action="{action}">{csrf}<p class="field"><label for="name">Name</label> <input id="name" name="name" value="{name}" required></p><p class="field"><label for="comment">Comment</label> <input id="comment" name="comment" value="{comment}"></p><fieldset id="group-hosts"><legend>Hosts</legend>"#,
-        action = esc(&action),
-        csrf = csrf_field(auth),
-        name = esc(name),
-        comment = esc(comment),
-    );
-    for h in hosts {
-        let _ = write!(
-            body,
-            r#"<label><input type="checkbox" name="hosts" value="{id}"{c}> {n}</label> "#,
-            id = h.id,
-            c = if members.contains(&h.id) {
-                " checked"
-            } else {
-                ""
-            },
-            n = esc(&h.name)
-        );
-    }
-    let _ = write!(
-        body,
-        r#"</fieldset><p><button type="submit" id="save">Save</button> <a id="cancel" href="{}">Cancel</a></p></form>"#,
-        esc(&st.url("/groups"))
-    );
-    if let Some(i) = id {
-        let _ = write!(
-            body,
-            r#"<form id="delete-group-form" method="post" action="{}">{}<button type="submit" id="delete-group">Delete this group</button></form>"#,
-            esc(&st.url(&format!("/groups/{i}/delete"))),
-            csrf_field(auth)
-        );
-    }
-    html::page(
-        st,
-        Some(auth),
-        if id.is_some() {
-            "Edit group"
-        } else {
-            "Add a group"
-        },
-        &body,
-    )
 }
 
 /// `GET /groups/add`.
 pub(crate) async fn group_add_form(State(st): State<AppState>, auth: Auth) -> Result<Response> {
     auth.need_to(ModelAction::Add, GROUP)?;
     let hosts = st.store().blocking(minke_store::all_hosts).await?;
-    Ok(html::respond(
-        StatusCode::OK,
-        group_form_page(&st, &auth, None, "", "", &BTreeSet::new(), &hosts, None),
-    ))
+    let page = group_form_page(&st, &auth, None, GroupForm::default(), &hosts, None);
+    render(StatusCode::OK, &page)
 }
 
 async fn save_group(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> Result<Response> {
@@ -803,25 +837,7 @@ async fn save_group(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> R
     let actor = auth.actor();
     let saved = st
         .store()
-        .write(move |c| {
-            let (gid, what) = match id {
-                None => (minke_store::create_group(c, &n, cm.as_deref())?, "added"),
-                Some(i) => {
-                    minke_store::update_group(c, i, &n, cm.as_deref())?;
-                    (i, "changed")
-                }
-            };
-            minke_store::set_group_members(c, gid, &list)?;
-            let hosts: Vec<i64> = list.iter().map(|h| h.get()).collect();
-            minke_store::record_audit(
-                c,
-                &actor,
-                AuditAction::GroupChanged,
-                &format!("group {n} ({gid})"),
-                &format!("{what}; hosts {hosts:?}"),
-            )?;
-            Ok(gid)
-        })
+        .write(move |c| store_group(c, &actor, id, &n, cm.as_deref(), &list))
         .await;
     match saved {
         Ok(gid) => {
@@ -830,22 +846,45 @@ async fn save_group(st: &AppState, auth: &Auth, id: Option<i64>, f: &Pairs) -> R
         }
         Err(minke_store::Error::BadQuery(m)) => {
             let hosts = st.store().blocking(minke_store::all_hosts).await?;
-            Ok(html::respond(
-                StatusCode::BAD_REQUEST,
-                group_form_page(
-                    st,
-                    auth,
-                    id,
-                    &name,
-                    comment.as_deref().unwrap_or_default(),
-                    &members,
-                    &hosts,
-                    Some(&m),
-                ),
-            ))
+            let form = GroupForm {
+                name,
+                comment: comment.unwrap_or_default(),
+                members,
+            };
+            let page = group_form_page(st, auth, id, form, &hosts, Some(m));
+            render(StatusCode::BAD_REQUEST, &page)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Adds a group (`id` none) or changes one, sets its hosts and writes the audit
+/// entry: the group's id.
+fn store_group(
+    c: &mut Conn,
+    actor: &Actor,
+    id: Option<i64>,
+    name: &str,
+    comment: Option<&str>,
+    hosts: &[HostId],
+) -> minke_store::Result<i64> {
+    let (gid, what) = match id {
+        None => (minke_store::create_group(c, name, comment)?, "added"),
+        Some(i) => {
+            minke_store::update_group(c, i, name, comment)?;
+            (i, "changed")
+        }
+    };
+    minke_store::set_group_members(c, gid, hosts)?;
+    let hosts: Vec<i64> = hosts.iter().map(|h| h.get()).collect();
+    minke_store::record_audit(
+        c,
+        actor,
+        AuditAction::GroupChanged,
+        &format!("group {name} ({gid})"),
+        &format!("{what}; hosts {hosts:?}"),
+    )?;
+    Ok(gid)
 }
 
 /// `POST /groups/add`.
@@ -875,19 +914,15 @@ pub(crate) async fn group_edit_form(
             ))
         })
         .await?;
-    Ok(html::respond(
+    let form = GroupForm {
+        name: g.name,
+        comment: g.comment.unwrap_or_default(),
+        members: members.into_iter().collect(),
+    };
+    render(
         StatusCode::OK,
-        group_form_page(
-            &st,
-            &auth,
-            Some(id),
-            &g.name,
-            g.comment.as_deref().unwrap_or_default(),
-            &members.into_iter().collect(),
-            &hosts,
-            None,
-        ),
-    ))
+        &group_form_page(&st, &auth, Some(id), form, &hosts, None),
+    )
 }
 
 /// `POST /groups/{id}/edit`.

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use askama::Template;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,7 +14,7 @@ use minke_store::Actor;
 use crate::auth::{self, Auth, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::set_retry_after;
 use crate::forms::{Form, QueryPairs};
-use crate::html::{self, esc};
+use crate::layout::{Layout, render};
 use crate::login_limits::client_of;
 use crate::state::AppState;
 use crate::{Error, Result};
@@ -34,37 +35,29 @@ fn safe_next(st: &AppState, next: Option<&str>) -> String {
     }
 }
 
-fn render(st: &AppState, token: &str, next: &str, user: &str, error: Option<&str>) -> String {
-    let err = error
-        .map(|e| format!(r#"<p class="error" id="login-error">{}</p>"#, esc(e)))
-        .unwrap_or_default();
-    let body = format!(
-        r#"{err}<form id="login-form" method="post" action="{action}">
-<input type="hidden" name="csrf" value="{token}"><input type="hidden" name="next" value="{next}">
-<p><label for="username">User name</label> <input id="username" name="username" autocomplete="username" required value="{user}"></p>
-<p><label for="password">Password</label> <input id="password" name="password" type="password" autocomplete="current-password" required></p>
-<p><button id="login" type="submit">Log in</button></p></form>"#,
-        action = esc(&st.url("/login")),
-        token = esc(token),
-        next = esc(next),
-        user = esc(user),
-    );
-    html::page(st, None, "Log in", &body)
+/// The login form, with the reason of a refusal and what was typed kept (never
+/// the password).
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    layout: Layout,
+    /// Why the last attempt failed.
+    error: Option<&'a str>,
+    /// The form's CSRF token, signed by the server for the value of the login cookie.
+    token: &'a str,
+    /// Where to go once logged in.
+    next: &'a str,
+    /// The user name typed before.
+    user: &'a str,
 }
 
-fn with_login_cookie(
-    st: &AppState,
-    status: StatusCode,
-    body: String,
-    token: &str,
-) -> Result<Response> {
-    let mut res = html::respond(status, body);
-    let cookie = st.cookie(LOGIN_COOKIE, token, 3600, true);
+/// Adds a `Set-Cookie` header to an answer.
+fn set_cookie(res: &mut Response, cookie: &str) -> Result<()> {
     res.headers_mut().append(
         header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| Error::Internal(e.to_string()))?,
+        HeaderValue::from_str(cookie).map_err(|e| Error::Internal(e.to_string()))?,
     );
-    Ok(res)
+    Ok(())
 }
 
 /// The client's address: the connection's peer, or what a trusted proxy says.
@@ -110,7 +103,16 @@ fn login_page(
     error: Option<&str>,
 ) -> Result<Response> {
     let (cookie, token) = st.login_tokens()?.issue()?;
-    with_login_cookie(st, status, render(st, &token, next, user, error), &cookie)
+    let page = LoginPage {
+        layout: Layout::new(st, None, "Log in"),
+        error,
+        token: &token,
+        next,
+        user,
+    };
+    let mut res = render(status, &page)?;
+    set_cookie(&mut res, &st.cookie(LOGIN_COOKIE, &cookie, 3600, true))?;
+    Ok(res)
 }
 
 /// The login form again, for a login refused without a check (429, 503).
@@ -226,15 +228,8 @@ async fn start_session(
     tracing::info!(user = %user.username, "admin login");
     let mut res = Redirect::to(next).into_response();
     let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-    for c in [
-        st.cookie(SESSION_COOKIE, &token, max_age, false),
-        st.cookie(LOGIN_COOKIE, "", 0, true),
-    ] {
-        res.headers_mut().append(
-            header::SET_COOKIE,
-            HeaderValue::from_str(&c).map_err(|e| Error::Internal(e.to_string()))?,
-        );
-    }
+    set_cookie(&mut res, &st.cookie(SESSION_COOKIE, &token, max_age, false))?;
+    set_cookie(&mut res, &st.cookie(LOGIN_COOKIE, "", 0, true))?;
     Ok(res)
 }
 
@@ -252,10 +247,6 @@ pub(crate) async fn logout(State(st): State<AppState>, auth: Auth) -> Result<Res
         );
     }
     let mut res = Redirect::to(&st.url("/login")).into_response();
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&st.cookie(SESSION_COOKIE, "", 0, false))
-            .map_err(|e| Error::Internal(e.to_string()))?,
-    );
+    set_cookie(&mut res, &st.cookie(SESSION_COOKIE, "", 0, false))?;
     Ok(res)
 }

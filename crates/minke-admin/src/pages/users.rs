@@ -16,8 +16,8 @@ use minke_store::{Actor, Conn, UserFilter, UserRecord};
 
 use crate::auth::Auth;
 use crate::forms::{Form, QueryPairs, encode};
-use crate::html::time;
 use crate::layout::{Layout, render};
+use crate::readable::time;
 use crate::state::AppState;
 use crate::{Error, Result};
 

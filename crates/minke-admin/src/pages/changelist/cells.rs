@@ -2,11 +2,10 @@
 //! page: a field's value as a cell and as JSON, the live cells the script keeps
 //! current.
 
-use askama::Template;
 use minke_core::{ModelMeta, ModelObject, RunId, Value};
 use minke_store::SessionRecord;
 
-use crate::html::time;
+use crate::readable::time;
 use crate::state::AppState;
 
 /// A field's value for a table cell.
@@ -30,63 +29,50 @@ pub(crate) fn json_value(meta: &ModelMeta, o: &dyn ModelObject, field: &str) -> 
     serde_json::to_value(o.field(field).unwrap_or(Value::Null)).unwrap_or_default()
 }
 
-/// A session in its row's live cells.
-struct LiveSession {
-    state: &'static str,
-    status: &'static str,
-    log: String,
-    stop: String,
-    done: bool,
+/// A session in its row's live cells (`live_cells.html`, kept current by the script).
+pub(crate) struct LiveSession {
+    pub(crate) state: &'static str,
+    pub(crate) status: &'static str,
+    pub(crate) log: String,
+    pub(crate) stop: String,
+    pub(crate) done: bool,
 }
 
-#[derive(Template)]
-#[template(path = "live_cells.html")]
-struct LiveCells {
-    session: Option<LiveSession>,
+/// The live cells of a row: the session's, or empty ones to be filled.
+pub(crate) fn live_cells(st: &AppState, s: Option<&SessionRecord>) -> Option<LiveSession> {
+    s.map(|s| LiveSession {
+        state: s.state.as_str(),
+        status: s.status.map(|x| x.as_str()).unwrap_or_default(),
+        log: st.url(&format!("/sessions/{}", s.id)),
+        stop: st.url(&format!("/runs/{}/sessions/{}/stop", s.run_id, s.id)),
+        done: s.state.is_done(),
+    })
 }
 
-/// The live cells of a row (filled and kept current by the script).
-pub(crate) fn live_cells(st: &AppState, s: Option<&SessionRecord>) -> String {
-    LiveCells {
-        session: s.map(|s| LiveSession {
-            state: s.state.as_str(),
-            status: s.status.map(|x| x.as_str()).unwrap_or_default(),
-            log: st.url(&format!("/sessions/{}", s.id)),
-            stop: st.url(&format!("/runs/{}/sessions/{}/stop", s.run_id, s.id)),
-            done: s.state.is_done(),
-        }),
-    }
-    .render()
-    .unwrap_or_default()
+/// The run panel above a live table: state, counts, stop all (`run_panel.html`).
+pub(crate) struct RunPanel {
+    pub(crate) id: RunId,
+    pub(crate) events: String,
+    pub(crate) url: String,
+    pub(crate) session: String,
+    pub(crate) user: String,
+    pub(crate) at: String,
+    pub(crate) state: String,
+    pub(crate) stop: String,
+    pub(crate) active: bool,
 }
 
-#[derive(Template)]
-#[template(path = "run_panel.html")]
-struct RunPanel<'a> {
-    id: RunId,
-    events: String,
-    url: String,
-    session: &'a str,
-    user: &'a str,
-    at: String,
-    state: String,
-    stop: String,
-    active: bool,
-}
-
-/// The run panel above a live table: state, counts, stop all.
-pub(crate) fn run_panel(st: &AppState, run: &minke_store::RunRecord, active: bool) -> String {
+/// The panel of `run`.
+pub(crate) fn run_panel(st: &AppState, run: &minke_store::RunRecord, active: bool) -> RunPanel {
     RunPanel {
         id: run.id,
         events: st.url(&format!("/runs/{}/events", run.id)),
         url: st.url(&format!("/runs/{}", run.id)),
-        session: &run.session,
-        user: &run.username,
+        session: run.session.clone(),
+        user: run.username.clone(),
         at: time(run.created_at),
         state: run.state.to_string(),
         stop: st.url(&format!("/runs/{}/stop", run.id)),
         active,
     }
-    .render()
-    .unwrap_or_default()
 }

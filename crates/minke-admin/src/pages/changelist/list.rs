@@ -12,7 +12,7 @@ use minke_core::{ModelMeta, ModelObject, RunId, Value};
 use minke_runtime::{ModelAction, ModelEntry};
 use minke_store::{HostGroupRecord, Order, Query, RunRecord, SessionRecord};
 
-use super::cells::{cell, live_cells, run_panel};
+use super::cells::{LiveSession, RunPanel, cell, live_cells, run_panel};
 use super::select::{compare, model_entry, order_of, selection, selection_pairs};
 use crate::auth::Auth;
 use crate::forms::{Pairs, QueryPairs, encode, segment};
@@ -207,8 +207,8 @@ struct Row {
     /// Field and value, in the listed order.
     cells: Vec<(&'static str, String)>,
     last: Option<LastSession>,
-    /// The live cells of the run shown, rendered.
-    live: Option<String>,
+    /// The live cells of the run shown (`None` without a run).
+    live: Option<Option<LiveSession>>,
 }
 
 #[derive(Template)]
@@ -228,7 +228,7 @@ struct ChangelistPage {
     last_status: Vec<Choice>,
     groups: Vec<Choice>,
     filter: String,
-    run_panel: Option<String>,
+    run_panel: Option<RunPanel>,
     /// The selection, carried to the run form.
     carry: Vec<(String, String)>,
     sessions: Vec<SessionGroup>,

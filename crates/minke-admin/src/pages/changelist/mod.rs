@@ -6,7 +6,7 @@ mod list;
 mod run_form;
 mod select;
 
-pub(crate) use cells::{cell, json_value, live_cells, run_panel};
+pub(crate) use cells::{LiveSession, RunPanel, cell, json_value, live_cells, run_panel};
 pub(crate) use list::changelist;
 pub(crate) use run_form::run;
 pub(crate) use select::{model_entry, selection};

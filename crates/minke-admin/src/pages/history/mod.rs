@@ -10,7 +10,7 @@ mod stop;
 
 pub(crate) use filters::run_filter;
 pub(crate) use run::run;
-pub(crate) use runs::runs;
+pub(crate) use runs::{RunRow, runs};
 pub(crate) use session::{download, session};
 pub(crate) use sessions::sessions;
 pub(crate) use stop::{run_events, stop, stop_run, stop_session};

@@ -11,11 +11,11 @@ use minke_store::{RunRecord, SessionRecord};
 use crate::Result;
 use crate::auth::Auth;
 use crate::forms::{QueryPairs, segment};
-use crate::html::{time, time_opt};
 use crate::layout::{Layout, render};
 use crate::live;
-use crate::pages::changelist::{live_cells, run_panel};
+use crate::pages::changelist::{LiveSession, RunPanel, live_cells, run_panel};
 use crate::pages::{Pager, page_of};
+use crate::readable::{time, time_opt};
 use crate::state::AppState;
 
 /// Sessions per page of a run page.
@@ -28,8 +28,8 @@ struct RunSession {
     object_url: String,
     label: String,
     host: String,
-    /// Its live cells, rendered.
-    live: String,
+    /// Its live cells.
+    live: Option<LiveSession>,
 }
 
 /// The rerun button's form.
@@ -47,7 +47,7 @@ struct RunPage {
     layout: Layout,
     csrf: String,
     stop_url: String,
-    panel: String,
+    panel: RunPanel,
     run: RunRecord,
     model_url: String,
     started: String,

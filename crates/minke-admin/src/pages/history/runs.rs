@@ -11,9 +11,9 @@ use super::filters::{FilterInput, RUN_STATES, common_filters, run_filter};
 use crate::Result;
 use crate::auth::Auth;
 use crate::forms::QueryPairs;
-use crate::html::time;
 use crate::layout::{Layout, render};
 use crate::pages::{Pager, page_of};
+use crate::readable::time;
 use crate::state::AppState;
 
 /// A run as a table of runs shows it: the start page's and the runs list's.
@@ -65,6 +65,7 @@ struct RunsPage {
     filters: Vec<FilterInput>,
     total: i64,
     table_id: &'static str,
+    empty: &'static str,
     runs: Vec<RunRow>,
     pager: Pager,
 }
@@ -100,6 +101,7 @@ pub(crate) async fn runs(
         filters: common_filters(&st, &auth, &p, RUN_STATES),
         total,
         table_id: "runs",
+        empty: "No run matches.",
         runs: rows
             .iter()
             .map(|r| RunRow::new(&st, r, counts.get(&r.id)))

@@ -11,8 +11,8 @@ use minke_store::{CommandPreview, SessionRecord};
 use super::PREVIEW;
 use crate::auth::Auth;
 use crate::forms::segment;
-use crate::html::{bytes, duration, time, time_opt};
 use crate::layout::{Layout, render};
+use crate::readable::{bytes, duration, time, time_opt};
 use crate::state::AppState;
 use crate::{Error, Result};
 

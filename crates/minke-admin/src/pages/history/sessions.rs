@@ -9,9 +9,9 @@ use super::filters::{FilterInput, STATES, common_filters, session_filter};
 use crate::Result;
 use crate::auth::Auth;
 use crate::forms::{QueryPairs, segment};
-use crate::html::time;
 use crate::layout::{Layout, render};
 use crate::pages::{Pager, page_of};
+use crate::readable::time;
 use crate::state::AppState;
 
 /// A session as the list shows it.

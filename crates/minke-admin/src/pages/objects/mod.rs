@@ -22,9 +22,9 @@ pub(crate) use form::{add, add_form, change, change_form};
 
 use crate::auth::Auth;
 use crate::forms::{encode, segment};
-use crate::html::time;
 use crate::layout::{Layout, render};
 use crate::pages::changelist::{cell, model_entry};
+use crate::readable::time;
 use crate::state::AppState;
 use crate::{Error, Result};
 
