@@ -147,7 +147,9 @@ SELECT 1 + (i - 1) / {per_run}, 'uptime', 'server', i, {srv}, i, {host}, 'comple
        CASE i % 10 WHEN 0 THEN 'error' WHEN 1 THEN 'warning' ELSE 'success' END,
        1700000000000000 + i, 1700000000000000 + i, 1700000000000000 + i + 1000
 FROM nums;
+{counts}
 ",
+        counts = kept_counts(backend),
         host = name("host"),
         srv = name("srv"),
         a = int("(i / 65536) % 256"),
@@ -156,6 +158,20 @@ FROM nums;
         k = int("i % 40"),
         d = int("i % 400"),
     )
+}
+
+/// What the store keeps of ended runs, their sessions' counts, as its migration fills
+/// them for runs that ended before it (the same statement, without adding the column).
+fn kept_counts(backend: Backend) -> String {
+    let migration = match backend {
+        Backend::Sqlite => include_str!(
+            "../../../crates/minke-store/migrations/sqlite/2026-12-06-000002_run_counts/up.sql"
+        ),
+        Backend::Postgres => include_str!(
+            "../../../crates/minke-store/migrations/postgres/2026-12-06-000002_run_counts/up.sql"
+        ),
+    };
+    migration.replace("ALTER TABLE minke_runs ADD COLUMN counts TEXT;", "")
 }
 
 /// A fresh database of `backend` in `dir` (SQLite) or on the cluster (PostgreSQL):
