@@ -331,6 +331,39 @@ pub fn run_counts(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<RunId, 
     Ok(out)
 }
 
+/// A run as lists show it (the runs page, the start page, the API): its record, the
+/// worst status of its sessions so far and their counts.
+#[derive(Clone, Debug, Serialize)]
+pub struct ListedRun {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunRecord,
+    /// The worst status of its sessions so far.
+    pub status: Option<Status>,
+    /// Its sessions by state and status.
+    pub counts: Counts,
+}
+
+/// The runs a filter selects, newest first, each with its counts, and how many the
+/// filter selects in all.
+pub fn runs_with_counts(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<ListedRun>, i64)> {
+    let (runs, total) = find_runs(conn, f)?;
+    let ids: Vec<RunId> = runs.iter().map(|r| r.id).collect();
+    let mut counts = run_counts(conn, &ids)?;
+    let listed = runs
+        .into_iter()
+        .map(|run| {
+            let counts = counts.remove(&run.id).unwrap_or_default();
+            ListedRun {
+                status: counts.worst(),
+                counts,
+                run,
+            }
+        })
+        .collect();
+    Ok((listed, total))
+}
+
 /// Counts the sessions of these runs by state and status.
 fn count_sessions(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<RunId, Counts>> {
     if run_ids.is_empty() {

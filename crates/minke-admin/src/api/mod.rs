@@ -159,29 +159,10 @@ pub(crate) async fn runs(
     let mut f = run_filter(&st, &auth, &p)?;
     f.limit = p.number::<i64>("limit")?.unwrap_or(50).clamp(1, 1000);
     f.offset = p.number::<i64>("offset")?.unwrap_or(0).max(0);
-    let (rows, total, counts) = st
+    let (runs, total) = st
         .store()
-        .blocking(move |c| {
-            let (rows, total) = minke_store::find_runs(c, &f)?;
-            let ids: Vec<RunId> = rows.iter().map(|r| r.id).collect();
-            Ok((rows, total, minke_store::run_counts(c, &ids)?))
-        })
+        .blocking(move |c| minke_store::runs_with_counts(c, &f))
         .await?;
-    let runs: Vec<Json_> = rows
-        .iter()
-        .map(|r| {
-            let c = counts.get(&r.id).cloned().unwrap_or_default();
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("status".into(), c.worst().map(Status::as_str).into());
-                o.insert(
-                    "counts".into(),
-                    serde_json::to_value(&c).unwrap_or_default(),
-                );
-            }
-            v
-        })
-        .collect();
     Ok(Json(json!({"total": total, "runs": runs})))
 }
 

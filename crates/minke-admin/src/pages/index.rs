@@ -1,14 +1,12 @@
 //! The start page: models with counts and their latest run, hosts, recent runs.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use minke_core::{ModelMeta, RunId};
+use minke_core::ModelMeta;
 use minke_runtime::ModelEntry;
-use minke_store::{Conn, Counts, Query, RunFilter, RunRecord};
+use minke_store::{Conn, ListedRun, Query, RunFilter};
 
 use crate::Result;
 use crate::auth::Auth;
@@ -55,13 +53,7 @@ struct IndexPage {
 struct ModelStats {
     meta: ModelMeta,
     objects: i64,
-    latest: Option<(RunRecord, Option<Counts>)>,
-}
-
-/// The newest runs on the models the user may view, with their counts.
-struct RecentRuns {
-    runs: Vec<RunRecord>,
-    counts: BTreeMap<RunId, Counts>,
+    latest: Option<ListedRun>,
 }
 
 /// Counts the objects of each model and finds its latest run.
@@ -69,13 +61,12 @@ fn model_stats(c: &mut Conn, models: &[ModelEntry]) -> minke_store::Result<Vec<M
     let mut stats = Vec::with_capacity(models.len());
     for m in models {
         let objects = m.count(c, &Query::all())?;
-        let latest = match minke_store::latest_run(c, m.meta.name)? {
-            Some(r) => {
-                let counts = minke_store::run_counts(c, &[r.id])?.remove(&r.id);
-                Some((r, counts))
-            }
-            None => None,
+        let newest = RunFilter {
+            model: Some(m.meta.name.to_owned()),
+            limit: 1,
+            ..RunFilter::default()
         };
+        let latest = minke_store::runs_with_counts(c, &newest)?.0.pop();
         stats.push(ModelStats {
             meta: m.meta.clone(),
             objects,
@@ -86,16 +77,13 @@ fn model_stats(c: &mut Conn, models: &[ModelEntry]) -> minke_store::Result<Vec<M
 }
 
 /// The newest runs on `models` (`None`: on any model).
-fn recent_runs(c: &mut Conn, models: Option<Vec<String>>) -> minke_store::Result<RecentRuns> {
+fn recent_runs(c: &mut Conn, models: Option<Vec<String>>) -> minke_store::Result<Vec<ListedRun>> {
     let filter = RunFilter {
         models,
         limit: RECENT,
         ..RunFilter::default()
     };
-    let (runs, _) = minke_store::find_runs(c, &filter)?;
-    let ids: Vec<RunId> = runs.iter().map(|r| r.id).collect();
-    let counts = minke_store::run_counts(c, &ids)?;
-    Ok(RecentRuns { runs, counts })
+    Ok(minke_store::runs_with_counts(c, &filter)?.0)
 }
 
 /// The hosts counted by the database (a million hosts are not loaded to count them).
@@ -115,9 +103,7 @@ impl ModelRow {
             url: st.url(&format!("/models/{}", segment(s.meta.name))),
             verbose: s.meta.verbose_name,
             objects: s.objects,
-            latest: s
-                .latest
-                .map(|(r, counts)| RunRow::new(st, &r, counts.as_ref())),
+            latest: s.latest.map(|r| RunRow::new(st, &r)),
         }
     }
 }
@@ -146,11 +132,7 @@ pub(crate) async fn index(State(st): State<AppState>, auth: Auth) -> Result<Resp
         layout: Layout::new(&st, Some(&auth), st.config().title.as_str()),
         models: stats.into_iter().map(|s| ModelRow::new(&st, s)).collect(),
         hosts,
-        runs: recent
-            .runs
-            .iter()
-            .map(|r| RunRow::new(&st, r, recent.counts.get(&r.id)))
-            .collect(),
+        runs: recent.iter().map(|r| RunRow::new(&st, r)).collect(),
         table_id: "recent-runs",
         empty: "No run yet.",
     };

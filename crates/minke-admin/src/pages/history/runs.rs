@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use minke_core::RunId;
-use minke_store::{Counts, RunRecord};
+use minke_store::ListedRun;
 
 use super::filters::{FilterInput, RUN_STATES, common_filters, run_filter};
 use crate::Result;
@@ -35,10 +35,9 @@ pub(crate) struct RunRow {
 }
 
 impl RunRow {
-    /// The row of run `r` with its sessions' counts.
-    pub(crate) fn new(st: &AppState, r: &RunRecord, c: Option<&Counts>) -> RunRow {
-        let empty = Counts::default();
-        let c = c.unwrap_or(&empty);
+    /// The row of a listed run.
+    pub(crate) fn new(st: &AppState, listed: &ListedRun) -> RunRow {
+        let (r, c) = (&listed.run, &listed.counts);
         RunRow {
             id: r.id,
             url: st.url(&format!("/runs/{}", r.id)),
@@ -47,7 +46,7 @@ impl RunRow {
             user: r.username.clone(),
             at: time(r.created_at),
             state: r.state.as_str(),
-            status: c.worst().map(|s| s.as_str()).unwrap_or_default(),
+            status: listed.status.map(|s| s.as_str()).unwrap_or_default(),
             done: c.done,
             total: c.total,
             ok: c.success,
@@ -86,14 +85,9 @@ pub(crate) async fn runs(
     let (page, size) = page_of(&p, 50)?;
     f.limit = size;
     f.offset = (page - 1) * size;
-    let (rows, total, counts) = st
+    let (rows, total) = st
         .store()
-        .blocking(move |c| {
-            let (rows, total) = minke_store::find_runs(c, &f)?;
-            let ids: Vec<RunId> = rows.iter().map(|r| r.id).collect();
-            let counts = minke_store::run_counts(c, &ids)?;
-            Ok((rows, total, counts))
-        })
+        .blocking(move |c| minke_store::runs_with_counts(c, &f))
         .await?;
     let page = RunsPage {
         layout: Layout::new(&st, Some(&auth), "Runs"),
@@ -102,10 +96,7 @@ pub(crate) async fn runs(
         total,
         table_id: "runs",
         empty: "No run matches.",
-        runs: rows
-            .iter()
-            .map(|r| RunRow::new(&st, r, counts.get(&r.id)))
-            .collect(),
+        runs: rows.iter().map(|r| RunRow::new(&st, r)).collect(),
         pager: Pager::new(&st.url("/runs"), &p.0, page, (total + size - 1) / size),
     };
     render(StatusCode::OK, &page)
