@@ -22,6 +22,7 @@ mod schema {
             load -> Nullable<Double>,
             active -> Bool,
             kernel -> Nullable<Text>,
+            token -> Nullable<Text>,
         }
     }
     diesel::table! {
@@ -74,6 +75,7 @@ pub struct Server {
     /// Found by a session.
     #[minke(read_only)]
     pub kernel: Option<String>,
+    pub token: Option<minke::Secret>,
 }
 
 /// An application: it keeps its server from being deleted.
@@ -119,7 +121,7 @@ pub struct Report {
 const SQLITE: &str = "
 CREATE TABLE servers (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL UNIQUE,
     host_id BIGINT NOT NULL REFERENCES minke_hosts (id), role TEXT NOT NULL,
-    cores INTEGER NOT NULL, load DOUBLE, active BOOLEAN NOT NULL, kernel TEXT);
+    cores INTEGER NOT NULL, load DOUBLE, active BOOLEAN NOT NULL, kernel TEXT, token TEXT);
 CREATE TABLE apps (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL,
     server_id BIGINT NOT NULL REFERENCES servers (id));
 CREATE TABLE disks (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL,
@@ -132,7 +134,7 @@ CREATE TABLE reports (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT N
 const POSTGRES: &str = "
 CREATE TABLE servers (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE,
     host_id BIGINT NOT NULL REFERENCES minke_hosts (id), role TEXT NOT NULL,
-    cores INTEGER NOT NULL, load DOUBLE PRECISION, active BOOLEAN NOT NULL, kernel TEXT);
+    cores INTEGER NOT NULL, load DOUBLE PRECISION, active BOOLEAN NOT NULL, kernel TEXT, token TEXT);
 CREATE TABLE apps (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL,
     server_id BIGINT NOT NULL REFERENCES servers (id));
 CREATE TABLE disks (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL,
@@ -886,6 +888,88 @@ async fn the_api_adds_changes_and_deletes_as_the_forms_do() {
 
 async fn r_status(env: &Env, c: &Client, uri: &str) -> StatusCode {
     env.send(c.get(uri)).await.status
+}
+
+/// A secret field is written, never shown: not in the form, the page, the API or the
+/// audit log; left empty when changing, it keeps what is stored.
+#[tokio::test]
+async fn a_secret_is_written_and_never_shown() {
+    let env = env().await;
+    let c = env.login(ROOT).await;
+    let form = [
+        ("name", "vault-1"),
+        ("host_id", "1"),
+        ("role", "db"),
+        ("cores", "2"),
+        ("token", "hunter2-secret"),
+    ];
+    let r = env.send(c.post("/models/server/add", &form)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let id = id_of(&r.location());
+    let store = env.store.clone();
+    let stored = || {
+        let store = store.clone();
+        async move {
+            store
+                .blocking(move |c| {
+                    <Server as minke::StoredModel>::load_one(c, id)
+                        .map(|s| s.token.map(|t| t.expose().to_owned()))
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(stored().await.as_deref(), Some("hunter2-secret"));
+    let page = env
+        .send(c.get(&format!("/models/server/{id}")))
+        .await
+        .text();
+    let form_page = env
+        .send(c.get(&format!("/models/server/{id}/change")))
+        .await
+        .text();
+    let api = env
+        .send(c.get(&format!("/api/models/server/objects/{id}")))
+        .await
+        .text();
+    for shown in [&page, &form_page, &api] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+    assert!(
+        form_page.contains(r#"name="token" type="password""#),
+        "{form_page}"
+    );
+    assert!(page.contains("<td>***</td>"), "{page}");
+    // Left empty, it stays; given, it changes; the audit log says neither.
+    let keep = [
+        ("name", "vault-1"),
+        ("host_id", "1"),
+        ("role", "web"),
+        ("cores", "2"),
+        ("token", ""),
+    ];
+    let r = env
+        .send(c.post(&format!("/models/server/{id}/change"), &keep))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(stored().await.as_deref(), Some("hunter2-secret"));
+    let mut new = keep;
+    new[4] = ("token", "correct-horse");
+    let r = env
+        .send(c.post(&format!("/models/server/{id}/change"), &new))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(stored().await.as_deref(), Some("correct-horse"));
+    let audit = audit_actions(&env).await;
+    let text = format!("{audit:?}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("correct-horse"),
+        "{text}"
+    );
+    assert!(
+        text.contains("token=***") && text.contains("token: *** → ***"),
+        "{text}"
+    );
 }
 
 /// The relation's autocomplete pages and searches in the database.
