@@ -38,13 +38,7 @@ pub(crate) async fn me(auth: Auth) -> Json<Json_> {
 
 /// `GET /api/models`: the models the user may view, with their fields and counts.
 pub(crate) async fn models(State(st): State<AppState>, auth: Auth) -> Result<Json<Json_>> {
-    let entries: Vec<_> = st
-        .engine()
-        .models()
-        .iter()
-        .filter(|m| auth.can_view(m.meta.name))
-        .cloned()
-        .collect();
+    let entries = crate::pages::viewable_entries(&st, &auth);
     let out = st
         .store()
         .blocking(move |c| {

@@ -110,13 +110,7 @@ impl ModelRow {
 
 /// `GET /`: the start page.
 pub(crate) async fn index(State(st): State<AppState>, auth: Auth) -> Result<Response> {
-    let models: Vec<ModelEntry> = st
-        .engine()
-        .models()
-        .iter()
-        .filter(|m| auth.can_view(m.meta.name))
-        .cloned()
-        .collect();
+    let models = crate::pages::viewable_entries(&st, &auth);
     let viewable = viewable_models(&st, &auth);
     let can_hosts = auth.can_view("host");
     let (stats, recent, hosts) = st

@@ -18,6 +18,16 @@ use crate::forms::encode;
 use crate::state::AppState;
 
 /// The models the user may view; `None` when they may view all (superuser).
+/// The models the user may view, in registration order.
+pub(crate) fn viewable_entries(st: &AppState, auth: &Auth) -> Vec<minke_runtime::ModelEntry> {
+    st.engine()
+        .models()
+        .iter()
+        .filter(|m| auth.can_view(m.meta.name))
+        .cloned()
+        .collect()
+}
+
 pub(crate) fn viewable_models(st: &AppState, auth: &Auth) -> Option<Vec<String>> {
     if auth.user.is_superuser {
         return None;

@@ -286,6 +286,29 @@ async fn form_page(
     render(status, &page)
 }
 
+/// The form as first shown: what is stored (nothing for a new object), no errors.
+async fn first_form(
+    st: &AppState,
+    auth: &Auth,
+    meta: &ModelMeta,
+    editing: &Editing,
+) -> Result<Response> {
+    let values = editing.stored(meta);
+    form_page(
+        st,
+        auth,
+        meta,
+        editing,
+        StatusCode::OK,
+        Entered {
+            values: &values,
+            errors: &BTreeMap::new(),
+            problem: None,
+        },
+    )
+    .await
+}
+
 /// Writes a submitted form through the engine: to the object's page when saved,
 /// else the form again with every problem.
 async fn submit(
@@ -362,21 +385,7 @@ pub(crate) async fn add_form(
     Path(model): Path<String>,
 ) -> Result<Response> {
     let entry = writable_entry(&st, &auth, &model, ModelAction::Add)?;
-    let editing = Editing::New;
-    let values = editing.stored(&entry.meta);
-    form_page(
-        &st,
-        &auth,
-        &entry.meta,
-        &editing,
-        StatusCode::OK,
-        Entered {
-            values: &values,
-            errors: &BTreeMap::new(),
-            problem: None,
-        },
-    )
-    .await
+    first_form(&st, &auth, &entry.meta, &Editing::New).await
 }
 
 /// `POST /models/{model}/add`.
@@ -398,20 +407,7 @@ pub(crate) async fn change_form(
 ) -> Result<Response> {
     let entry = writable_entry(&st, &auth, &model, ModelAction::Change)?;
     let editing = Editing::existing(&st, &entry, id).await?;
-    let values = editing.stored(&entry.meta);
-    form_page(
-        &st,
-        &auth,
-        &entry.meta,
-        &editing,
-        StatusCode::OK,
-        Entered {
-            values: &values,
-            errors: &BTreeMap::new(),
-            problem: None,
-        },
-    )
-    .await
+    first_form(&st, &auth, &entry.meta, &editing).await
 }
 
 /// `POST /models/{model}/{id}/change`.
