@@ -461,7 +461,7 @@ pub fn finish_run(conn: &mut Conn, id: RunId, state: RunState, at: i64) -> Resul
         .execute(c)
         .map(drop)
         .map_err(Error::query(format!("recording the end of run {id}"))))?;
-    crate::lists::keep_run_counts(conn, &[id])
+    crate::run_counts::keep_run_counts(conn, &[id])
 }
 
 /// The newest runs first.
@@ -804,7 +804,7 @@ pub fn close_interrupted_runs(conn: &mut Conn, now: i64) -> Result<Vec<RunId>> {
         Ok(dead)
     })
     .and_then(|dead| {
-        crate::lists::keep_run_counts(conn, &dead)?;
+        crate::run_counts::keep_run_counts(conn, &dead)?;
         Ok(dead)
     })
 }

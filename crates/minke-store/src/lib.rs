@@ -23,6 +23,7 @@ mod model;
 mod query;
 mod queue;
 mod rows;
+mod run_counts;
 pub mod schema;
 mod schema_check;
 mod store;
@@ -61,6 +62,7 @@ pub use queue::{
     set_run_concurrency, work_item, work_item_sessions,
 };
 pub use rows::{HistoryRow, SessionEnd};
+pub use run_counts::{Counts, run_counts};
 pub use store::{OpenMode, Store, migrate};
 pub use targets::{
     Targets, group_id, narrow, narrow_to_group, narrow_to_last_status, parse_last_status,

@@ -2,13 +2,12 @@
 //! paged by the database, their sessions counted by outcome, a model's objects by the
 //! outcome of their latest session, and commands with the start of their output.
 
-use std::collections::BTreeMap;
-
-use diesel::dsl::{count_star, exists, not};
+use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use minke_core::{RunId, RunState, SessionId, State, Status};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::run_counts::{Counts, run_counts};
 use crate::schema::{
     minke_commands as cmd, minke_last_sessions as last, minke_runs as run, minke_sessions as ses,
 };
@@ -171,61 +170,6 @@ pub struct RunFilter {
     pub offset: i64,
 }
 
-/// The sessions of a run by state and status.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    /// All of them.
-    pub total: i64,
-    /// Not started.
-    pub waiting: i64,
-    /// Running.
-    pub running: i64,
-    /// Ended, whatever the outcome.
-    pub done: i64,
-    /// Ended with status `success`.
-    pub success: i64,
-    /// Ended with status `warning`.
-    pub warning: i64,
-    /// Ended with status `error`.
-    pub error: i64,
-    /// Canceled.
-    pub canceled: i64,
-}
-
-impl Counts {
-    /// Counts `n` sessions in `state` with `status`.
-    pub fn add(&mut self, state: State, status: Option<Status>, n: i64) {
-        self.total += n;
-        match state {
-            State::Initialized => self.waiting += n,
-            State::Running => self.running += n,
-            _ => self.done += n,
-        }
-        if state == State::Canceled {
-            self.canceled += n;
-        }
-        match status {
-            Some(Status::Success) => self.success += n,
-            Some(Status::Warning) => self.warning += n,
-            Some(Status::Error) => self.error += n,
-            _ => {}
-        }
-    }
-
-    /// The worst status so far.
-    pub fn worst(&self) -> Option<Status> {
-        if self.error > 0 {
-            Some(Status::Error)
-        } else if self.warning > 0 {
-            Some(Status::Warning)
-        } else if self.success > 0 {
-            Some(Status::Success)
-        } else {
-            None
-        }
-    }
-}
-
 /// Adds `column = value` to the boxed query `q` for each filter field that is set.
 macro_rules! filter_eq {
     ($q:ident; $($field:expr => $col:expr),* $(,)?) => {
@@ -309,28 +253,6 @@ pub fn find_runs(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<RunRecord>, i64)
     Ok((rows, total))
 }
 
-/// Counts per run of the given runs.
-pub fn run_counts(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<RunId, Counts>> {
-    // Ended runs keep their counts; only the others are counted.
-    let kept: Vec<(RunId, Option<String>)> = with_conn!(conn, |c, B| run::table
-        .filter(run::id.eq_any(run_ids))
-        .select((run::id, run::counts))
-        .load(c)
-        .map_err(Error::query("loading the counts of ended runs")))?;
-    let mut out: BTreeMap<RunId, Counts> = BTreeMap::new();
-    let mut open = Vec::new();
-    for (id, counts) in kept {
-        match counts.and_then(|t| serde_json::from_str::<Counts>(&t).ok()) {
-            Some(c) => {
-                out.insert(id, c);
-            }
-            None => open.push(id),
-        }
-    }
-    out.extend(count_sessions(conn, &open)?);
-    Ok(out)
-}
-
 /// A run as lists show it (the runs page, the start page, the API): its record, the
 /// worst status of its sessions so far and their counts.
 #[derive(Clone, Debug, Serialize)]
@@ -362,40 +284,6 @@ pub fn runs_with_counts(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<ListedRun
         })
         .collect();
     Ok((listed, total))
-}
-
-/// Counts the sessions of these runs by state and status.
-fn count_sessions(conn: &mut Conn, run_ids: &[RunId]) -> Result<BTreeMap<RunId, Counts>> {
-    if run_ids.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let rows: Vec<(RunId, State, Option<Status>, i64)> = with_conn!(conn, |c, B| ses::table
-        .filter(ses::run_id.eq_any(run_ids))
-        .group_by((ses::run_id, ses::state, ses::status))
-        .select((ses::run_id, ses::state, ses::status, count_star()))
-        .load(c)
-        .map_err(Error::query("counting sessions")))?;
-    let mut out: BTreeMap<RunId, Counts> = BTreeMap::new();
-    for (r, state, status, n) in rows {
-        out.entry(r).or_default().add(state, status, n);
-    }
-    Ok(out)
-}
-
-/// Keeps the counts of runs that have ended in their rows (every place that ends a
-/// run calls it, in the same transaction), so that lists of runs read them.
-pub(crate) fn keep_run_counts(conn: &mut Conn, run_ids: &[RunId]) -> Result<()> {
-    let mut counted = count_sessions(conn, run_ids)?;
-    for id in run_ids {
-        let counts = counted.remove(id).unwrap_or_default();
-        let text = serde_json::to_string(&counts)
-            .map_err(|e| Error::Worker(format!("writing the counts of run {id}: {e}")))?;
-        with_conn!(conn, |c, B| diesel::update(run::table.find(*id))
-            .set(run::counts.eq(Some(text)))
-            .execute(c)
-            .map_err(Error::query(format!("keeping the counts of run {id}"))))?;
-    }
-    Ok(())
 }
 
 /// The newest run on a model.

@@ -168,7 +168,7 @@ pub fn finish_run_if_complete(conn: &mut Conn, run_id: RunId, at: i64) -> Result
     if n != 1 {
         return Ok(None);
     }
-    crate::lists::keep_run_counts(conn, &[run_id])?;
+    crate::run_counts::keep_run_counts(conn, &[run_id])?;
     crate::notify_runs(conn, &[run_id])?;
     Ok(Some(state))
 }
