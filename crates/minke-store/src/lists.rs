@@ -328,20 +328,31 @@ pub struct SessionFilter {
     pub offset: i64,
 }
 
+/// The sessions `$f` selects from `$from` (the sessions, alone or joined with their
+/// runs): every condition is on the sessions' own columns (the user through a
+/// subquery), so that counting needs no join.
 macro_rules! session_filtered {
-    ($f:expr, $B:ident) => {{
+    ($f:expr, $B:ident, $from:expr) => {{
         let f: &SessionFilter = $f;
-        let mut q = ses::table.inner_join(run::table).into_boxed::<$B>();
+        let mut q = $from.into_boxed::<$B>();
         filter_eq!(q;
             f.session => ses::session,
             f.model => ses::model,
             f.state => ses::state,
             f.status => ses::status,
-            f.user => run::username,
             f.host => ses::host_name,
             f.object_id => ses::object_id,
             f.run_id => ses::run_id,
         );
+        if let Some(user) = &f.user {
+            let by = diesel::alias!(run as runs_by_user);
+            q = q.filter(
+                ses::run_id.eq_any(
+                    by.filter(by.field(run::username).eq(user.clone()))
+                        .select(by.field(run::id)),
+                ),
+            );
+        }
         if let Some(v) = f.from {
             q = q.filter(ses::created_at.ge(v));
         }
@@ -362,12 +373,12 @@ pub fn find_sessions(
     f: &SessionFilter,
 ) -> Result<(Vec<(SessionRecord, String)>, i64)> {
     with_conn!(conn, |c, B| {
-        let total: i64 = session_filtered!(f, B)
+        let total: i64 = session_filtered!(f, B, ses::table)
             .count()
             .get_result(c)
             .map_err(Error::query("counting sessions"))?;
         let page = Page::of(total, f.offset, f.limit);
-        let q = session_filtered!(f, B);
+        let q = session_filtered!(f, B, ses::table.inner_join(run::table));
         let q = if page.from_the_end {
             q.order(ses::id.asc())
         } else {

@@ -528,6 +528,23 @@ async fn history_lists_filter_and_pages_show_runs_and_sessions() {
     assert_eq!(t.matches("<tr data-session-id=").count(), 1);
     let r = env.send(c.get("/sessions?status=meh")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // By who started them (counted and listed alike), and by outcome.
+    let t = env.send(c.get("/sessions?user=root")).await.text();
+    assert_eq!(t.matches("<tr data-session-id=").count(), 4);
+    assert!(t.contains(r#"<p class="total">4 sessions</p>"#), "{t}");
+    let t = env.send(c.get("/sessions?user=viewer")).await.text();
+    assert_eq!(t.matches("<tr data-session-id=").count(), 1);
+    let t = env.send(c.get("/sessions?user=nobody")).await.text();
+    assert!(t.contains("No session matches.") && t.contains(r#"<p class="total">0 sessions</p>"#));
+    let t = env
+        .send(c.get("/sessions?status=error&user=root"))
+        .await
+        .text();
+    let errors = t.matches("<tr data-session-id=").count();
+    assert!(
+        t.contains(&format!(r#"<p class="total">{errors} sessions</p>"#)),
+        "{t}"
+    );
 
     let r = env.send(c.get("/runs/1")).await;
     assert_eq!(r.status, StatusCode::OK);

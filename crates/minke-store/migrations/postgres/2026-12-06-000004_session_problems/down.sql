@@ -1,0 +1,2 @@
+DROP INDEX minke_sessions_warnings;
+DROP INDEX minke_sessions_errors;
