@@ -69,3 +69,46 @@ pub fn apply_app_migrations(
     }
     Ok(applied)
 }
+
+/// The SQLite migration of a model's search index: an FTS5 table with the trigram
+/// tokenizer over the searched columns of `table` (its rowid the table's integer key
+/// `id`), filled from the rows there are, and triggers that keep it as rows are added,
+/// changed and deleted. Name the index on the model with `#[minke(search_index =
+/// ...)]`; on PostgreSQL, `pg_trgm` indexes serve the same searches.
+///
+/// ```
+/// const SQL: &str = minke_store::sqlite_search_index!(
+///     index = "servers_search", table = "servers", id = "id", columns = ["name", "role"]
+/// );
+/// assert!(SQL.starts_with(
+///     "CREATE VIRTUAL TABLE servers_search USING fts5(name, role, content = 'servers', \
+///      content_rowid = 'id', tokenize = 'trigram');"
+/// ));
+/// assert!(SQL.contains("VALUES ('delete', old.id, old.name, old.role);"));
+/// let migration = minke_store::AppMigration::new("0002_search", SQL, "SELECT 1");
+/// # let _ = migration;
+/// ```
+#[macro_export]
+macro_rules! sqlite_search_index {
+    (index = $index:literal, table = $table:literal, id = $id:literal, columns = [$first:literal $(, $col:literal)* $(,)?] $(,)?) => {
+        concat!(
+            "CREATE VIRTUAL TABLE ", $index, " USING fts5(", $first, $(", ", $col,)*
+            ", content = '", $table, "', content_rowid = '", $id, "', tokenize = 'trigram');\n",
+            "INSERT INTO ", $index, " (", $index, ") VALUES ('rebuild');\n",
+            "CREATE TRIGGER ", $index, "_insert AFTER INSERT ON ", $table, " BEGIN\n",
+            "    INSERT INTO ", $index, " (rowid, ", $first, $(", ", $col,)* ")\n",
+            "    VALUES (new.", $id, ", new.", $first, $(", new.", $col,)* ");\n",
+            "END;\n",
+            "CREATE TRIGGER ", $index, "_delete AFTER DELETE ON ", $table, " BEGIN\n",
+            "    INSERT INTO ", $index, " (", $index, ", rowid, ", $first, $(", ", $col,)* ")\n",
+            "    VALUES ('delete', old.", $id, ", old.", $first, $(", old.", $col,)* ");\n",
+            "END;\n",
+            "CREATE TRIGGER ", $index, "_update AFTER UPDATE ON ", $table, " BEGIN\n",
+            "    INSERT INTO ", $index, " (", $index, ", rowid, ", $first, $(", ", $col,)* ")\n",
+            "    VALUES ('delete', old.", $id, ", old.", $first, $(", old.", $col,)* ");\n",
+            "    INSERT INTO ", $index, " (rowid, ", $first, $(", ", $col,)* ")\n",
+            "    VALUES (new.", $id, ", new.", $first, $(", new.", $col,)* ");\n",
+            "END;\n",
+        )
+    };
+}

@@ -91,41 +91,20 @@ pub(crate) const MIGRATIONS: &[AppMigration] = &[
 ];
 
 /// The searched columns of servers and web applications in trigram indexes.
-const SQLITE_SEARCH: &str = "
-CREATE VIRTUAL TABLE servers_search USING fts5(name, role, kernel, uptime,
-    content = 'servers', content_rowid = 'id', tokenize = 'trigram');
-INSERT INTO servers_search (servers_search) VALUES ('rebuild');
-CREATE TRIGGER servers_search_insert AFTER INSERT ON servers BEGIN
-    INSERT INTO servers_search (rowid, name, role, kernel, uptime)
-    VALUES (new.id, new.name, new.role, new.kernel, new.uptime);
-END;
-CREATE TRIGGER servers_search_delete AFTER DELETE ON servers BEGIN
-    INSERT INTO servers_search (servers_search, rowid, name, role, kernel, uptime)
-    VALUES ('delete', old.id, old.name, old.role, old.kernel, old.uptime);
-END;
-CREATE TRIGGER servers_search_update AFTER UPDATE ON servers BEGIN
-    INSERT INTO servers_search (servers_search, rowid, name, role, kernel, uptime)
-    VALUES ('delete', old.id, old.name, old.role, old.kernel, old.uptime);
-    INSERT INTO servers_search (rowid, name, role, kernel, uptime)
-    VALUES (new.id, new.name, new.role, new.kernel, new.uptime);
-END;
-CREATE VIRTUAL TABLE webapps_search USING fts5(name, path, state,
-    content = 'webapps', content_rowid = 'id', tokenize = 'trigram');
-INSERT INTO webapps_search (webapps_search) VALUES ('rebuild');
-CREATE TRIGGER webapps_search_insert AFTER INSERT ON webapps BEGIN
-    INSERT INTO webapps_search (rowid, name, path, state)
-    VALUES (new.id, new.name, new.path, new.state);
-END;
-CREATE TRIGGER webapps_search_delete AFTER DELETE ON webapps BEGIN
-    INSERT INTO webapps_search (webapps_search, rowid, name, path, state)
-    VALUES ('delete', old.id, old.name, old.path, old.state);
-END;
-CREATE TRIGGER webapps_search_update AFTER UPDATE ON webapps BEGIN
-    INSERT INTO webapps_search (webapps_search, rowid, name, path, state)
-    VALUES ('delete', old.id, old.name, old.path, old.state);
-    INSERT INTO webapps_search (rowid, name, path, state)
-    VALUES (new.id, new.name, new.path, new.state);
-END;";
+const SQLITE_SEARCH: &str = concat!(
+    minke::store::sqlite_search_index!(
+        index = "servers_search",
+        table = "servers",
+        id = "id",
+        columns = ["name", "role", "kernel", "uptime"],
+    ),
+    minke::store::sqlite_search_index!(
+        index = "webapps_search",
+        table = "webapps",
+        id = "id",
+        columns = ["name", "path", "state"],
+    ),
+);
 
 /// The same on both backends.
 const PARENT_INDEXES: &str = "CREATE INDEX servers_host ON servers (host_id);
