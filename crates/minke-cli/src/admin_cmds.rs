@@ -566,6 +566,13 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
             "listed columns start no index: a changelist sorted by one of them sorts every row"
         );
     }
+    for (model, column) in engine.unindexed_parent_columns().await? {
+        tracing::warn!(
+            model = %model,
+            column = %column,
+            "the column pointing at the host or parent starts no index: deleting a host or a parent reads the whole table"
+        );
+    }
     if config.submit {
         crate::worker_cmd::needs_postgres(&engine, "serve --submit")?;
     }

@@ -651,6 +651,11 @@ async fn command(
                     columns.join(", ")
                 );
             }
+            for (model, column) in engine.unindexed_parent_columns().await? {
+                eprintln!(
+                    "warning: model `{model}` points at its host or parent by `{column}`, which starts no index: deleting a host or a parent reads the whole table to find what points at it"
+                );
+            }
             Ok(exit::SUCCESS)
         }
         Command::Clear { older_than } => {

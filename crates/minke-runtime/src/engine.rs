@@ -193,6 +193,36 @@ impl Engine {
             .await?)
     }
 
+    /// The fields pointing at a host or parent (`host = field`, `host(via = field)`)
+    /// whose column starts no index, by model: deleting a host or a parent looks for
+    /// the objects that point at it by that column, and without an index reads the
+    /// whole table. `serve` and `migrate` warn about them.
+    pub async fn unindexed_parent_columns(&self) -> Result<Vec<(String, String)>> {
+        let wanted: Vec<(String, &'static str, &'static str)> = self
+            .models()
+            .iter()
+            .filter_map(|m| {
+                let (field, _) = m.meta.parent()?;
+                // A host model's own key serves as its "parent" for jump hosts only.
+                (field.name != m.meta.id)
+                    .then(|| (m.meta.name.to_owned(), m.meta.table, field.name))
+            })
+            .collect();
+        Ok(self
+            .inner
+            .store
+            .blocking(move |c| {
+                let mut out = Vec::new();
+                for (model, table, column) in &wanted {
+                    if !minke_store::unindexed_columns(c, table, &[column])?.is_empty() {
+                        out.push((model.clone(), (*column).to_owned()));
+                    }
+                }
+                Ok(out)
+            })
+            .await?)
+    }
+
     /// Closes the runs whose process died, as `interrupted` (see
     /// [`minke_store::close_interrupted_runs`]); every run start does it too. Returns
     /// their ids. On a database opened read-only it records nothing (reads show such

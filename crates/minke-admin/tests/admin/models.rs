@@ -972,6 +972,40 @@ async fn a_secret_is_written_and_never_shown() {
     );
 }
 
+/// The columns pointing at a host or parent are named when no index starts with
+/// them (deleting looks for dependents by them).
+#[tokio::test]
+async fn parent_columns_without_an_index_are_named() {
+    let env = env().await;
+    let mut missing = env.engine.unindexed_parent_columns().await.unwrap();
+    missing.sort();
+    let expected = [
+        ("app", "server_id"),
+        ("disk", "server_id"),
+        ("report", "host_id"),
+        ("server", "host_id"),
+        ("volume", "disk_id"),
+    ];
+    assert_eq!(
+        missing,
+        expected.map(|(m, c)| (m.to_owned(), c.to_owned())),
+        "hosts point at their jump hosts by `jump_host_id`, which Minke indexes"
+    );
+    env.store
+        .write(|c| {
+            minke_store::with_conn!(c, |db, B| {
+                use diesel::RunQueryDsl as _;
+                diesel::sql_query("CREATE INDEX apps_server ON apps (server_id)")
+                    .execute(db)
+                    .map_err(minke_store::Error::query("indexing"))
+            })
+        })
+        .await
+        .unwrap();
+    let missing = env.engine.unindexed_parent_columns().await.unwrap();
+    assert!(!missing.iter().any(|(m, _)| m == "app"), "{missing:?}");
+}
+
 /// The relation's autocomplete pages and searches in the database.
 #[tokio::test]
 async fn the_autocomplete_pages_and_searches() {

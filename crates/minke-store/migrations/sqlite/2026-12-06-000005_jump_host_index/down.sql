@@ -1,0 +1,1 @@
+DROP INDEX minke_hosts_jump;
