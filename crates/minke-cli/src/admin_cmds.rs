@@ -566,6 +566,12 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
             "listed columns start no index: a changelist sorted by one of them sorts every row"
         );
     }
+    for model in engine.unindexed_searches() {
+        tracing::warn!(
+            model = %model,
+            "searches text fields without a search index: on SQLite a search reads every row"
+        );
+    }
     for (model, column) in engine.unindexed_parent_columns().await? {
         tracing::warn!(
             model = %model,

@@ -651,6 +651,11 @@ async fn command(
                     columns.join(", ")
                 );
             }
+            for model in engine.unindexed_searches() {
+                eprintln!(
+                    "warning: model `{model}` searches text fields without a search index: on SQLite a search reads every row; name an FTS5 trigram table with `#[minke(search_index = ...)]` (see `sqlite_search_index!`)"
+                );
+            }
             for (model, column) in engine.unindexed_parent_columns().await? {
                 eprintln!(
                     "warning: model `{model}` points at its host or parent by `{column}`, which starts no index: deleting a host or a parent reads the whole table to find what points at it"

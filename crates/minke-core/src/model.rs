@@ -70,6 +70,8 @@ pub struct ModelMeta {
     /// True when the model's objects are deleted with the object they point at
     /// (`#[minke(cascade)]`); otherwise they protect it from deletion.
     pub cascade: bool,
+    /// The SQLite FTS5 trigram table searches look in (`#[minke(search_index = ...)]`).
+    pub search_index: Option<&'static str>,
 }
 
 /// The plural of an English noun phrase by the common rules (its last word:

@@ -193,6 +193,21 @@ impl Engine {
             .await?)
     }
 
+    /// The models whose searches read every row on SQLite: they search text fields but
+    /// name no trigram index (`#[minke(search_index = ...)]`). Empty on PostgreSQL,
+    /// where `pg_trgm` indexes serve searches without the model saying so. `serve` and
+    /// `migrate` warn about them.
+    pub fn unindexed_searches(&self) -> Vec<String> {
+        if !self.store().url().is_sqlite() {
+            return Vec::new();
+        }
+        self.models()
+            .iter()
+            .filter(|m| !m.meta.search.is_empty() && m.meta.search_index.is_none())
+            .map(|m| m.meta.name.to_owned())
+            .collect()
+    }
+
     /// The fields pointing at a host or parent (`host = field`, `host(via = field)`)
     /// whose column starts no index, by model: deleting a host or a parent looks for
     /// the objects that point at it by that column, and without an index reads the

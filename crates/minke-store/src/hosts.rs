@@ -244,6 +244,7 @@ impl MinkeModel for HostRecord {
             // Hosts have their own pages and checks (`/hosts`, `hosts add`).
             writable: false,
             cascade: false,
+            search_index: Some(SEARCH_INDEX),
         }
     }
 

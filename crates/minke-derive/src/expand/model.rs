@@ -63,6 +63,10 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
         }
     });
     let (writable_model, cascade) = (!def.read_only, def.cascade);
+    let search_index_meta = match &def.search_index {
+        Some(index) => quote!(#p::Some(#index)),
+        None => quote!(#p::None),
+    };
     let plural = match &def.verbose_name_plural {
         Some(given) => quote!(#p::String::from(#given)),
         None => quote!(#core::plural_of(#verbose)),
@@ -134,6 +138,7 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
                     filter: #p::vec![#(#filter),*],
                     writable: #writable_model,
                     cascade: #cascade,
+                    search_index: #search_index_meta,
                 }
                 .without_secrets()
             }
