@@ -218,9 +218,7 @@ impl Engine {
             .iter()
             .filter_map(|m| {
                 let (field, _) = m.meta.parent()?;
-                // A host model's own key serves as its "parent" for jump hosts only.
-                (field.name != m.meta.id)
-                    .then(|| (m.meta.name.to_owned(), m.meta.table, field.name))
+                Some((m.meta.name.to_owned(), m.meta.table, field.name))
             })
             .collect();
         Ok(self

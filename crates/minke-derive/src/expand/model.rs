@@ -42,7 +42,10 @@ fn minke_model(def: &ModelDef<'_>) -> TokenStream {
         let read_only = f.read_only;
         let help = f.field.doc.summary().unwrap_or_default();
         let references = match &def.host {
-            HostLink::Direct(h) if h.name == *n => quote!(#p::Some(#core::References::Host)),
+            // A host model keyed by itself (`host = id`) points at no other object.
+            HostLink::Direct(h) if h.name == *n && *n != def.id_field().field.name => {
+                quote!(#p::Some(#core::References::Host))
+            }
             HostLink::Via { field, model } if field.name == *n => {
                 let parent = quote_spanned!(model.span()=> <#model as #core::MinkeModel>::NAME);
                 quote!(#p::Some(#core::References::Model(#parent)))

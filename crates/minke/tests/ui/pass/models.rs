@@ -118,6 +118,13 @@ fn main() {
             .is_err()
     );
     assert_eq!(OwnHost::NAME, "own_host");
+    // A host model is its own host: its key points at no parent, so deleting one of
+    // its objects is not kept by the object itself.
+    assert!(OwnHost::meta().parent().is_none());
+    assert_eq!(
+        Server::meta().parent().map(|(f, r)| (f.name, r)),
+        Some(("host_key", minke::References::Host))
+    );
     assert_eq!(OwnHost::meta().verbose_name, "A host of our own");
     assert_eq!(Server::NAME, "srv");
     assert_eq!(App::meta().label, "name");
