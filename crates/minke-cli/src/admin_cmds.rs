@@ -559,25 +559,8 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
         ..defaults
     };
     let base = config.normalized_base().map_err(usage)?;
-    for (model, columns) in engine.unindexed_list_columns().await? {
-        tracing::warn!(
-            model = %model,
-            columns = %columns.join(", "),
-            "listed columns start no index: a changelist sorted by one of them sorts every row"
-        );
-    }
-    for model in engine.unindexed_searches() {
-        tracing::warn!(
-            model = %model,
-            "searches text fields without a search index: on SQLite a search reads every row"
-        );
-    }
-    for (model, column) in engine.unindexed_parent_columns().await? {
-        tracing::warn!(
-            model = %model,
-            column = %column,
-            "the column pointing at the host or parent starts no index: deleting a host or a parent reads the whole table"
-        );
+    for warning in crate::cli::index_warnings(&engine).await? {
+        tracing::warn!("{warning}");
     }
     if config.submit {
         crate::worker_cmd::needs_postgres(&engine, "serve --submit")?;

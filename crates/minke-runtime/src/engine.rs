@@ -177,6 +177,14 @@ impl Engine {
                 (m.meta.name.to_owned(), m.meta.table, columns)
             })
             .collect();
+        self.unindexed(wanted).await
+    }
+
+    /// Of each model's `(table, columns)`, the columns that start no index.
+    async fn unindexed(
+        &self,
+        wanted: Vec<(String, &'static str, Vec<&'static str>)>,
+    ) -> Result<Vec<(String, Vec<String>)>> {
         Ok(self
             .inner
             .store
@@ -213,27 +221,20 @@ impl Engine {
     /// the objects that point at it by that column, and without an index reads the
     /// whole table. `serve` and `migrate` warn about them.
     pub async fn unindexed_parent_columns(&self) -> Result<Vec<(String, String)>> {
-        let wanted: Vec<(String, &'static str, &'static str)> = self
+        let wanted = self
             .models()
             .iter()
             .filter_map(|m| {
                 let (field, _) = m.meta.parent()?;
-                Some((m.meta.name.to_owned(), m.meta.table, field.name))
+                Some((m.meta.name.to_owned(), m.meta.table, vec![field.name]))
             })
             .collect();
         Ok(self
-            .inner
-            .store
-            .blocking(move |c| {
-                let mut out = Vec::new();
-                for (model, table, column) in &wanted {
-                    if !minke_store::unindexed_columns(c, table, &[column])?.is_empty() {
-                        out.push((model.clone(), (*column).to_owned()));
-                    }
-                }
-                Ok(out)
-            })
-            .await?)
+            .unindexed(wanted)
+            .await?
+            .into_iter()
+            .flat_map(|(model, columns)| columns.into_iter().map(move |c| (model.clone(), c)))
+            .collect())
     }
 
     /// Closes the runs whose process died, as `interrupted` (see

@@ -17,7 +17,7 @@ use serde_json::{Value as Json_, json};
 use super::object_json;
 use crate::auth::Auth;
 use crate::forms::json_body;
-use crate::pages::changelist::model_entry;
+use crate::pages::changelist::{model_entry, model_entry_to};
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -85,8 +85,7 @@ pub(crate) async fn add_object(
     Path(model): Path<String>,
     body: Bytes,
 ) -> Result<Response> {
-    model_entry(&st, &model)?;
-    auth.need_to(ModelAction::Add, &model)?;
+    model_entry_to(&st, &auth, &model, ModelAction::Add)?;
     let values = field_values(json_body(body).await?)?;
     let id = st
         .engine()
@@ -103,8 +102,7 @@ pub(crate) async fn change_object(
     Path((model, id)): Path<(String, i64)>,
     body: Bytes,
 ) -> Result<Json<Json_>> {
-    model_entry(&st, &model)?;
-    auth.need_to(ModelAction::Change, &model)?;
+    model_entry_to(&st, &auth, &model, ModelAction::Change)?;
     let values = field_values(json_body(body).await?)?;
     st.engine()
         .change_object(&model, id, values, &auth.actor())
@@ -119,8 +117,7 @@ pub(crate) async fn deletion(
     auth: Auth,
     Path((model, id)): Path<(String, i64)>,
 ) -> Result<Json<Json_>> {
-    model_entry(&st, &model)?;
-    auth.need_to(ModelAction::Delete, &model)?;
+    model_entry_to(&st, &auth, &model, ModelAction::Delete)?;
     let d = st.engine().deletion(&model, id).await?;
     Ok(Json(json!({ "deletion": d })))
 }
@@ -132,8 +129,7 @@ pub(crate) async fn delete_object(
     auth: Auth,
     Path((model, id)): Path<(String, i64)>,
 ) -> Result<Json<Json_>> {
-    model_entry(&st, &model)?;
-    auth.need_to(ModelAction::Delete, &model)?;
+    model_entry_to(&st, &auth, &model, ModelAction::Delete)?;
     let d = st.engine().delete_object(&model, id, &auth.actor()).await?;
     Ok(Json(json!({ "deleted": d })))
 }

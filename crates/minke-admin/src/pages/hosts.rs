@@ -16,7 +16,7 @@ use minke_store::{
 use crate::auth::Auth;
 use crate::forms::{Form, Pairs, QueryPairs, encode};
 use crate::layout::{Layout, render};
-use crate::pages::{Pager, Window, back, total_beside};
+use crate::pages::{Choice, Pager, Window, back, total_beside};
 use crate::state::AppState;
 
 use crate::{Error, Result};
@@ -282,25 +282,6 @@ async fn choices(st: &AppState) -> Result<Choices> {
         .blocking(|c| Ok((minke_store::list_groups(c)?, minke_store::all_hosts(c)?)))
         .await?;
     Ok(Choices { groups, hosts })
-}
-
-/// A choice of a menu.
-struct Choice {
-    value: String,
-    label: String,
-    selected: bool,
-}
-
-impl Choice {
-    /// A choice, selected when its value is `current`.
-    fn new(value: impl Into<String>, label: impl Into<String>, current: &str) -> Choice {
-        let value = value.into();
-        Choice {
-            selected: value == current,
-            value,
-            label: label.into(),
-        }
-    }
 }
 
 /// A field of the host form, as the template shows it.

@@ -222,17 +222,24 @@ pub(crate) struct Choice {
 }
 
 impl Choice {
+    /// A choice, selected when its value is `current`.
+    pub(crate) fn new(value: impl Into<String>, label: impl Into<String>, current: &str) -> Choice {
+        let value = value.into();
+        Choice {
+            selected: value == current,
+            value,
+            label: label.into(),
+        }
+    }
+
+    /// A menu of `(value, label)` items with `chosen` selected.
     pub(crate) fn menu<'a>(
         items: impl IntoIterator<Item = (&'a str, &'a str)>,
         chosen: &str,
     ) -> Vec<Choice> {
         items
             .into_iter()
-            .map(|(value, label)| Choice {
-                value: value.to_owned(),
-                label: label.to_owned(),
-                selected: value == chosen,
-            })
+            .map(|(value, label)| Choice::new(value, label, chosen))
             .collect()
     }
 }

@@ -23,6 +23,19 @@ pub(crate) fn model_entry(st: &AppState, model: &str) -> Result<ModelEntry> {
         .map_err(|e| Error::NotFound(e.to_string()))
 }
 
+/// The model of that name (404 when there is none), once the user may do `action`
+/// on its objects (403 otherwise).
+pub(crate) fn model_entry_to(
+    st: &AppState,
+    auth: &crate::auth::Auth,
+    model: &str,
+    action: minke_runtime::ModelAction,
+) -> Result<ModelEntry> {
+    let entry = model_entry(st, model)?;
+    auth.need_to(action, model)?;
+    Ok(entry)
+}
+
 /// Builds the selection a changelist query (or a form carrying it) describes:
 /// `f_FIELD` filters on declared fields, `filter` (an expression), `q` (search),
 /// `last_status` and, for hosts, `group`. Unknown fields are a 400, never SQL.

@@ -12,7 +12,7 @@ use crate::Result;
 use crate::auth::Auth;
 use crate::forms::segment;
 use crate::layout::{Layout, render};
-use crate::pages::changelist::model_entry;
+use crate::pages::changelist::model_entry_to;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -57,8 +57,7 @@ pub(crate) async fn delete_form(
     auth: Auth,
     Path((model, id)): Path<(String, i64)>,
 ) -> Result<Response> {
-    let entry = model_entry(&st, &model)?;
-    auth.need_to(ModelAction::Delete, &model)?;
+    let entry = model_entry_to(&st, &auth, &model, ModelAction::Delete)?;
     let deletion = st.engine().deletion(&model, id).await?;
     delete_page(&st, &auth, &entry.meta, StatusCode::OK, deletion)
 }
@@ -69,8 +68,7 @@ pub(crate) async fn delete(
     auth: Auth,
     Path((model, id)): Path<(String, i64)>,
 ) -> Result<Response> {
-    let entry = model_entry(&st, &model)?;
-    auth.need_to(ModelAction::Delete, &model)?;
+    let entry = model_entry_to(&st, &auth, &model, ModelAction::Delete)?;
     match st.engine().delete_object(&model, id, &auth.actor()).await {
         Ok(d) => {
             tracing::info!(model = %model, id, label = %d.label, user = %auth.user.username, "object deleted");
