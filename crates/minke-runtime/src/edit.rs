@@ -135,8 +135,7 @@ fn load_one(
     id: i64,
 ) -> minke_store::Result<Box<dyn ModelObject>> {
     entry
-        .load(conn, &Query::ids([id]))?
-        .pop()
+        .find(conn, id)?
         .ok_or_else(|| minke_store::Error::NotFound {
             model: entry.meta.name.to_owned(),
             id,

@@ -89,6 +89,15 @@ impl ModelEntry {
         (self.load)(conn, query)
     }
 
+    /// The object of that id, if there is one.
+    pub fn find(
+        &self,
+        conn: &mut Conn,
+        id: i64,
+    ) -> minke_store::Result<Option<Box<dyn ModelObject>>> {
+        Ok((self.load)(conn, &Query::ids([id]))?.pop())
+    }
+
     /// Counts the objects a query selects.
     pub fn count(&self, conn: &mut Conn, query: &Query) -> minke_store::Result<i64> {
         (self.count)(conn, query)

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use minke_core::Value;
 use minke_runtime::ModelAction;
-use minke_store::{FieldValues, Query};
+use minke_store::FieldValues;
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 
@@ -57,7 +57,7 @@ async fn read(st: &AppState, model: &str, id: i64) -> Result<Json_> {
     let name = model.to_owned();
     st.store()
         .blocking(move |c| {
-            let Some(o) = entry.load(c, &Query::ids([id]))?.pop() else {
+            let Some(o) = entry.find(c, id)? else {
                 return Ok(None);
             };
             let latest = minke_store::latest_sessions(c, &name, &[id])?.pop();

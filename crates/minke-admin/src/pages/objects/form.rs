@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use minke_core::{ModelMeta, ModelObject};
 use minke_runtime::{ModelAction, ModelEntry};
-use minke_store::{FieldProblem, FieldValues, Query};
+use minke_store::{FieldProblem, FieldValues};
 
 use super::{field_label, list_url, object_url, referenced, relation_labels, stored_values};
 use crate::auth::Auth;
@@ -188,7 +188,7 @@ impl Editing {
         let e = entry.clone();
         let object = st
             .store()
-            .blocking(move |c| Ok(e.load(c, &Query::ids([id]))?.pop()))
+            .blocking(move |c| e.find(c, id))
             .await?
             .ok_or_else(|| Error::NotFound(format!("{} {id} does not exist", entry.meta.name)))?;
         Ok(Editing::Existing { id, object })

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use minke_core::{FieldMeta, ModelMeta, ModelObject, References, Value};
 use minke_runtime::ModelAction;
-use minke_store::{Query, SessionRecord};
+use minke_store::SessionRecord;
 
 pub(crate) use choices::choices;
 pub(crate) use delete::{delete, delete_form};
@@ -115,7 +115,7 @@ pub(super) async fn relation_labels(
         let entry = model_entry(st, referenced(st, r))?;
         let label = st
             .store()
-            .blocking(move |c| Ok(entry.load(c, &Query::ids([id]))?.pop().map(|o| o.label())))
+            .blocking(move |c| Ok(entry.find(c, id)?.map(|o| o.label())))
             .await?;
         out.insert(
             f.name,
@@ -155,7 +155,7 @@ pub(crate) async fn object(
     let (object, sessions): (Option<Box<dyn ModelObject>>, Vec<SessionRecord>) = st
         .store()
         .blocking(move |c| {
-            let o = entry.load(c, &Query::ids([id]))?.pop();
+            let o = entry.find(c, id)?;
             let s = minke_store::object_sessions(c, &name, id, SESSIONS_SHOWN)?;
             Ok((o, s))
         })
