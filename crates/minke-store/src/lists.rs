@@ -270,9 +270,14 @@ pub struct ListedRun {
 /// filter selects in all.
 pub fn runs_with_counts(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<ListedRun>, i64)> {
     let (runs, total) = find_runs(conn, f)?;
+    Ok((with_counts(conn, runs)?, total))
+}
+
+/// Runs with their sessions' counts, as lists show them.
+pub fn with_counts(conn: &mut Conn, runs: Vec<RunRecord>) -> Result<Vec<ListedRun>> {
     let ids: Vec<RunId> = runs.iter().map(|r| r.id).collect();
     let mut counts = run_counts(conn, &ids)?;
-    let listed = runs
+    Ok(runs
         .into_iter()
         .map(|run| {
             let counts = counts.remove(&run.id).unwrap_or_default();
@@ -282,8 +287,7 @@ pub fn runs_with_counts(conn: &mut Conn, f: &RunFilter) -> Result<(Vec<ListedRun
                 run,
             }
         })
-        .collect();
-    Ok((listed, total))
+        .collect())
 }
 
 /// The newest run on a model.

@@ -61,12 +61,11 @@ fn model_stats(c: &mut Conn, models: &[ModelEntry]) -> minke_store::Result<Vec<M
     let mut stats = Vec::with_capacity(models.len());
     for m in models {
         let objects = m.count(c, &Query::all())?;
-        let newest = RunFilter {
-            model: Some(m.meta.name.to_owned()),
-            limit: 1,
-            ..RunFilter::default()
-        };
-        let latest = minke_store::runs_with_counts(c, &newest)?.0.pop();
+        // The newest run alone: no count of all the model's runs.
+        let newest = minke_store::latest_run(c, m.meta.name)?
+            .into_iter()
+            .collect();
+        let latest = minke_store::with_counts(c, newest)?.pop();
         stats.push(ModelStats {
             meta: m.meta.clone(),
             objects,
