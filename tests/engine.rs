@@ -261,7 +261,7 @@ async fn disabled_locked_refused_and_wrong_key_hosts() {
                     .execute(c)
                     .unwrap();
                 diesel::update(h::table.find(h_badkey))
-                    .set(h::identity_file.eq(other_key))
+                    .set(h::identity_files.eq(other_key))
                     .execute(c)
                     .unwrap();
             });
@@ -931,7 +931,7 @@ async fn many_hosts_on_one_server_stay_under_max_startups() {
                 n.hostname = h.hostname.clone();
                 n.port = h.port;
                 n.username = h.username.clone();
-                n.identity_file = h.identity_file.clone();
+                n.identity_files = h.identity_files.clone();
                 n.known_hosts = h.known_hosts.clone();
                 ids.push(minke::store::upsert_host(c, &n)?);
             }
@@ -966,8 +966,16 @@ struct Sudoer(std::path::PathBuf);
 
 impl Sudoer {
     fn allow(user: &str) -> Sudoer {
+        Sudoer::rule(user, "ALL")
+    }
+
+    fn allow_without_password(user: &str) -> Sudoer {
+        Sudoer::rule(user, "NOPASSWD: ALL")
+    }
+
+    fn rule(user: &str, what: &str) -> Sudoer {
         let path = std::path::PathBuf::from(format!("/etc/sudoers.d/{user}"));
-        std::fs::write(&path, format!("{user} ALL=(ALL) ALL\n")).unwrap();
+        std::fs::write(&path, format!("{user} ALL=(ALL) {what}\n")).unwrap();
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
         Sudoer(path)
@@ -978,6 +986,35 @@ impl Drop for Sudoer {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// One sshd taking passwords, and an engine logging in with `login` as password
+/// (no agent, no key): for throwaway accounts. Returns the engine's config too.
+async fn password_login_env(login: &str) -> (Env, Config) {
+    let options = minke_testkit::ServerOptions {
+        extra_config: vec![
+            "PasswordAuthentication yes".into(),
+            "KbdInteractiveAuthentication no".into(),
+        ],
+        ..minke_testkit::ServerOptions::default()
+    };
+    let mut config = Config::default();
+    config.connect.password = Some(minke::Secret::new(login));
+    config.connect.use_agent = false;
+    let env = Env::start_with(1, &options, 1, config.clone(), None).await;
+    (env, config)
+}
+
+/// Makes the first host log in as `user`, with its password only.
+async fn log_in_as(env: &Env, user: &str) {
+    let mut host = env.fleet.new_hosts().remove(0);
+    host.username = Some(user.to_owned());
+    host.identity_files =
+        minke::Lines::new([env.fleet.dir().join("no-key").display().to_string()]).unwrap();
+    env.store
+        .write(move |c| minke::store::upsert_host(c, &host))
+        .await
+        .unwrap();
 }
 
 /// `cx.sudo` against the real sudo: the password goes to sudo's standard input, the
@@ -991,24 +1028,8 @@ async fn sudo_runs_as_root_with_the_password_on_stdin() {
     let login = "login-Tr0ub4dor-&3";
     let user = minke_testkit::PasswordUser::create(login).unwrap();
     let _rule = Sudoer::allow(user.name());
-    let options = minke_testkit::ServerOptions {
-        extra_config: vec![
-            "PasswordAuthentication yes".into(),
-            "KbdInteractiveAuthentication no".into(),
-        ],
-        ..minke_testkit::ServerOptions::default()
-    };
-    let mut config = Config::default();
-    config.connect.password = Some(minke::Secret::new(login));
-    config.connect.use_agent = false;
-    let env = Env::start_with(1, &options, 1, config, None).await;
-    let mut host = env.fleet.new_hosts().remove(0);
-    host.username = Some(user.name().to_owned());
-    host.identity_file = Some(env.fleet.dir().join("no-key").display().to_string());
-    env.store
-        .write(move |c| minke::store::upsert_host(c, &host))
-        .await
-        .unwrap();
+    let (env, _) = password_login_env(login).await;
+    log_in_as(&env, user.name()).await;
 
     // sudo asks for the user's own password: here the login password.
     let s = run(
@@ -1034,9 +1055,48 @@ async fn sudo_runs_as_root_with_the_password_on_stdin() {
         ),
     )
     .await;
-    let cmds = commands(&env, s.sessions[0].session_id).await;
+    let mut cmds = commands(&env, s.sessions[0].session_id).await;
     assert_ne!(cmds[0].exit_code, Some(0));
     assert!(cmds[0].stdout.is_empty());
+    assert_eq!(s.sessions[0].state, State::Failed, "{s:?}");
+    assert_eq!(s.sessions[0].reason.as_deref(), Some("sudo"), "{s:?}");
+    let said = session_messages(&env, s.sessions[0].session_id).await;
+    assert!(said.contains("the password is wrong"), "{said}");
+
+    // In a pseudo-terminal, which does not echo the password.
+    let s = run(
+        &env,
+        req("sudo_pty", "host", Query::all(), &[("password", login)]),
+    )
+    .await;
+    assert_eq!(s.sessions[0].state, State::Completed, "{s:?}");
+    let pty = commands(&env, s.sessions[0].session_id).await;
+    assert_eq!(text(&pty[0].stdout).trim(), "0", "{pty:?}");
+
+    // As the host's become user.
+    let hid = env.host_ids[0].get();
+    env.store
+        .write(move |c| {
+            use minke::StoredModel as _;
+            let mut h = minke::store::HostRecord::load_one(c, hid)?;
+            h.options.become_user = Some("nobody".into());
+            h.save_fields(c, &["become_user"])
+        })
+        .await
+        .unwrap();
+    let s = run(
+        &env,
+        req("sudo_id", "host", Query::all(), &[("password", login)]),
+    )
+    .await;
+    let became = commands(&env, s.sessions[0].session_id).await;
+    assert_eq!(
+        became[0].command,
+        "sudo -S -p '' -u nobody -- sh -c 'id -u'"
+    );
+    assert_eq!(text(&became[0].stdout).trim(), "65534", "{became:?}");
+    cmds.extend(pty);
+    cmds.extend(became);
     let runs = env
         .store
         .blocking(|c| minke::store::list_runs(c, 10, 0))
@@ -1053,6 +1113,145 @@ async fn sudo_runs_as_root_with_the_password_on_stdin() {
         let all = format!("{} {} {}", c.command, text(&c.stdout), text(&c.stderr));
         assert!(!all.contains("not-it") && !all.contains(login), "{all}");
     }
+}
+
+/// sudo without a password where the sudoers say NOPASSWD, and with the configured
+/// password (`MINKE_SUDO_PASSWORD` in the tools) where they ask for one; without
+/// any password where one is needed, the session fails saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sudo_without_a_password_and_with_the_configured_one() {
+    let login = "login-C0rrect-h0rse";
+    let free = minke_testkit::PasswordUser::create(login).unwrap();
+    let _free_rule = Sudoer::allow_without_password(free.name());
+    let asks = minke_testkit::PasswordUser::create(login).unwrap();
+    let _asks_rule = Sudoer::allow(asks.name());
+    let (env, mut config) = password_login_env(login).await;
+    log_in_as(&env, free.name()).await;
+    let s = run(&env, req("sudo_configured", "host", Query::all(), &[])).await;
+    assert_eq!(s.sessions[0].state, State::Completed, "{s:?}");
+    let cmds = commands(&env, s.sessions[0].session_id).await;
+    assert_eq!(cmds[0].command, "sudo -n -- sh -c 'id -u'");
+    assert_eq!(text(&cmds[0].stdout), "0\n");
+
+    // The account that must give its password, given none.
+    log_in_as(&env, asks.name()).await;
+    let s = run(&env, req("sudo_configured", "host", Query::all(), &[])).await;
+    assert_eq!(s.sessions[0].reason.as_deref(), Some("sudo"), "{s:?}");
+    let said = session_messages(&env, s.sessions[0].session_id).await;
+    assert!(said.contains("MINKE_SUDO_PASSWORD"), "{said}");
+
+    // The configured password.
+    config.sudo_password = Some(minke::Secret::new(login));
+    let engine = env.engine_with(config).await;
+    let h = engine
+        .start(req("sudo_configured", "host", Query::all(), &[]))
+        .await
+        .unwrap();
+    let s = h.wait().await.unwrap();
+    env.store.flush().await.unwrap();
+    assert_eq!(s.sessions[0].state, State::Completed, "{s:?}");
+    let cmds = commands(&env, s.sessions[0].session_id).await;
+    assert_eq!(cmds[0].command, "sudo -S -p '' -- sh -c 'id -u'");
+    assert_eq!(text(&cmds[0].stdout), "0\n");
+    let all = format!("{} {}", text(&cmds[0].stdout), text(&cmds[0].stderr));
+    assert!(!all.contains(login), "{all}");
+}
+
+/// `cx.put`, `cx.put_template` and `cx.get` over SFTP against real sshd: files land
+/// with their modes and content, each transfer is in the history like a command, and
+/// a missing remote file fails the session with the reason `transfer`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_go_up_and_come_back_recorded() {
+    let env = Env::start(1, 1, Config::default(), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let s = run(&env, req("files", "host", Query::all(), &[("dir", &d)])).await;
+    let session = &s.sessions[0];
+    assert_eq!(session.state, State::Failed, "{s:?}");
+    assert_eq!(session.reason.as_deref(), Some("transfer"), "{s:?}");
+    let name = env.fleet.targets()[0].name.clone();
+    let motd = std::fs::read_to_string(dir.path().join("motd")).unwrap();
+    assert_eq!(motd, "hello {name}\n", "bytes go as they are");
+    let conf = std::fs::read_to_string(dir.path().join("conf")).unwrap();
+    assert_eq!(
+        conf,
+        format!("host={name} dir={d}\n"),
+        "a template is filled, unquoted"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |f: &str| {
+        std::fs::metadata(dir.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!((mode("motd"), mode("conf")), (0o640, 0o600));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("minke"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    let cmds = commands(&env, session.session_id).await;
+    let lines: Vec<&str> = cmds.iter().map(|c| c.command.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("put 13 bytes → {d}/motd (0640)"),
+            format!("put {} bytes → {d}/conf (0600)", conf.len()),
+            format!("get {d}/conf → memory"),
+            format!("get {d}/missing → memory"),
+        ]
+    );
+    let sha = |b: &[u8]| {
+        let out = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write as _;
+                c.stdin.take().unwrap().write_all(b)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        text(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(cmds[0].exit_code, Some(0));
+    assert_eq!(
+        text(&cmds[0].stdout),
+        format!("13 bytes, sha256 {}\n", sha(motd.as_bytes()))
+    );
+    assert_eq!(
+        text(&cmds[2].stdout),
+        format!("{} bytes, sha256 {}\n", conf.len(), sha(conf.as_bytes()))
+    );
+    assert_eq!(cmds[3].exit_code, Some(1));
+    assert!(
+        text(&cmds[3].stderr).contains("no such file"),
+        "{:?}",
+        text(&cmds[3].stderr)
+    );
+    let said = session_messages(&env, session.session_id).await;
+    assert!(said.contains(&format!("host={name} dir={d}")), "{said}");
+    assert!(said.contains("no such file"), "{said}");
+}
+
+/// The messages of a session, one per line.
+async fn session_messages(env: &Env, session_id: SessionId) -> String {
+    env.store
+        .blocking(move |c| store::session_messages(c, session_id))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.body.clone())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn text(b: &[u8]) -> String {

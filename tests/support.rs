@@ -190,6 +190,54 @@ impl Session for SudoId {
     }
 }
 
+/// Sends and fetches files
+#[derive(Session)]
+#[minke(work_on(HostRecord))]
+pub struct Files {
+    pub dir: String,
+}
+
+impl Session for Files {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        let (motd, conf) = (format!("{}/motd", self.dir), format!("{}/conf", self.dir));
+        cx.put(minke::Upload::bytes("hello {name}\n"), &motd, 0o640)
+            .await?;
+        cx.put_template("host={name} dir={dir}\n", &conf, 0o600)
+            .await?;
+        let back = cx.get(&conf).await?;
+        cx.info(String::from_utf8_lossy(&back).into_owned()).await?;
+        cx.get(&format!("{}/missing", self.dir)).await?;
+        Ok(())
+    }
+}
+
+/// Who am I, through sudo in a terminal
+#[derive(Session)]
+#[minke(work_on(HostRecord))]
+pub struct SudoPty {
+    pub password: Secret,
+}
+
+impl Session for SudoPty {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        let how = Sudo::new().password(Some(&self.password)).pty(true);
+        cx.sudo_with("id -u", how).await?;
+        Ok(())
+    }
+}
+
+/// Who am I, through sudo with the configured password (or none)
+#[derive(Session)]
+#[minke(work_on(HostRecord))]
+pub struct SudoConfigured;
+
+impl Session for SudoConfigured {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        cx.sudo("id -u", None).await?;
+        Ok(())
+    }
+}
+
 /// Sleeps past its own time limit
 #[derive(Session)]
 #[minke(work_on(HostRecord), timeout = 1)]
@@ -230,6 +278,9 @@ pub fn registry() -> (minke::Registry, minke::runtime::Models) {
     r.add::<WithSecret>().unwrap();
     r.add::<Slowpoke>().unwrap();
     r.add::<SudoId>().unwrap();
+    r.add::<SudoPty>().unwrap();
+    r.add::<Files>().unwrap();
+    r.add::<SudoConfigured>().unwrap();
     let mut m = minke::runtime::Models::default();
     m.add::<HostRecord>().unwrap();
     m.add::<Server>().unwrap();
@@ -330,6 +381,20 @@ impl Env {
             _dir: dir,
             _pg: pg,
         }
+    }
+}
+
+impl Env {
+    /// Another engine on the same database and registrations, with `config`.
+    pub async fn engine_with(&self, config: Config) -> Engine {
+        let (sessions, models) = registry();
+        Engine::new(
+            self.store.clone(),
+            sessions,
+            models,
+            minke::runtime::HostSource::of::<HostRecord>(),
+            config,
+        )
     }
 }
 

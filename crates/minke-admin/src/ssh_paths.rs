@@ -1,4 +1,4 @@
-//! The directories a host's `identity_file` and `known_hosts` may lie in when they
+//! The directories a host's identity and certificate files and `known_hosts` may lie in when they
 //! are set from the admin.
 //!
 //! Those paths are read (an identity) and written (`accept-new` appends to

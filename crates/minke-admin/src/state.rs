@@ -64,7 +64,7 @@ pub struct AdminConfig {
     /// 256 KiB); a subscriber that falls further behind gets a `lagged` event with
     /// the bytes of output it skipped, then continues from the present.
     pub live_buffer_bytes: usize,
-    /// Directories the `identity_file` and `known_hosts` of hosts may lie in when
+    /// Directories the identity and certificate files and `known_hosts` of hosts may lie in when
     /// set from the admin (default: none given, meaning the serving user's
     /// `~/.ssh`). The command line is not limited.
     pub ssh_dirs: Vec<PathBuf>,

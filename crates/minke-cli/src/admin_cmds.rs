@@ -38,7 +38,7 @@ pub(crate) struct ServeArgs {
     /// without one, the client is the address a connection comes from.
     #[arg(long = "trusted-proxy", value_name = "ADDR")]
     trusted_proxies: Vec<IpAddr>,
-    /// A directory where hosts' identity_file and known_hosts may lie when set from
+    /// A directory where hosts' identity and certificate files and known_hosts may lie when set from
     /// the admin (repeatable; default: ~/.ssh of the serving user).
     #[arg(long = "ssh-dir", value_name = "DIR")]
     ssh_dirs: Vec<PathBuf>,

@@ -53,6 +53,9 @@ struct Cli {
     /// SSH password (only from the environment).
     #[arg(skip)]
     password: Option<minke_core::Secret>,
+    /// The password sessions' sudo commands get (only from the environment).
+    #[arg(skip)]
+    sudo_password: Option<minke_core::Secret>,
     #[command(subcommand)]
     command: Command,
 }
@@ -202,6 +205,10 @@ enum HostsCommand {
     ImportSshConfig {
         /// The file, like ~/.ssh/config.
         file: std::path::PathBuf,
+        /// Let `ssh -G` resolve each host instead of Minke's reading of the file
+        /// (slower; `Match exec` commands then run, as OpenSSH runs them).
+        #[arg(long)]
+        resolve_with_ssh: bool,
     },
     /// List hosts.
     List {
@@ -384,6 +391,7 @@ where
             // (where `ps` would show them).
             c.key_passphrase = secret_from_env("MINKE_SSH_PASSPHRASE");
             c.password = secret_from_env("MINKE_SSH_PASSWORD");
+            c.sudo_password = secret_from_env("MINKE_SUDO_PASSWORD");
             c
         }
         Err(e) => {
@@ -474,6 +482,9 @@ async fn dispatch(mut app: Program, cli: Cli) -> Result<u8, CliError> {
     }
     if cli.password.is_some() {
         app.setup.config_mut().connect.password = cli.password.clone();
+    }
+    if cli.sudo_password.is_some() {
+        app.setup.config_mut().sudo_password = cli.sudo_password.clone();
     }
     let user = cli.user.clone().unwrap_or_else(minke_core::local_user);
     let (url, mode) = database_access(&cli.command, url);
@@ -634,9 +645,10 @@ async fn command(
             output::show(engine, run, json, shown).await
         }
         Command::Cancel { run, now } => cancel(engine, run, now, &user).await,
-        Command::Hosts(HostsCommand::ImportSshConfig { file }) => {
-            import(engine, &file, shown, &user).await
-        }
+        Command::Hosts(HostsCommand::ImportSshConfig {
+            file,
+            resolve_with_ssh,
+        }) => import(engine, &file, resolve_with_ssh, shown, &user).await,
         Command::Hosts(HostsCommand::List { json }) => {
             output::items(engine, "host", Query::all(), json, shown).await
         }
@@ -733,46 +745,55 @@ async fn cancel(engine: &Engine, run: RunId, now: bool, user: &str) -> Result<u8
 async fn import(
     engine: &Engine,
     file: &std::path::Path,
+    with_ssh: bool,
     shown: Shown,
     user: &str,
 ) -> Result<u8, CliError> {
-    let text = crate::ssh_config::read_config(file).map_err(CliError::Usage)?;
-    let hosts = crate::ssh_config::parse_with_jumps(&text, &file.display().to_string())
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    if hosts.is_empty() {
-        return Err(CliError::Usage(format!(
-            "{} defines no concrete Host alias",
-            file.display()
-        )));
+    use crate::import::{Resolver, plan_import};
+    let path = file.to_owned();
+    let plan = tokio::task::spawn_blocking(move || {
+        let ssh = std::path::Path::new("ssh");
+        plan_import(
+            &path,
+            if with_ssh {
+                Resolver::Ssh(ssh)
+            } else {
+                Resolver::Minke
+            },
+        )
+    })
+    .await
+    .map_err(|e| CliError::Internal(format!("reading the config failed: {e}")))?
+    .map_err(CliError::Usage)?;
+    for warning in &plan.warnings {
+        eprintln!("warning: {}", shown.text(warning));
     }
-    let n = hosts.len();
-    let names: Vec<String> = hosts.iter().map(|(h, _)| h.name.clone()).collect();
+    let n = plan.hosts.len();
+    let jump_only = plan.jump_only();
+    let names: Vec<String> = plan.hosts.iter().map(|h| h.name.clone()).collect();
     let actor = minke_store::Actor::cli(user);
     let target = format!("hosts from {}", file.display());
     let detail = format!("imported {n} hosts: {}", names.join(", "));
     engine
         .store()
         .write(move |c| {
-            // First every host, then the jump hosts by name (they may come later).
-            let mut ids = std::collections::HashMap::new();
-            for (h, _) in &hosts {
-                let mut h = h.clone();
-                h.jump_host_id = None;
-                ids.insert(h.name.clone(), minke_store::upsert_host(c, &h)?);
-            }
-            for (h, jump) in &hosts {
-                if let Some(j) = jump {
-                    let mut h = h.clone();
-                    h.jump_host_id = ids.get(j).copied();
-                    minke_store::upsert_host(c, &h)?;
-                }
-            }
+            minke_store::import_hosts(c, &plan.hosts, &plan.jumps)?;
             minke_store::record_audit(c, &actor, AuditAction::HostChanged, &target, &detail)
         })
         .await?;
+    let shown_names = if n > 20 {
+        format!("{}, and {} more", names[..20].join(", "), n - 20)
+    } else {
+        names.join(", ")
+    };
+    let also = if jump_only > 0 {
+        format!(" ({jump_only} of them only jump hosts)")
+    } else {
+        String::new()
+    };
     output::say(format_args!(
-        "imported {n} hosts: {}",
-        shown.text(&names.join(", "))
+        "imported {n} hosts{also}: {}",
+        shown.text(&shown_names)
     ))?;
     Ok(exit::SUCCESS)
 }

@@ -10,18 +10,18 @@
 mod admin_cmds;
 mod app;
 mod cli;
+mod import;
 mod logging;
 mod output;
 mod run_output;
 mod signals;
-mod ssh_config;
 mod submit;
 mod term;
 mod worker_cmd;
 
 pub use app::Program;
 pub use cli::exit;
-pub use ssh_config::{ConfigError, parse_ssh_config};
+pub use import::{ImportPlan, Resolver, plan_import};
 
 /// Why a command could not do its work.
 #[derive(Debug, thiserror::Error)]

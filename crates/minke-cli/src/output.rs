@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::Instant;
 
+use minke_core::MinkeModel as _;
 use minke_core::{MessageBody, RunId, State, Status};
 use minke_runtime::{Engine, Event, RunSummary};
 use minke_store::Query;
@@ -155,7 +156,7 @@ pub(crate) async fn items(
     }
     let mut out = std::io::stdout().lock();
     let lines = objects.iter().try_for_each(|o| {
-        let rest: Vec<String> = meta
+        let mut rest: Vec<String> = meta
             .list
             .iter()
             .filter(|f| **f != meta.label)
@@ -166,11 +167,45 @@ pub(crate) async fn items(
                 )
             })
             .collect();
+        if model == minke_store::HostRecord::NAME {
+            rest.extend(host_details(&**o));
+        }
         let line = format!("{}\t{}", o.label(), rest.join(" "));
         writeln!(out, "{}", shown.text(&line))
     });
     printed(lines.and_then(|()| out.flush()))?;
     Ok(exit::SUCCESS)
+}
+
+/// A host's SSH settings beyond the listed fields, those that are set: identity
+/// files, jump host, proxy command, agent forwarding... (lists as `a,b`).
+fn host_details(o: &dyn minke_core::ModelObject) -> Vec<String> {
+    use minke_core::Value;
+    const DETAILS: [&str; 10] = [
+        "identity_files",
+        "certificate_files",
+        "jump_host_id",
+        "jump_only",
+        "proxy_command",
+        "forward_agent",
+        "environment",
+        "become_user",
+        "keepalive_interval",
+        "keepalive_count_max",
+    ];
+    DETAILS
+        .iter()
+        .filter_map(|f| {
+            let shown = match o.field(f)? {
+                Value::Null | Value::Bool(false) | Value::Int(0) => return None,
+                Value::Int(3) if *f == "keepalive_count_max" => return None,
+                Value::Text(t) if t.is_empty() => return None,
+                Value::Text(t) => t.replace('\n', ","),
+                v => v.to_string(),
+            };
+            Some(format!("{f}={shown}"))
+        })
+        .collect()
 }
 
 pub(crate) async fn history(

@@ -5,8 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    CommandOutput, Error, Message, MessageLevel, ModelObject, Params, Result, Status, Value,
-    shell_quote,
+    CommandOutput, Download, Error, Message, MessageLevel, ModelObject, Params, Result, Status,
+    Transfer, TransferRequest, Upload, Value, shell_quote,
 };
 
 /// One command for an [`Executor`].
@@ -20,6 +20,9 @@ pub struct ExecRequest<'a> {
     pub timeout: Option<Duration>,
     /// Bytes to write to the command's standard input.
     pub stdin: Option<&'a [u8]>,
+    /// Run it in a pseudo-terminal (`ssh -t`): for programs that insist on one. Its
+    /// stderr then arrives in stdout.
+    pub pty: bool,
 }
 
 /// Runs commands on one host and records what happens: the runtime's SSH-backed
@@ -29,11 +32,22 @@ pub trait Executor: Send {
     /// Runs a command to its end and records it. A non-zero exit is `Ok`; `Err` means
     /// the command could not be run (connection lost, timeout, stop).
     async fn exec(&mut self, req: ExecRequest<'_>) -> Result<CommandOutput>;
+    /// Carries out a file transfer and records it. Executors that cannot (a mock
+    /// not taught to) refuse it, failing the session with the reason `transfer`.
+    async fn transfer(&mut self, req: TransferRequest<'_>) -> Result<Transfer> {
+        Err(Error::Remote {
+            reason: crate::FailReason::Transfer,
+            detail: format!("`{}`: this executor cannot transfer files", req.describe()),
+        })
+    }
     /// Records a message at once.
     async fn message(&mut self, msg: &Message) -> Result<()>;
     /// True once a person asked the session to stop.
     fn stop_requested(&self) -> bool;
 }
+
+/// Most bytes [`Context::get`] takes into memory: 64 MiB.
+pub const GET_LIMIT: u64 = 64 << 20;
 
 /// The context a session's `process` gets: the object, the parameters, commands,
 /// messages and the status.
@@ -56,6 +70,61 @@ pub struct Context {
     secrets: Vec<String>,
     status: Status,
     exec: Box<dyn Executor>,
+    /// The user [`sudo`](Self::sudo) runs commands as when the call names none.
+    become_user: Option<String>,
+    /// The password [`sudo`](Self::sudo) gives when the call gives none.
+    sudo_password: Option<crate::Secret>,
+}
+
+/// How [`Context::sudo_with`] runs a command: as which user, with which password,
+/// in a pseudo-terminal or not.
+///
+/// ```
+/// use minke_core::{Secret, Sudo};
+/// let pw = Secret::new("hunter2");
+/// let how = Sudo::new().user("postgres").password(Some(&pw)).pty(true);
+/// assert_eq!(how.user_name(), Some("postgres"));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sudo<'a> {
+    user: Option<&'a str>,
+    password: Option<&'a crate::Secret>,
+    pty: bool,
+}
+
+impl<'a> Sudo<'a> {
+    /// As the host's become user (root when it has none), with the configured
+    /// password if any, without a pty.
+    pub fn new() -> Self {
+        Sudo::default()
+    }
+
+    /// As this user instead of the host's become user.
+    pub fn user(mut self, user: &'a str) -> Self {
+        self.user = Some(user);
+        self
+    }
+
+    /// With this password (a `Secret` session parameter, say) instead of the
+    /// configured one (`MINKE_SUDO_PASSWORD`); `None` keeps the configured one.
+    pub fn password(mut self, password: Option<&'a crate::Secret>) -> Self {
+        if password.is_some() {
+            self.password = password;
+        }
+        self
+    }
+
+    /// In a pseudo-terminal, for hosts whose sudoers say `requiretty`. The terminal
+    /// does not echo: the password never shows in the output.
+    pub fn pty(mut self, pty: bool) -> Self {
+        self.pty = pty;
+        self
+    }
+
+    /// The user asked for, if any.
+    pub fn user_name(&self) -> Option<&'a str> {
+        self.user
+    }
 }
 
 impl Context {
@@ -75,7 +144,27 @@ impl Context {
             secrets,
             status: Status::Success,
             exec,
+            become_user: None,
+            sudo_password: None,
         }
+    }
+
+    /// Sets what [`sudo`](Self::sudo) uses when a call says nothing: the host's
+    /// become user (root when `None`) and a password (from `MINKE_SUDO_PASSWORD` or
+    /// the engine's configuration), which is hidden like the run's secrets.
+    pub fn with_sudo(
+        mut self,
+        become_user: Option<String>,
+        password: Option<crate::Secret>,
+    ) -> Self {
+        if let Some(p) = &password
+            && !p.expose().is_empty()
+        {
+            self.secrets.push(p.expose().to_owned());
+        }
+        self.become_user = become_user;
+        self.sudo_password = password;
+        self
     }
 
     /// The object as its model type.
@@ -149,6 +238,7 @@ impl Context {
             display: &display,
             timeout: None,
             stdin: None,
+            pty: false,
         })
         .await
     }
@@ -165,27 +255,74 @@ impl Context {
             display: &display,
             timeout: Some(timeout),
             stdin: None,
+            pty: false,
         })
         .await
     }
 
-    /// Runs a command with `sudo`, the password (if any) written to its standard input,
-    /// never to the command line or the history.
+    /// Runs a command in a pseudo-terminal (as `ssh -t` does), for programs that
+    /// refuse to run without one; its stderr arrives mixed into stdout.
+    pub async fn run_in_pty(&mut self, command: &str) -> Result<CommandOutput> {
+        let display = self.redact(command);
+        self.exec_request(ExecRequest {
+            command,
+            display: &display,
+            timeout: None,
+            stdin: None,
+            pty: true,
+        })
+        .await
+    }
+
+    /// Runs a command with `sudo` as the host's become user (root when it has none),
+    /// the password (`password`, else the configured one) written to its standard
+    /// input, never to the command line or the history. Without any password, sudo
+    /// must not ask for one (`NOPASSWD`). See [`sudo_with`](Self::sudo_with).
     pub async fn sudo(
         &mut self,
         command: &str,
         password: Option<&crate::Secret>,
     ) -> Result<CommandOutput> {
-        let wrapped = format!("sudo -S -p '' -- sh -c {}", shell_quote(command));
+        self.sudo_with(command, Sudo::new().password(password))
+            .await
+    }
+
+    /// Runs a command with `sudo` as `how` says. The command exiting non-zero is an
+    /// output like any other; sudo refusing (a wrong or missing password, a user not
+    /// allowed) is an error that fails the session with the reason `sudo`.
+    pub async fn sudo_with(&mut self, command: &str, how: Sudo<'_>) -> Result<CommandOutput> {
+        let user = how.user.or(self.become_user.as_deref());
+        let password = how.password.or(self.sudo_password.as_ref()).cloned();
+        let mut wrapped = String::from("sudo");
+        wrapped.push_str(if password.is_some() {
+            " -S -p ''"
+        } else {
+            " -n"
+        });
+        if let Some(u) = user {
+            wrapped.push_str(" -u ");
+            wrapped.push_str(&shell_quote(u));
+        }
+        wrapped.push_str(" -- sh -c ");
+        wrapped.push_str(&shell_quote(command));
         let display = self.redact(&wrapped);
         let stdin = password.map(|p| format!("{}\n", p.expose()).into_bytes());
-        self.exec_request(ExecRequest {
-            command: &wrapped,
-            display: &display,
-            timeout: None,
-            stdin: stdin.as_deref(),
-        })
-        .await
+        let out = self
+            .exec_request(ExecRequest {
+                command: &wrapped,
+                display: &display,
+                timeout: None,
+                stdin: stdin.as_deref(),
+                pty: how.pty,
+            })
+            .await?;
+        match sudo_refusal(&out) {
+            None => Ok(out),
+            Some(why) => Err(Error::Remote {
+                reason: crate::FailReason::Sudo,
+                detail: format!("sudo refused to run `{}`: {why}", self.redact(command)),
+            }),
+        }
     }
 
     /// Runs a prepared request.
@@ -307,12 +444,88 @@ impl Context {
     /// Values come from the parameters first, then the object's fields, and are
     /// shell-quoted. An unknown placeholder is an error.
     pub fn format(&self, template: &str) -> Result<String> {
-        format_template(template, |name| {
-            self.params
-                .get(name)
-                .map(str::to_owned)
-                .or_else(|| self.object.field(name).map(|v| v.to_string()))
+        format_template(template, |name| self.lookup(name))
+    }
+
+    /// A placeholder's value: the parameter of that name, else the object's field.
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.params
+            .get(name)
+            .map(str::to_owned)
+            .or_else(|| self.object.field(name).map(|v| v.to_string()))
+    }
+
+    /// Sends `source` to `remote_path` on the host with file `mode` (like `0o644`),
+    /// over SFTP, recorded in the history like a command (size, SHA-256, time). The
+    /// file is written beside the target and renamed into place: a failed transfer
+    /// never leaves half a file. A failure is an error that fails the session with
+    /// the reason `transfer` when returned with `?`.
+    ///
+    /// ```no_run
+    /// # use minke_core::*;
+    /// # async fn demo(cx: &mut Context) -> Result<()> {
+    /// let sent = cx.put(Upload::file("dist/app.tar.gz"), "/srv/app/app.tar.gz", 0o640).await?;
+    /// cx.info(format!("sent {} bytes, sha256 {}", sent.bytes, sent.sha256)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn put(&mut self, source: Upload, remote_path: &str, mode: u32) -> Result<Transfer> {
+        self.transfer(TransferRequest::Put {
+            source: &source,
+            path: remote_path,
+            mode,
         })
+        .await
+    }
+
+    /// Fills `{name}` placeholders of `template` (parameters, then the object's
+    /// fields; `{{`/`}}` for braces) with their values as they are, and sends the
+    /// text as [`put`](Self::put) does: a configuration file from a template.
+    pub async fn put_template(
+        &mut self,
+        template: &str,
+        remote_path: &str,
+        mode: u32,
+    ) -> Result<Transfer> {
+        let text = fill_template(template, |name| self.lookup(name))?;
+        self.put(Upload::Bytes(text.into_bytes()), remote_path, mode)
+            .await
+    }
+
+    /// Receives the remote file `remote_path` into memory, over SFTP, recorded in
+    /// the history; a file larger than [`GET_LIMIT`] is refused (use
+    /// [`get_to_file`](Self::get_to_file)).
+    pub async fn get(&mut self, remote_path: &str) -> Result<Vec<u8>> {
+        let dest = Download::Bytes { limit: GET_LIMIT };
+        let done = self
+            .transfer(TransferRequest::Get {
+                path: remote_path,
+                dest: &dest,
+            })
+            .await?;
+        Ok(done.content.unwrap_or_default())
+    }
+
+    /// Receives the remote file `remote_path` into the local file `local` (created
+    /// or truncated), streamed, recorded in the history.
+    pub async fn get_to_file(
+        &mut self,
+        remote_path: &str,
+        local: impl Into<std::path::PathBuf>,
+    ) -> Result<Transfer> {
+        let dest = Download::File(local.into());
+        self.transfer(TransferRequest::Get {
+            path: remote_path,
+            dest: &dest,
+        })
+        .await
+    }
+
+    /// Carries out a prepared transfer.
+    pub async fn transfer(&mut self, req: TransferRequest<'_>) -> Result<Transfer> {
+        if self.exec.stop_requested() {
+            return Err(Error::Stopped);
+        }
+        self.exec.transfer(req).await
     }
 
     fn redact(&self, command: &str) -> String {
@@ -326,6 +539,42 @@ impl Context {
     }
 }
 
+/// Why sudo itself refused (rather than the command failing), from what it printed:
+/// sudo exits 1 and says so on stderr (on stdout in a pty).
+fn sudo_refusal(out: &CommandOutput) -> Option<&'static str> {
+    if out.exit.code() != Some(1) {
+        return None;
+    }
+    let said = format!("{}{}", out.stderr_text(), out.stdout_text());
+    const REFUSALS: [(&str, &str); 6] = [
+        ("incorrect password attempt", "the password is wrong"),
+        (
+            "a password is required",
+            "it asks for a password and none was given (a `Secret` parameter or MINKE_SUDO_PASSWORD)",
+        ),
+        (
+            "no password was provided",
+            "it asks for a password and none was given (a `Secret` parameter or MINKE_SUDO_PASSWORD)",
+        ),
+        (
+            "is not in the sudoers file",
+            "the user is not in the sudoers file",
+        ),
+        (
+            "is not allowed to execute",
+            "the user may not run this command as that user",
+        ),
+        ("unknown user", "the become user does not exist"),
+    ];
+    REFUSALS
+        .iter()
+        .find(|(text, _)| {
+            said.lines()
+                .any(|l| l.starts_with("sudo:") && l.contains(text))
+        })
+        .map(|(_, why)| *why)
+}
+
 /// Fills `{name}` placeholders with shell-quoted values from `lookup`.
 ///
 /// ```
@@ -336,6 +585,23 @@ impl Context {
 /// assert!(format_template("echo {nope}", get).is_err());
 /// ```
 pub fn format_template(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String> {
+    fill(template, lookup, true)
+}
+
+/// Fills `{name}` placeholders with values from `lookup` as they are (not quoted):
+/// for the text of a file (see [`Context::put_template`]), never for a command line.
+///
+/// ```
+/// use minke_core::fill_template;
+/// let get = |n: &str| (n == "port").then(|| "8080".to_owned());
+/// assert_eq!(fill_template("listen {port};", get).unwrap(), "listen 8080;");
+/// assert!(fill_template("{nope}", get).is_err());
+/// ```
+pub fn fill_template(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String> {
+    fill(template, lookup, false)
+}
+
+fn fill(template: &str, lookup: impl Fn(&str) -> Option<String>, quote: bool) -> Result<String> {
     let mut out = String::with_capacity(template.len());
     let b = template.as_bytes();
     let mut i = 0;
@@ -362,7 +628,11 @@ pub fn format_template(template: &str, lookup: impl Fn(&str) -> Option<String>) 
                     name: ident.to_owned(),
                     command: template.to_owned(),
                 })?;
-                out.push_str(&shell_quote(&value));
+                if quote {
+                    out.push_str(&shell_quote(&value));
+                } else {
+                    out.push_str(&value);
+                }
                 i += len + 2;
             } else {
                 out.push('{');

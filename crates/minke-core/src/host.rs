@@ -86,6 +86,58 @@ pub struct HostTarget {
     pub disabled: bool,
     /// The host to connect through (like OpenSSH's `ProxyJump`), if any.
     pub jump: Option<Box<HostTarget>>,
+    /// OpenSSH user certificates offered with the identity files (`CertificateFile`),
+    /// in order; a `KEY-cert.pub` beside an identity file is offered without being
+    /// named here, as `ssh` does.
+    #[serde(default)]
+    pub certificate_files: Vec<PathBuf>,
+    /// A local command whose standard input and output carry the connection instead
+    /// of TCP (OpenSSH's `ProxyCommand`, run by `sh -c`, `%h`, `%p`, `%r`, `%n` and
+    /// `%%` expanded). It replaces `jump`.
+    #[serde(default)]
+    pub proxy_command: Option<String>,
+    /// Lets the host's commands use the local ssh-agent (`ForwardAgent`): whoever is
+    /// root there can use its keys while a command runs. Off by default.
+    #[serde(default)]
+    pub forward_agent: bool,
+    /// Variables set for each command (`SetEnv`), in order. OpenSSH's sshd applies
+    /// only those its `AcceptEnv` names and ignores the others without a word.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// The user a session's [`become`](crate::Context) commands run as (through
+    /// sudo); root when unset.
+    #[serde(default)]
+    pub become_user: Option<String>,
+    /// Keepalives for this host (`ServerAliveInterval`, `ServerAliveCountMax`),
+    /// instead of the engine's.
+    #[serde(default)]
+    pub keepalive: Option<Keepalive>,
+}
+
+/// Keepalives on a connection: a request after `interval` of silence, and the
+/// connection counted as lost after `count_max` unanswered ones (OpenSSH's
+/// `ServerAliveInterval` and `ServerAliveCountMax`).
+///
+/// ```
+/// let k = minke_core::Keepalive::new(std::time::Duration::from_secs(15));
+/// assert_eq!(k.count_max, 3);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keepalive {
+    /// Silence before a keepalive is sent.
+    pub interval: std::time::Duration,
+    /// Unanswered keepalives before the connection counts as lost.
+    pub count_max: u32,
+}
+
+impl Keepalive {
+    /// Keepalives every `interval`, lost after 3 unanswered (OpenSSH's default).
+    pub fn new(interval: std::time::Duration) -> Self {
+        Keepalive {
+            interval,
+            count_max: 3,
+        }
+    }
 }
 
 impl HostTarget {
@@ -107,6 +159,12 @@ impl HostTarget {
             known_hosts: None,
             disabled: false,
             jump: None,
+            certificate_files: Vec::new(),
+            proxy_command: None,
+            forward_agent: false,
+            env: Vec::new(),
+            become_user: None,
+            keepalive: None,
         }
     }
 }

@@ -175,6 +175,12 @@ string_enum! {
         Disconnected = "disconnected",
         /// The session's own code returned an error or panicked.
         SessionError = "session_error",
+        /// sudo refused to run a command: a wrong or missing password, a user not
+        /// allowed.
+        Sudo = "sudo",
+        /// A file transfer failed: no SFTP subsystem, a path that cannot be read
+        /// or written, a full disk.
+        Transfer = "transfer",
         /// The model object could not be loaded, resolved to a host or saved.
         Setup = "setup",
         /// The process running the session ended before it (killed, crashed, the

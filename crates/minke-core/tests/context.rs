@@ -58,12 +58,14 @@ fn host() -> HostRecord {
         hostname: Some("127.0.0.1".into()),
         port: 22,
         username: None,
-        identity_file: None,
+        identity_files: Default::default(),
         host_key_policy: "strict".into(),
         known_hosts: None,
         disabled: false,
         comment: Some("it's here".into()),
         jump_host_id: None,
+        jump_only: false,
+        options: Default::default(),
     }
 }
 

@@ -351,10 +351,22 @@ pub(crate) struct HostDef<'a> {
     pub(crate) address: &'a Field<'a>,
     pub(crate) port: Option<&'a Field<'a>>,
     pub(crate) user: Option<&'a Field<'a>>,
+    /// One path (`identity_file`).
     pub(crate) identity_file: Option<&'a Field<'a>>,
+    /// One path per line (`identity_files`); never given with `identity_file`.
+    pub(crate) identity_files: Option<&'a Field<'a>>,
+    pub(crate) certificate_files: Option<&'a Field<'a>>,
     pub(crate) host_key_policy: Option<&'a Field<'a>>,
     pub(crate) known_hosts: Option<&'a Field<'a>>,
     pub(crate) disabled: Option<&'a Field<'a>>,
+    pub(crate) proxy_command: Option<&'a Field<'a>>,
+    pub(crate) forward_agent: Option<&'a Field<'a>>,
+    pub(crate) environment: Option<&'a Field<'a>>,
+    pub(crate) become_user: Option<&'a Field<'a>>,
+    /// The interval and, if given, the count (never given without the interval).
+    pub(crate) keepalive: Option<(&'a Field<'a>, Option<&'a Field<'a>>)>,
+    /// An integer field (or `Option` of one) holding the jump host's id.
+    pub(crate) jump_host: Option<&'a Field<'a>>,
 }
 
 /// A session parameter: one field that is not skipped.

@@ -340,9 +340,24 @@ pub(crate) const HOST_KEYS: Keys = &[
     ("port", "port = port"),
     ("user", "user = username"),
     ("identity_file", "identity_file = identity_file"),
+    ("identity_files", "identity_files = identity_files"),
+    ("certificate_files", "certificate_files = certificate_files"),
     ("host_key_policy", "host_key_policy = host_key_policy"),
     ("known_hosts", "known_hosts = known_hosts"),
     ("disabled", "disabled = disabled"),
+    ("proxy_command", "proxy_command = proxy_command"),
+    ("forward_agent", "forward_agent = forward_agent"),
+    ("environment", "environment = environment"),
+    ("become_user", "become_user = become_user"),
+    (
+        "keepalive_interval",
+        "keepalive_interval = keepalive_interval",
+    ),
+    (
+        "keepalive_count_max",
+        "keepalive_count_max = keepalive_count_max",
+    ),
+    ("jump_host", "jump_host = jump_host_id"),
 ];
 
 /// The container keys of `#[derive(Session)]`.
@@ -496,15 +511,24 @@ impl ModelFieldAttrs {
 /// `#[minke(...)]` on a host struct: which field gives what.
 #[derive(Default)]
 pub(crate) struct HostAttrs {
-    /// The keys given, valid or not.
-    pub(crate) given: Vec<String>,
+    /// The keys given, valid or not, as written (for errors about two keys).
+    pub(crate) keys: Vec<Ident>,
     pub(crate) address: Option<Ident>,
     pub(crate) port: Option<Ident>,
     pub(crate) user: Option<Ident>,
     pub(crate) identity_file: Option<Ident>,
+    pub(crate) identity_files: Option<Ident>,
+    pub(crate) certificate_files: Option<Ident>,
     pub(crate) host_key_policy: Option<Ident>,
     pub(crate) known_hosts: Option<Ident>,
     pub(crate) disabled: Option<Ident>,
+    pub(crate) proxy_command: Option<Ident>,
+    pub(crate) forward_agent: Option<Ident>,
+    pub(crate) environment: Option<Ident>,
+    pub(crate) become_user: Option<Ident>,
+    pub(crate) keepalive_interval: Option<Ident>,
+    pub(crate) keepalive_count_max: Option<Ident>,
+    pub(crate) jump_host: Option<Ident>,
 }
 
 impl HostAttrs {
@@ -516,20 +540,35 @@ impl HostAttrs {
             .into_iter()
             .filter(|i| usage_of(HOST_KEYS, &i.name()).is_some())
             .collect();
-        out.given = walk(items, "host", HOST_KEYS, None, errs, |item, usage, errs| {
+        walk(items, "host", HOST_KEYS, None, errs, |item, usage, errs| {
+            out.keys.push(item.key.clone());
             let v = errs.take(item.ident(usage));
             match item.name().as_str() {
                 "address" => out.address = v,
                 "port" => out.port = v,
                 "user" => out.user = v,
                 "identity_file" => out.identity_file = v,
+                "identity_files" => out.identity_files = v,
+                "certificate_files" => out.certificate_files = v,
                 "host_key_policy" => out.host_key_policy = v,
                 "known_hosts" => out.known_hosts = v,
                 "disabled" => out.disabled = v,
+                "proxy_command" => out.proxy_command = v,
+                "forward_agent" => out.forward_agent = v,
+                "environment" => out.environment = v,
+                "become_user" => out.become_user = v,
+                "keepalive_interval" => out.keepalive_interval = v,
+                "keepalive_count_max" => out.keepalive_count_max = v,
+                "jump_host" => out.jump_host = v,
                 _ => {}
             }
         });
         out
+    }
+
+    /// The key of that name as written, if given (valid or not).
+    pub(crate) fn key(&self, name: &str) -> Option<&Ident> {
+        self.keys.iter().find(|k| k.unraw() == name)
     }
 }
 

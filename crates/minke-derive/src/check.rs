@@ -241,9 +241,9 @@ pub(crate) fn host<'a>(cont: &'a Container<'a>, errs: &mut Errors) -> Option<Hos
         }
         found
     };
-    let address = match attrs.address {
+    let address = match attrs.address.clone() {
         Some(a) => resolve(Some(a), errs),
-        None if attrs.given.iter().any(|k| k == "address") => None,
+        None if attrs.key("address").is_some() => None,
         None => {
             errs.spanned(
                 cont.ident,
@@ -252,13 +252,71 @@ pub(crate) fn host<'a>(cont: &'a Container<'a>, errs: &mut Errors) -> Option<Hos
             None
         }
     };
+    // Of `identity_file` and `identity_files`, the one written second is the mistake.
+    if attrs.key("identity_file").is_some()
+        && attrs.key("identity_files").is_some()
+        && let Some(second) = attrs.keys.iter().rfind(|k| {
+            let k = k.unraw();
+            k == "identity_file" || k == "identity_files"
+        })
+    {
+        errs.spanned(
+            second,
+            "give either `identity_file = field` (one path) or `identity_files = field` \
+             (one path per line), not both",
+        );
+    }
+    if let Some(count) = attrs.key("keepalive_count_max")
+        && attrs.key("keepalive_interval").is_none()
+    {
+        errs.spanned(
+            count,
+            "`keepalive_count_max` needs `keepalive_interval = field`: without an interval \
+             no keepalives are sent",
+        );
+    }
+    let port = resolve(attrs.port, errs);
+    let user = resolve(attrs.user, errs);
+    let identity_file = resolve(attrs.identity_file, errs);
+    let identity_files = resolve(attrs.identity_files, errs);
+    let certificate_files = resolve(attrs.certificate_files, errs);
+    let host_key_policy = resolve(attrs.host_key_policy, errs);
+    let known_hosts = resolve(attrs.known_hosts, errs);
+    let disabled = resolve(attrs.disabled, errs);
+    let proxy_command = resolve(attrs.proxy_command, errs);
+    let forward_agent = resolve(attrs.forward_agent, errs);
+    let environment = resolve(attrs.environment, errs);
+    let become_user = resolve(attrs.become_user, errs);
+    let keepalive_interval = resolve(attrs.keepalive_interval, errs);
+    let keepalive_count_max = resolve(attrs.keepalive_count_max, errs);
+    let jump_host = resolve(attrs.jump_host.clone(), errs);
+    if let (Some(ident), Some(f)) = (&attrs.jump_host, jump_host)
+        && !matches!(f.kind, TypeKind::Integer | TypeKind::Other)
+    {
+        errs.spanned(
+            ident,
+            format!(
+                "`jump_host` needs an integer field holding a host id (or `Option` of one), but `{}` is {}",
+                f.name,
+                f.kind.describe()
+            ),
+        );
+    }
     Some(HostDef {
-        port: resolve(attrs.port, errs),
-        user: resolve(attrs.user, errs),
-        identity_file: resolve(attrs.identity_file, errs),
-        host_key_policy: resolve(attrs.host_key_policy, errs),
-        known_hosts: resolve(attrs.known_hosts, errs),
-        disabled: resolve(attrs.disabled, errs),
+        port,
+        user,
+        identity_file,
+        identity_files,
+        certificate_files,
+        host_key_policy,
+        known_hosts,
+        disabled,
+        proxy_command,
+        forward_agent,
+        environment,
+        become_user,
+        keepalive: keepalive_interval.map(|i| (i, keepalive_count_max)),
+        jump_host,
         address: address?,
         cont,
     })

@@ -116,22 +116,35 @@ pub fn derive_minke_model(input: TokenStream) -> TokenStream {
 /// ```
 /// use diesel::prelude::*;
 /// use minke::prelude::*;
-/// # diesel::table! { my_hosts (id) { id -> BigInt, name -> Text, ip -> Nullable<Text>, ssh_port -> Integer, login -> Nullable<Text>, } }
+/// # diesel::table! { my_hosts (id) { id -> BigInt, name -> Text, ip -> Nullable<Text>, ssh_port -> Integer, login -> Nullable<Text>, keys -> Text, env -> Nullable<Text>, via -> Nullable<BigInt>, } }
 ///
 /// #[derive(Clone, Queryable, Selectable, MinkeModel, Host)]
 /// #[diesel(table_name = my_hosts)]
 /// #[minke(table = my_hosts, host = id, address = ip, port = ssh_port, user = login)]
+/// #[minke(identity_files = keys, environment = env, jump_host = via)]
 /// pub struct MyHost {
 ///     pub id: i64,
 ///     pub name: String,
 ///     pub ip: Option<String>,
 ///     pub ssh_port: i32,
 ///     pub login: Option<String>,
+///     /// One private key file per line.
+///     pub keys: String,
+///     /// `NAME=value` lines.
+///     pub env: Option<String>,
+///     /// The id of the host to connect through.
+///     pub via: Option<i64>,
 /// }
 /// # fn main() {
-/// #     let h = MyHost { id: 1, name: "web1".into(), ip: None, ssh_port: 2222, login: None };
+/// #     let h = MyHost {
+/// #         id: 2, name: "web1".into(), ip: None, ssh_port: 2222, login: None,
+/// #         keys: "/keys/a\n/keys/b".into(), env: Some("LANG=C.UTF-8".into()), via: Some(1),
+/// #     };
 /// #     let t = minke::Host::target(&h);
 /// #     assert_eq!((t.address.as_str(), t.port), ("web1", 2222));
+/// #     assert_eq!(t.identity_files.len(), 2);
+/// #     assert_eq!(t.env, [("LANG".to_owned(), "C.UTF-8".to_owned())]);
+/// #     assert_eq!(minke::Host::jump_host_id(&h), Some(minke::HostId::new(1)));
 /// # }
 /// ```
 ///
@@ -139,19 +152,31 @@ pub fn derive_minke_model(input: TokenStream) -> TokenStream {
 ///
 /// Each names the field that gives one part of the connection; only `address` is
 /// required. Text fields may be `String` or `Option<String>`; an empty or missing value
-/// keeps the default.
+/// keeps the default. Lists are text with one entry per line (blank lines are left out,
+/// each entry trimmed), as in Minke's own host table.
 ///
 /// | key | field type | default when not given or empty |
 /// |-----|------------|---------|
 /// | `address = field` | text | the label (`name`) |
 /// | `port = field` | integer or text | 22 |
 /// | `user = field` | text | the local user (`$USER`) |
-/// | `identity_file = field` | text (`~/` is expanded) | none: the agent only |
+/// | `identity_file = field` | text: one private key file (`~/` is expanded) | none: the agent only |
+/// | `identity_files = field` | text: private key files, one per line, offered in order (`~/` is expanded); not with `identity_file` | none: the agent only |
+/// | `certificate_files = field` | text: OpenSSH user certificates, one per line (`~/` is expanded) | none: only a `KEY-cert.pub` beside a key file |
 /// | `host_key_policy = field` | text: `strict`, `accept-new`, `off` (or `yes`, `no`) | `strict`, also for unknown values |
 /// | `known_hosts = field` | text (`~/` is expanded) | `~/.ssh/known_hosts` |
-/// | `disabled = field` | `bool` (or integer, text) | `false` |
+/// | `disabled = field` | `bool` (or integer, text such as `yes`, `off`) | `false`, also for unreadable text |
+/// | `proxy_command = field` | text: a local command carrying the connection (OpenSSH's `ProxyCommand`) | none: TCP |
+/// | `forward_agent = field` | `bool` (or integer, text such as `yes`, `off`) | `false`, also for unreadable text |
+/// | `environment = field` | text: `NAME=value` lines, set for each command in order; lines that are not `NAME=value` with a valid variable name are left out | none |
+/// | `become_user = field` | text: the user `become` commands run as | root |
+/// | `keepalive_interval = field` | integer or text: seconds of silence before a keepalive | no keepalives of the host's own (the engine's apply), also for 0 |
+/// | `keepalive_count_max = field` | integer or text: unanswered keepalives before the connection counts as lost; needs `keepalive_interval` | 3, also for 0 |
+/// | `jump_host = field` | integer or `Option` of one: the id of the host to connect through, in the same model (OpenSSH's `ProxyJump`) | none: direct, also for ids of 0 or less |
 ///
-/// The target's id and name are the model's id and label.
+/// The target's id and name are the model's id and label. `jump_host` implements
+/// `Host::jump_host_id`; the engine loads the jump host (and its own jump host, and so
+/// on) and connects through the chain.
 #[proc_macro_derive(Host, attributes(minke))]
 pub fn derive_host(input: TokenStream) -> TokenStream {
     expand::emit(input.into(), expand::derive_host_inner, expand::dummy::host).into()

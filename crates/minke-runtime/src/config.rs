@@ -52,6 +52,10 @@ pub struct Config {
     /// ([`Engine::submit`](crate::Engine::submit)) and unseals them in a worker
     /// (default: none, from `MINKE_SECRET_KEY` in the command line tools).
     pub secret_key: Option<Arc<SecretKey>>,
+    /// The password `sudo` commands get when the session gives none (default: none,
+    /// from `MINKE_SUDO_PASSWORD` in the command line tools). Never recorded: it
+    /// goes to sudo's standard input and is hidden like secret parameters.
+    pub sudo_password: Option<minke_core::Secret>,
 }
 
 /// The idle time after which long-lived processes close a kept connection: 60 s.
@@ -75,6 +79,7 @@ impl Default for Config {
             keep_connections: None,
             max_kept_connections: 1000,
             secret_key: None,
+            sudo_password: None,
         }
     }
 }

@@ -372,6 +372,10 @@ impl RunCtx {
             self.params.clone(),
             self.secrets.clone(),
             Box::new(exec),
+        )
+        .with_sudo(
+            host.target.become_user.clone(),
+            self.inner().config.sudo_password.clone(),
         );
         let session = self.session.clone();
         let task = tokio::spawn(async move {

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use minke_core::{CommandOutput, Error, ExecRequest, Executor, Message, RunId, SessionId};
+use minke_core::{
+    CommandOutput, Error, ExecRequest, Executor, ExitStatus, Message, RunId, SessionId, Transfer,
+    TransferRequest,
+};
 use minke_ssh::{ExecOptions, OutputSink, Stream};
 use minke_store::{CommandRow, MessageRow, Store, now_micros};
 use tokio::sync::watch;
@@ -148,6 +151,7 @@ impl Executor for SshExecutor {
             stdin: req.stdin.map(<[u8]>::to_vec),
             output_cap: self.output_cap,
             kill: Some(self.kill.clone()),
+            pty: req.pty,
         };
         let started_at = now_micros();
         let (seq, tail) = self.record_start(req.display, started_at);
@@ -206,6 +210,32 @@ impl Executor for SshExecutor {
             message: msg.clone(),
         });
         Ok(())
+    }
+
+    async fn transfer(&mut self, req: TransferRequest<'_>) -> minke_core::Result<Transfer> {
+        let display = req.describe();
+        self.events.send(|| Event::CommandStarted {
+            run_id: self.run_id,
+            session_id: self.session_id,
+            command: display.clone(),
+        });
+        let started_at = now_micros();
+        let (seq, tail) = self.record_start(&display, started_at);
+        let t0 = Instant::now();
+        let result = crate::transfer::carry_out(&*self.conn, req).await;
+        let (exit, stdout, stderr) = match &result {
+            Ok(done) => (
+                ExitStatus::Code(0),
+                format!("{} bytes, sha256 {}\n", done.bytes, done.sha256),
+                String::new(),
+            ),
+            Err(e) => (ExitStatus::Code(1), String::new(), format!("{e}\n")),
+        };
+        let mut out = CommandOutput::new(&display, exit, stdout.into_bytes(), stderr.into_bytes());
+        out.duration = t0.elapsed();
+        let lens = (out.stdout.len() as i64, out.stderr.len() as i64);
+        self.record((seq, tail.end()), &display, &out, started_at, lens);
+        result
     }
 
     fn stop_requested(&self) -> bool {

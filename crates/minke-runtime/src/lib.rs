@@ -28,6 +28,7 @@ mod schedule;
 mod secrets;
 mod setup;
 mod stop;
+mod transfer;
 mod transport;
 mod worker;
 

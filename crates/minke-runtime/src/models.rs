@@ -98,8 +98,34 @@ impl ModelEntry {
         Ok((self.load)(conn, &Query::ids([id]))?.pop())
     }
 
-    /// Counts the objects a query selects.
+    /// The query a run's selection makes of `query`: for Minke's hosts, without the
+    /// hosts that are only jump hosts unless the query names ids or says something
+    /// of `jump_only` ("all hosts" means the hosts to work on). Other models' queries
+    /// are left as they are.
+    pub fn targets(&self, query: &Query) -> Query {
+        use minke_core::MinkeModel as _;
+        let mut query = query.clone();
+        if self.meta.name == minke_store::HostRecord::NAME
+            && query.ids.is_none()
+            && !query.conditions.iter().any(|c| c.field == "jump_only")
+        {
+            query.conditions.push(minke_store::Condition {
+                field: "jump_only".into(),
+                op: minke_store::Op::Eq,
+                value: "false".into(),
+            });
+        }
+        query
+    }
+
+    /// Counts the objects a query selects (by last status alone: from the latest
+    /// sessions, when the model's table keeps them exact).
     pub fn count(&self, conn: &mut Conn, query: &Query) -> minke_store::Result<i64> {
+        if let Some(n) =
+            minke_store::count_by_last_status(conn, self.meta.name, self.meta.table, query)?
+        {
+            return Ok(n);
+        }
         (self.count)(conn, query)
     }
 

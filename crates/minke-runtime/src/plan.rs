@@ -29,7 +29,7 @@ impl Selection {
         model: &ModelEntry,
         query: &Query,
     ) -> Result<Self> {
-        let (model, query) = (model.clone(), query.clone());
+        let (model, query) = (model.clone(), model.targets(query));
         let name = model.meta.name.to_owned();
         let selected = store
             .blocking(move |c| {

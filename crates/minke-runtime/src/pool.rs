@@ -298,4 +298,29 @@ impl Link for HostLink {
     fn is_closed(&self) -> bool {
         self.link().is_closed()
     }
+
+    async fn put(
+        &self,
+        source: &mut (dyn tokio::io::AsyncRead + Unpin + Send),
+        path: &str,
+        mode: u32,
+    ) -> Result<minke_ssh::Transfer, minke_ssh::Error> {
+        let result = self.link().put(source, path, mode).await;
+        if result.is_ok() {
+            self.proven.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<minke_ssh::Transfer, minke_ssh::Error> {
+        let result = self.link().get(path, sink).await;
+        if result.is_ok() {
+            self.proven.store(true, Ordering::Release);
+        }
+        result
+    }
 }

@@ -111,6 +111,28 @@ impl Engine {
             .get(&old.session)
             .map_err(|e| Error::UnknownSession(e.to_string()))?
             .meta;
+        // A secret the run was given (kept as `***`) must be given again, even an
+        // optional one: without it the rerun would silently run differently.
+        let stored: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&old.params).unwrap_or_default();
+        let missing: Vec<&str> = meta
+            .params
+            .iter()
+            .filter(|p| p.secret && stored.contains_key(p.name) && params.get(p.name).is_none())
+            .map(|p| p.name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Rerun(format!(
+                "run {run} was given the secret parameter{} {}, which the history does not keep: give {} again (--param NAME=VALUE)",
+                if missing.len() > 1 { "s" } else { "" },
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if missing.len() > 1 { "them" } else { "it" },
+            )));
+        }
         rerun_of(&old, &sessions, meta, only, params, username)
     }
 }

@@ -116,6 +116,21 @@ impl Setup {
         self.check()
             .map_err(|e| crate::Error::Core(minke_core::Error::Setup(e)))?;
         let store = Store::open_as(url, &self.migrations, mode).await?;
+        if mode == OpenMode::Migrate && !store.url().is_memory() {
+            let tables: Vec<_> = self
+                .models
+                .iter()
+                .map(|m| (m.meta.name, m.meta.table, m.meta.id))
+                .collect();
+            store
+                .write(move |c| {
+                    for (model, table, id) in tables {
+                        minke_store::keep_last_sessions_exact(c, model, table, id)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
         Ok(Engine::new(
             store,
             self.sessions,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use minke_core::{CommandOutput, ExitStatus, HostId, HostTarget};
-use minke_ssh::{ConnectOptions, Connection, ExecOptions, OutputSink, Stream};
+use minke_ssh::{ConnectOptions, Connection, ExecOptions, OutputSink, Stream, Transfer};
 
 /// Opens connections to hosts.
 #[async_trait]
@@ -34,6 +34,35 @@ pub trait Link: Send + Sync {
     /// known). A kept connection that says so is not used again.
     fn is_closed(&self) -> bool {
         false
+    }
+    /// Streams `source` to the remote file `path` with `mode` (default: refused, as
+    /// by a host without SFTP).
+    async fn put(
+        &self,
+        source: &mut (dyn tokio::io::AsyncRead + Unpin + Send),
+        path: &str,
+        mode: u32,
+    ) -> Result<Transfer, minke_ssh::Error> {
+        let _ = (source, mode);
+        Err(no_transfers(path))
+    }
+    /// Streams the remote file `path` into `sink` (default: refused).
+    async fn get(
+        &self,
+        path: &str,
+        sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<Transfer, minke_ssh::Error> {
+        let _ = sink;
+        Err(no_transfers(path))
+    }
+}
+
+/// The error of a link that cannot transfer files.
+fn no_transfers(path: &str) -> minke_ssh::Error {
+    minke_ssh::Error::Sftp {
+        host: "this transport".into(),
+        path: path.to_owned(),
+        detail: "it cannot transfer files".into(),
     }
 }
 
@@ -111,6 +140,23 @@ impl Link for Connection {
 
     fn is_closed(&self) -> bool {
         Connection::is_closed(self)
+    }
+
+    async fn put(
+        &self,
+        source: &mut (dyn tokio::io::AsyncRead + Unpin + Send),
+        path: &str,
+        mode: u32,
+    ) -> Result<Transfer, minke_ssh::Error> {
+        Connection::put(self, source, path, mode).await
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<Transfer, minke_ssh::Error> {
+        Connection::get(self, path, sink).await
     }
 }
 

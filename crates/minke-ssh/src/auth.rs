@@ -1,4 +1,6 @@
-//! Client authentication: agent, key files, password — in that order.
+//! Client authentication: agent, key files, password — in that order. Certificates
+//! (OpenSSH's `CertificateFile`, `KEY-cert.pub`, or held by the agent) are offered
+//! before the plain key they certify.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -6,8 +8,11 @@ use std::time::SystemTime;
 
 use minke_core::{HostTarget, Secret};
 use russh::client::{AuthResult, Handle, KeyboardInteractiveAuthResponse};
+use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg};
+use russh::keys::ssh_key::certificate::CertType;
+use russh::keys::ssh_key::public::KeyData;
+use russh::keys::{Certificate, HashAlg, PrivateKey, PrivateKeyWithHashAlg};
 use russh::{MethodKind, MethodSet};
 
 use crate::ConnectOptions;
@@ -42,6 +47,16 @@ impl Attempts {
 
     /// Records a failed attempt; `Ok(true)` means authenticated.
     fn record(&mut self, what: String, result: Result<AuthResult, String>) -> bool {
+        self.record_noting(what, result, None)
+    }
+
+    /// [`record`](Self::record), with a likely reason added to a refusal.
+    fn record_noting(
+        &mut self,
+        what: String,
+        result: Result<AuthResult, String>,
+        likely: Option<String>,
+    ) -> bool {
         match result {
             Ok(AuthResult::Success) => true,
             Ok(AuthResult::Failure {
@@ -53,7 +68,8 @@ impl Attempts {
                 } else {
                     ""
                 };
-                self.tried.push(format!("{what}: refused{extra}"));
+                let likely = likely.map(|l| format!(" ({l})")).unwrap_or_default();
+                self.tried.push(format!("{what}: refused{extra}{likely}"));
                 self.allowed = Some(remaining_methods);
                 false
             }
@@ -96,7 +112,9 @@ pub(crate) async fn authenticate(
         allowed: None,
     };
 
-    if opts.use_agent && try_agent(handle, user, opts, &mut at).await {
+    let mut certs = Certificates::read(target.certificate_files.clone()).await;
+
+    if opts.use_agent && try_agent(handle, user, opts, &mut certs, &mut at).await {
         return Ok(());
     }
 
@@ -120,6 +138,20 @@ pub(crate) async fn authenticate(
                 continue;
             }
         };
+        for (cert_path, cert) in certs.for_identity(path, &key, &mut at).await {
+            let Some((what, likely)) =
+                certs.offering(&cert_path.display().to_string(), &cert, user, &mut at)
+            else {
+                continue;
+            };
+            let result = handle
+                .authenticate_openssh_cert(user, key.clone(), cert)
+                .await
+                .map_err(|e| closed(&e));
+            if at.record_noting(what, result, likely) {
+                return Ok(());
+            }
+        }
         let what = format!("key {} ({})", path.display(), describe_private(&key));
         let hash = if matches!(key.algorithm(), russh::keys::Algorithm::Rsa { .. }) {
             rsa_hash(handle).await
@@ -134,6 +166,8 @@ pub(crate) async fn authenticate(
             return Ok(());
         }
     }
+
+    certs.note_unused(&mut at);
 
     if let Some(password) = &opts.password {
         if at.allows(MethodKind::Password) {
@@ -159,11 +193,14 @@ pub(crate) async fn authenticate(
     Err(at.summary())
 }
 
-/// Tries every identity of the agent (`opts.agent_socket`, else `$SSH_AUTH_SOCK`).
+/// Tries every identity of the agent (`opts.agent_socket`, else `$SSH_AUTH_SOCK`):
+/// the certificates it holds, and each plain key after the target's certificates for
+/// that key (the agent signs for them with the key).
 async fn try_agent(
     handle: &mut Handle<ClientHandler>,
     user: &str,
     opts: &ConnectOptions,
+    certs: &mut Certificates,
     at: &mut Attempts,
 ) -> bool {
     let Some(socket) = opts
@@ -200,12 +237,41 @@ async fn try_agent(
             break;
         }
         let public = id.public_key().into_owned();
-        let what = format!("ssh-agent key {}", crate::known_hosts::describe(&public));
         let hash = if matches!(public.algorithm(), russh::keys::Algorithm::Rsa { .. }) {
             rsa_hash(handle).await
         } else {
             None
         };
+        if let AgentIdentity::Certificate { certificate, .. } = id {
+            let Some((what, likely)) = certs.offering("held by ssh-agent", &certificate, user, at)
+            else {
+                continue;
+            };
+            let result = handle
+                .authenticate_certificate_with(user, certificate, hash, &mut agent)
+                .await
+                .map_err(|e| format!("agent error: {e}"));
+            if at.record_noting(what, result, likely) {
+                return true;
+            }
+            continue;
+        }
+        for (cert_path, cert) in certs.matching(public.key_data()) {
+            let Some((what, likely)) =
+                certs.offering(&cert_path.display().to_string(), &cert, user, at)
+            else {
+                continue;
+            };
+            let what = format!("{what} with its key in ssh-agent");
+            let result = handle
+                .authenticate_certificate_with(user, cert, hash, &mut PlainKeySigner(&mut agent))
+                .await
+                .map_err(|e| format!("agent error: {e}"));
+            if at.record_noting(what, result, likely) {
+                return true;
+            }
+        }
+        let what = format!("ssh-agent key {}", crate::known_hosts::describe(&public));
         let result = handle
             .authenticate_publickey_with(user, public, hash, &mut agent)
             .await
@@ -215,6 +281,197 @@ async fn try_agent(
         }
     }
     false
+}
+
+/// The target's certificate files, read once, and the certificates offered so far.
+struct Certificates {
+    files: Vec<CertificateFile>,
+    /// Offered already (a certificate is offered once, however many ways lead to it).
+    offered: Vec<Certificate>,
+}
+
+/// One of the target's `certificate_files`.
+struct CertificateFile {
+    path: PathBuf,
+    /// The certificate, or why it can't be used.
+    cert: Result<Certificate, String>,
+    /// Offered with a key of the agent or of an identity file.
+    used: bool,
+}
+
+impl Certificates {
+    /// Reads the certificate files off the async threads.
+    async fn read(paths: Vec<PathBuf>) -> Certificates {
+        let files = tokio::task::spawn_blocking(move || {
+            paths
+                .into_iter()
+                .map(|path| CertificateFile {
+                    cert: read_certificate(&path),
+                    path,
+                    used: false,
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        Certificates {
+            files,
+            offered: Vec::new(),
+        }
+    }
+
+    /// The target's certificates of `key`, in order, now counted as used.
+    fn matching(&mut self, key: &KeyData) -> Vec<(PathBuf, Certificate)> {
+        let mut out = Vec::new();
+        for file in &mut self.files {
+            if let Ok(cert) = &file.cert
+                && cert.public_key() == key
+            {
+                file.used = true;
+                out.push((file.path.clone(), cert.clone()));
+            }
+        }
+        out
+    }
+
+    /// The certificates to offer with the identity file at `path` holding `key`: the
+    /// target's for that key, then `PATH-cert.pub` when it exists (as `ssh` does).
+    async fn for_identity(
+        &mut self,
+        path: &Path,
+        key: &PrivateKey,
+        at: &mut Attempts,
+    ) -> Vec<(PathBuf, Certificate)> {
+        let mut out = self.matching(key.public_key().key_data());
+        let mut beside = path.as_os_str().to_owned();
+        beside.push("-cert.pub");
+        let beside = PathBuf::from(beside);
+        if out.iter().any(|(p, _)| *p == beside) {
+            return out;
+        }
+        let read = {
+            let beside = beside.clone();
+            tokio::task::spawn_blocking(move || beside.exists().then(|| read_certificate(&beside)))
+                .await
+                .unwrap_or_else(|e| Some(Err(format!("reading failed ({e})"))))
+        };
+        match read {
+            None => {}
+            Some(Err(note)) => at
+                .tried
+                .push(format!("certificate {}: {note}", beside.display())),
+            Some(Ok(cert)) if cert.public_key() != key.public_key().key_data() => {
+                at.tried.push(format!(
+                    "certificate {} ({}): skipped, it certifies another key than {}",
+                    beside.display(),
+                    crate::known_hosts::describe_certificate(&cert),
+                    path.display()
+                ));
+            }
+            Some(Ok(cert)) => out.push((beside, cert)),
+        }
+        out
+    }
+
+    /// What to call `cert` (from `source`) in the list of what was tried, and a likely
+    /// reason should the server refuse it; `None` when it is not to be offered
+    /// (offered already, or not a user certificate: noted).
+    fn offering(
+        &mut self,
+        source: &str,
+        cert: &Certificate,
+        user: &str,
+        at: &mut Attempts,
+    ) -> Option<(String, Option<String>)> {
+        if self
+            .offered
+            .iter()
+            .any(|c| c.signature() == cert.signature())
+        {
+            return None;
+        }
+        let what = format!(
+            "certificate {source} ({})",
+            crate::known_hosts::describe_certificate(cert)
+        );
+        if cert.cert_type() != CertType::User {
+            at.tried
+                .push(format!("{what}: skipped, it is not a user certificate"));
+            return None;
+        }
+        self.offered.push(cert.clone());
+        Some((what, likely_refusal(cert, user)))
+    }
+
+    /// Notes the target's certificate files that could not be read, or whose key no
+    /// identity had.
+    fn note_unused(&self, at: &mut Attempts) {
+        for file in self.files.iter().filter(|f| !f.used) {
+            let path = file.path.display();
+            at.tried.push(match &file.cert {
+                Err(note) => format!("certificate {path}: {note}"),
+                Ok(cert) => format!(
+                    "certificate {path} ({}): not offered, no usable identity file or agent key holds its key",
+                    crate::known_hosts::describe_certificate(cert)
+                ),
+            });
+        }
+    }
+}
+
+/// Reads an OpenSSH certificate file. `Err` is a note for the authentication error.
+fn read_certificate(path: &Path) -> Result<Certificate, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it ({e})"))?;
+    Certificate::from_openssh(text.trim())
+        .map_err(|e| format!("cannot read it as an OpenSSH certificate ({e})"))
+}
+
+/// Why a server would likely refuse a user certificate: outside its validity period,
+/// or `user` not among its principals.
+fn likely_refusal(cert: &Certificate, user: &str) -> Option<String> {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let principals = cert.valid_principals();
+    if now < cert.valid_after() {
+        Some(format!(
+            "it is not valid before {}",
+            crate::known_hosts::utc(cert.valid_after())
+        ))
+    } else if now >= cert.valid_before() {
+        Some(format!(
+            "it expired at {}",
+            crate::known_hosts::utc(cert.valid_before())
+        ))
+    } else if !principals.is_empty() && !principals.iter().any(|p| p == user) {
+        Some(format!(
+            "`{user}` is not among its principals (`{}`)",
+            principals.join("`, `")
+        ))
+    } else {
+        None
+    }
+}
+
+/// Has the agent sign for a certificate it does not hold with the certificate's plain
+/// key, which it does hold (a `CertificateFile` for an agent's key, as `ssh` allows).
+struct PlainKeySigner<'a>(&'a mut AgentClient<tokio::net::UnixStream>);
+
+impl russh::Signer for PlainKeySigner<'_> {
+    type Error = russh::AgentAuthError;
+
+    async fn auth_sign(
+        &mut self,
+        key: &AgentIdentity,
+        hash_alg: Option<HashAlg>,
+        to_sign: Vec<u8>,
+    ) -> Result<Vec<u8>, Self::Error> {
+        let plain = AgentIdentity::from(key.public_key().into_owned());
+        self.0
+            .sign_request(&plain, hash_alg, to_sign)
+            .await
+            .map_err(Into::into)
+    }
 }
 
 async fn keyboard_interactive(

@@ -107,6 +107,12 @@ struct Inner {
     track_process_group: bool,
     /// The jump host's connection, kept open as long as this one.
     _jump: Option<Connection>,
+    /// The proxy command carrying this connection, killed with it.
+    _proxy: Option<crate::proxy::ProxyProcess>,
+    /// Variables set for each command (`SetEnv`).
+    env: Vec<(String, String)>,
+    /// Ask for agent forwarding on each command's channel.
+    forward_agent: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -167,8 +173,22 @@ impl Connection {
         };
         let known_algorithms = known_hosts::known_algorithms(&entries, &lookup);
 
-        let config = Arc::new(client_config(opts, &known_algorithms));
+        let config = Arc::new(client_config(opts, &known_algorithms, target));
+        let agent = target
+            .forward_agent
+            .then(|| {
+                opts.agent_socket
+                    .clone()
+                    .or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from))
+            })
+            .flatten();
+        if target.forward_agent && agent.is_none() {
+            tracing::warn!(host = %host, "agent forwarding is on but there is no agent (SSH_AUTH_SOCK is not set)");
+        }
+        let forward_agent = agent.is_some();
         let handler = ClientHandler {
+            agent,
+            host: host.clone(),
             check: HostKeyCheck {
                 host: host.clone(),
                 lookup,
@@ -177,12 +197,31 @@ impl Connection {
                 entries,
             },
         };
-        let mut handle = match jump {
-            None => {
+        let mut proxy = None;
+        let mut handle = match (jump, target.proxy_command.as_deref()) {
+            (None, None) => {
                 let stream = tcp_connect(target, &host, deadline, timeout).await?;
                 handshake(config, stream, handler, &host, deadline, timeout).await?
             }
-            Some(j) => {
+            (None, Some(command)) => {
+                let (stream, mut process) = crate::proxy::spawn(command, target, &host)?;
+                match handshake(config, stream, handler, &host, deadline, timeout).await {
+                    Ok(h) => {
+                        proxy = Some(process);
+                        h
+                    }
+                    Err(e) => {
+                        // A proxy that ended says why better than the handshake.
+                        return Err(match process.ended().await {
+                            Some(detail) if !matches!(e, Error::HostKey { .. }) => {
+                                Error::Proxy { host, detail }
+                            }
+                            _ => e,
+                        });
+                    }
+                }
+            }
+            (Some(j), _) => {
                 let channel = match timeout_at(
                     deadline,
                     j.inner.handle.channel_open_direct_tcpip(
@@ -255,6 +294,9 @@ impl Connection {
                 kill_lock: tokio::sync::Mutex::new(()),
                 track_process_group: opts.track_process_group,
                 _jump: jump.cloned(),
+                _proxy: proxy,
+                env: target.env.clone(),
+                forward_agent,
             }),
         })
     }
@@ -307,6 +349,17 @@ impl Connection {
 
     pub(crate) fn track_process_group(&self) -> bool {
         self.inner.track_process_group
+    }
+
+    /// Variables set for each command (the target's `env`).
+    pub(crate) fn env(&self) -> &[(String, String)] {
+        &self.inner.env
+    }
+
+    /// True when commands may use the local agent (the target's `forward_agent`,
+    /// with an agent to forward).
+    pub(crate) fn forward_agent(&self) -> bool {
+        self.inner.forward_agent
     }
 
     /// Opens a session channel, retrying for a while when the server refuses (its
@@ -496,7 +549,15 @@ fn hardware_aes() -> bool {
     }
 }
 
-fn client_config(opts: &ConnectOptions, known: &[Algorithm]) -> client::Config {
+/// russh's client configuration for `target` (see the constants above for the
+/// ciphers). Certificate host key types are offered only when known_hosts trusts an
+/// authority for the host (`@cert-authority`): a server with a certificate presents
+/// it then, and [`HostKeyCheck`] checks it against those authorities.
+fn client_config(
+    opts: &ConnectOptions,
+    known: &known_hosts::HostKeyTypes,
+    target: &HostTarget,
+) -> client::Config {
     let mut preferred = Preferred {
         kex: Cow::Owned(vec![
             kex::CURVE25519,
@@ -515,21 +576,37 @@ fn client_config(opts: &ConnectOptions, known: &[Algorithm]) -> client::Config {
         }),
         ..Preferred::default()
     };
-    if !known.is_empty() {
-        let all = preferred.key.to_vec();
-        let is_known = |a: &Algorithm| known.iter().any(|k| known_hosts::same_type(k, a));
-        let mut keys: Vec<Algorithm> = all.iter().filter(|a| is_known(a)).cloned().collect();
-        keys.extend(all.iter().filter(|a| !is_known(a)).cloned());
-        preferred.key = Cow::Owned(keys);
+    if !known.keys.is_empty() {
+        preferred.key = Cow::Owned(types_first(&preferred.key, &known.keys));
+    }
+    if !known.authorities.is_empty() {
+        // A certificate's type is that of the host key it certifies, which the
+        // authority's type does not tell: every type is offered, the authorities'
+        // first (a fleet often uses one key type throughout).
+        preferred.host_key_certificates =
+            Cow::Owned(types_first(&preferred.key, &known.authorities));
     }
     client::Config {
         preferred,
-        keepalive_interval: opts.keepalive_interval,
-        keepalive_max: 3,
+        keepalive_interval: target
+            .keepalive
+            .map(|k| k.interval)
+            .or(opts.keepalive_interval),
+        keepalive_max: target
+            .keepalive
+            .map_or(3, |k| usize::try_from(k.count_max).unwrap_or(3)),
         inactivity_timeout: None,
         nodelay: true,
         ..Default::default()
     }
+}
+
+/// `all`, those of the `first` types ahead, each part in its order.
+fn types_first(all: &[Algorithm], first: &[Algorithm]) -> Vec<Algorithm> {
+    let is_first = |a: &&Algorithm| first.iter().any(|f| known_hosts::same_type(f, a));
+    let mut out: Vec<Algorithm> = all.iter().filter(is_first).cloned().collect();
+    out.extend(all.iter().filter(|a| !is_first(a)).cloned());
+    out
 }
 
 fn handshake_detail(e: &russh::Error) -> String {
@@ -552,7 +629,10 @@ struct HostKeyCheck {
 }
 
 impl HostKeyCheck {
-    fn check(&self, key: &PublicKey) -> Result<()> {
+    /// Checks a plain host key against known_hosts as the policy says. `cert` is the
+    /// certificate it came in when no authority trusted for the host signed that: the
+    /// key counts as a plain one then (as OpenSSH does), and the error says so.
+    fn check_key(&self, key: &PublicKey, cert: Option<&russh::keys::Certificate>) -> Result<()> {
         let fingerprint = known_hosts::describe(key);
         let verdict = match self.policy {
             HostKeyPolicy::Off => {
@@ -587,13 +667,26 @@ impl HostKeyCheck {
         let lookup = &self.lookup;
         let (problem, detail) = match verdict {
             Verdict::Known => return Ok(()),
-            Verdict::Unknown => (
-                HostKeyProblem::Unknown,
-                format!(
-                    "host key not known: the server presents {fingerprint}, and {path} has no key for `{lookup}` \
-                     (policy strict: connect once with policy accept-new, or add the host's key to that file)"
+            Verdict::Unknown => match cert {
+                None => (
+                    HostKeyProblem::Unknown,
+                    format!(
+                        "host key not known: the server presents {fingerprint}, and {path} has no key for `{lookup}` \
+                         (policy strict: connect once with policy accept-new, or add the host's key to that file)"
+                    ),
                 ),
-            ),
+                Some(cert) => (
+                    HostKeyProblem::UnknownCertificateAuthority,
+                    format!(
+                        "host certificate from an unknown authority: the server presents an {}, certifying {fingerprint}, \
+                         signed by {}, which no @cert-authority line of {path} trusts for `{lookup}`, and {path} has \
+                         no key for `{lookup}` (policy strict: add that authority as `@cert-authority PATTERN KEY`, \
+                         or the host's key, to that file)",
+                        known_hosts::describe_certificate(cert),
+                        authority(cert),
+                    ),
+                ),
+            },
             Verdict::Changed { line } => (
                 HostKeyProblem::Changed { line },
                 format!(
@@ -609,19 +702,149 @@ impl HostKeyCheck {
                 ),
             ),
         };
-        Err(Error::HostKey {
+        Err(self.refusal(problem, fingerprint, detail))
+    }
+
+    /// Checks a host certificate: accepted, learning nothing, when an authority
+    /// trusted for the host (`@cert-authority`) signed it and it is valid for the host
+    /// now. From another authority, its key is checked as a plain key. A certificate
+    /// from a trusted authority that is not valid is refused, unless its key is on
+    /// record as a plain key (OpenSSH falls back to that key too).
+    fn check_certificate(&self, cert: &russh::keys::Certificate) -> Result<()> {
+        let key = PublicKey::new(cert.public_key().clone(), "");
+        let fingerprint = known_hosts::describe(&key);
+        if self.policy == HostKeyPolicy::Off {
+            tracing::debug!(host = %self.host, "host certificate for {fingerprint} accepted unchecked (policy off)");
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let what = format!(
+            "an {}, certifying {fingerprint}",
+            known_hosts::describe_certificate(cert)
+        );
+        let path = self.path.display();
+        let lookup = &self.lookup;
+        let (problem, detail) = match known_hosts::check_certificate(
+            &self.entries,
+            lookup,
+            cert,
+            now,
+        ) {
+            known_hosts::CertVerdict::Trusted { line } => {
+                tracing::debug!(
+                    host = %self.host,
+                    "host certificate accepted: {what}, signed by {} (trusted at {path} line {line})",
+                    authority(cert)
+                );
+                return Ok(());
+            }
+            known_hosts::CertVerdict::UnknownAuthority => return self.check_key(&key, Some(cert)),
+            known_hosts::CertVerdict::KeyRevoked { line } => (
+                HostKeyProblem::Revoked { line },
+                format!(
+                    "host key REVOKED: the server presents {what}, whose key is marked @revoked at {path} line {line}"
+                ),
+            ),
+            known_hosts::CertVerdict::AuthorityRevoked { line } => (
+                HostKeyProblem::CertificateAuthorityRevoked { line },
+                format!(
+                    "host certificate authority REVOKED: the server presents {what}, signed by {}, which is \
+                         marked @revoked at {path} line {line}",
+                    authority(cert)
+                ),
+            ),
+            known_hosts::CertVerdict::Invalid { line, problem } => {
+                let (problem, why) =
+                    certificate_problem(problem, known_hosts::certificate_name(lookup));
+                if known_hosts::check(&self.entries, lookup, &key) == Verdict::Known {
+                    tracing::warn!(
+                        host = %self.host,
+                        "host certificate not valid ({why}); its key is in {path}: accepted as a plain key"
+                    );
+                    return Ok(());
+                }
+                (
+                    problem,
+                    format!(
+                        "host certificate not valid: the server presents {what}, signed by {} (trusted for \
+                             `{lookup}` at {path} line {line}), but {why}",
+                        authority(cert)
+                    ),
+                )
+            }
+        };
+        Err(self.refusal(problem, fingerprint, detail))
+    }
+
+    fn refusal(&self, problem: HostKeyProblem, fingerprint: String, detail: String) -> Error {
+        Error::HostKey {
             host: self.host.clone(),
             problem,
             fingerprint,
             known_hosts: self.path.clone(),
             detail,
-        })
+        }
+    }
+}
+
+/// The key that signed a certificate, as `ssh-ed25519 SHA256:...`.
+fn authority(cert: &russh::keys::Certificate) -> String {
+    known_hosts::describe(&PublicKey::new(cert.signature_key().clone(), ""))
+}
+
+/// The problem to report for an invalid host certificate, and why in words (`name`
+/// is the name it had to list).
+fn certificate_problem(problem: known_hosts::CertProblem, name: &str) -> (HostKeyProblem, String) {
+    use known_hosts::CertProblem as P;
+    match problem {
+        P::NotHost => (
+            HostKeyProblem::CertificateNotForHosts,
+            "it is a user certificate, not a host certificate".into(),
+        ),
+        P::NotYetValid { valid_after } => (
+            HostKeyProblem::CertificateNotYetValid,
+            format!("it is not valid before {}", known_hosts::utc(valid_after)),
+        ),
+        P::Expired { valid_before } => (
+            HostKeyProblem::CertificateExpired,
+            format!("it expired at {}", known_hosts::utc(valid_before)),
+        ),
+        P::Principal { principals } => (
+            HostKeyProblem::CertificateWrongPrincipal,
+            format!(
+                "`{name}` is not among its principals (`{}`)",
+                principals.join("`, `")
+            ),
+        ),
+        P::CriticalOptions { names } => (
+            HostKeyProblem::CertificateCriticalOptions,
+            format!(
+                "it carries critical options (`{}`), which OpenSSH refuses in host certificates",
+                names.join("`, `")
+            ),
+        ),
+        P::Signature => (
+            HostKeyProblem::CertificateSignature,
+            "the authority's signature on it does not verify".into(),
+        ),
+        P::WeakSignature { algorithm } => (
+            HostKeyProblem::CertificateSignature,
+            format!(
+                "the authority signed it with {algorithm}, which OpenSSH no longer accepts from authorities"
+            ),
+        ),
     }
 }
 
 /// The russh handler: checks the host key; everything else is read from channels.
 pub(crate) struct ClientHandler {
     check: HostKeyCheck,
+    /// The local agent's socket, when the host may use it (`ForwardAgent`); the
+    /// server's agent channels are refused otherwise.
+    agent: Option<PathBuf>,
+    host: String,
 }
 
 /// The handler's error: russh's, or a refused host key.
@@ -640,20 +863,73 @@ impl From<russh::Error> for HandlerError {
 impl client::Handler for ClientHandler {
     type Error = HandlerError;
 
+    /// Joins a channel the server opens for the forwarded agent to the local agent's
+    /// socket, when this host may use it; refuses it otherwise.
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), HandlerError> {
+        let Some(socket) = self.agent.clone() else {
+            tracing::warn!(host = %self.host, "refused an agent channel: agent forwarding is off");
+            drop(reply);
+            return Ok(());
+        };
+        reply.accept().await;
+        let host = self.host.clone();
+        tokio::spawn(async move {
+            let mut local = match tokio::net::UnixStream::connect(&socket).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(host = %host, "cannot reach the agent at {}: {e}", socket.display());
+                    return;
+                }
+            };
+            let mut remote = channel.into_stream();
+            let _ = tokio::io::copy_bidirectional(&mut local, &mut remote).await;
+        });
+        Ok(())
+    }
+
     async fn check_server_key(
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, HandlerError> {
-        let key = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => Cow::Borrowed(key),
-            // Not asked for (no certificate algorithms are offered); check the key inside.
-            PublicKeyOrCertificate::Certificate(cert) => {
-                Cow::Owned(PublicKey::new(cert.public_key().clone(), ""))
-            }
+        let checked = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.check.check_key(key, None),
+            // Offered only when known_hosts trusts an authority for the host.
+            PublicKeyOrCertificate::Certificate(cert) => self.check.check_certificate(cert),
         };
-        self.check
-            .check(&key)
-            .map_err(|e| HandlerError::HostKey(Box::new(e)))?;
+        checked.map_err(|e| HandlerError::HostKey(Box::new(e)))?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_keepalive_overrides_the_engine_one() {
+        let opts = ConnectOptions {
+            keepalive_interval: Some(Duration::from_secs(60)),
+            ..ConnectOptions::default()
+        };
+        let mut target = HostTarget::new(minke_core::HostId::new(1), "web1", "127.0.0.1");
+        let c = client_config(&opts, &Default::default(), &target);
+        assert_eq!(
+            (c.keepalive_interval, c.keepalive_max),
+            (Some(Duration::from_secs(60)), 3)
+        );
+        target.keepalive = Some(minke_core::Keepalive {
+            interval: Duration::from_secs(15),
+            count_max: 5,
+        });
+        let c = client_config(&opts, &Default::default(), &target);
+        assert_eq!(
+            (c.keepalive_interval, c.keepalive_max),
+            (Some(Duration::from_secs(15)), 5)
+        );
     }
 }

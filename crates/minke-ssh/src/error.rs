@@ -22,6 +22,69 @@ pub enum HostKeyProblem {
         /// The line (from 1).
         line: usize,
     },
+    /// The host presented a certificate signed by an authority that no
+    /// `@cert-authority` line trusts for it, and its plain key is not in known_hosts
+    /// (policy strict).
+    UnknownCertificateAuthority,
+    /// The authority that signed the host's certificate is marked `@revoked` in
+    /// known_hosts, at this line.
+    CertificateAuthorityRevoked {
+        /// The line (from 1).
+        line: usize,
+    },
+    /// The host's certificate, from a trusted authority, is a user certificate.
+    CertificateNotForHosts,
+    /// The authority's signature on the host's certificate does not verify, or uses an
+    /// algorithm OpenSSH no longer accepts from authorities (SHA-1 RSA, DSA).
+    CertificateSignature,
+    /// The host's certificate, from a trusted authority, is not valid yet.
+    CertificateNotYetValid,
+    /// The host's certificate, from a trusted authority, has expired.
+    CertificateExpired,
+    /// The host's certificate, from a trusted authority, does not list the host's name
+    /// among its principals.
+    CertificateWrongPrincipal,
+    /// The host's certificate, from a trusted authority, carries critical options
+    /// (none is defined for host certificates, so OpenSSH refuses them all).
+    CertificateCriticalOptions,
+}
+
+/// What the SFTP server said is wrong with a remote file.
+///
+/// ```
+/// assert_eq!(minke_ssh::RemoteFileProblem::NoSuchFile.to_string(), "no such file or directory");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemoteFileProblem {
+    /// The file, or a directory on its path, does not exist.
+    NoSuchFile,
+    /// The remote user may not read, create or replace it.
+    PermissionDenied,
+    /// A component of the path is a file, not a directory.
+    NotADirectory,
+    /// The path names a directory where a file was expected.
+    IsADirectory,
+    /// The remote file system is full.
+    NoSpace,
+    /// The server does not support what was asked.
+    Unsupported,
+    /// The server reported a failure without saying which (SFTP's `SSH_FX_FAILURE`).
+    Failure,
+}
+
+impl std::fmt::Display for RemoteFileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RemoteFileProblem::NoSuchFile => "no such file or directory",
+            RemoteFileProblem::PermissionDenied => "permission denied",
+            RemoteFileProblem::NotADirectory => "a component of the path is not a directory",
+            RemoteFileProblem::IsADirectory => "it is a directory",
+            RemoteFileProblem::NoSpace => "no space left on the remote file system",
+            RemoteFileProblem::Unsupported => "the SFTP server does not support the operation",
+            RemoteFileProblem::Failure => "the SFTP server reported a failure",
+        })
+    }
 }
 
 /// Why Minke could not connect to a host or run a command on it.
@@ -58,6 +121,15 @@ pub enum Error {
         /// The jump host, as `name (address:port)`.
         jump: String,
         /// What the jump host answered.
+        detail: String,
+    },
+    /// The proxy command (OpenSSH's `ProxyCommand`) could not be started, or ended
+    /// before the SSH handshake was done.
+    #[error("{host}: the proxy command failed: {detail}")]
+    Proxy {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// Why: the start error, or its exit and the end of what it printed to stderr.
         detail: String,
     },
     /// The TCP connection failed for another reason (unreachable network or host...).
@@ -171,6 +243,66 @@ pub enum Error {
         /// What it printed until then.
         output: Box<CommandOutput>,
     },
+    /// The server has no SFTP subsystem, so files cannot be transferred.
+    #[error(
+        "{host} has no SFTP subsystem (sshd_config `Subsystem sftp`); cannot transfer `{path}`"
+    )]
+    NoSftp {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The remote path of the transfer.
+        path: String,
+    },
+    /// The SFTP server refused an operation on a remote file.
+    #[error("{host}: cannot {action} `{path}`: {problem}{}", server_said(.message))]
+    RemoteFile {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The remote path of the transfer.
+        path: String,
+        /// What was being done: `open`, `create a temporary file beside`, `write`,
+        /// `read`, `set the mode of`, `rename into place`...
+        action: &'static str,
+        /// What is wrong, in words.
+        problem: RemoteFileProblem,
+        /// The server's own message (OpenSSH's repeats the problem: `No such file`).
+        message: String,
+    },
+    /// Reading the local data to send, or writing the data received, failed.
+    #[error("{host}: cannot {action} `{path}`: {source}")]
+    LocalIo {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The remote path of the transfer.
+        path: String,
+        /// `read the local data to put into` or `write the local copy of`.
+        action: &'static str,
+        /// The error of the source or sink.
+        source: std::io::Error,
+    },
+    /// The SFTP server did not answer a request in time.
+    #[error(
+        "{host}: the SFTP server did not answer within {timeout:?} while transferring `{path}`"
+    )]
+    TransferTimeout {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The remote path of the transfer.
+        path: String,
+        /// How long one request may wait for its answer.
+        timeout: Duration,
+    },
+    /// The SFTP conversation broke: an answer that makes no sense, or the SFTP
+    /// server's channel closed while the connection stayed up.
+    #[error("{host}: SFTP failed while transferring `{path}`: {detail}")]
+    Sftp {
+        /// The host, as `name (address:port)`.
+        host: String,
+        /// The remote path of the transfer.
+        path: String,
+        /// What happened.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -184,7 +316,9 @@ impl Error {
     pub fn reason(&self) -> FailReason {
         match self {
             Error::Dns { .. } => FailReason::Dns,
-            Error::ConnectRefused { .. } | Error::Jump { .. } => FailReason::ConnectRefused,
+            Error::ConnectRefused { .. } | Error::Jump { .. } | Error::Proxy { .. } => {
+                FailReason::ConnectRefused
+            }
             Error::Connect { source, .. } => match source.kind() {
                 std::io::ErrorKind::TimedOut
                 | std::io::ErrorKind::HostUnreachable
@@ -201,6 +335,12 @@ impl Error {
             Error::CommandTimeout { .. } => FailReason::CommandTimeout,
             // A stop is not a failure of the host; sessions record it as stopped.
             Error::Killed { .. } => FailReason::SessionError,
+            // A transfer that cannot be done; one stuck on the host is a timeout.
+            Error::NoSftp { .. } | Error::RemoteFile { .. } | Error::LocalIo { .. } => {
+                FailReason::Transfer
+            }
+            Error::TransferTimeout { .. } => FailReason::CommandTimeout,
+            Error::Sftp { .. } => FailReason::Disconnected,
         }
     }
 
@@ -210,6 +350,7 @@ impl Error {
             Error::Dns { host, .. }
             | Error::ConnectRefused { host, .. }
             | Error::Jump { host, .. }
+            | Error::Proxy { host, .. }
             | Error::Connect { host, .. }
             | Error::ConnectTimeout { host, .. }
             | Error::Handshake { host, .. }
@@ -220,7 +361,12 @@ impl Error {
             | Error::NotSent { host, .. }
             | Error::Channel { host, .. }
             | Error::CommandTimeout { host, .. }
-            | Error::Killed { host, .. } => host,
+            | Error::Killed { host, .. }
+            | Error::NoSftp { host, .. }
+            | Error::RemoteFile { host, .. }
+            | Error::LocalIo { host, .. }
+            | Error::TransferTimeout { host, .. }
+            | Error::Sftp { host, .. } => host,
         }
     }
 
@@ -253,6 +399,28 @@ impl Error {
     /// True when the command was killed because a stop was asked for.
     pub fn is_killed(&self) -> bool {
         matches!(self, Error::Killed { .. })
+    }
+}
+
+/// The server's message after the problem, unless it only repeats the SFTP status
+/// name (as OpenSSH's do).
+fn server_said(message: &str) -> String {
+    const STATUS_NAMES: [&str; 9] = [
+        "",
+        "success",
+        "end of file",
+        "no such file",
+        "permission denied",
+        "failure",
+        "bad message",
+        "operation unsupported",
+        "eof",
+    ];
+    let trimmed = message.trim();
+    if STATUS_NAMES.iter().any(|n| trimmed.eq_ignore_ascii_case(n)) {
+        String::new()
+    } else {
+        format!(" (the server said: {trimmed})")
     }
 }
 

@@ -78,6 +78,12 @@ pub struct ExecOptions {
     pub output_cap: usize,
     /// Kill the command at once when this turns `true`.
     pub kill: Option<watch::Receiver<bool>>,
+    /// Run the command in a pseudo-terminal (`ssh -t`), for programs that insist on
+    /// one (`sudo` with `requiretty`, interactive installers). Its stderr then
+    /// arrives mixed into stdout (lines end in `\r\n`), the terminal does not echo
+    /// what `stdin` writes, and the process group is not tracked (the SSH `signal`
+    /// request still ends it). Default `false`.
+    pub pty: bool,
 }
 
 impl Default for ExecOptions {
@@ -87,6 +93,7 @@ impl Default for ExecOptions {
             stdin: None,
             output_cap: DEFAULT_OUTPUT_CAP,
             kill: None,
+            pty: false,
         }
     }
 }
@@ -342,7 +349,8 @@ pub(crate) async fn run(
     }
     let channel = conn.open_channel(command).await?;
     let (rx, tx) = channel.split();
-    let track = conn.track_process_group();
+    // In a pty the shell's stderr is the terminal: the header would land in stdout.
+    let track = conn.track_process_group() && !opts.pty;
     let mut remote = RemoteCommand {
         conn: conn.clone(),
         tx: Some(tx),
@@ -375,6 +383,21 @@ pub(crate) async fn run(
     } else {
         command.to_owned()
     };
+    for (name, value) in conn.env() {
+        tx.set_env(false, name.as_str(), value.as_str())
+            .await
+            .map_err(lost)?;
+    }
+    if conn.forward_agent() {
+        tx.agent_forward(false).await.map_err(lost)?;
+    }
+    if opts.pty {
+        // Without echo: what Minke writes to the command (a sudo password) must not
+        // come back in its output.
+        tx.request_pty(false, "xterm", 80, 24, 0, 0, &[(russh::Pty::ECHO, 0)])
+            .await
+            .map_err(lost)?;
+    }
     tx.exec(true, sent).await.map_err(lost)?;
     tracing::trace!(host = %host, "exec {command:?}");
     let mut pgid: Option<u32> = None;

@@ -12,7 +12,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::SystemTime;
 
 use russh::keys::ssh_encoding::base64::{Base64, Encoding as _};
-use russh::keys::{Algorithm, HashAlg, PublicKey};
+use russh::keys::ssh_key::certificate::CertType;
+use russh::keys::{Algorithm, Certificate, HashAlg, PublicKey};
 
 /// Serializes appends to known_hosts files within this process.
 static LEARN_LOCK: Mutex<()> = Mutex::new(());
@@ -234,16 +235,189 @@ pub(crate) fn check(hosts: &KnownHosts, name: &str, key: &PublicKey) -> Verdict 
     }
 }
 
-/// The key types on record for `name`, in file order, without repeats.
-pub(crate) fn known_algorithms(hosts: &KnownHosts, name: &str) -> Vec<Algorithm> {
-    let mut out: Vec<Algorithm> = Vec::new();
-    for e in hosts.matching(name).filter(|e| e.marker == Marker::None) {
+/// What known_hosts holds for a host, to choose the host key algorithms to offer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct HostKeyTypes {
+    /// The types of the plain keys on record, in file order, without repeats.
+    pub(crate) keys: Vec<Algorithm>,
+    /// The types of the `@cert-authority` keys trusted for the host, in file order,
+    /// without repeats; empty when no authority is.
+    pub(crate) authorities: Vec<Algorithm>,
+}
+
+/// The key types on record for `name`, and those of the authorities trusted for it.
+pub(crate) fn known_algorithms(hosts: &KnownHosts, name: &str) -> HostKeyTypes {
+    let mut out = HostKeyTypes::default();
+    for e in hosts.matching(name) {
+        let list = match e.marker {
+            Marker::None => &mut out.keys,
+            Marker::CertAuthority => &mut out.authorities,
+            Marker::Revoked => continue,
+        };
         let alg = e.key.algorithm();
-        if !out.iter().any(|a| same_type(a, &alg)) {
-            out.push(alg);
+        if !list.iter().any(|a| same_type(a, &alg)) {
+            list.push(alg);
         }
     }
     out
+}
+
+/// The name a host certificate must list among its principals: the host as
+/// connected to, the lookup name without brackets and port (OpenSSH checks the host
+/// name it was given, lowercased, not the `[host]:port` form).
+pub(crate) fn certificate_name(lookup: &str) -> &str {
+    lookup
+        .strip_prefix('[')
+        .and_then(|rest| rest.rsplit_once("]:"))
+        .map_or(lookup, |(host, _port)| host)
+}
+
+/// What known_hosts says about a host certificate.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CertVerdict {
+    /// Signed by the authority trusted at this line, and valid for the host now.
+    Trusted { line: usize },
+    /// Signed by the authority trusted at `line`, but not valid for the host now.
+    Invalid { line: usize, problem: CertProblem },
+    /// The certified key is marked `@revoked`, at this line.
+    KeyRevoked { line: usize },
+    /// The authority's key is marked `@revoked`, at this line.
+    AuthorityRevoked { line: usize },
+    /// No `@cert-authority` line for the host holds the key that signed it.
+    UnknownAuthority,
+}
+
+/// Why a host certificate from a trusted authority is not valid (the checks of
+/// OpenSSH's client, in `check_host_cert`).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CertProblem {
+    /// A user certificate.
+    NotHost,
+    /// Valid from this Unix time on.
+    NotYetValid { valid_after: u64 },
+    /// Valid before this Unix time only.
+    Expired { valid_before: u64 },
+    /// The host's name is not among these principals.
+    Principal { principals: Vec<String> },
+    /// Critical options, with these names (none is defined for host certificates).
+    CriticalOptions { names: Vec<String> },
+    /// The authority's signature does not verify.
+    Signature,
+    /// The authority signed with an algorithm OpenSSH's default `CASignatureAlgorithms`
+    /// leaves out (`ssh-rsa`, SHA-1; `ssh-dss`).
+    WeakSignature { algorithm: String },
+}
+
+/// Checks a host certificate presented by the host recorded as `lookup` (see
+/// [`lookup_name`]), at Unix time `now`, as OpenSSH does: revocation of the
+/// certified key or of the authority first, then an `@cert-authority` line for the
+/// host holding the signing key, then the certificate's type, validity period,
+/// principals (an empty list is valid for any host, as OpenSSH's client accepts it),
+/// critical options and signature.
+pub(crate) fn check_certificate(
+    hosts: &KnownHosts,
+    lookup: &str,
+    cert: &Certificate,
+    now: u64,
+) -> CertVerdict {
+    let revoked = || {
+        hosts
+            .matching(lookup)
+            .filter(|e| e.marker == Marker::Revoked)
+    };
+    if let Some(e) = revoked().find(|e| e.key.key_data() == cert.public_key()) {
+        return CertVerdict::KeyRevoked { line: e.line };
+    }
+    if let Some(e) = revoked().find(|e| e.key.key_data() == cert.signature_key()) {
+        return CertVerdict::AuthorityRevoked { line: e.line };
+    }
+    let Some(authority) = hosts
+        .matching(lookup)
+        .find(|e| e.marker == Marker::CertAuthority && e.key.key_data() == cert.signature_key())
+    else {
+        return CertVerdict::UnknownAuthority;
+    };
+    let line = authority.line;
+    match certificate_problem(cert, &authority.key, certificate_name(lookup), now) {
+        None => CertVerdict::Trusted { line },
+        Some(problem) => CertVerdict::Invalid { line, problem },
+    }
+}
+
+fn certificate_problem(
+    cert: &Certificate,
+    authority: &PublicKey,
+    name: &str,
+    now: u64,
+) -> Option<CertProblem> {
+    if cert.cert_type() != CertType::Host {
+        return Some(CertProblem::NotHost);
+    }
+    if now < cert.valid_after() {
+        return Some(CertProblem::NotYetValid {
+            valid_after: cert.valid_after(),
+        });
+    }
+    if now >= cert.valid_before() {
+        return Some(CertProblem::Expired {
+            valid_before: cert.valid_before(),
+        });
+    }
+    let principals = cert.valid_principals();
+    if !principals.is_empty() && !principals.iter().any(|p| p == name) {
+        return Some(CertProblem::Principal {
+            principals: principals.to_vec(),
+        });
+    }
+    if !cert.critical_options().is_empty() {
+        return Some(CertProblem::CriticalOptions {
+            names: cert.critical_options().keys().cloned().collect(),
+        });
+    }
+    // The period was checked above, with the same `now`: failing here means the
+    // signature does not verify with the authority's key.
+    let fingerprint = authority.fingerprint(HashAlg::Sha256);
+    if cert.validate_at(now, [&fingerprint]).is_err() {
+        return Some(CertProblem::Signature);
+    }
+    match cert.signature().algorithm() {
+        alg @ (Algorithm::Rsa { hash: None } | Algorithm::Dsa) => {
+            Some(CertProblem::WeakSignature {
+                algorithm: alg.as_str().to_owned(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A certificate's Unix time as `YYYY-MM-DD HH:MM:SS UTC`.
+pub(crate) fn utc(secs: u64) -> String {
+    match i64::try_from(secs)
+        .ok()
+        .and_then(|s| s.checked_mul(1_000_000))
+    {
+        Some(us) => format!("{} UTC", minke_core::time::format_utc(us)),
+        None => "the end of time".to_owned(),
+    }
+}
+
+/// `ED25519 host certificate, key id `web1``: what a certificate is, without its key.
+pub(crate) fn describe_certificate(cert: &Certificate) -> String {
+    let kind = match cert.algorithm() {
+        Algorithm::Ed25519 => "ED25519",
+        Algorithm::Ecdsa { .. } => "ECDSA",
+        Algorithm::Rsa { .. } => "RSA",
+        Algorithm::Dsa => "DSA",
+        Algorithm::SkEd25519 => "ED25519-SK",
+        Algorithm::SkEcdsaSha2NistP256 => "ECDSA-SK",
+        _ => "other",
+    };
+    let role = if cert.cert_type() == CertType::Host {
+        "host"
+    } else {
+        "user"
+    };
+    format!("{kind} {role} certificate, key id `{}`", cert.key_id())
 }
 
 /// Appends `key` for `name` to the file, unless a concurrent connection did already.
@@ -428,9 +602,173 @@ mod tests {
         );
         assert_eq!(
             known_algorithms(&entries, "db.lan"),
-            vec![Algorithm::Ed25519]
+            HostKeyTypes {
+                keys: vec![Algorithm::Ed25519],
+                authorities: Vec::new(),
+            }
         );
-        assert!(known_algorithms(&entries, "x.ca").is_empty());
+        assert_eq!(
+            known_algorithms(&entries, "x.ca"),
+            HostKeyTypes {
+                keys: Vec::new(),
+                authorities: vec![Algorithm::Ed25519],
+            }
+        );
+    }
+
+    // An authority, a host key, and certificates it signed with `ssh-keygen -s`.
+    const CA: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIPU9d4RqX0BdMjQ6e1LfOHOYaV0NVtM9/mwNETLIhzhd";
+    const HOST: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIAR4BpKapkMsIia2xExg3HkPDMC9/rcOiHW/6FvUm4N4";
+    /// `-h -I web1-ok -n web1,10.0.0.1 -V always:forever`.
+    const CERT_OK: &str = "AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIFXha6JMuQ+kplcjMSI4oiJevwHxPW4wGkmAiGFXDaHsAAAAIAR4BpKapkMsIia2xExg3HkPDMC9/rcOiHW/6FvUm4N4AAAAAAAAAAAAAAACAAAAB3dlYjEtb2sAAAAUAAAABHdlYjEAAAAIMTAuMC4wLjEAAAAAAAAAAP//////////AAAAAAAAAAAAAAAAAAAAMwAAAAtzc2gtZWQyNTUxOQAAACD1PXeEal9AXTI0OntS3zhzmGldDVbTPf5sDREyyIc4XQAAAFMAAAALc3NoLWVkMjU1MTkAAABADzKojztmrAPcZTn5rIaIQXc4KQqWGZCI8NRw0i4A1JmQf7kTjahONcJkby4zeDQZ/8nO4a77UK7iV8R9G15gBQ==";
+    /// `-h -I web1-old -n web1 -V 20200101:20200102` (local time of the signer: UTC).
+    const CERT_OLD: &str = "AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIGjBBGrhaoxg/iqxBBKi3SYSygahowZFk7YHjIWAe7QiAAAAIAR4BpKapkMsIia2xExg3HkPDMC9/rcOiHW/6FvUm4N4AAAAAAAAAAAAAAACAAAACHdlYjEtb2xkAAAACAAAAAR3ZWIxAAAAAF4L4QAAAAAAXg0ygAAAAAAAAAAAAAAAAAAAADMAAAALc3NoLWVkMjU1MTkAAAAg9T13hGpfQF0yNDp7Ut84c5hpXQ1W0z3+bA0RMsiHOF0AAABTAAAAC3NzaC1lZDI1NTE5AAAAQOHhJAhrU5VGynUM+HJkQOAMjK4U1ckT4Wl2KLrQr1lGaIU795huqeMbGshbwf0Nc4z4Qi9kyKq0VhMAd3tyPQc=";
+    /// `-h -I any -V always:forever`: no principals.
+    const CERT_ANY: &str = "AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIGd7I/d/5ypDfSNfySI7btYvqg2wXNPcOK5+i3oyXb3rAAAAIAR4BpKapkMsIia2xExg3HkPDMC9/rcOiHW/6FvUm4N4AAAAAAAAAAAAAAACAAAAA2FueQAAAAAAAAAAAAAAAP//////////AAAAAAAAAAAAAAAAAAAAMwAAAAtzc2gtZWQyNTUxOQAAACD1PXeEal9AXTI0OntS3zhzmGldDVbTPf5sDREyyIc4XQAAAFMAAAALc3NoLWVkMjU1MTkAAABAYUKCZEFN/+pMbtOjpHne3p9fchWwPGLBsrh5/t5Hu1FNJPCtHZDVeBH1cdov3R72JG7EnEN5mYu/0wtMLy/JBg==";
+    /// `-I web1-user -n web1 -V always:forever`: a user certificate.
+    const CERT_USER: &str = "AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIPrbCBHcppV+i2o9wVq+U0oxYsp+ng4PutI7ccscQl5mAAAAIAR4BpKapkMsIia2xExg3HkPDMC9/rcOiHW/6FvUm4N4AAAAAAAAAAAAAAABAAAACXdlYjEtdXNlcgAAAAgAAAAEd2ViMQAAAAAAAAAA//////////8AAAAAAAAAggAAABVwZXJtaXQtWDExLWZvcndhcmRpbmcAAAAAAAAAF3Blcm1pdC1hZ2VudC1mb3J3YXJkaW5nAAAAAAAAABZwZXJtaXQtcG9ydC1mb3J3YXJkaW5nAAAAAAAAAApwZXJtaXQtcHR5AAAAAAAAAA5wZXJtaXQtdXNlci1yYwAAAAAAAAAAAAAAMwAAAAtzc2gtZWQyNTUxOQAAACD1PXeEal9AXTI0OntS3zhzmGldDVbTPf5sDREyyIc4XQAAAFMAAAALc3NoLWVkMjU1MTkAAABAcPswWm7ug8UtfrzFT+jQmkEb51CM1smD7vjLS2+w0dt38hCkvMBOiym4iYj7xxPIZ76y8QTCJAqDfL8hIHNRDA==";
+    /// 2020-01-01 12:00 UTC, within `CERT_OLD`'s period.
+    const IN_2020: u64 = 1_577_880_000;
+
+    fn cert(b64: &str) -> Certificate {
+        Certificate::from_bytes(&Base64::decode_vec(b64).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn certificate_names_drop_brackets_and_port() {
+        assert_eq!(certificate_name("[127.0.0.1]:2222"), "127.0.0.1");
+        assert_eq!(certificate_name("[::1]:2222"), "::1");
+        assert_eq!(certificate_name("web1.example"), "web1.example");
+        assert_eq!(certificate_name("::1"), "::1");
+    }
+
+    #[test]
+    fn host_certificates_from_a_trusted_authority() {
+        let now = 1_800_000_000;
+        let hosts = parse(&format!(
+            "web1 ssh-ed25519 {K1}\n@cert-authority web*,[10.0.0.1]:* ssh-ed25519 {CA}\n"
+        ));
+        let ok = cert(CERT_OK);
+        assert_eq!(
+            check_certificate(&hosts, "web1", &ok, now),
+            CertVerdict::Trusted { line: 2 }
+        );
+        assert_eq!(
+            check_certificate(&hosts, "[10.0.0.1]:2222", &ok, now),
+            CertVerdict::Trusted { line: 2 },
+            "the principal is the address without brackets and port"
+        );
+        assert_eq!(
+            check_certificate(&hosts, "web2", &ok, now),
+            CertVerdict::Invalid {
+                line: 2,
+                problem: CertProblem::Principal {
+                    principals: vec!["web1".into(), "10.0.0.1".into()]
+                }
+            }
+        );
+        assert_eq!(
+            check_certificate(&hosts, "db1", &ok, now),
+            CertVerdict::UnknownAuthority,
+            "no authority for that host"
+        );
+        assert_eq!(
+            check_certificate(&hosts, "web2", &cert(CERT_ANY), now),
+            CertVerdict::Trusted { line: 2 },
+            "no principals: any host, as OpenSSH's client accepts"
+        );
+        assert_eq!(
+            check_certificate(&hosts, "web1", &cert(CERT_USER), now),
+            CertVerdict::Invalid {
+                line: 2,
+                problem: CertProblem::NotHost
+            }
+        );
+        let old = cert(CERT_OLD);
+        assert_eq!(
+            check_certificate(&hosts, "web1", &old, IN_2020),
+            CertVerdict::Trusted { line: 2 }
+        );
+        assert_eq!(
+            check_certificate(&hosts, "web1", &old, now),
+            CertVerdict::Invalid {
+                line: 2,
+                problem: CertProblem::Expired {
+                    valid_before: old.valid_before()
+                }
+            }
+        );
+        assert_eq!(
+            check_certificate(&hosts, "web1", &old, old.valid_after() - 1),
+            CertVerdict::Invalid {
+                line: 2,
+                problem: CertProblem::NotYetValid {
+                    valid_after: old.valid_after()
+                }
+            }
+        );
+        assert_eq!(utc(old.valid_before()), "2020-01-02 00:00:00 UTC");
+        assert_eq!(
+            describe_certificate(&ok),
+            "ED25519 host certificate, key id `web1-ok`"
+        );
+    }
+
+    #[test]
+    fn a_tampered_certificate_fails_its_signature() {
+        let mut bytes = Base64::decode_vec(CERT_OK).unwrap();
+        let at = bytes
+            .windows(7)
+            .position(|w| w == b"web1-ok")
+            .expect("the key id");
+        bytes[at + 5..at + 7].copy_from_slice(b"ko");
+        let forged = Certificate::from_bytes(&bytes).unwrap();
+        let hosts = parse(&format!("@cert-authority * ssh-ed25519 {CA}\n"));
+        assert_eq!(
+            check_certificate(&hosts, "web1", &forged, 1_800_000_000),
+            CertVerdict::Invalid {
+                line: 1,
+                problem: CertProblem::Signature
+            }
+        );
+    }
+
+    #[test]
+    fn revoked_certified_keys_and_authorities() {
+        let now = 1_800_000_000;
+        let ok = cert(CERT_OK);
+        let hosts = parse(&format!(
+            "@cert-authority * ssh-ed25519 {CA}\n@revoked web1 ssh-ed25519 {HOST}\n"
+        ));
+        assert_eq!(
+            check_certificate(&hosts, "web1", &ok, now),
+            CertVerdict::KeyRevoked { line: 2 }
+        );
+        assert_eq!(
+            check_certificate(&hosts, "10.0.0.1", &ok, now),
+            CertVerdict::Trusted { line: 1 },
+            "@revoked applies to the hosts it names"
+        );
+        let hosts = parse(&format!(
+            "@cert-authority * ssh-ed25519 {CA}\n@revoked * ssh-ed25519 {CA}\n"
+        ));
+        assert_eq!(
+            check_certificate(&hosts, "web1", &ok, now),
+            CertVerdict::AuthorityRevoked { line: 2 }
+        );
+        let hosts = parse(&format!(
+            "@cert-authority * ssh-ed25519 {K2}\nweb1 ssh-ed25519 {HOST}\n"
+        ));
+        assert_eq!(
+            check_certificate(&hosts, "web1", &ok, now),
+            CertVerdict::UnknownAuthority,
+            "another authority"
+        );
+        assert_eq!(
+            check(&hosts, "web1", &key(HOST)),
+            Verdict::Known,
+            "the plain key is on record, for the fallback"
+        );
     }
 
     #[test]

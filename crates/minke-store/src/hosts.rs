@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use diesel::prelude::*;
 use minke_core::{
-    FieldMeta, FieldType, Host, HostId, HostKeyPolicy, HostTarget, MinkeModel, ModelMeta,
-    References, Value,
+    FieldMeta, FieldType, Host, HostId, HostKeyPolicy, HostTarget, Keepalive, Lines, MinkeModel,
+    ModelMeta, References, Value,
 };
 use serde::{Deserialize, Serialize};
 
+pub use crate::host_options::HostOptions;
 use crate::schema::minke_hosts as h;
 use crate::{
     Conn, Error, Op, Query, Result, StoredModel, check_query, condition_value, like_pattern,
@@ -34,8 +35,8 @@ pub struct HostRecord {
     pub port: i32,
     /// Remote user; the local user when empty.
     pub username: Option<String>,
-    /// Private key file.
-    pub identity_file: Option<String>,
+    /// Private key files, in order (after the agent's keys).
+    pub identity_files: Lines,
     /// `strict`, `accept-new` or `off`.
     pub host_key_policy: String,
     /// known_hosts file; `~/.ssh/known_hosts` when empty.
@@ -46,11 +47,17 @@ pub struct HostRecord {
     pub comment: Option<String>,
     /// The host to connect through (like OpenSSH's `ProxyJump`).
     pub jump_host_id: Option<HostId>,
+    /// Only a jump host for others (made by an import for a `ProxyJump` that names
+    /// no host of the file): listed, never selected as a target by "all".
+    pub jump_only: bool,
+    /// The other OpenSSH options: certificates, proxy command, agent forwarding,
+    /// environment, `become` user, keepalives.
+    pub options: HostOptions,
 }
 
 /// A host to insert or update (by name).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Insertable, AsChangeset, Serialize, Deserialize)]
-#[diesel(table_name = h, treat_none_as_null = true)]
+#[diesel(table_name = h, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct NewHost {
     /// Unique name.
     pub name: String,
@@ -60,8 +67,8 @@ pub struct NewHost {
     pub port: i32,
     /// Remote user.
     pub username: Option<String>,
-    /// Private key file.
-    pub identity_file: Option<String>,
+    /// Private key files, in order.
+    pub identity_files: Lines,
     /// `strict`, `accept-new` or `off`.
     pub host_key_policy: String,
     /// known_hosts file.
@@ -72,6 +79,12 @@ pub struct NewHost {
     pub comment: Option<String>,
     /// The host to connect through (like OpenSSH's `ProxyJump`).
     pub jump_host_id: Option<HostId>,
+    /// Only a jump host for others (made by an import for a `ProxyJump` that names
+    /// no host of the file): listed, never selected as a target by "all".
+    pub jump_only: bool,
+    /// The other OpenSSH options: certificates, proxy command, agent forwarding,
+    /// environment, `become` user, keepalives.
+    pub options: HostOptions,
 }
 
 /// A field's value as the audit log shows it.
@@ -98,7 +111,23 @@ impl Shown for Option<HostId> {
     }
 }
 
+impl Shown for Lines {
+    fn shown(&self) -> String {
+        if self.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("`{self}`")
+        }
+    }
+}
+
 impl Shown for i32 {
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Shown for u32 {
     fn shown(&self) -> String {
         self.to_string()
     }
@@ -127,12 +156,34 @@ impl NewHost {
             hostname,
             port,
             username,
-            identity_file,
+            identity_files,
             host_key_policy,
             known_hosts,
             disabled,
             comment,
-            jump_host_id
+            jump_host_id,
+            jump_only
+        );
+        macro_rules! option {
+            ($($f:ident),+) => {$(
+                if self.options.$f != old.options.$f {
+                    out.push(format!(
+                        "{}: {} → {}",
+                        stringify!($f),
+                        old.options.$f.shown(),
+                        self.options.$f.shown()
+                    ));
+                }
+            )+};
+        }
+        option!(
+            certificate_files,
+            proxy_command,
+            forward_agent,
+            environment,
+            become_user,
+            keepalive_interval,
+            keepalive_count_max
         );
         out.join("; ")
     }
@@ -157,7 +208,68 @@ impl NewHost {
             )));
         }
         self.host_key_policy.parse::<HostKeyPolicy>()?;
+        let bad = |what: String| Error::BadQuery(format!("host `{}`: {what}", self.name));
+        let o = &self.options;
+        for entry in o.environment.iter() {
+            environment_entry(entry).map_err(bad)?;
+        }
+        if o.keepalive_interval > 86_400 {
+            return Err(bad(format!(
+                "keepalive interval {} s is over a day",
+                o.keepalive_interval
+            )));
+        }
+        if o.keepalive_count_max > 1000 {
+            return Err(bad(format!(
+                "keepalive count {} is over 1000",
+                o.keepalive_count_max
+            )));
+        }
+        if let Some(user) = &o.become_user
+            && (user.is_empty() || user.starts_with('-') || user.contains(char::is_whitespace))
+        {
+            return Err(bad(format!(
+                "become user \"{}\" is not a user name",
+                user.escape_debug()
+            )));
+        }
+        if o.proxy_command
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err(bad("the proxy command is empty".into()));
+        }
+        if o.proxy_command.is_some() && self.jump_host_id.is_some() {
+            return Err(bad(
+                "a proxy command and a jump host exclude each other (as in OpenSSH)".into(),
+            ));
+        }
         Ok(())
+    }
+}
+
+/// Splits an environment entry `NAME=value`; the name is a shell variable name.
+///
+/// ```
+/// assert_eq!(minke_store::environment_entry("LANG=C.UTF-8").unwrap(), ("LANG", "C.UTF-8"));
+/// assert!(minke_store::environment_entry("no equals").is_err());
+/// assert!(minke_store::environment_entry("1X=y").is_err());
+/// ```
+pub fn environment_entry(entry: &str) -> std::result::Result<(&str, &str), String> {
+    let (name, value) = entry
+        .split_once('=')
+        .ok_or_else(|| format!("environment entry `{entry}` is not NAME=value"))?;
+    let mut chars = name.chars();
+    let good = chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+    if good {
+        Ok((name, value))
+    } else {
+        Err(format!(
+            "environment entry `{entry}`: `{name}` is not a variable name"
+        ))
     }
 }
 
@@ -199,12 +311,20 @@ const FIELDS: &[(&str, &str, bool, bool)] = &[
     ("hostname", "text", true, true),
     ("port", "integer", false, false),
     ("username", "text", true, true),
-    ("identity_file", "text", true, true),
+    ("identity_files", "text", true, true),
     ("host_key_policy", "text", true, false),
     ("known_hosts", "text", true, true),
     ("disabled", "boolean", false, false),
     ("comment", "text", true, true),
     ("jump_host_id", "integer", false, true),
+    ("certificate_files", "text", true, true),
+    ("proxy_command", "text", true, true),
+    ("forward_agent", "boolean", false, false),
+    ("environment", "text", true, true),
+    ("become_user", "text", true, true),
+    ("keepalive_interval", "integer", false, false),
+    ("keepalive_count_max", "integer", false, false),
+    ("jump_only", "boolean", false, false),
 ];
 
 impl MinkeModel for HostRecord {
@@ -240,6 +360,7 @@ impl MinkeModel for HostRecord {
                 "username",
                 "host_key_policy",
                 "disabled",
+                "jump_only",
             ],
             // Hosts have their own pages and checks (`/hosts`, `hosts add`).
             writable: false,
@@ -263,12 +384,20 @@ impl MinkeModel for HostRecord {
             "hostname" => self.hostname.to_value(),
             "port" => self.port.to_value(),
             "username" => self.username.to_value(),
-            "identity_file" => self.identity_file.to_value(),
+            "identity_files" => Value::Text(self.identity_files.as_text().to_owned()),
             "host_key_policy" => self.host_key_policy.to_value(),
             "known_hosts" => self.known_hosts.to_value(),
             "disabled" => self.disabled.to_value(),
             "comment" => self.comment.to_value(),
             "jump_host_id" => self.jump_host_id.map(HostId::get).to_value(),
+            "jump_only" => self.jump_only.to_value(),
+            "certificate_files" => Value::Text(self.options.certificate_files.as_text().to_owned()),
+            "proxy_command" => self.options.proxy_command.to_value(),
+            "forward_agent" => self.options.forward_agent.to_value(),
+            "environment" => Value::Text(self.options.environment.as_text().to_owned()),
+            "become_user" => self.options.become_user.to_value(),
+            "keepalive_interval" => i64::from(self.options.keepalive_interval).to_value(),
+            "keepalive_count_max" => i64::from(self.options.keepalive_count_max).to_value(),
             _ => return None,
         })
     }
@@ -284,7 +413,41 @@ impl MinkeModel for HostRecord {
             "hostname" => self.hostname = FieldType::from_value(value).map_err(wrap)?,
             "port" => self.port = FieldType::from_value(value).map_err(wrap)?,
             "username" => self.username = FieldType::from_value(value).map_err(wrap)?,
-            "identity_file" => self.identity_file = FieldType::from_value(value).map_err(wrap)?,
+            "identity_files" => {
+                let text: Option<String> = FieldType::from_value(value).map_err(wrap)?;
+                self.identity_files = Lines::parse(&text.unwrap_or_default());
+            }
+            "jump_only" => self.jump_only = FieldType::from_value(value).map_err(wrap)?,
+            "certificate_files" => {
+                let text: Option<String> = FieldType::from_value(value).map_err(wrap)?;
+                self.options.certificate_files = Lines::parse(&text.unwrap_or_default());
+            }
+            "environment" => {
+                let text: Option<String> = FieldType::from_value(value).map_err(wrap)?;
+                self.options.environment = Lines::parse(&text.unwrap_or_default());
+            }
+            "proxy_command" => {
+                self.options.proxy_command = FieldType::from_value(value).map_err(wrap)?
+            }
+            "forward_agent" => {
+                self.options.forward_agent = FieldType::from_value(value).map_err(wrap)?
+            }
+            "become_user" => {
+                self.options.become_user = FieldType::from_value(value).map_err(wrap)?
+            }
+            "keepalive_interval" | "keepalive_count_max" => {
+                let n: i64 = FieldType::from_value(value).map_err(wrap)?;
+                let n = u32::try_from(n).map_err(|_| minke_core::Error::Field {
+                    model: Self::NAME.into(),
+                    field: name.into(),
+                    problem: format!("{n} is not a count of 0 or more"),
+                })?;
+                if name == "keepalive_interval" {
+                    self.options.keepalive_interval = n;
+                } else {
+                    self.options.keepalive_count_max = n;
+                }
+            }
             "host_key_policy" => {
                 self.host_key_policy = FieldType::from_value(value).map_err(wrap)?
             }
@@ -353,6 +516,7 @@ macro_rules! filtered {
                     condition_value::<String>(m, c)?
                 ),
                 "disabled" => compare!(q, h::disabled, c.op, condition_value::<bool>(m, c)?),
+                "jump_only" => compare!(q, h::jump_only, c.op, condition_value::<bool>(m, c)?),
                 other => {
                     return Err(Error::BadQuery(format!(
                         "model `host` has no filterable field `{other}`"
@@ -424,12 +588,13 @@ impl StoredModel for HostRecord {
                     "hostname" => h::hostname,
                     "port" => h::port,
                     "username" => h::username,
-                    "identity_file" => h::identity_file,
+                    "identity_files" => h::identity_files,
                     "host_key_policy" => h::host_key_policy,
                     "known_hosts" => h::known_hosts,
                     "disabled" => h::disabled,
                     "comment" => h::comment,
                     "jump_host_id" => h::jump_host_id,
+                    "jump_only" => h::jump_only,
                 );
                 if let Some(l) = query.limit {
                     q = q.limit(l);
@@ -463,9 +628,17 @@ impl StoredModel for HostRecord {
                     "hostname" => target.set(h::hostname.eq(&self.hostname)).execute(c),
                     "port" => target.set(h::port.eq(self.port)).execute(c),
                     "username" => target.set(h::username.eq(&self.username)).execute(c),
-                    "identity_file" => target
-                        .set(h::identity_file.eq(&self.identity_file))
+                    "identity_files" => target
+                        .set(h::identity_files.eq(&self.identity_files))
                         .execute(c),
+                    "jump_only" => target.set(h::jump_only.eq(self.jump_only)).execute(c),
+                    "certificate_files"
+                    | "proxy_command"
+                    | "forward_agent"
+                    | "environment"
+                    | "become_user"
+                    | "keepalive_interval"
+                    | "keepalive_count_max" => target.set(h::options.eq(&self.options)).execute(c),
                     "host_key_policy" => target
                         .set(h::host_key_policy.eq(&self.host_key_policy))
                         .execute(c),
@@ -526,10 +699,29 @@ impl Host for HostRecord {
         if let Some(u) = &self.username {
             t.user = u.clone();
         }
-        t.identity_files = self.identity_file.iter().map(|p| expand_home(p)).collect();
+        t.identity_files = self.identity_files.iter().map(expand_home).collect();
         t.host_key_policy = self.host_key_policy.parse().unwrap_or_default();
         t.known_hosts = self.known_hosts.as_deref().map(expand_home);
         t.disabled = self.disabled;
+        let o = &self.options;
+        t.certificate_files = o.certificate_files.iter().map(expand_home).collect();
+        t.proxy_command = o.proxy_command.clone();
+        t.forward_agent = o.forward_agent;
+        t.env = o
+            .environment
+            .iter()
+            .filter_map(|e| environment_entry(e).ok())
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        t.become_user = o.become_user.clone();
+        t.keepalive = (o.keepalive_interval > 0).then(|| Keepalive {
+            interval: std::time::Duration::from_secs(u64::from(o.keepalive_interval)),
+            count_max: if o.keepalive_count_max == 0 {
+                3
+            } else {
+                o.keepalive_count_max
+            },
+        });
         t
     }
 

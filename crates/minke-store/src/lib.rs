@@ -16,7 +16,10 @@ mod edit;
 mod error;
 mod groups;
 mod history;
+mod host_import;
+mod host_options;
 mod hosts;
+mod last_sessions;
 mod listen;
 mod lists;
 mod model;
@@ -40,10 +43,12 @@ pub use edit::{
 pub use error::{Error, Result};
 pub use groups::*;
 pub use history::*;
+pub use host_import::import_hosts;
 pub use hosts::{
-    HostRecord, NewHost, all_hosts, check_host_name, host_named, insert_host, set_host_disabled,
-    update_host, upsert_host,
+    HostOptions, HostRecord, NewHost, all_hosts, check_host_name, environment_entry, host_named,
+    insert_host, set_host_disabled, update_host, upsert_host,
 };
+pub use last_sessions::{count_by_last_status, keep_last_sessions_exact, last_sessions_exact};
 pub use listen::{Listener, Listening, Notification, RUN_CHANNEL, notify_runs};
 pub use lists::*;
 pub use model::{

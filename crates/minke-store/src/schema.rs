@@ -8,12 +8,14 @@ diesel::table! {
         hostname -> Nullable<Text>,
         port -> Integer,
         username -> Nullable<Text>,
-        identity_file -> Nullable<Text>,
         host_key_policy -> Text,
         known_hosts -> Nullable<Text>,
-                disabled -> Bool,
+        disabled -> Bool,
         comment -> Nullable<Text>,
         jump_host_id -> Nullable<BigInt>,
+        identity_files -> Text,
+        jump_only -> Bool,
+        options -> Text,
     }
 }
 

@@ -1141,6 +1141,120 @@ async fn last_sessions(store: &Store) {
     );
 }
 
+/// Counting by last status from the latest sessions alone, once the model's table
+/// has the triggers that forget deleted objects (and those deleted before).
+async fn exact_last_sessions(store: &Store) {
+    let pg = !store.url().is_sqlite();
+    let sql = |s: &'static str| {
+        store.blocking(move |c| {
+            match c {
+                Conn::Pg(pg) => diesel::connection::SimpleConnection::batch_execute(pg, s),
+                Conn::Sqlite(l) => diesel::connection::SimpleConnection::batch_execute(l, s),
+            }
+            .unwrap();
+            Ok(())
+        })
+    };
+    sql("CREATE TABLE things (id BIGINT PRIMARY KEY, name TEXT); \
+         INSERT INTO things (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')")
+    .await
+    .unwrap();
+    let run_id = run_with_sessions(store, 0).await.0;
+    // Object 9 is not in the table: its row is an orphan from before the triggers.
+    let ended = [
+        (1, Status::Error),
+        (2, Status::Error),
+        (3, Status::Success),
+        (4, Status::Error),
+        (9, Status::Error),
+    ];
+    store
+        .write(move |c| {
+            let new: Vec<NewSession> = ended
+                .iter()
+                .map(|&(i, _)| NewSession {
+                    run_id,
+                    session: "s".into(),
+                    model: "thing".into(),
+                    object_id: i,
+                    object_label: format!("t{i}"),
+                    host_id: None,
+                    host_name: None,
+                    state: State::Initialized,
+                    status: None,
+                    reason: None,
+                    created_at: now_micros(),
+                })
+                .collect();
+            let ids = minke_store::insert_sessions(c, &new)?;
+            for (id, (_, status)) in ids.into_iter().zip(ended) {
+                minke_store::finish_session(c, id, State::Completed, Some(status), None, 1)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let by = |status: Status| Query {
+        last_status: Some(status),
+        ..Query::all()
+    };
+    let count = move |q: Query| {
+        store.blocking(move |c| minke_store::count_by_last_status(c, "thing", "things", &q))
+    };
+    assert_eq!(
+        count(by(Status::Error)).await.unwrap(),
+        None,
+        "no triggers yet"
+    );
+    let keep =
+        || store.write(|c| minke_store::keep_last_sessions_exact(c, "thing", "things", "id"));
+    assert!(keep().await.unwrap());
+    assert!(!keep().await.unwrap(), "added once");
+    assert_eq!(
+        count(by(Status::Error)).await.unwrap(),
+        Some(3),
+        "9 is forgotten"
+    );
+    assert_eq!(count(by(Status::Success)).await.unwrap(), Some(1));
+    let mut narrowed = by(Status::Error);
+    narrowed.search = Some("a".into());
+    assert_eq!(
+        count(narrowed).await.unwrap(),
+        None,
+        "other conditions join"
+    );
+    sql("DELETE FROM things WHERE id = 2").await.unwrap();
+    assert_eq!(count(by(Status::Error)).await.unwrap(), Some(2));
+    sql("UPDATE things SET name = 'x' WHERE id = 4")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(by(Status::Error)).await.unwrap(),
+        Some(2),
+        "a name change keeps it"
+    );
+    sql("UPDATE things SET id = 40 WHERE id = 4").await.unwrap();
+    assert_eq!(
+        count(by(Status::Error)).await.unwrap(),
+        Some(1),
+        "a new key forgets it"
+    );
+    if pg {
+        sql("TRUNCATE things").await.unwrap();
+    } else {
+        sql("DELETE FROM things").await.unwrap();
+    }
+    assert_eq!(count(by(Status::Error)).await.unwrap(), Some(0));
+    assert_eq!(count(by(Status::Success)).await.unwrap(), Some(0));
+    assert!(
+        !store
+            .write(|c| minke_store::keep_last_sessions_exact(c, "gone", "no_such_table", "id"))
+            .await
+            .unwrap(),
+        "a missing table gets nothing"
+    );
+}
+
 async fn audit_log(store: &Store) {
     use minke_core::{AuditAction, Via};
     use minke_store::{Actor, AuditFilter};
@@ -1364,6 +1478,7 @@ async fn users_tokens_groups_locks_selections_on_both_backends() {
         run_detail_by_session(&store).await;
         audit_log(&store).await;
         last_sessions(&store).await;
+        exact_last_sessions(&store).await;
         estimates(&store).await;
         host_search(&store).await;
         assert_eq!(store.failed_writes().0, 0, "{url}");

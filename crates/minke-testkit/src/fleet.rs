@@ -205,10 +205,13 @@ impl Fleet {
                 h.hostname = Some(t.address);
                 h.port = i32::from(t.port);
                 h.username = Some(t.user);
-                h.identity_file = t
-                    .identity_files
-                    .first()
-                    .map(|p| p.to_string_lossy().into_owned());
+                h.identity_files = minke_core::Lines::parse(
+                    &t.identity_files
+                        .iter()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
                 h.known_hosts = t.known_hosts.map(|p| p.to_string_lossy().into_owned());
                 h
             })
@@ -223,18 +226,17 @@ impl Fleet {
 
     fn target_at(&self, index: usize) -> HostTarget {
         let server = &self.servers[index];
-        HostTarget {
-            id: minke_core::HostId::new(i64::try_from(index).unwrap_or(i64::MAX - 1) + 1),
-            name: host_name(server),
-            address: ADDRESS.to_owned(),
-            port: server.port(),
-            user: self.user.clone(),
-            identity_files: vec![self.client_key.private.clone()],
-            host_key_policy: HostKeyPolicy::Strict,
-            known_hosts: Some(self.known_hosts.clone()),
-            disabled: false,
-            jump: None,
-        }
+        let mut t = HostTarget::new(
+            minke_core::HostId::new(i64::try_from(index).unwrap_or(i64::MAX - 1) + 1),
+            host_name(server),
+            ADDRESS,
+        );
+        t.port = server.port();
+        t.user = self.user.clone();
+        t.identity_files = vec![self.client_key.private.clone()];
+        t.host_key_policy = HostKeyPolicy::Strict;
+        t.known_hosts = Some(self.known_hosts.clone());
+        t
     }
 
     /// Generates an extra ed25519 key pair named `name` in the fleet's `keys/`

@@ -23,20 +23,24 @@
 //! ```
 
 mod account;
+mod certs;
 mod error;
 mod fleet;
 mod keys;
 mod mock;
+mod noise;
 mod pg;
 mod pg_cluster;
 mod process;
 mod server;
 
 pub use account::PasswordUser;
+pub use certs::CertificateRequest;
 pub use error::{Error, Result};
 pub use fleet::{Fleet, MANIFEST};
 pub use keys::{KeyPair, SSH_KEYGEN};
 pub use mock::{MockHost, MockRun, run_session};
+pub use noise::Noise;
 pub use pg::PgDatabase;
 pub use pg_cluster::PgCluster;
 pub use process::{descendants, find_command, find_processes};

@@ -33,6 +33,11 @@ pub struct ServerOptions {
     pub extra_config: Vec<String>,
     /// How long to wait for the server to answer with an `SSH-2.0` banner.
     pub start_timeout: Duration,
+    /// Write the `Subsystem sftp internal-sftp` line, so clients can transfer files.
+    /// Default `true`; `false` starts a server without SFTP, or leaves room for your own
+    /// `Subsystem sftp ...` line in [`extra_config`](Self::extra_config) (sshd refuses
+    /// two).
+    pub sftp_subsystem: bool,
 }
 
 impl Default for ServerOptions {
@@ -40,6 +45,7 @@ impl Default for ServerOptions {
         ServerOptions {
             extra_config: Vec::new(),
             start_timeout: Duration::from_secs(10),
+            sftp_subsystem: true,
         }
     }
 }
@@ -351,7 +357,7 @@ impl SshServer {
              PermitRootLogin prohibit-password\n\
              PrintMotd no\n\
              LogLevel VERBOSE\n\
-             Subsystem sftp internal-sftp\n\
+             {sftp}\
              # Bash sources ~/.bashrc for commands run over SSH unless SHLVL says it is\n\
              # nested: keep the user's rc files (slow or locked ones, like pyenv's\n\
              # rehash) out of test sessions.\n\
@@ -360,6 +366,11 @@ impl SshServer {
             host_key = self.host_key.private.display(),
             pid = dir.join("sshd.pid").display(),
             auth = self.authorized_keys.display(),
+            sftp = if self.options.sftp_subsystem {
+                "Subsystem sftp internal-sftp\n"
+            } else {
+                ""
+            },
         ));
         for line in from_match {
             text.push_str(line);

@@ -24,7 +24,7 @@ pub use app::App;
 pub mod prelude {
     pub use minke_core::{
         Context, Error, Host as _, Message, MessageLevel, MinkeModel as _, Result, Secret, Session,
-        SessionInfo as _, Status,
+        SessionInfo as _, Status, Sudo,
     };
     pub use minke_derive::{Host, MinkeModel, Session};
 }

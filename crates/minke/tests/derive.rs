@@ -10,8 +10,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use minke::{
     CommandOutput, Context, ExecRequest, Executor, ExitStatus, Host, HostId, HostKeyPolicy,
-    HostRecord, Message, MessageBody, MinkeModel, Params, Query, Result, Secret, Session,
-    SessionInfo, Status, StoredModel, Value,
+    HostRecord, Keepalive, Message, MessageBody, MinkeModel, Params, Query, Result, Secret,
+    Session, SessionInfo, Status, StoredModel, Value,
 };
 use minke_store::{Conn, DatabaseUrl, NewHost, upsert_host, with_conn};
 
@@ -61,9 +61,37 @@ mod schema {
             off -> Bool,
         }
     }
+
+    diesel::table! {
+        fleet_hosts (id) {
+            id -> BigInt,
+            name -> Text,
+            address -> Text,
+            keys -> Text,
+            certs -> Nullable<Text>,
+            proxy -> Nullable<Text>,
+            agent -> Integer,
+            env -> Nullable<Text>,
+            sudo_user -> Nullable<Text>,
+            alive -> Nullable<Text>,
+            alive_max -> Nullable<Integer>,
+            via -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        bare_hosts (id) {
+            id -> BigInt,
+            name -> Text,
+            keys -> Nullable<Text>,
+            agent -> Bool,
+            alive -> Integer,
+            via -> BigInt,
+        }
+    }
 }
 
-use schema::{my_hosts, servers, vaults, webapps};
+use schema::{bare_hosts, fleet_hosts, my_hosts, servers, vaults, webapps};
 
 /// A server.
 ///
@@ -125,6 +153,58 @@ struct MyHost {
     policy: String,
     kh: Option<String>,
     off: bool,
+}
+
+/// Every connection option of a host, in fields of several types.
+#[derive(Clone, Debug, Queryable, Selectable, minke::MinkeModel, minke::Host)]
+#[diesel(table_name = fleet_hosts)]
+#[minke(table = fleet_hosts, host = id, address = address)]
+#[minke(
+    identity_files = keys,
+    certificate_files = certs,
+    proxy_command = proxy,
+    forward_agent = agent,
+    environment = env,
+    become_user = sudo_user,
+    keepalive_interval = alive,
+    keepalive_count_max = alive_max,
+    jump_host = via
+)]
+struct FleetHost {
+    id: i64,
+    name: String,
+    address: String,
+    keys: String,
+    certs: Option<String>,
+    proxy: Option<String>,
+    agent: i32,
+    env: Option<String>,
+    sudo_user: Option<String>,
+    alive: Option<String>,
+    alive_max: Option<i32>,
+    via: Option<i64>,
+}
+
+/// The same options from plain columns: a `bool`, an integer interval without a
+/// count, a jump host id that is 0 for none.
+#[derive(Clone, Debug, Queryable, Selectable, minke::MinkeModel, minke::Host)]
+#[diesel(table_name = bare_hosts)]
+#[minke(
+    table = bare_hosts,
+    host = id,
+    address = name,
+    identity_files = keys,
+    forward_agent = agent,
+    keepalive_interval = alive,
+    jump_host = via
+)]
+struct BareHost {
+    id: i64,
+    name: String,
+    keys: Option<String>,
+    agent: bool,
+    alive: i32,
+    via: i64,
 }
 
 /// A model with a secret field.
@@ -707,6 +787,131 @@ fn host_derive_builds_the_target() {
         t, default,
         "empty or missing values keep HostTarget::new's defaults"
     );
+}
+
+/// `p` with a leading `~/` expanded as the derive does.
+fn home(p: &str) -> std::path::PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(p),
+    }
+}
+
+#[test]
+fn host_derive_sets_every_connection_option() {
+    let mut h = FleetHost {
+        id: 3,
+        name: "db".into(),
+        address: "10.0.0.3".into(),
+        keys: "~/.ssh/db\n\n  /keys/shared  \n".into(),
+        certs: Some("~/.ssh/db-cert.pub\n/certs/ops-cert.pub".into()),
+        proxy: Some("nc -x proxy:1080 %h %p".into()),
+        agent: 1,
+        env: Some("LANG=C.UTF-8\nnot an entry\n1X=y\n PATH=/usr/bin:/bin\nEMPTY=".into()),
+        sudo_user: Some("deploy".into()),
+        alive: Some(" 15 ".into()),
+        alive_max: Some(5),
+        via: Some(1),
+    };
+    let t = h.target();
+    assert_eq!(
+        (t.id, t.name.as_str(), t.address.as_str()),
+        (HostId::new(3), "db", "10.0.0.3")
+    );
+    assert_eq!(
+        t.identity_files,
+        [home("~/.ssh/db"), "/keys/shared".into()],
+        "one per line, in order, blank lines left out, `~/` expanded"
+    );
+    assert_eq!(
+        t.certificate_files,
+        [home("~/.ssh/db-cert.pub"), "/certs/ops-cert.pub".into()]
+    );
+    assert_eq!(t.proxy_command.as_deref(), Some("nc -x proxy:1080 %h %p"));
+    assert!(t.forward_agent);
+    let env: Vec<(&str, &str)> = t.env.iter().map(|(n, v)| (&**n, &**v)).collect();
+    assert_eq!(
+        env,
+        [
+            ("LANG", "C.UTF-8"),
+            ("PATH", "/usr/bin:/bin"),
+            ("EMPTY", "")
+        ],
+        "lines that are not NAME=value are left out"
+    );
+    assert_eq!(t.become_user.as_deref(), Some("deploy"));
+    assert_eq!(
+        t.keepalive,
+        Some(Keepalive {
+            interval: std::time::Duration::from_secs(15),
+            count_max: 5
+        })
+    );
+    assert_eq!(
+        h.jump_host_id(),
+        Some(HostId::new(1)),
+        "the jump host is not in the target: the engine resolves it"
+    );
+    assert_eq!(t.jump, None);
+
+    h.alive_max = None;
+    assert_eq!(
+        h.target().keepalive,
+        Some(Keepalive::new(std::time::Duration::from_secs(15))),
+        "the count defaults to 3"
+    );
+    h.alive_max = Some(0);
+    assert_eq!(h.target().keepalive.unwrap().count_max, 3);
+
+    h.keys = " \n".into();
+    h.certs = None;
+    h.proxy = Some("  ".into());
+    h.agent = 0;
+    h.env = Some(String::new());
+    h.sudo_user = None;
+    h.alive = Some("0".into());
+    h.alive_max = Some(7);
+    h.via = None;
+    assert_eq!(
+        h.target(),
+        minke::HostTarget::new(HostId::new(3), "db", "10.0.0.3"),
+        "empty or missing values keep HostTarget::new's defaults"
+    );
+    assert_eq!(h.jump_host_id(), None);
+    h.alive = None;
+    assert_eq!(h.target().keepalive, None);
+}
+
+#[test]
+fn host_derive_reads_options_from_plain_columns() {
+    let mut h = BareHost {
+        id: 4,
+        name: "edge".into(),
+        keys: Some("/keys/edge".into()),
+        agent: true,
+        alive: 30,
+        via: 2,
+    };
+    let t = h.target();
+    assert_eq!(t.identity_files, [std::path::PathBuf::from("/keys/edge")]);
+    assert!(t.forward_agent);
+    assert_eq!(
+        t.keepalive,
+        Some(Keepalive::new(std::time::Duration::from_secs(30)))
+    );
+    assert_eq!(h.jump_host_id(), Some(HostId::new(2)));
+
+    h.keys = None;
+    h.agent = false;
+    h.alive = 0;
+    h.via = 0;
+    assert_eq!(
+        h.target(),
+        minke::HostTarget::new(HostId::new(4), "edge", "edge")
+    );
+    assert_eq!(h.jump_host_id(), None, "an id of 0 is no jump host");
+    h.alive = -5;
+    assert_eq!(h.target().keepalive, None, "a negative interval is none");
 }
 
 // ---- sessions --------------------------------------------------------------------

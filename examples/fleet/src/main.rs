@@ -26,6 +26,7 @@ pub fn app() -> App {
         .session::<sessions::AppState>()
         .session::<sessions::Command>()
         .session::<sessions::Sudo>()
+        .session::<sessions::Upload>()
 }
 
 fn main() -> ExitCode {

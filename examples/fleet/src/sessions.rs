@@ -135,17 +135,76 @@ pub(crate) struct Command {
 pub(crate) struct Sudo {
     /// The shell command to run as root.
     pub(crate) cmd: String,
-    /// The sudo password of the SSH user.
+    /// The sudo password of the SSH user (else `MINKE_SUDO_PASSWORD`, else none).
     #[minke(secret)]
-    pub(crate) password: Secret,
+    pub(crate) password: Option<Secret>,
 }
 
 impl Session for Sudo {
     async fn process(&self, cx: &mut Context) -> Result<()> {
-        let out = cx.sudo(&self.cmd, Some(&self.password)).await?;
+        let out = cx.sudo(&self.cmd, self.password.as_ref()).await?;
         if !out.ok() {
             cx.error(format!("sudo failed: {:?}", out.exit)).await?;
         }
         Ok(())
     }
+}
+
+/// Upload a file
+///
+/// Sends a file from the upload directory of the machine running the app
+/// (`FLEET_UPLOAD_DIR`, default `uploads`) to each host over SFTP. It is written
+/// beside `dest` and renamed into place, so a failed upload never leaves half a file;
+/// its size and SHA-256 are recorded.
+#[derive(Session)]
+#[minke(work_on(Host, Server), confirm)]
+pub(crate) struct Upload {
+    /// The file to send, relative to the upload directory.
+    pub(crate) source: String,
+    /// Where to put it on the host.
+    pub(crate) dest: String,
+    /// Its permission bits, in octal.
+    #[minke(default = "644")]
+    pub(crate) mode: String,
+}
+
+impl Session for Upload {
+    async fn process(&self, cx: &mut Context) -> Result<()> {
+        let mode = u32::from_str_radix(self.mode.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .ok_or_else(|| {
+                Error::msg(format!(
+                    "mode `{}` is not permission bits in octal, like 644",
+                    self.mode
+                ))
+            })?;
+        let source = upload_path(&self.source)?;
+        let sent = cx
+            .put(minke::Upload::file(&source), &self.dest, mode)
+            .await?;
+        cx.info(format!(
+            "{} → {}: {} bytes, sha256 {}",
+            self.source, self.dest, sent.bytes, sent.sha256
+        ))
+        .await
+    }
+}
+
+/// `name` within the upload directory: a relative path without `..`, so that a
+/// person starting the session from the admin reads nothing else of this machine.
+fn upload_path(name: &str) -> Result<std::path::PathBuf> {
+    use std::path::Component;
+    let relative = std::path::Path::new(name);
+    let inside = !name.is_empty()
+        && relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !inside {
+        return Err(Error::msg(format!(
+            "`{name}` must be a path within the upload directory (relative, without `..`)"
+        )));
+    }
+    let dir = std::env::var_os("FLEET_UPLOAD_DIR").unwrap_or_else(|| "uploads".into());
+    Ok(std::path::Path::new(&dir).join(relative))
 }

@@ -65,7 +65,11 @@ fn output_files_never_leave_the_output_dir() {
     std::fs::write(&cfg, "Host -oProxyCommand=x\n  HostName 127.0.0.1\n").unwrap();
     let out = s.fleet_cmd(&["hosts", "import-ssh-config", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("must not start with `-`"));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("a name starting with `-` is read as an option"),
+        "{err}"
+    );
     assert_eq!(
         count(&mut s.sql(), "SELECT COUNT(*) AS n FROM minke_hosts"),
         2
@@ -197,7 +201,7 @@ fn secret_setup(options: &minke_testkit::ServerOptions) -> Setup {
 
 fn point_host_at(s: &Setup, user: &str, key: &std::path::Path) {
     use diesel::RunQueryDsl as _;
-    diesel::sql_query("UPDATE minke_hosts SET username = ?, identity_file = ?")
+    diesel::sql_query("UPDATE minke_hosts SET username = ?, identity_files = ?")
         .bind::<diesel::sql_types::Text, _>(user)
         .bind::<diesel::sql_types::Text, _>(key.to_str().unwrap())
         .execute(&mut s.sql())

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use minke_core::MinkeModel as _;
-use minke_core::{AuditAction, HostId, HostKeyPolicy};
+use minke_core::{AuditAction, HostId, HostKeyPolicy, Lines};
 use minke_runtime::{GROUP, ModelAction};
 use minke_store::{
     Actor, Conn, HostGroupRecord, HostRecord, NewHost, Order, Query, StoredModel as _,
@@ -193,12 +193,14 @@ impl HostForm {
                 hostname: h.hostname,
                 port: h.port,
                 username: h.username,
-                identity_file: h.identity_file,
+                identity_files: h.identity_files,
                 host_key_policy: h.host_key_policy,
                 known_hosts: h.known_hosts,
                 disabled: h.disabled,
                 comment: h.comment,
                 jump_host_id: h.jump_host_id,
+                jump_only: h.jump_only,
+                options: h.options,
             },
             groups: groups.into_iter().collect(),
             errors: BTreeMap::new(),
@@ -210,7 +212,31 @@ fn opt(p: &Pairs, name: &str) -> Option<String> {
     p.text(name).map(str::to_owned)
 }
 
-fn read_host(p: &Pairs) -> Result<HostForm> {
+/// The fields that act on the serving machine (a command run there, its agent, its
+/// files, what commands inherit): only superusers set them.
+const SUPERUSER_FIELDS: [&str; 4] = [
+    "proxy_command",
+    "forward_agent",
+    "environment",
+    "certificate_files",
+];
+
+/// A count field of the form: empty is 0.
+fn count_field(p: &Pairs, name: &'static str, errors: &mut BTreeMap<&'static str, String>) -> u32 {
+    let text = p.text(name).unwrap_or("0");
+    text.parse().unwrap_or_else(|_| {
+        errors.insert(
+            name,
+            format!("`{text}` is not a whole number of 0 or more."),
+        );
+        0
+    })
+}
+
+/// Reads the host form. The options only superusers set are taken from it for a
+/// superuser; for others, one given is refused, and the stored ones stay (see
+/// [`save_host`]).
+fn read_host(p: &Pairs, superuser: bool) -> Result<HostForm> {
     let mut errors = BTreeMap::new();
     let name = p.text("name").unwrap_or_default().to_owned();
     if name.is_empty() {
@@ -251,18 +277,47 @@ fn read_host(p: &Pairs) -> Result<HostForm> {
             }
         },
     };
+    let ticked = |name: &str| p.get(name).is_some_and(|v| v == "1" || v == "on");
+    let mut options = minke_store::HostOptions {
+        become_user: opt(p, "become_user"),
+        keepalive_interval: count_field(p, "keepalive_interval", &mut errors),
+        keepalive_count_max: count_field(p, "keepalive_count_max", &mut errors),
+        ..Default::default()
+    };
+    if superuser {
+        options.proxy_command = opt(p, "proxy_command");
+        options.forward_agent = ticked("forward_agent");
+        options.environment = Lines::parse(p.text("environment").unwrap_or_default());
+        options.certificate_files = Lines::parse(p.text("certificate_files").unwrap_or_default());
+        for entry in options.environment.iter() {
+            if let Err(e) = minke_store::environment_entry(entry) {
+                errors.insert("environment", sentence(&e));
+                break;
+            }
+        }
+    } else if let Some(name) = SUPERUSER_FIELDS.iter().find(|n| p.get(n).is_some()) {
+        // Not a field of this user's form: said above the form.
+        errors.insert(
+            "form",
+            format!(
+                "Only superusers may set a host's proxy command, agent forwarding, environment or certificate files (`{name}` was given)."
+            ),
+        );
+    }
     Ok(HostForm {
         host: NewHost {
             name,
             hostname: opt(p, "hostname"),
             port,
             username: opt(p, "username"),
-            identity_file: opt(p, "identity_file"),
+            identity_files: Lines::parse(p.text("identity_files").unwrap_or_default()),
             host_key_policy: policy.to_owned(),
             known_hosts: opt(p, "known_hosts"),
-            disabled: p.get("disabled").is_some_and(|v| v == "1" || v == "on"),
+            disabled: ticked("disabled"),
             comment: opt(p, "comment"),
             jump_host_id,
+            jump_only: ticked("jump_only"),
+            options,
         },
         port_text: port_text.to_owned(),
         groups,
@@ -288,12 +343,23 @@ async fn choices(st: &AppState) -> Result<Choices> {
 struct HostField {
     name: &'static str,
     label: &'static str,
-    /// What was typed or stored (a text input).
+    /// What was typed or stored (a text input or area).
     value: String,
-    /// A menu's choices (none for a text input).
-    choices: Option<Vec<Choice>>,
+    input: Input,
     help: &'static str,
     error: Option<String>,
+}
+
+/// How a field of the host form is entered.
+enum Input {
+    /// One line of text.
+    Text,
+    /// One entry per line.
+    Lines,
+    /// A menu of choices.
+    Menu(Vec<Choice>),
+    /// A box to tick, ticked or not.
+    Check(bool),
 }
 
 impl HostField {
@@ -308,9 +374,30 @@ impl HostField {
             name,
             label,
             value: value.into(),
-            choices: None,
+            input: Input::Text,
             help,
             error: None,
+        }
+    }
+
+    /// A text area, one entry per line.
+    fn lines(
+        name: &'static str,
+        label: &'static str,
+        value: &Lines,
+        help: &'static str,
+    ) -> HostField {
+        HostField {
+            input: Input::Lines,
+            ..HostField::text(name, label, value.as_text(), help)
+        }
+    }
+
+    /// A box to tick.
+    fn check(name: &'static str, label: &'static str, on: bool, help: &'static str) -> HostField {
+        HostField {
+            input: Input::Check(on),
+            ..HostField::text(name, label, "", help)
         }
     }
 
@@ -322,7 +409,7 @@ impl HostField {
         help: &'static str,
     ) -> HostField {
         HostField {
-            choices: Some(choices),
+            input: Input::Menu(choices),
             ..HostField::text(name, label, "", help)
         }
     }
@@ -357,7 +444,7 @@ const POLICIES: [(&str, &str); 3] = [
 ];
 
 /// The host form's fields in order, each with its problem.
-fn host_fields(form: &HostForm, hosts: &[HostRecord]) -> Vec<HostField> {
+fn host_fields(form: &HostForm, hosts: &[HostRecord], superuser: bool) -> Vec<HostField> {
     let h = &form.host;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let policies = POLICIES
@@ -379,11 +466,11 @@ fn host_fields(form: &HostForm, hosts: &[HostRecord]) -> Vec<HostField> {
             text(&h.username),
             "the local user when empty",
         ),
-        HostField::text(
-            "identity_file",
-            "Identity file",
-            text(&h.identity_file),
-            "private key file on this machine",
+        HostField::lines(
+            "identity_files",
+            "Identity files",
+            &h.identity_files,
+            "private key files on this machine, one per line, tried in order",
         ),
         HostField::menu("host_key_policy", "Host keys", policies, ""),
         HostField::text(
@@ -398,8 +485,60 @@ fn host_fields(form: &HostForm, hosts: &[HostRecord]) -> Vec<HostField> {
             jump_choices(h, hosts),
             "connect through this host (ProxyJump)",
         ),
+        HostField::text(
+            "become_user",
+            "Become user",
+            text(&h.options.become_user),
+            "the user sudo runs `become` commands as; root when empty",
+        ),
+        HostField::text(
+            "keepalive_interval",
+            "Keepalive every (s)",
+            h.options.keepalive_interval.to_string(),
+            "ServerAliveInterval: 0 uses the engine's setting",
+        ),
+        HostField::text(
+            "keepalive_count_max",
+            "Keepalives unanswered",
+            h.options.keepalive_count_max.to_string(),
+            "ServerAliveCountMax: lost after this many (0: 3)",
+        ),
+        HostField::check(
+            "jump_only",
+            "Jump host only",
+            h.jump_only,
+            "listed, never selected by \"all\"",
+        ),
         HostField::text("comment", "Comment", text(&h.comment), ""),
     ];
+    if superuser {
+        fields.extend([
+            HostField::lines(
+                "certificate_files",
+                "Certificate files",
+                &h.options.certificate_files,
+                "OpenSSH user certificates on this machine, one per line",
+            ),
+            HostField::text(
+                "proxy_command",
+                "Proxy command",
+                text(&h.options.proxy_command),
+                "run here by sh -c, its stdio carries the connection (%h %p %r %n); excludes a jump host",
+            ),
+            HostField::check(
+                "forward_agent",
+                "Forward agent",
+                h.options.forward_agent,
+                "the host's commands may use this machine's ssh-agent",
+            ),
+            HostField::lines(
+                "environment",
+                "Environment",
+                &h.options.environment,
+                "NAME=value per line (SetEnv; the server's AcceptEnv decides)",
+            ),
+        ]);
+    }
     for f in &mut fields {
         f.error = form.errors.get(f.name).cloned();
     }
@@ -437,7 +576,7 @@ fn host_form_page(
         csrf: auth.csrf.clone().unwrap_or_default(),
         action,
         error,
-        fields: host_fields(form, &choices.hosts),
+        fields: host_fields(form, &choices.hosts, auth.user.is_superuser),
         disabled: form.host.disabled,
         groups: choices
             .groups
@@ -480,26 +619,34 @@ async fn check_paths(st: &AppState, id: Option<HostId>, form: &mut HostForm) -> 
         ),
         None => None,
     };
-    let fields = [
-        (
-            "identity_file",
-            form.host.identity_file.clone(),
-            stored.as_ref().and_then(|h| h.identity_file.clone()),
-        ),
-        (
-            "known_hosts",
-            form.host.known_hosts.clone(),
-            stored.as_ref().and_then(|h| h.known_hosts.clone()),
-        ),
-    ];
+    let owned = |l: &Lines| l.iter().map(str::to_owned).collect::<Vec<_>>();
+    let old_files: Vec<String> = stored
+        .as_ref()
+        .map(|h| {
+            let mut all = owned(&h.identity_files);
+            all.extend(owned(&h.options.certificate_files));
+            all.extend(h.known_hosts.clone());
+            all
+        })
+        .unwrap_or_default();
+    let mut fields: Vec<(&'static str, String)> = Vec::new();
+    fields.extend(
+        owned(&form.host.identity_files)
+            .into_iter()
+            .map(|f| ("identity_files", f)),
+    );
+    fields.extend(
+        owned(&form.host.options.certificate_files)
+            .into_iter()
+            .map(|f| ("certificate_files", f)),
+    );
+    fields.extend(form.host.known_hosts.clone().map(|f| ("known_hosts", f)));
     let dirs = st.ssh_dirs().clone();
     let refused = tokio::task::spawn_blocking(move || {
         fields
             .into_iter()
-            .filter_map(|(name, wanted, old)| {
-                let wanted = wanted.filter(|w| Some(w) != old.as_ref())?;
-                dirs.check(&wanted).err().map(|e| (name, sentence(&e)))
-            })
+            .filter(|(_, wanted)| !old_files.contains(wanted))
+            .filter_map(|(name, wanted)| dirs.check(&wanted).err().map(|e| (name, sentence(&e))))
             .collect::<Vec<_>>()
     })
     .await
@@ -509,10 +656,25 @@ async fn check_paths(st: &AppState, id: Option<HostId>, form: &mut HostForm) -> 
 }
 
 async fn save_host(st: &AppState, auth: &Auth, id: Option<HostId>, f: &Pairs) -> Result<Response> {
-    let mut form = read_host(f)?;
+    let mut form = read_host(f, auth.user.is_superuser)?;
+    if !auth.user.is_superuser
+        && let Some(i) = id
+    {
+        // What only superusers set stays as stored.
+        let old = st
+            .store()
+            .blocking(move |c| HostRecord::load_one(c, i.get()))
+            .await?;
+        let o = &mut form.host.options;
+        o.proxy_command = old.options.proxy_command;
+        o.forward_agent = old.options.forward_agent;
+        o.environment = old.options.environment;
+        o.certificate_files = old.options.certificate_files;
+    }
     check_paths(st, id, &mut form).await?;
     if !form.errors.is_empty() {
-        return host_form_again(st, auth, id, &form, None).await;
+        let above = form.errors.remove("form");
+        return host_form_again(st, auth, id, &form, above).await;
     }
     let host = form.host.clone();
     let wanted: Vec<i64> = form.groups.iter().copied().collect();

@@ -225,9 +225,9 @@ async fn host_files_only_in_the_allowed_ssh_directories() {
     let dotted = format!("{}/../victim.txt", ssh.display());
     for (field, path) in [
         ("known_hosts", victim.as_str()),
-        ("identity_file", victim.as_str()),
+        ("identity_files", victim.as_str()),
         ("known_hosts", dotted.as_str()),
-        ("identity_file", "/etc/passwd"),
+        ("identity_files", "/etc/passwd"),
     ] {
         let r = env
             .send(c.post(
@@ -244,7 +244,12 @@ async fn host_files_only_in_the_allowed_ssh_directories() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}={path}");
         let t = r.text();
         assert!(t.contains(&format!(r#"id="error-{field}""#)), "{t}");
-        assert!(t.contains(&format!(r#"value="{path}""#)), "values are kept");
+        let kept = if field == "identity_files" {
+            format!("{path}</textarea>")
+        } else {
+            format!(r#"value="{path}""#)
+        };
+        assert!(t.contains(&kept), "values are kept");
     }
     let kh = ssh.join("known_hosts").to_string_lossy().into_owned();
     let r = env
@@ -266,4 +271,87 @@ async fn host_files_only_in_the_allowed_ssh_directories() {
         .await
         .unwrap();
     assert_eq!(h.known_hosts.as_deref(), Some(kh.as_str()));
+}
+
+/// What a host's proxy command, agent forwarding, environment and certificate files
+/// do happens on the serving machine: only superusers see and set them; others'
+/// forms giving them are refused, and their saves keep what a superuser stored.
+#[tokio::test]
+async fn serving_machine_host_options_are_for_superusers() {
+    let env = Env::new().await;
+    let hash = minke_admin::hash_password("operator-password").unwrap();
+    env.store
+        .write(move |c| {
+            minke_store::create_user(c, "operator", &hash, false)?;
+            for p in ["view_host", "change_host"] {
+                minke_store::grant(c, "operator", p)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let root = env.login(ROOT).await;
+    let op = env.login(("operator", "operator-password")).await;
+    let base = [
+        ("name", "web-1"),
+        ("hostname", "127.0.0.1"),
+        ("port", "22"),
+        ("host_key_policy", "accept-new"),
+    ];
+    let form = |extra: &[(&'static str, &'static str)]| {
+        let mut all = base.to_vec();
+        all.extend_from_slice(extra);
+        all
+    };
+    let page = env.send(op.get("/hosts/1/edit")).await.text();
+    assert!(!page.contains(r#"name="proxy_command""#), "{page}");
+    assert!(page.contains(r#"name="become_user""#), "{page}");
+    let page = env.send(root.get("/hosts/1/edit")).await.text();
+    assert!(page.contains(r#"name="proxy_command""#), "{page}");
+
+    let r = env
+        .send(op.post("/hosts/1/edit", &form(&[("proxy_command", "nc %h %p")])))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let t = r.text();
+    assert!(
+        t.contains(r#"id="form-error""#) && t.contains("Only superusers may set"),
+        "{t}"
+    );
+
+    let r = env
+        .send(root.post(
+            "/hosts/1/edit",
+            &form(&[
+                ("proxy_command", "nc %h %p"),
+                ("forward_agent", "1"),
+                ("environment", "LANG=C.UTF-8\nAPP_ENV=prod"),
+                ("become_user", "deploy"),
+            ]),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let r = env
+        .send(op.post("/hosts/1/edit", &form(&[("comment", "by the operator")])))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let h = env
+        .store
+        .blocking(|c| HostRecord::load_one(c, 1))
+        .await
+        .unwrap();
+    assert_eq!(h.comment.as_deref(), Some("by the operator"));
+    assert_eq!(h.options.proxy_command.as_deref(), Some("nc %h %p"));
+    assert!(h.options.forward_agent);
+    assert_eq!(
+        h.options.environment.as_text(),
+        "LANG=C.UTF-8\nAPP_ENV=prod"
+    );
+    assert_eq!(h.options.become_user, None, "the operator's form said none");
+
+    let r = env
+        .send(root.post("/hosts/1/edit", &form(&[("environment", "not a pair")])))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains(r#"id="error-environment""#));
 }

@@ -3,12 +3,15 @@
 //! Every test starts its own servers; a missing sshd fails them (never skips).
 
 mod auth;
+mod certs;
 mod connect_errors;
 mod exec;
 mod host_keys;
 mod kill;
+mod options;
 mod protocol;
 mod scale;
+mod sftp;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

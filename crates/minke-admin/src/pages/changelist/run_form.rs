@@ -324,7 +324,8 @@ async fn objects_for(
     checked: Option<&BTreeSet<i64>>,
 ) -> Result<(i64, Option<Vec<ConfirmObject>>)> {
     let entry = entry.clone();
-    let query = query.clone();
+    // What the run will select: the count and the list the confirm page shows.
+    let query = entry.targets(query);
     let checked = checked.cloned();
     st.store()
         .blocking(move |c| {

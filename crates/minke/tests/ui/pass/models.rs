@@ -1,4 +1,5 @@
-//! Every model and host key: a user host table, a server on it, an app on the server.
+//! Every model key and the first host keys: a user host table, a server on it, an app on
+//! the server (the connection option keys of hosts are in `host_options.rs`).
 #![deny(warnings)]
 
 use diesel::prelude::*;

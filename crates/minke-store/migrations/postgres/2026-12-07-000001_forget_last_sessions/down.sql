@@ -1,0 +1,2 @@
+DROP FUNCTION minke_forget_last_sessions() CASCADE;
+DROP FUNCTION minke_forget_last_session() CASCADE;
