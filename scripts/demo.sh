@@ -4,7 +4,7 @@
 # persisted in ./minke-demo/minke.db.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MINKE_SKIP_POSTGRES=1 scripts/install-deps.sh
+scripts/install-deps.sh demo
 cargo build --release --locked -p fleet
 # Where cargo put it: ./target unless CARGO_TARGET_DIR says otherwise.
 exec "${CARGO_TARGET_DIR:-target}/release/fleet" demo "$@"

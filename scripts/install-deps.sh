@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Minke's demo and tests need, when they are missing:
-# OpenSSH's server (the test hosts), sudo (on them), OpenSSL's headers (the bundled libpq is built
-# with TLS), PostgreSQL itself,
-# and Chromium with its WebDriver (the admin's end-to-end test).
+# Installs the Debian packages Minke needs, when they are missing:
+#
+#   scripts/install-deps.sh demo   what the build and the demo need: OpenSSH's server
+#                                  and client (the throwaway hosts) and OpenSSL's
+#                                  headers (the bundled libpq is built with TLS)
+#   scripts/install-deps.sh test   that, and what the tests need besides: sudo (on
+#                                  the test hosts), PostgreSQL, Chromium with its
+#                                  WebDriver (the admin's end-to-end test)
 set -euo pipefail
+
+set_name="${1:-test}"
+case "$set_name" in
+demo | test) ;;
+*)
+    echo "install-deps: unknown set \`$set_name\` (demo or test)" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
-# `cx.sudo` is tested against the real sudo on the test hosts.
-command -v sudo >/dev/null || missing+=(sudo)
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-    missing+=(chromium chromium-driver)
-fi
-if [ "${MINKE_SKIP_POSTGRES:-0}" != 1 ] && ! command -v pg_ctlcluster >/dev/null; then
-    missing+=(postgresql)
+if [ "$set_name" = test ]; then
+    # `cx.sudo` is tested against the real sudo on the test hosts.
+    command -v sudo >/dev/null || missing+=(sudo)
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+        missing+=(chromium chromium-driver)
+    fi
+    command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

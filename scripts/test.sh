@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
+scripts/install-deps.sh test
 
 MINKE_TEST_PG_URL=$(scripts/pg-start.sh)
 export MINKE_TEST_PG_URL

@@ -290,6 +290,33 @@ fn message_json(m: &minke_store::MessageRow) -> serde_json::Value {
     json!({"level": m.level, "body": body})
 }
 
+/// A message that repeats the result of one of the session's commands (as
+/// `Message::command` makes), as a reference to it: its output is shown once, with
+/// the command.
+fn repeated_command(
+    m: &minke_store::MessageRow,
+    cmds: &[minke_store::CommandRow],
+) -> Option<String> {
+    let Ok(MessageBody::Command {
+        command,
+        exit_code,
+        exit_signal,
+        ..
+    }) = serde_json::from_str::<MessageBody>(&m.body)
+    else {
+        return None;
+    };
+    let seq = cmds.iter().position(|c| {
+        c.command == command && c.exit_code == exit_code && c.exit_signal == exit_signal
+    })?;
+    let how = match (exit_code, exit_signal) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        _ => "no exit status".into(),
+    };
+    Some(format!("`{command}` ({how}; command {} above)", seq + 1))
+}
+
 fn message_text(m: &minke_store::MessageRow) -> String {
     match serde_json::from_str::<MessageBody>(&m.body) {
         Ok(body) => minke_core::Message {
@@ -446,7 +473,8 @@ fn write_run(
             write_command(out, c, shown)?;
         }
         for m in msgs {
-            writeln!(out, "[{}] {}", m.level, t(&message_text(m)))?;
+            let text = repeated_command(m, cmds).unwrap_or_else(|| message_text(m));
+            writeln!(out, "[{}] {}", m.level, t(&text))?;
         }
     }
     Ok(())

@@ -272,6 +272,13 @@ fn import_run_json_history_show() {
         shown.contains("$ uname -s; echo err >&2") && shown.contains("Linux"),
         "{shown}"
     );
+    // The warning that repeats the command's result points at it instead.
+    assert_eq!(
+        shown.matches("Linux").count(),
+        3,
+        "each output once: {shown}"
+    );
+    assert!(shown.contains("(exit 0; command 1 above)"), "{shown}");
 
     // Runs started and stopped, and the hosts imported, are in the audit log.
     let out = s.fleet_cmd(&["audit", "--json"]);
