@@ -176,6 +176,14 @@ enum Command {
     /// Print a new random key for MINKE_SECRET_KEY (the same on every submitter and
     /// worker: it seals secret parameters of queued runs).
     SecretKey,
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish or
+    /// powershell), e.g. `fleet completions bash > /etc/bash_completion.d/fleet`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `fleet man > /usr/local/share/man/man1/fleet.1`.
+    Man,
     /// Execute runs queued in the database (`run --submit`, `serve --submit`) until
     /// SIGTERM or Ctrl-C; any number of workers on any number of machines
     /// (PostgreSQL).
@@ -380,6 +388,48 @@ fn secret_from_env(name: &str) -> Option<minke_core::Secret> {
         .map(minke_core::Secret::new)
 }
 
+/// The command line's definition, named as the program.
+fn definition(name: &str) -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command()
+        .name(name.to_owned())
+        .bin_name(name.to_owned())
+}
+
+/// `completions SHELL`: the script, from the same definitions as the parser.
+fn print_completions(shell: clap_complete::Shell, name: &str) -> ExitCode {
+    let mut command = definition(name);
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, name, &mut script);
+    write_out(&script)
+}
+
+/// `man`: the manual page in roff.
+fn print_man(name: &str) -> ExitCode {
+    let mut page = Vec::new();
+    match clap_mangen::Man::new(definition(name)).render(&mut page) {
+        Ok(()) => write_out(&page),
+        Err(e) => {
+            eprintln!("{name}: error: cannot write the manual page: {e}");
+            ExitCode::from(exit::INTERNAL)
+        }
+    }
+}
+
+/// Writes bytes to standard output; a closed pipe is not an error.
+fn write_out(bytes: &[u8]) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::from(exit::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(exit::SUCCESS),
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            ExitCode::from(exit::INTERNAL)
+        }
+    }
+}
+
 pub(crate) fn main<I, T>(app: Program, args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
@@ -403,6 +453,11 @@ where
             });
         }
     };
+    match &cli.command {
+        Command::Completions { shell } => return print_completions(*shell, &app.name),
+        Command::Man => return print_man(&app.name),
+        _ => {}
+    }
     crate::logging::init(&cli.log);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -541,9 +596,11 @@ pub(crate) async fn open_engine(
 /// `models` list the app's registrations and open no database file at all.
 fn database_access(command: &Command, url: String) -> (String, OpenMode) {
     match command {
-        Command::Sessions { .. } | Command::Models { .. } | Command::SecretKey => {
-            (":memory:".into(), OpenMode::Migrate)
-        }
+        Command::Sessions { .. }
+        | Command::Models { .. }
+        | Command::SecretKey
+        | Command::Completions { .. }
+        | Command::Man => (":memory:".into(), OpenMode::Migrate),
         Command::Items { .. }
         | Command::History { .. }
         | Command::Audit { .. }
@@ -694,6 +751,8 @@ async fn command(
             output::say(format_args!("{}", minke_core::SecretKey::generate()))?;
             Ok(exit::SUCCESS)
         }
+        // Answered before any database or runtime (see `main`).
+        Command::Completions { .. } | Command::Man => Ok(exit::SUCCESS),
         #[cfg(feature = "admin")]
         Command::Users(cmd) => crate::admin_cmds::users(engine, cmd, &user).await,
     }

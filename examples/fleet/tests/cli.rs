@@ -478,6 +478,53 @@ fn unreachable_database_is_exit_1() {
 }
 
 #[test]
+fn completions_and_the_manual_page_come_from_the_same_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("none.db");
+    let db = db.to_str().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run_fleet(db, &["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(
+            script.contains("import-ssh-config") && script.contains("rerun"),
+            "{shell}: {script}"
+        );
+    }
+    // The bash script is valid bash.
+    let script = dir.path().join("fleet.bash");
+    std::fs::write(&script, run_fleet(db, &["completions", "bash"]).stdout).unwrap();
+    let checked = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{}", text(&checked.stderr));
+
+    let out = run_fleet(db, &["man"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = text(&out.stdout);
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH fleet 1"),
+        "{page}"
+    );
+    assert!(page.contains("Run Minke sessions over SSH"), "{page}");
+    assert!(
+        page.contains("completions") && page.contains("hosts"),
+        "{page}"
+    );
+    assert!(!std::path::Path::new(db).exists(), "no database is opened");
+
+    let out = run_fleet(db, &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("possible values: bash"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn sessions_and_models_are_listed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("x.db");
