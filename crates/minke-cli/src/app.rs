@@ -17,6 +17,7 @@ pub struct Program {
     pub(crate) setup: Setup,
     pub(crate) name: String,
     pub(crate) database: Option<String>,
+    pub(crate) version: Option<String>,
 }
 
 impl Program {
@@ -26,6 +27,23 @@ impl Program {
             setup,
             name: name.into(),
             database,
+            version: None,
+        }
+    }
+
+    /// The app's version, printed by `--version` beside Minke's.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// What `--version` prints after the name: `1.4.0 (Minke 0.1.0)`, or `(Minke
+    /// 0.1.0)` for an app that gives no version.
+    pub(crate) fn version_line(&self) -> String {
+        let minke = format!("(Minke {})", env!("CARGO_PKG_VERSION"));
+        match &self.version {
+            Some(v) => format!("{v} {minke}"),
+            None => minke,
         }
     }
 

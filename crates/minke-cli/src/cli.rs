@@ -29,10 +29,7 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(
-    about = "Run Minke sessions over SSH and browse their history",
-    disable_version_flag = true
-)]
+#[command(about = "Run Minke sessions over SSH and browse their history")]
 struct Cli {
     /// Database URL: a SQLite file path, sqlite://PATH or postgres://...
     #[arg(long, global = true, env = "MINKE_DATABASE_URL")]
@@ -389,28 +386,29 @@ fn secret_from_env(name: &str) -> Option<minke_core::Secret> {
 }
 
 /// The command line's definition, named as the program.
-fn definition(name: &str) -> clap::Command {
+fn definition(app: &Program) -> clap::Command {
     use clap::CommandFactory as _;
     Cli::command()
-        .name(name.to_owned())
-        .bin_name(name.to_owned())
+        .name(app.name.clone())
+        .bin_name(app.name.clone())
+        .version(app.version_line())
 }
 
 /// `completions SHELL`: the script, from the same definitions as the parser.
-fn print_completions(shell: clap_complete::Shell, name: &str) -> ExitCode {
-    let mut command = definition(name);
+fn print_completions(shell: clap_complete::Shell, app: &Program) -> ExitCode {
+    let mut command = definition(app);
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut command, name, &mut script);
+    clap_complete::generate(shell, &mut command, app.name.as_str(), &mut script);
     write_out(&script)
 }
 
 /// `man`: the manual page in roff.
-fn print_man(name: &str) -> ExitCode {
+fn print_man(app: &Program) -> ExitCode {
     let mut page = Vec::new();
-    match clap_mangen::Man::new(definition(name)).render(&mut page) {
+    match clap_mangen::Man::new(definition(app)).render(&mut page) {
         Ok(()) => write_out(&page),
         Err(e) => {
-            eprintln!("{name}: error: cannot write the manual page: {e}");
+            eprintln!("{}: error: cannot write the manual page: {e}", app.name);
             ExitCode::from(exit::INTERNAL)
         }
     }
@@ -435,7 +433,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    use clap::FromArgMatches as _;
+    let parsed = definition(&app)
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(mut c) => {
             // Secrets come only from the environment, never from the command line
             // (where `ps` would show them).
@@ -454,8 +456,8 @@ where
         }
     };
     match &cli.command {
-        Command::Completions { shell } => return print_completions(*shell, &app.name),
-        Command::Man => return print_man(&app.name),
+        Command::Completions { shell } => return print_completions(*shell, &app),
+        Command::Man => return print_man(&app),
         _ => {}
     }
     crate::logging::init(&cli.log);

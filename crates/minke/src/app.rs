@@ -49,6 +49,23 @@ pub struct App {
     database: Option<String>,
     #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     name: String,
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    version: Option<String>,
+}
+
+/// An [`App`] with the calling crate's package version (`CARGO_PKG_VERSION`), which
+/// `--version` prints beside Minke's: `App::new().version(env!("CARGO_PKG_VERSION"))`.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     minke::app!().model::<minke::HostRecord>().main()
+/// }
+/// ```
+#[macro_export]
+macro_rules! app {
+    () => {
+        $crate::App::new().version(::core::env!("CARGO_PKG_VERSION"))
+    };
 }
 
 impl Default for App {
@@ -64,7 +81,15 @@ impl App {
             setup: Setup::new(),
             database: None,
             name: executable_name(),
+            version: None,
         }
+    }
+
+    /// The app's version, which `--version` prints beside Minke's (`fleet 1.4.0
+    /// (Minke 0.1.0)`); [`app!`](crate::app) sets the calling crate's package version.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
     }
 
     /// The database URL when neither `--database` nor `MINKE_DATABASE_URL` is given
@@ -132,7 +157,11 @@ impl App {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        minke_cli::Program::new(self.setup, self.name, self.database).main_from(args)
+        let mut program = minke_cli::Program::new(self.setup, self.name, self.database);
+        if let Some(v) = self.version {
+            program = program.version(v);
+        }
+        program.main_from(args)
     }
 }
 

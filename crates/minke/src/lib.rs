@@ -27,6 +27,7 @@ pub mod prelude {
         SessionInfo as _, Status, Sudo,
     };
     pub use minke_derive::{Host, MinkeModel, Session};
+    pub use minke_store::HostRecord;
 }
 
 /// Paths used by the code the derives generate. Not public API.

@@ -12,9 +12,9 @@ use std::process::ExitCode;
 
 use minke::App;
 
-/// The app: its models, sessions and tables.
+/// The app: its models, sessions and tables (and its version, for `--version`).
 pub fn app() -> App {
-    App::new()
+    minke::app!()
         .migrations(models::MIGRATIONS)
         .model::<models::Server>()
         .model::<models::WebApp>()

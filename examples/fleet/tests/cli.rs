@@ -478,7 +478,7 @@ fn unreachable_database_is_exit_1() {
 }
 
 #[test]
-fn completions_and_the_manual_page_come_from_the_same_definitions() {
+fn version_completions_and_the_manual_page_come_from_the_same_definitions() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("none.db");
     let db = db.to_str().unwrap();
@@ -514,6 +514,13 @@ fn completions_and_the_manual_page_come_from_the_same_definitions() {
         "{page}"
     );
     assert!(!std::path::Path::new(db).exists(), "no database is opened");
+
+    let v = env!("CARGO_PKG_VERSION");
+    for flag in ["--version", "-V"] {
+        let out = run_fleet(db, &[flag]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), format!("fleet {v} (Minke {v})\n"));
+    }
 
     let out = run_fleet(db, &["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
