@@ -42,6 +42,18 @@ fn certificate_login(fleet: &Fleet, id: &str) -> bool {
     })
 }
 
+/// A known_hosts file `name` in `dir` trusting `ca` for every port of 127.0.0.1.
+fn trusting(dir: &Path, name: &str, ca: &KeyPair) -> PathBuf {
+    known_hosts(
+        dir,
+        name,
+        &format!(
+            "@cert-authority [127.0.0.1]:* {}\n",
+            ca.public_key().expect("the authority's public key")
+        ),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_certificate_beside_the_key_logs_in() {
     let dir = tempfile::tempdir().unwrap();
@@ -423,14 +435,7 @@ async fn an_expired_host_certificate_is_refused() {
         &ca,
         &CertificateRequest::host("host-001", &["127.0.0.1"]).validity("20200101:20200102"),
     );
-    let file = known_hosts(
-        dir.path(),
-        "known_hosts-4",
-        &format!(
-            "@cert-authority [127.0.0.1]:* {}\n",
-            ca.public_key().unwrap()
-        ),
-    );
+    let file = trusting(dir.path(), "known_hosts-4", &ca);
     for policy in [HostKeyPolicy::Strict, HostKeyPolicy::AcceptNew] {
         let (problem, message) = refused(&checked_target(&fleet, &file, policy)).await;
         assert_eq!(problem, HostKeyProblem::CertificateExpired, "{message}");
@@ -452,14 +457,7 @@ async fn a_host_certificate_for_another_name_is_refused() {
         &ca,
         &CertificateRequest::host("host-001", &["web1.example"]),
     );
-    let file = known_hosts(
-        dir.path(),
-        "known_hosts-5",
-        &format!(
-            "@cert-authority [127.0.0.1]:* {}\n",
-            ca.public_key().unwrap()
-        ),
-    );
+    let file = trusting(dir.path(), "known_hosts-5", &ca);
     let (problem, message) = refused(&checked_target(&fleet, &file, HostKeyPolicy::Strict)).await;
     assert_eq!(
         problem,
