@@ -132,3 +132,48 @@ fn a_loop_and_a_bad_file_are_refused_with_the_place() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("ssh_config:2"), "{err}");
 }
+
+#[test]
+fn resolve_with_ssh_gives_what_the_resolver_gives_and_runs_match_exec() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "Host web-*\n  User deploy\n  Port 2200\n  IdentityFile ~/.ssh/deploy\n\
+                Host web-1 web-2\n  HostName %h.example.org\n\
+                Match exec \"true\"\n  ForwardAgent yes\n";
+    let cfg = write_config(dir.path(), config);
+    let listed = |db: &str, extra: &[&str]| {
+        let mut args = vec!["hosts", "import-ssh-config", cfg.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = run_fleet(db, &args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        (
+            text(&run_fleet(db, &["hosts", "list"]).stdout),
+            text(&out.stderr),
+        )
+    };
+    let own = dir.path().join("own.db").to_string_lossy().into_owned();
+    let by_ssh = dir.path().join("ssh.db").to_string_lossy().into_owned();
+    let (mine, warned) = listed(&own, &[]);
+    let (theirs, quiet) = listed(&by_ssh, &["--resolve-with-ssh"]);
+    assert!(
+        warned.contains("Match exec is not run by Minke"),
+        "{warned}"
+    );
+    assert!(!quiet.contains("Match exec"), "{quiet}");
+    assert!(
+        mine.contains("web-1.example.org") && mine.contains("port=2200"),
+        "{mine}"
+    );
+    // ssh ran `Match exec "true"`: agent forwarding is on only there.
+    assert!(!mine.contains("forward_agent=true"), "{mine}");
+    assert!(theirs.contains("forward_agent=true"), "{theirs}");
+    assert_eq!(
+        mine.lines().count(),
+        theirs.lines().count(),
+        "{mine}\n{theirs}"
+    );
+    assert_eq!(
+        mine.replace(" forward_agent=true", ""),
+        theirs.replace(" forward_agent=true", ""),
+        "the same hosts otherwise"
+    );
+}
