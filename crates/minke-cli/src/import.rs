@@ -91,16 +91,16 @@ pub fn plan_import(path: &Path, resolver: Resolver<'_>) -> Result<ImportPlan, St
 
 /// The host record of a resolved alias (or jump host).
 fn host_of(r: &Resolved, jump_only: bool) -> Result<NewHost, String> {
+    let named = |e: minke_core::Error| format!("host `{}`: {e}", r.alias);
     let mut h = NewHost::new(r.alias.clone());
     h.hostname = (r.hostname != r.alias).then(|| r.hostname.clone());
     h.port = i32::from(r.port);
     h.username = Some(r.user.clone());
-    h.identity_files =
-        Lines::new(&r.identity_files).map_err(|e| format!("host `{}`: {e}", r.alias))?;
+    h.identity_files = Lines::new(&r.identity_files).map_err(named)?;
     if let Some(s) = &r.strict_host_key_checking {
         h.host_key_policy = s
             .parse::<minke_core::HostKeyPolicy>()
-            .map_err(|e| format!("host `{}`: {e}", r.alias))?
+            .map_err(named)?
             .as_str()
             .to_owned();
     }
@@ -108,13 +108,12 @@ fn host_of(r: &Resolved, jump_only: bool) -> Result<NewHost, String> {
     h.jump_only = jump_only;
     let env: Vec<String> = r.set_env.iter().map(|(n, v)| format!("{n}={v}")).collect();
     h.options = HostOptions {
-        certificate_files: Lines::new(&r.certificate_files)
-            .map_err(|e| format!("host `{}`: {e}", r.alias))?,
+        certificate_files: Lines::new(&r.certificate_files).map_err(named)?,
         // Expanded as `ssh -G` would on this machine; the host record expands
         // tokens again when it connects, so its `%` are kept as `%%`.
         proxy_command: r.proxy_command.as_ref().map(|c| c.replace('%', "%%")),
         forward_agent: r.forward_agent,
-        environment: Lines::new(&env).map_err(|e| format!("host `{}`: {e}", r.alias))?,
+        environment: Lines::new(&env).map_err(named)?,
         become_user: None,
         keepalive_interval: r.server_alive_interval,
         keepalive_count_max: r.server_alive_count_max,

@@ -309,12 +309,17 @@ fn repeated_command(
     let seq = cmds.iter().position(|c| {
         c.command == command && c.exit_code == exit_code && c.exit_signal == exit_signal
     })?;
-    let how = match (exit_code, exit_signal) {
+    let how = exit_text(exit_code, exit_signal.as_deref());
+    Some(format!("`{command}` ({how}; command {} above)", seq + 1))
+}
+
+/// How a command ended, in words: `exit 2`, `signal KILL` or `no exit status`.
+fn exit_text(code: Option<i32>, signal: Option<&str>) -> String {
+    match (code, signal) {
         (Some(code), _) => format!("exit {code}"),
         (None, Some(sig)) => format!("signal {sig}"),
         _ => "no exit status".into(),
-    };
-    Some(format!("`{command}` ({how}; command {} above)", seq + 1))
+    }
 }
 
 fn message_text(m: &minke_store::MessageRow) -> String {
@@ -485,11 +490,7 @@ fn write_command(
     c: &minke_store::CommandRow,
     shown: Shown,
 ) -> std::io::Result<()> {
-    let exit = match (&c.exit_code, &c.exit_signal) {
-        (Some(code), _) => format!("exit {code}"),
-        (None, Some(sig)) => format!("signal {sig}"),
-        _ => "no exit status".into(),
-    };
+    let exit = exit_text(c.exit_code, c.exit_signal.as_deref());
     writeln!(
         out,
         "$ {}  [{exit}, {:.1} ms]",

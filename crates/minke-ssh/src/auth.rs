@@ -203,11 +203,7 @@ async fn try_agent(
     certs: &mut Certificates,
     at: &mut Attempts,
 ) -> bool {
-    let Some(socket) = opts
-        .agent_socket
-        .clone()
-        .or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from))
-    else {
+    let Some(socket) = opts.agent_path() else {
         at.tried
             .push("ssh-agent: not used (SSH_AUTH_SOCK is not set)".into());
         return false;

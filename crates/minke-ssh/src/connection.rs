@@ -56,6 +56,16 @@ pub struct ConnectOptions {
     pub track_process_group: bool,
 }
 
+impl ConnectOptions {
+    /// The agent's socket: `agent_socket`, else `$SSH_AUTH_SOCK`; `None` when neither
+    /// names one.
+    pub(crate) fn agent_path(&self) -> Option<PathBuf> {
+        self.agent_socket
+            .clone()
+            .or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from))
+    }
+}
+
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
@@ -174,14 +184,7 @@ impl Connection {
         let known_algorithms = known_hosts::known_algorithms(&entries, &lookup);
 
         let config = Arc::new(client_config(opts, &known_algorithms, target));
-        let agent = target
-            .forward_agent
-            .then(|| {
-                opts.agent_socket
-                    .clone()
-                    .or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from))
-            })
-            .flatten();
+        let agent = target.forward_agent.then(|| opts.agent_path()).flatten();
         if target.forward_agent && agent.is_none() {
             tracing::warn!(host = %host, "agent forwarding is on but there is no agent (SSH_AUTH_SOCK is not set)");
         }

@@ -59,27 +59,13 @@ impl HostOptions {
     }
 }
 
-impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> for HostOptions {
-    fn from_sql(
-        bytes: <diesel::sqlite::Sqlite as diesel::backend::Backend>::RawValue<'_>,
-    ) -> diesel::deserialize::Result<Self> {
-        let text: String = diesel::deserialize::FromSql::<
-            diesel::sql_types::Text,
-            diesel::sqlite::Sqlite,
-        >::from_sql(bytes)?;
-        Self::from_json(&text)
-    }
-}
-
-impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for HostOptions {
-    fn from_sql(
-        bytes: <diesel::pg::Pg as diesel::backend::Backend>::RawValue<'_>,
-    ) -> diesel::deserialize::Result<Self> {
-        let text: String =
-            diesel::deserialize::FromSql::<diesel::sql_types::Text, diesel::pg::Pg>::from_sql(
-                bytes,
-            )?;
-        Self::from_json(&text)
+impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for HostOptions
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+        Self::from_json(&String::from_sql(bytes)?)
     }
 }
 

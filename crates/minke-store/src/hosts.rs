@@ -144,14 +144,19 @@ impl NewHost {
     /// comment: none → `db` ``; empty when nothing changes.
     pub fn changes_from(&self, old: &HostRecord) -> String {
         let mut out: Vec<String> = Vec::new();
-        macro_rules! field {
-            ($($f:ident),+) => {$(
-                if self.$f != old.$f {
-                    out.push(format!("{}: {} → {}", stringify!($f), old.$f.shown(), self.$f.shown()));
+        macro_rules! changed {
+            ($new:expr, $old:expr; $($f:ident),+) => {$(
+                if $new.$f != $old.$f {
+                    out.push(format!(
+                        "{}: {} → {}",
+                        stringify!($f),
+                        $old.$f.shown(),
+                        $new.$f.shown()
+                    ));
                 }
             )+};
         }
-        field!(
+        changed!(self, old;
             name,
             hostname,
             port,
@@ -164,19 +169,7 @@ impl NewHost {
             jump_host_id,
             jump_only
         );
-        macro_rules! option {
-            ($($f:ident),+) => {$(
-                if self.options.$f != old.options.$f {
-                    out.push(format!(
-                        "{}: {} → {}",
-                        stringify!($f),
-                        old.options.$f.shown(),
-                        self.options.$f.shown()
-                    ));
-                }
-            )+};
-        }
-        option!(
+        changed!(self.options, old.options;
             certificate_files,
             proxy_command,
             forward_agent,

@@ -5,6 +5,7 @@
 //! count of the latest sessions alone, read from their index, instead of a join over
 //! the model's whole table.
 
+use crate::model::quoted;
 use crate::schema::minke_last_sessions as last;
 use crate::{Conn, Error, Query, Result};
 use diesel::prelude::*;
@@ -13,11 +14,6 @@ use diesel::sql_types::{BigInt, Text};
 /// The name of the trigger that forgets `model`'s deleted objects.
 fn trigger_name(model: &str) -> String {
     format!("minke_forget_{model}")
-}
-
-/// `name` as a quoted SQL identifier.
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `text` as a quoted SQL string.
@@ -43,8 +39,8 @@ pub fn keep_last_sessions_exact(
     }
     let (name, table_q, id_q, model_l) = (
         trigger_name(model),
-        ident(table),
-        ident(id_column),
+        quoted(table),
+        quoted(id_column),
         literal(model),
     );
     let statements = match conn {
@@ -52,13 +48,13 @@ pub fn keep_last_sessions_exact(
             format!(
                 "CREATE TRIGGER {} AFTER DELETE OR UPDATE OF {id_q} ON {table_q} \
                  FOR EACH ROW EXECUTE FUNCTION minke_forget_last_session({model_l}, {})",
-                ident(&name),
+                quoted(&name),
                 literal(id_column)
             ),
             format!(
                 "CREATE TRIGGER {} AFTER TRUNCATE ON {table_q} \
                  FOR EACH STATEMENT EXECUTE FUNCTION minke_forget_last_sessions({model_l})",
-                ident(&format!("{name}_all"))
+                quoted(&format!("{name}_all"))
             ),
         ],
         // SQLite has no TRUNCATE: `DELETE FROM t` runs the row trigger for every row.
@@ -67,14 +63,14 @@ pub fn keep_last_sessions_exact(
                 "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {table_q} BEGIN \
                  DELETE FROM minke_last_sessions WHERE model = {model_l} \
                  AND object_id = old.{id_q}; END",
-                ident(&name)
+                quoted(&name)
             ),
             format!(
                 "CREATE TRIGGER IF NOT EXISTS {} AFTER UPDATE OF {id_q} ON {table_q} \
                  WHEN old.{id_q} IS NOT new.{id_q} BEGIN \
                  DELETE FROM minke_last_sessions WHERE model = {model_l} \
                  AND object_id = old.{id_q}; END",
-                ident(&format!("{name}_id"))
+                quoted(&format!("{name}_id"))
             ),
         ],
     };
@@ -111,7 +107,7 @@ pub fn last_sessions_exact(conn: &mut Conn, model: &str, table: &str) -> Result<
              WHERE tgname = $1 AND tgrelid = to_regclass($2)",
         )
         .bind::<Text, _>(&name)
-        .bind::<Text, _>(ident(table))
+        .bind::<Text, _>(quoted(table))
         .get_result(pg),
         Conn::Sqlite(lite) => diesel::sql_query(
             "SELECT count(*) AS n FROM sqlite_master \

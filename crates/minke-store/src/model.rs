@@ -122,8 +122,8 @@ pub type LastStatusIs = diesel::expression::SqlLiteral<
 pub fn last_status_is(id_column: &str, model: &str, status: Status) -> LastStatusIs {
     use diesel::sql_types::{Bool, Text};
     diesel::dsl::sql::<Bool>(&format!(
-        "\"{}\" IN (SELECT object_id FROM minke_last_sessions WHERE model = ",
-        id_column.replace('"', "\"\"")
+        "{} IN (SELECT object_id FROM minke_last_sessions WHERE model = ",
+        quoted(id_column)
     ))
     .bind::<Text, _>(model.to_owned())
     .sql(" AND status = ")
@@ -164,14 +164,19 @@ pub fn trigram_searchable(text: &str) -> bool {
 /// ```
 pub fn text_index_has(id_column: &str, index: &str, text: &str) -> TextIndexHas {
     use diesel::sql_types::{Bool, Text};
-    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
     diesel::dsl::sql::<Bool>(&format!(
         "{} IN (SELECT rowid FROM {index} WHERE {index} MATCH ",
-        quote(id_column),
-        index = quote(index),
+        quoted(id_column),
+        index = quoted(index),
     ))
-    .bind::<Text, _>(quote(text))
+    .bind::<Text, _>(quoted(text))
     .sql(")")
+}
+
+/// `name` in double quotes, inner ones doubled: an SQL identifier (or an FTS5
+/// phrase) whatever it holds.
+pub(crate) fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The `LIKE` pattern for "contains `text`", with `%`, `_` and `\` escaped.

@@ -383,13 +383,20 @@ fn host_validation() {
 /// A running run of session `s` with `n` sessions (objects 1..=n, no host): its id
 /// and its sessions' ids.
 async fn run_with_sessions(store: &Store, n: i64) -> (RunId, Vec<SessionId>) {
+    run_on(store, "host", (1..=n).collect()).await
+}
+
+/// A running run of `model` with a session on each of `objects`, not yet started.
+async fn run_on(store: &Store, model: &str, objects: Vec<i64>) -> (RunId, Vec<SessionId>) {
+    let model = model.to_owned();
+    let of_run = model.clone();
     let run_id = store
-        .write(|c| {
+        .write(move |c| {
             minke_store::insert_run(
                 c,
                 &NewRun {
                     session: "s".into(),
-                    model: "host".into(),
+                    model: of_run,
                     username: "u".into(),
                     params: "{}".into(),
                     selection: "all".into(),
@@ -400,11 +407,12 @@ async fn run_with_sessions(store: &Store, n: i64) -> (RunId, Vec<SessionId>) {
         })
         .await
         .unwrap();
-    let new: Vec<NewSession> = (1..=n)
+    let new: Vec<NewSession> = objects
+        .into_iter()
         .map(|i| NewSession {
             run_id,
             session: "s".into(),
-            model: "host".into(),
+            model: model.clone(),
             object_id: i,
             object_label: format!("o{i}"),
             host_id: None,
@@ -1159,7 +1167,6 @@ async fn exact_last_sessions(store: &Store) {
          INSERT INTO things (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')")
     .await
     .unwrap();
-    let run_id = run_with_sessions(store, 0).await.0;
     // Object 9 is not in the table: its row is an orphan from before the triggers.
     let ended = [
         (1, Status::Error),
@@ -1168,25 +1175,9 @@ async fn exact_last_sessions(store: &Store) {
         (4, Status::Error),
         (9, Status::Error),
     ];
+    let (_, ids) = run_on(store, "thing", ended.iter().map(|&(i, _)| i).collect()).await;
     store
         .write(move |c| {
-            let new: Vec<NewSession> = ended
-                .iter()
-                .map(|&(i, _)| NewSession {
-                    run_id,
-                    session: "s".into(),
-                    model: "thing".into(),
-                    object_id: i,
-                    object_label: format!("t{i}"),
-                    host_id: None,
-                    host_name: None,
-                    state: State::Initialized,
-                    status: None,
-                    reason: None,
-                    created_at: now_micros(),
-                })
-                .collect();
-            let ids = minke_store::insert_sessions(c, &new)?;
             for (id, (_, status)) in ids.into_iter().zip(ended) {
                 minke_store::finish_session(c, id, State::Completed, Some(status), None, 1)?;
             }
