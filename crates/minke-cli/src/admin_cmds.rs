@@ -21,16 +21,18 @@ use crate::cli::exit;
 /// Options of `serve`.
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
-    /// Address and port to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
-    listen: SocketAddr,
+    /// Address and port to listen on [env: MINKE_ADMIN_LISTEN; file: admin.listen;
+    /// default: 127.0.0.1:8000].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
     /// Queue the runs started in the admin and the API for `worker` processes
     /// instead of running them here (PostgreSQL).
     #[arg(long)]
     submit: bool,
-    /// Path prefix the admin is reached under, like /minke (behind a proxy).
-    #[arg(long, value_name = "PATH", default_value = "")]
-    base_path: String,
+    /// Path prefix the admin is reached under, like /minke (behind a proxy) [env:
+    /// MINKE_ADMIN_BASE_PATH; file: admin.base_path].
+    #[arg(long, value_name = "PATH")]
+    base_path: Option<String>,
     /// Mark cookies `Secure`: use it when people reach the admin over HTTPS.
     #[arg(long)]
     secure_cookies: bool,
@@ -38,8 +40,9 @@ pub(crate) struct ServeArgs {
     /// without one, the client is the address a connection comes from.
     #[arg(long = "trusted-proxy", value_name = "ADDR")]
     trusted_proxies: Vec<IpAddr>,
-    /// A directory where hosts' identity and certificate files and known_hosts may lie when set from
-    /// the admin (repeatable; default: ~/.ssh of the serving user).
+    /// A directory where hosts' identity and certificate files and known_hosts may lie
+    /// when set from the admin (repeatable) [env: MINKE_SSH_DIRS, separated like PATH;
+    /// file: ssh.dirs; default: ~/.ssh of the serving user].
     #[arg(long = "ssh-dir", value_name = "DIR")]
     ssh_dirs: Vec<PathBuf>,
     /// Password checks at once (19 MiB each) [default: twice the cores, 2 to 8].
@@ -69,6 +72,28 @@ pub(crate) struct ServeArgs {
     /// configured].
     #[arg(long, value_name = "SECS")]
     pub(crate) keep_connections: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The flags that are settings too.
+    pub(crate) fn settings_flags(&self, flags: &mut crate::settings::Flags) {
+        flags.listen = self.listen;
+        flags.base_path = self.base_path.clone();
+        flags.ssh_dirs = self.ssh_dirs.clone();
+    }
+
+    /// Completes the flags with the effective settings (the config file's, the
+    /// environment's).
+    pub(crate) fn settle(&mut self, settings: &crate::settings::Settings) {
+        self.listen = Some(settings.admin_listen.value);
+        self.base_path = Some(settings.admin_base_path.value.0.clone());
+        self.ssh_dirs = settings.ssh_dirs.value.0.clone();
+    }
+
+    fn listen(&self) -> SocketAddr {
+        self.listen
+            .unwrap_or_else(|| SocketAddr::from(crate::settings::DEFAULT_LISTEN))
+    }
 }
 
 /// The `users` subcommands.
@@ -540,9 +565,10 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
                 .map(|f| f.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "minke".into());
+    let listen = args.listen();
     let defaults = AdminConfig::default();
     let config = AdminConfig {
-        base_path: args.base_path,
+        base_path: args.base_path.unwrap_or_default(),
         secure_cookies: args.secure_cookies,
         login_workers: args
             .login_workers
@@ -573,7 +599,7 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
     }
     eprintln!(
         "serving the admin on http://{}{base}/ (Ctrl-C to stop)",
-        args.listen
+        listen
     );
     // Runs whose process died are closed as `interrupted` now and every lock TTL, so
     // the history pages do not show them running for ever.
@@ -597,7 +623,7 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
         signals.next().await;
         stop_all_runs(&stopping);
     };
-    let served = minke_admin::serve_until(engine.clone(), args.listen, config, shutdown).await;
+    let served = minke_admin::serve_until(engine.clone(), listen, config, shutdown).await;
     reaper.abort();
     served.map_err(|e| CliError::Internal(e.to_string()))?;
     stop_all_runs(&engine);

@@ -31,9 +31,17 @@ pub mod exit {
 #[derive(Parser, Debug)]
 #[command(about = "Run Minke sessions over SSH and browse their history")]
 struct Cli {
-    /// Database URL: a SQLite file path, sqlite://PATH or postgres://...
-    #[arg(long, global = true, env = "MINKE_DATABASE_URL")]
+    /// Database URL: a SQLite file path, sqlite://PATH or postgres://... [env:
+    /// MINKE_DATABASE_URL; file: database; default: minke.db]
+    #[arg(long, global = true)]
     database: Option<String>,
+    /// The config file [env: MINKE_CONFIG; default: minke.toml in the working
+    /// directory, when there is one]; see `config`.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<std::path::PathBuf>,
+    /// Colour on terminals: auto (unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    color: crate::color::ColorWhen,
     /// Who is running (recorded in the history).
     #[arg(long, global = true, env = "MINKE_USER")]
     user: Option<String>,
@@ -181,6 +189,13 @@ enum Command {
     },
     /// Print the manual page (roff), e.g. `fleet man > /usr/local/share/man/man1/fleet.1`.
     Man,
+    /// Print the effective settings and where each came from: built in, the app,
+    /// the config file, the environment or a flag (passwords masked).
+    Config {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Execute runs queued in the database (`run --submit`, `serve --submit`) until
     /// SIGTERM or Ctrl-C; any number of workers on any number of machines
     /// (PostgreSQL).
@@ -263,10 +278,12 @@ struct RunOptions {
     /// A parameter NAME=VALUE (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
-    /// Sessions running at once (default 100).
+    /// Sessions running at once [env: MINKE_CONCURRENCY; file: run.concurrency;
+    /// default: 100].
     #[arg(long)]
     concurrency: Option<usize>,
-    /// Time limit per command in seconds.
+    /// Time limit per command in seconds [env: MINKE_COMMAND_TIMEOUT; file:
+    /// run.command_timeout; default: 600].
     #[arg(long, value_name = "SECONDS")]
     command_timeout: Option<u64>,
     /// Print one JSON document on stdout instead of the table.
@@ -460,7 +477,24 @@ where
         Command::Man => return print_man(&app),
         _ => {}
     }
-    crate::logging::init(&cli.log);
+    crate::color::init(cli.color);
+    let settings = match load_settings(&app, &cli) {
+        Ok(s) => s,
+        Err(e) => {
+            fail(&app.name, &e);
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    if let Command::Config { json } = cli.command {
+        return match crate::output::settings(&settings, json) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                fail(&app.name, &e.to_string());
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
+    crate::logging::init(&cli.log, crate::color::Paint::stderr().is_on());
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -472,49 +506,68 @@ where
         }
     };
     let name = app.name.clone();
-    match rt.block_on(dispatch(app, cli)) {
+    match rt.block_on(dispatch(app, cli, settings)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            // One line, whatever the driver's message looks like.
-            let text: Vec<String> = e
-                .to_string()
-                .lines()
-                .map(|l| l.trim().to_owned())
-                .filter(|l| !l.is_empty())
-                .collect();
-            eprintln!("{name}: error: {}", text.join(" "));
+            fail(&name, &e.to_string());
             ExitCode::from(e.exit_code())
         }
     }
 }
 
-async fn dispatch(mut app: Program, cli: Cli) -> Result<u8, CliError> {
-    let url = cli
-        .database
-        .clone()
-        .or_else(|| app.database.clone())
-        .unwrap_or_else(|| "minke.db".into());
-    let opts = match &cli.command {
-        Command::Run(r) => Some(&r.opts),
-        Command::Rerun(r) => Some(&r.opts),
-        _ => None,
+/// Says on standard error why the command failed, on one line whatever the
+/// message (a database driver's may have several).
+fn fail(name: &str, message: &str) {
+    let text: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    eprintln!(
+        "{name}: {} {}",
+        crate::color::Paint::stderr().error_word(),
+        text.join(" ")
+    );
+}
+
+/// The settings of this command: the app's, the config file's, the environment's
+/// and the flags'.
+fn load_settings(app: &Program, cli: &Cli) -> Result<crate::settings::Settings, String> {
+    use crate::settings::{Chosen, Flags, Settings};
+    let mut flags = Flags {
+        database: cli.database.clone(),
+        ..Flags::default()
     };
-    if let Some(r) = opts {
-        if let Some(n) = r.concurrency {
-            if n == 0 {
-                return Err(CliError::Usage("--concurrency must be at least 1".into()));
-            }
-            app.setup.config_mut().concurrency = n;
+    match &cli.command {
+        Command::Run(RunArgs { opts, .. }) | Command::Rerun(RerunArgs { opts, .. }) => {
+            flags.concurrency = opts.concurrency;
+            flags.command_timeout = opts.command_timeout;
         }
-        if let Some(t) = r.command_timeout {
-            if t == 0 {
-                return Err(CliError::Usage(
-                    "--command-timeout must be at least 1 second".into(),
-                ));
-            }
-            app.setup.config_mut().command_timeout = Duration::from_secs(t);
-        }
+        #[cfg(feature = "admin")]
+        Command::Serve(args) => args.settings_flags(&mut flags),
+        _ => {}
     }
+    let chosen = Chosen::pick(
+        cli.config.as_deref(),
+        std::env::var_os("MINKE_CONFIG").as_deref(),
+    );
+    let env = |name: &str| std::env::var(name).ok();
+    Settings::load(
+        app.setup.config(),
+        app.database.as_deref(),
+        chosen,
+        &env,
+        flags,
+    )
+}
+
+async fn dispatch(
+    mut app: Program,
+    cli: Cli,
+    settings: crate::settings::Settings,
+) -> Result<u8, CliError> {
+    let url = settings.database.value.0.clone();
+    settings.apply(app.setup.config_mut());
     // Long-lived processes keep idle connections for the next run on a host.
     let keep = match &cli.command {
         #[cfg(feature = "admin")]
@@ -546,7 +599,13 @@ async fn dispatch(mut app: Program, cli: Cli) -> Result<u8, CliError> {
     let user = cli.user.clone().unwrap_or_else(minke_core::local_user);
     let (url, mode) = database_access(&cli.command, url);
     let engine = open_engine(app.setup, &url, mode).await?;
-    let code = command(&engine, cli.command, user, cli.raw).await;
+    #[cfg_attr(not(feature = "admin"), allow(unused_mut))]
+    let mut what = cli.command;
+    #[cfg(feature = "admin")]
+    if let Command::Serve(args) = &mut what {
+        args.settle(&settings);
+    }
+    let code = command(&engine, what, user, cli.raw).await;
     // Closing commits what is queued and, on SQLite, folds the write-ahead log into
     // the database so that the next command opens it without reading the log back.
     let closed = engine.store().close().await;
@@ -602,7 +661,8 @@ fn database_access(command: &Command, url: String) -> (String, OpenMode) {
         | Command::Models { .. }
         | Command::SecretKey
         | Command::Completions { .. }
-        | Command::Man => (":memory:".into(), OpenMode::Migrate),
+        | Command::Man
+        | Command::Config { .. } => (":memory:".into(), OpenMode::Migrate),
         Command::Items { .. }
         | Command::History { .. }
         | Command::Audit { .. }
@@ -754,7 +814,7 @@ async fn command(
             Ok(exit::SUCCESS)
         }
         // Answered before any database or runtime (see `main`).
-        Command::Completions { .. } | Command::Man => Ok(exit::SUCCESS),
+        Command::Completions { .. } | Command::Man | Command::Config { .. } => Ok(exit::SUCCESS),
         #[cfg(feature = "admin")]
         Command::Users(cmd) => crate::admin_cmds::users(engine, cmd, &user).await,
     }
@@ -959,8 +1019,8 @@ async fn run(
     let run_id = handle.run_id;
     started.record(engine, run_id, handle.sessions).await?;
     let stopper = tokio::spawn(stop_on_signals(signals, handle.canceller()));
-    let progress =
-        events.map(|events| tokio::spawn(output::progress(events, run_id, handle.sessions)));
+    let progress = events
+        .map(|events| tokio::spawn(crate::progress::progress(events, run_id, handle.sessions)));
     let summary = handle.wait().await?;
     stopper.abort();
     if let Some(p) = progress {

@@ -10,10 +10,13 @@
 mod admin_cmds;
 mod app;
 mod cli;
+mod color;
 mod import;
 mod logging;
 mod output;
+mod progress;
 mod run_output;
+mod settings;
 mod signals;
 mod submit;
 mod term;

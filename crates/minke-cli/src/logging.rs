@@ -13,14 +13,16 @@ use tracing_subscriber::fmt::format::{self, Writer};
 /// Characters of one logged value at most.
 pub(crate) const MAX_VALUE: usize = 512;
 
-/// Installs the log: `level` like `warn` or `minke=debug`, lines on standard error.
-pub(crate) fn init(level: &str) {
+/// Installs the log: `level` like `warn` or `minke=debug`, lines on standard error,
+/// levels coloured when `color`.
+pub(crate) fn init(level: &str, color: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let fields = format::debug_fn(write_field).delimited(" ");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .fmt_fields(fields)
         .try_init();
 }

@@ -2,17 +2,16 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Write;
-use std::time::Instant;
 
 use minke_core::MinkeModel as _;
 use minke_core::{MessageBody, RunId, State, Status};
-use minke_runtime::{Engine, Event, RunSummary};
+use minke_runtime::{Engine, RunSummary};
 use minke_store::Query;
 use serde_json::json;
-use tokio::sync::broadcast;
 
 use crate::CliError;
 use crate::cli::exit;
+use crate::color::Paint;
 use crate::term::Shown;
 
 /// The end of printing: a reader that went away (`| head`) ends it quietly, as
@@ -42,10 +41,15 @@ pub(crate) fn print_json(v: &serde_json::Value) -> Result<u8, CliError> {
 }
 
 fn print_table(rows: &[Vec<String>]) -> Result<(), CliError> {
-    printed(table(rows))
+    printed(table(rows, &|_, _, text| text.to_owned()))
 }
 
-fn table(rows: &[Vec<String>]) -> std::io::Result<()> {
+/// Prints rows as columns; `paint(row, column, text)` may colour a cell (the
+/// padding is added after, on the plain text's width).
+fn table(
+    rows: &[Vec<String>],
+    paint: &dyn Fn(usize, usize, &str) -> String,
+) -> std::io::Result<()> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
@@ -57,15 +61,46 @@ fn table(rows: &[Vec<String>]) -> std::io::Result<()> {
         })
         .collect();
     let mut out = std::io::stdout().lock();
-    for r in rows {
+    for (n, r) in rows.iter().enumerate() {
+        let last = r.len().saturating_sub(1);
         let line: Vec<String> = r
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .map(|(i, c)| {
+                let pad = if i == last {
+                    0
+                } else {
+                    widths[i] - c.chars().count()
+                };
+                format!("{}{}", paint(n, i, c), " ".repeat(pad))
+            })
             .collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;
     }
     out.flush()
+}
+
+/// `config`: each setting, its value and where it came from.
+pub(crate) fn settings(s: &crate::settings::Settings, json: bool) -> Result<u8, CliError> {
+    let file = s.file.path().map(|p| p.display().to_string());
+    if json {
+        return print_json(&json!({ "file": file, "settings": s.rows() }));
+    }
+    let mut rows = vec![vec![
+        "KEY".to_owned(),
+        "VALUE".into(),
+        "SOURCE".into(),
+        "ENV".into(),
+    ]];
+    for r in s.rows() {
+        rows.push(vec![r.key.into(), r.value, r.source, r.env.into()]);
+    }
+    say(format_args!(
+        "config file: {}",
+        file.as_deref().unwrap_or("none")
+    ))?;
+    print_table(&rows)?;
+    Ok(exit::SUCCESS)
 }
 
 use minke_core::time::format_utc as time;
@@ -406,7 +441,15 @@ pub(crate) fn run_table(summary: &RunSummary, shown: Shown) -> Result<(), CliErr
                 .into_owned(),
         ]);
     }
-    print_table(&rows)?;
+    let paint = Paint::stdout();
+    printed(table(&rows, &|row, col, text| match (row, col) {
+        (0, _) => text.to_owned(),
+        (n, 2 | 3) => {
+            let s = &summary.sessions[n - 1];
+            paint.outcome(text, s.state, s.status)
+        }
+        _ => text.to_owned(),
+    }))?;
     let count = |st: Status| {
         summary
             .sessions
@@ -448,6 +491,7 @@ fn write_run(
     shown: Shown,
 ) -> std::io::Result<()> {
     let t = |s: &str| shown.text(s).into_owned();
+    let paint = Paint::stdout();
     let run = &detail.run;
     writeln!(
         out,
@@ -467,8 +511,8 @@ fn write_run(
             "\n== {} on {} — {} {}{}",
             t(&s.object_label),
             t(s.host_name.as_deref().unwrap_or("?")),
-            s.state,
-            s.status.map(Status::as_str).unwrap_or(""),
+            paint.outcome(s.state.as_str(), s.state, s.status),
+            paint.status(s.status.map(Status::as_str).unwrap_or(""), s.status),
             s.reason
                 .as_deref()
                 .map(|r| format!(" ({})", t(r)))
@@ -515,60 +559,4 @@ fn write_command(
         }
     }
     Ok(())
-}
-
-/// Live progress on stderr: a line per finished session and a status line.
-pub(crate) async fn progress(mut events: broadcast::Receiver<Event>, run_id: RunId, total: usize) {
-    let start = Instant::now();
-    let (mut running, mut done, mut ok, mut warn, mut bad) =
-        (0usize, 0usize, 0usize, 0usize, 0usize);
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
-    let mut err = std::io::stderr();
-    loop {
-        tokio::select! {
-            ev = events.recv() => match ev {
-                Ok(Event::SessionState { run_id: r, host, object, state, status, reason, .. }) if r == run_id => {
-                    match state {
-                        State::Running => running += 1,
-                        State::Initialized => {}
-                        _ => {
-                            if running > 0 && state != State::Canceled { running -= 1; }
-                            done += 1;
-                            match (state, status) {
-                                (State::Completed, Some(Status::Success)) => ok += 1,
-                                (State::Completed, Some(Status::Warning)) => warn += 1,
-                                _ => bad += 1,
-                            }
-                            let mark = match (state, status) {
-                                (State::Completed, Some(Status::Success)) => "ok  ",
-                                (State::Completed, Some(Status::Warning)) => "WARN",
-                                _ => "FAIL",
-                            };
-                            // Names and reasons come from the database and hosts: shown
-                            // escaped, like everything this display puts on the terminal.
-                            let esc = |s: &str| crate::term::escape_controls(s).into_owned();
-                            let _ = write!(err, "\r\x1b[2K{mark} {:<20} {:<24} {state}{}{}\n",
-                                esc(&host.unwrap_or_default()), esc(&object),
-                                status.map(|s| format!(" {s}")).unwrap_or_default(),
-                                reason.map(|r| format!(" ({})", esc(&r))).unwrap_or_default());
-                        }
-                    }
-                }
-                Ok(Event::RunFinished { run_id: r }) if r == run_id => break,
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
-            _ = tick.tick() => {
-                let _ = write!(err, "\r\x1b[2K[{:>6.1}s] running {running} · done {done}/{total} · success {ok} · warning {warn} · error {bad}",
-                    start.elapsed().as_secs_f64());
-                let _ = err.flush();
-            }
-        }
-    }
-    let _ = writeln!(
-        err,
-        "\r\x1b[2K[{:>6.1}s] done {done}/{total} · success {ok} · warning {warn} · error {bad}",
-        start.elapsed().as_secs_f64()
-    );
 }

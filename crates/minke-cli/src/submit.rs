@@ -67,7 +67,7 @@ pub(crate) async fn submit(engine: &Engine, req: RunRequest, how: Follow) -> Res
     let stopper = tokio::spawn(stop_on_signals(engine.clone(), run_id, signals));
     let show_progress = !how.json && how.writer.is_none() && std::io::stderr().is_terminal();
     if show_progress {
-        crate::output::progress(events, run_id, submitted.sessions).await;
+        crate::progress::progress(events, run_id, submitted.sessions).await;
     } else {
         wait_for_end(events, run_id).await;
     }

@@ -118,26 +118,44 @@ impl DatabaseUrl {
         })
     }
 
-    /// The URL with any password replaced by `***`, for messages.
+    /// The URL with any password replaced by `***`, for messages: the one after the
+    /// user name and a `password` parameter.
     ///
     /// ```
     /// let u = minke_store::DatabaseUrl::parse("postgres://me:secret@db/minke").unwrap();
     /// assert_eq!(u.redacted(), "postgres://me:***@db/minke");
+    /// let u = minke_store::DatabaseUrl::parse("postgres://db/minke?user=me&password=secret").unwrap();
+    /// assert_eq!(u.redacted(), "postgres://db/minke?user=me&password=***");
     /// ```
     pub fn redacted(&self) -> String {
         match self {
             DatabaseUrl::Sqlite { path, .. } => path.clone(),
             DatabaseUrl::Postgres(u) => {
-                let Some((scheme, rest)) = u.split_once("://") else {
-                    return u.clone();
+                let (base, query) = match u.split_once('?') {
+                    Some((b, q)) => (b, Some(q)),
+                    None => (u.as_str(), None),
                 };
-                match rest.split_once('@') {
-                    Some((cred, host)) => match cred.split_once(':') {
-                        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-                        None => u.clone(),
+                let base = match base.split_once("://") {
+                    Some((scheme, rest)) => match rest.rsplit_once('@') {
+                        Some((cred, host)) => match cred.split_once(':') {
+                            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                            None => base.to_owned(),
+                        },
+                        None => base.to_owned(),
                     },
-                    None => u.clone(),
-                }
+                    None => base.to_owned(),
+                };
+                let Some(query) = query else {
+                    return base;
+                };
+                let params: Vec<String> = query
+                    .split('&')
+                    .map(|p| match p.split_once('=') {
+                        Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                        _ => p.to_owned(),
+                    })
+                    .collect();
+                format!("{base}?{}", params.join("&"))
             }
         }
     }

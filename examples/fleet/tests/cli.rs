@@ -713,3 +713,194 @@ fn a_killed_run_is_closed_as_interrupted() {
         "{again}"
     );
 }
+
+/// `fleet` in `dir` with none of the settings' variables of this process.
+fn fleet_in(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fleet"));
+    c.current_dir(dir).stdin(std::process::Stdio::null());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("MINKE_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// `config --json` as (key → (value, source)).
+fn settings_of(c: &mut Command) -> std::collections::HashMap<String, (String, String)> {
+    let out = c.args(["config", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                (
+                    r["value"].as_str().unwrap().to_owned(),
+                    r["source"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn settings_come_from_the_file_the_environment_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("minke.toml"),
+        "database = \"from-file.db\"\n[run]\nconcurrency = 20\ncommand_timeout = \"2m\"\n\
+         [connect]\ntimeout = 15\n[admin]\nlisten = \"127.0.0.1:9001\"\n",
+    )
+    .unwrap();
+    // The file in the working directory over the built-in values.
+    let s = settings_of(&mut fleet_in(d));
+    assert_eq!(
+        s["database"],
+        ("from-file.db".into(), "file minke.toml".into())
+    );
+    assert_eq!(
+        s["run.concurrency"],
+        ("20".into(), "file minke.toml".into())
+    );
+    assert_eq!(s["run.command_timeout"].0, "2m");
+    assert_eq!(s["connect.timeout"].0, "15s");
+    assert_eq!(s["admin.listen"].0, "127.0.0.1:9001");
+    assert_eq!(s["connect.retries"], ("2".into(), "built-in".into()));
+    assert!(!d.join("from-file.db").exists(), "config opens no database");
+    // The environment over the file, a flag over both.
+    let s = settings_of(
+        fleet_in(d)
+            .env("MINKE_CONCURRENCY", "30")
+            .env("MINKE_DATABASE_URL", "from-env.db"),
+    );
+    assert_eq!(
+        s["run.concurrency"],
+        ("30".into(), "env MINKE_CONCURRENCY".into())
+    );
+    assert_eq!(
+        s["database"],
+        ("from-env.db".into(), "env MINKE_DATABASE_URL".into())
+    );
+    let s = settings_of(
+        fleet_in(d)
+            .env("MINKE_DATABASE_URL", "from-env.db")
+            .args(["--database", "from-flag.db"]),
+    );
+    assert_eq!(
+        s["database"],
+        ("from-flag.db".into(), "flag --database".into())
+    );
+    // The file's database is the one commands use.
+    let out = fleet_in(d).arg("migrate").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(d.join("from-file.db").exists());
+    // A bad value names where it came from.
+    let out = fleet_in(d)
+        .env("MINKE_CONCURRENCY", "0")
+        .args(["run", "kernel", "--model", "server", "--all"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("MINKE_CONCURRENCY must be at least 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A password in the URL is masked.
+    let s = settings_of(fleet_in(d).env(
+        "MINKE_DATABASE_URL",
+        "postgres://minke:hunter2@127.0.0.1/minke",
+    ));
+    assert_eq!(s["database"].0, "postgres://minke:***@127.0.0.1/minke");
+    let out = fleet_in(d).arg("config").output().unwrap();
+    let table = text(&out.stdout);
+    assert!(
+        table.starts_with("config file: minke.toml\nKEY") && table.contains("run.concurrency"),
+        "{table}"
+    );
+
+    // Another file by MINKE_CONFIG, and by --config over it.
+    std::fs::write(d.join("other.toml"), "[run]\nconcurrency = 5\n").unwrap();
+    std::fs::write(d.join("third.toml"), "[run]\nconcurrency = 6\n").unwrap();
+    let s = settings_of(fleet_in(d).env("MINKE_CONFIG", "other.toml"));
+    assert_eq!(s["run.concurrency"], ("5".into(), "file other.toml".into()));
+    assert_eq!(s["database"].1, "built-in", "only one file is read");
+    let s = settings_of(
+        fleet_in(d)
+            .env("MINKE_CONFIG", "other.toml")
+            .args(["--config", "third.toml"]),
+    );
+    assert_eq!(s["run.concurrency"].0, "6");
+}
+
+#[test]
+fn unknown_keys_and_missing_config_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("minke.toml"),
+        "[run]\nconcurrency = 20\nconcurency = 5\n",
+    )
+    .unwrap();
+    for args in [
+        &["config"][..],
+        &["history"],
+        &["run", "kernel", "--model", "server", "--all"],
+    ] {
+        let out = fleet_in(d).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("minke.toml")
+                && err.contains("line 3")
+                && err.contains("unknown field `concurency`"),
+            "{err}"
+        );
+    }
+    let out = fleet_in(d)
+        .args(["--config", "gone.toml", "config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("gone.toml (from --config) does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Completions and the manual page need no settings.
+    let out = fleet_in(d).args(["completions", "bash"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn colour_follows_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = fleet_in(d)
+        .args(["--color", "always", "--database", "none.db", "show", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("\u{1b}["),
+        "{}",
+        text(&out.stderr)
+    );
+    for when in ["never", "auto"] {
+        let out = fleet_in(d)
+            .args(["--color", when, "--database", "none.db", "show", "1"])
+            .output()
+            .unwrap();
+        assert!(
+            !text(&out.stderr).contains('\u{1b}'),
+            "{when}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stderr).contains("fleet: error: "), "{when}");
+    }
+}

@@ -19,6 +19,7 @@ pub fn fleet(db: &str) -> Command {
     c.arg("--database")
         .arg(db)
         .env_remove("MINKE_DATABASE_URL")
+        .env_remove("MINKE_CONFIG")
         .env_remove("MINKE_SSH_PASSPHRASE")
         .env_remove("MINKE_SSH_PASSWORD")
         .env_remove("MINKE_PASSWORD")
