@@ -92,8 +92,9 @@ impl App {
         self
     }
 
-    /// The database URL when neither `--database` nor `MINKE_DATABASE_URL` is given
-    /// (default `minke.db` in the current directory).
+    /// The database URL when neither `--database`, `MINKE_DATABASE_URL` nor the
+    /// config file (`database` in `minke.toml`) gives one (default `minke.db` in the
+    /// current directory).
     pub fn database(mut self, url: impl Into<String>) -> Self {
         self.database = Some(url.into());
         self
@@ -125,7 +126,9 @@ impl App {
         self
     }
 
-    /// Sets the engine's limits and timeouts.
+    /// Sets the engine's limits and timeouts: the app's defaults, which the config
+    /// file (`minke.toml`), the environment and flags override for the settings they
+    /// name (concurrency, timeouts, connect limits; `fleet config` lists them).
     pub fn config(mut self, config: Config) -> Self {
         *self.setup.config_mut() = config;
         self
