@@ -904,3 +904,38 @@ fn colour_follows_the_flag() {
         assert!(text(&out.stderr).contains("fleet: error: "), "{when}");
     }
 }
+
+#[test]
+fn serve_listens_where_the_config_file_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = common::free_port();
+    std::fs::write(
+        d.join("minke.toml"),
+        format!("database = \"admin.db\"\n[admin]\nlisten = \"127.0.0.1:{port}\"\nbase_path = \"/fleet\"\n"),
+    )
+    .unwrap();
+    let log = std::fs::File::create(d.join("serve.log")).unwrap();
+    let mut child = fleet_in(d)
+        .arg("serve")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    common::wait_for_port(port, &mut child, "fleet serve");
+    let login = common::request(port, "GET", "/fleet/login", &[], b"");
+    let root = common::request(port, "GET", "/login", &[], b"");
+    common::signal(child.id(), "TERM");
+    let _ = child.wait();
+    assert_eq!(login.unwrap().status, 200);
+    assert_eq!(
+        root.unwrap().status,
+        404,
+        "served under the file's base path"
+    );
+    let said = std::fs::read_to_string(d.join("serve.log")).unwrap();
+    assert!(
+        said.contains(&format!("http://127.0.0.1:{port}/fleet/")),
+        "{said}"
+    );
+}
