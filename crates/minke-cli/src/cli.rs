@@ -236,6 +236,15 @@ enum HostsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Open a fresh connection to each selected host (all but jump-only hosts when
+    /// none is selected), check its key and log in, run nothing; report each and
+    /// record the check as a run (exit 4 when one was not reached).
+    Check {
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        opts: crate::hosts_check::CheckArgs,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -674,7 +683,8 @@ fn database_access(command: &Command, url: String) -> (String, OpenMode) {
         | Command::Migrate
         | Command::Clear { .. }
         | Command::Worker(_)
-        | Command::Hosts(HostsCommand::ImportSshConfig { .. }) => (url, OpenMode::Migrate),
+        | Command::Hosts(HostsCommand::ImportSshConfig { .. })
+        | Command::Hosts(HostsCommand::Check { .. }) => (url, OpenMode::Migrate),
         #[cfg(feature = "admin")]
         Command::Serve(_) | Command::Users(_) => (url, OpenMode::Migrate),
     }
@@ -768,6 +778,10 @@ async fn command(
             file,
             resolve_with_ssh,
         }) => import(engine, &file, resolve_with_ssh, shown, &user).await,
+        Command::Hosts(HostsCommand::Check { select, opts }) => {
+            let q = select.query(engine, engine.host_model(), false).await?;
+            crate::hosts_check::check(engine, q, opts, user, raw).await
+        }
         Command::Hosts(HostsCommand::List { json }) => {
             output::items(engine, "host", Query::all(), json, shown).await
         }

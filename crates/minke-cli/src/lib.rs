@@ -11,6 +11,7 @@ mod admin_cmds;
 mod app;
 mod cli;
 mod color;
+mod hosts_check;
 mod import;
 mod logging;
 mod output;

@@ -46,7 +46,7 @@ fn print_table(rows: &[Vec<String>]) -> Result<(), CliError> {
 
 /// Prints rows as columns; `paint(row, column, text)` may colour a cell (the
 /// padding is added after, on the plain text's width).
-fn table(
+pub(crate) fn table(
     rows: &[Vec<String>],
     paint: &dyn Fn(usize, usize, &str) -> String,
 ) -> std::io::Result<()> {

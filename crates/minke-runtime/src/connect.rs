@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use minke_core::{FailReason, HostId, HostTarget};
 use minke_ssh::ConnectOptions;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 use crate::Config;
@@ -49,6 +49,13 @@ impl Retries {
             )
         })
     }
+}
+
+/// The places a handshake holds while it is in flight ([`Connector::admit`]).
+pub(crate) struct Admission<'a> {
+    _jump: Option<OwnedSemaphorePermit>,
+    _server: Option<OwnedSemaphorePermit>,
+    _in_flight: Option<SemaphorePermit<'a>>,
 }
 
 /// What a limit on handshakes in flight is kept for.
@@ -110,6 +117,39 @@ impl Connector {
         )
     }
 
+    /// Waits until a handshake to `target` may start: a place among those in flight
+    /// through its jump host, to its server and in all, and its slot of the rate
+    /// limit. The places are held until the [`Admission`] is dropped.
+    pub(crate) async fn admit(&self, target: &HostTarget) -> Admission<'_> {
+        let jump_gate = target
+            .jump
+            .as_ref()
+            .and_then(|j| self.gate(Gate::Jump(j.id), self.per_jump));
+        let server_gate = self.gate(
+            Gate::Server(
+                target.jump.as_ref().map(|j| j.id),
+                target.address.to_ascii_lowercase(),
+                target.port,
+            ),
+            self.per_server,
+        );
+        let jump = match jump_gate {
+            Some(g) => g.acquire_owned().await.ok(),
+            None => None,
+        };
+        let server = match server_gate {
+            Some(g) => g.acquire_owned().await.ok(),
+            None => None,
+        };
+        let in_flight = self.in_flight.acquire().await.ok();
+        self.wait_for_slot().await;
+        Admission {
+            _jump: jump,
+            _server: server,
+            _in_flight: in_flight,
+        }
+    }
+
     /// Connects to a host, retrying refused or dropped connects; says how many
     /// retries it took besides the result.
     pub(crate) async fn connect(
@@ -119,29 +159,8 @@ impl Connector {
         let mut attempt = 0;
         let mut retries = Retries::default();
         loop {
-            let jump_gate = target
-                .jump
-                .as_ref()
-                .and_then(|j| self.gate(Gate::Jump(j.id), self.per_jump));
-            let server_gate = self.gate(
-                Gate::Server(
-                    target.jump.as_ref().map(|j| j.id),
-                    target.address.to_ascii_lowercase(),
-                    target.port,
-                ),
-                self.per_server,
-            );
             let result = {
-                let _jump_permit = match &jump_gate {
-                    Some(g) => g.acquire().await.ok(),
-                    None => None,
-                };
-                let _server_permit = match &server_gate {
-                    Some(g) => g.acquire().await.ok(),
-                    None => None,
-                };
-                let _permit = self.in_flight.acquire().await;
-                self.wait_for_slot().await;
+                let _admitted = self.admit(target).await;
                 self.transport.connect(target, &self.opts).await
             };
             match result {

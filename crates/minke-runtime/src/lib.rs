@@ -3,6 +3,7 @@
 //! cancellation, live events and the full history in the store.
 
 mod changes;
+mod check;
 mod command_record;
 mod config;
 mod connect;
@@ -32,6 +33,7 @@ mod transfer;
 mod transport;
 mod worker;
 
+pub use check::{CHECK_SESSION, CheckOutcome, CheckReport, CheckRequest, HostCheck};
 pub use config::{Config, DEFAULT_KEEP_CONNECTIONS};
 pub use edit::{Deletion, Dependents, SHOWN_DEPENDENTS};
 pub use engine::Engine;

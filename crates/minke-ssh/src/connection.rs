@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use minke_core::{CommandOutput, HostKeyPolicy, HostTarget, Secret};
@@ -123,6 +124,8 @@ struct Inner {
     env: Vec<(String, String)>,
     /// Ask for agent forwarding on each command's channel.
     forward_agent: bool,
+    /// The host key the handshake accepted.
+    host_key: Arc<SeenKey>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -189,6 +192,7 @@ impl Connection {
             tracing::warn!(host = %host, "agent forwarding is on but there is no agent (SSH_AUTH_SOCK is not set)");
         }
         let forward_agent = agent.is_some();
+        let seen = Arc::new(SeenKey::default());
         let handler = ClientHandler {
             agent,
             host: host.clone(),
@@ -198,6 +202,7 @@ impl Connection {
                 policy: target.host_key_policy,
                 path: known_hosts_path,
                 entries,
+                seen: seen.clone(),
             },
         };
         let mut proxy = None;
@@ -300,6 +305,7 @@ impl Connection {
                 _proxy: proxy,
                 env: target.env.clone(),
                 forward_agent,
+                host_key: seen,
             }),
         })
     }
@@ -340,6 +346,18 @@ impl Connection {
     /// The host, as `name (address:port)`.
     pub fn host(&self) -> &str {
         &self.inner.host
+    }
+
+    /// The key the host presented and that was accepted, like `ssh-ed25519
+    /// SHA256:...` (for a host certificate, the key it certifies).
+    pub fn host_key(&self) -> Option<&str> {
+        self.inner.host_key.fingerprint.get().map(String::as_str)
+    }
+
+    /// True when this connection wrote the host's key to known_hosts: the policy is
+    /// accept-new and the key was not on record.
+    pub fn learned_host_key(&self) -> bool {
+        self.inner.host_key.learned.load(Ordering::Relaxed)
     }
 
     pub(crate) fn channels(&self) -> &tokio::sync::Semaphore {
@@ -629,6 +647,17 @@ struct HostKeyCheck {
     policy: HostKeyPolicy,
     path: PathBuf,
     entries: std::sync::Arc<known_hosts::KnownHosts>,
+    /// What the check saw, for the connection to tell.
+    seen: Arc<SeenKey>,
+}
+
+/// The host key a handshake accepted, and whether it was learned into known_hosts.
+#[derive(Debug, Default)]
+struct SeenKey {
+    /// Like `ssh-ed25519 SHA256:...` (for a certificate, the key it certifies).
+    fingerprint: std::sync::OnceLock<String>,
+    /// True once the key was written to known_hosts (policy accept-new).
+    learned: AtomicBool,
 }
 
 impl HostKeyCheck {
@@ -655,6 +684,7 @@ impl HostKeyCheck {
                         }
                     })?;
                 if learned == Verdict::Known {
+                    self.seen.learned.store(true, Ordering::Relaxed);
                     tracing::info!(
                         host = %self.host,
                         "learned host key {fingerprint} for {} into {}",
@@ -690,14 +720,22 @@ impl HostKeyCheck {
                     ),
                 ),
             },
-            Verdict::Changed { line } => (
-                HostKeyProblem::Changed { line },
-                format!(
-                    "HOST KEY CHANGED: the server presents {fingerprint}, but {path} line {line} holds another key \
-                     of that type for `{lookup}`; someone may be intercepting the connection. If the change is \
-                     expected, remove line {line} and connect again"
-                ),
-            ),
+            Verdict::Changed { line } => {
+                let other = known_hosts::key_at(&self.entries, line)
+                    .map(known_hosts::describe)
+                    .map_or_else(
+                        || "another key".to_owned(),
+                        |k| format!("another key, {k},"),
+                    );
+                (
+                    HostKeyProblem::Changed { line },
+                    format!(
+                        "HOST KEY CHANGED: the server presents {fingerprint}, but {path} line {line} holds {other} \
+                         of that type for `{lookup}`; someone may be intercepting the connection. If the change is \
+                         expected, remove line {line} and connect again"
+                    ),
+                )
+            }
             Verdict::Revoked { line } => (
                 HostKeyProblem::Revoked { line },
                 format!(
@@ -899,12 +937,18 @@ impl client::Handler for ClientHandler {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, HandlerError> {
-        let checked = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => self.check.check_key(key, None),
+        let (checked, fingerprint) = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => {
+                (self.check.check_key(key, None), known_hosts::describe(key))
+            }
             // Offered only when known_hosts trusts an authority for the host.
-            PublicKeyOrCertificate::Certificate(cert) => self.check.check_certificate(cert),
+            PublicKeyOrCertificate::Certificate(cert) => (
+                self.check.check_certificate(cert),
+                known_hosts::describe(&PublicKey::new(cert.public_key().clone(), "")),
+            ),
         };
         checked.map_err(|e| HandlerError::HostKey(Box::new(e)))?;
+        let _ = self.check.seen.fingerprint.set(fingerprint);
         Ok(true)
     }
 }

@@ -344,6 +344,28 @@ impl Error {
         }
     }
 
+    /// For a changed host key ([`HostKeyProblem::Changed`]), the key on record for
+    /// the host, like `ssh-ed25519 SHA256:...`, read from its line of the known_hosts
+    /// file (parsed once while the file stays the same); `None` for other errors, or
+    /// when that line holds no key any more.
+    ///
+    /// ```
+    /// let e = minke_ssh::Error::Dns { host: "web1 (web1.invalid:22)".into(), name: "web1.invalid".into(), detail: "not found".into() };
+    /// assert_eq!(e.known_fingerprint(), None);
+    /// ```
+    pub fn known_fingerprint(&self) -> Option<String> {
+        let Error::HostKey {
+            problem: HostKeyProblem::Changed { line },
+            known_hosts,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let entries = crate::known_hosts::read(known_hosts).ok()?;
+        crate::known_hosts::key_at(&entries, *line).map(crate::known_hosts::describe)
+    }
+
     /// The host, as `name (address:port)`.
     pub fn host(&self) -> &str {
         match self {

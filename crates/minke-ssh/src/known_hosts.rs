@@ -235,6 +235,15 @@ pub(crate) fn check(hosts: &KnownHosts, name: &str, key: &PublicKey) -> Verdict 
     }
 }
 
+/// The key on record at `line` (from 1), if that line holds one.
+pub(crate) fn key_at(hosts: &KnownHosts, line: usize) -> Option<&PublicKey> {
+    hosts
+        .entries
+        .iter()
+        .find(|e| e.line == line)
+        .map(|e| &e.key)
+}
+
 /// What known_hosts holds for a host, to choose the host key algorithms to offer.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct HostKeyTypes {

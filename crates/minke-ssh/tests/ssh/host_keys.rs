@@ -138,3 +138,44 @@ async fn off_accepts_any_key() {
     assert_eq!(run(&conn, "echo hi").await.stdout, b"hi\n");
     assert!(!dir.path().join("absent").exists(), "off learns nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_tells_its_host_key_and_a_changed_key_the_one_on_record() {
+    let mut fleet = fleet(1);
+    let describe = |line: &str| {
+        let key =
+            russh::keys::parse_public_key_base64(line.split_whitespace().nth(1).unwrap()).unwrap();
+        format!(
+            "ssh-ed25519 {}",
+            key.fingerprint(russh::keys::HashAlg::Sha256)
+        )
+    };
+    let old = describe(&fleet.servers()[0].host_public_key().unwrap());
+    let conn = connect(&fleet.targets()[0]).await;
+    assert_eq!(conn.host_key(), Some(old.as_str()));
+    assert!(!conn.learned_host_key());
+    conn.close().await;
+
+    fleet.replace_host_key(0).unwrap();
+    let new = describe(&fleet.servers()[0].host_public_key().unwrap());
+    let err = Connection::connect(&fleet.targets()[0], &opts())
+        .await
+        .unwrap_err();
+    let Error::HostKey { fingerprint, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(fingerprint, &new);
+    assert_eq!(err.known_fingerprint().as_deref(), Some(old.as_str()));
+    assert!(err.to_string().contains(&old), "{err}");
+
+    // Learned under accept-new: the connection says so, once.
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = fleet.targets()[0].clone();
+    target.known_hosts = Some(dir.path().join("known_hosts"));
+    target.host_key_policy = HostKeyPolicy::AcceptNew;
+    let conn = connect(&target).await;
+    assert_eq!(conn.host_key(), Some(new.as_str()));
+    assert!(conn.learned_host_key());
+    let again = connect(&target).await;
+    assert!(!again.learned_host_key());
+}
