@@ -337,7 +337,11 @@
 // --- relation autocomplete ------------------------------------------------------
 // A relation field is a number input (the id, enough without JavaScript) with a
 // search box beside it: typing asks the server for matching objects a page at a
-// time, picking one fills in its id and shows its label.
+// time, picking one fills in its id and shows its label. A relation given by name
+// (`relation-name`, the host form's jump host) is its own search box: picking puts
+// the object's label in it, which the server resolves. A search that adds names to a
+// list (`relation-append`, the group form's hosts to add) is hidden until this script
+// shows it: picking adds the label as a line of its text area, once.
 (function () {
   'use strict';
   var DELAY_MS = 200;
@@ -376,9 +380,30 @@
     var label = document.getElementById('label-' + name);
     var results = document.getElementById('results-' + name);
     if (!target || !results) { return; }
+    var byName = box.classList.contains('relation-name');
+    var append = box.classList.contains('relation-append');
     var timer = null;
     var page = 1;
     var asked = 0;
+
+    function pick(c) {
+      if (append) {
+        var listed = target.value.split(/[\n,]/).map(function (n) { return n.trim(); });
+        if (listed.indexOf(c.label) < 0) {
+          var text = target.value.replace(/\s+$/, '');
+          target.value = (text ? text + '\n' : '') + c.label + '\n';
+        }
+        box.value = '';
+        box.focus();
+      } else if (byName) {
+        box.value = c.label;
+      } else {
+        target.value = String(c.id);
+        if (label) { label.textContent = c.label; }
+        box.value = '';
+      }
+      results.textContent = '';
+    }
 
     function ask() {
       var n = ++asked;
@@ -390,12 +415,7 @@
         })
         .then(function (data) {
           if (n !== asked) { return; }
-          show(box, results, data, function (c) {
-            target.value = String(c.id);
-            if (label) { label.textContent = c.label; }
-            results.textContent = '';
-            box.value = '';
-          }, function () { page += 1; ask(); });
+          show(box, results, data, pick, function () { page += 1; ask(); });
         })
         .catch(function (e) { results.textContent = 'search failed: ' + e.message; });
     }
@@ -406,6 +426,11 @@
       timer = setTimeout(ask, DELAY_MS);
     });
     box.addEventListener('focus', function () { if (!results.hasChildNodes()) { page = 1; ask(); } });
-    target.addEventListener('input', function () { if (label) { label.textContent = ''; } });
+    if (append) {
+      var wrap = box.closest('.relation');
+      if (wrap) { wrap.hidden = false; }
+    } else if (!byName) {
+      target.addEventListener('input', function () { if (label) { label.textContent = ''; } });
+    }
   });
 })();

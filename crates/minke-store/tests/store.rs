@@ -3,7 +3,7 @@
 
 use diesel::RunQueryDsl;
 use minke_core::MinkeModel;
-use minke_core::{RunId, RunState, SessionId, State, Status};
+use minke_core::{HostId, RunId, RunState, SessionId, State, Status};
 use minke_store::{
     CommandRow, Conn, DatabaseUrl, Error, HostRecord, MessageRow, NewHost, NewRun, NewSession,
     OpenMode, Query, Store, StoredModel, now_micros,
@@ -1714,4 +1714,138 @@ async fn history_rows_in_a_batch_on_both_backends() {
     let store = Store::open(&db.url).await.unwrap();
     history_rows_in_a_batch(&store).await;
     store.close().await.unwrap();
+}
+
+/// Host groups a page at a time: members paged and counted by the database, hosts
+/// found by name with the unknown names named, members added (never twice) and
+/// taken out.
+async fn group_pages(store: &Store) {
+    let hosts: Vec<HostId> = write(store, |c| {
+        (0..300)
+            .map(|i| minke_store::upsert_host(c, &NewHost::new(format!("h{i:03}"))))
+            .collect()
+    })
+    .await
+    .unwrap();
+    let (big, empty, small) = write(store, |c| {
+        Ok((
+            minke_store::create_group(c, "big", None)?,
+            minke_store::create_group(c, "empty", None)?,
+            minke_store::create_group(c, "small", Some("two"))?,
+        ))
+    })
+    .await
+    .unwrap();
+
+    // Names: found in the order given, once; unknown ones named; blanks skipped.
+    let names: Vec<String> = ["h001", "nope", "h002", "h001", " ", "", "also-nope", "nope"]
+        .map(str::to_owned)
+        .to_vec();
+    let named = store
+        .blocking(move |c| minke_store::hosts_named(c, &names))
+        .await
+        .unwrap();
+    let found: Vec<(HostId, &str)> = named
+        .found
+        .iter()
+        .map(|h| (h.id, h.name.as_str()))
+        .collect();
+    assert_eq!(found, [(hosts[1], "h001"), (hosts[2], "h002")]);
+    assert_eq!(named.unknown, ["nope", "also-nope"]);
+
+    // Adding: those already in stay once; the result says who joined.
+    let first: Vec<HostId> = hosts[..250].to_vec();
+    let joined = write(store, move |c| {
+        minke_store::add_group_members(c, big, &first)
+    })
+    .await
+    .unwrap();
+    assert_eq!(joined.len(), 250);
+    let again = vec![hosts[3], hosts[250], hosts[3], hosts[250]];
+    let joined = write(store, move |c| {
+        minke_store::add_group_members(c, big, &again)
+    })
+    .await
+    .unwrap();
+    assert_eq!(joined, [hosts[250]]);
+    let two = vec![hosts[7], hosts[8]];
+    write(store, move |c| {
+        minke_store::add_group_members(c, small, &two)
+    })
+    .await
+    .unwrap();
+    let counts = store
+        .blocking(move |c| minke_store::group_member_counts(c, &[big, empty, small, 999_999]))
+        .await
+        .unwrap();
+    assert_eq!(counts, [(big, 251), (empty, 0), (small, 2), (999_999, 0)]);
+
+    // Pages by host id, from the index.
+    let page = |offset: i64| async move {
+        store
+            .blocking(move |c| minke_store::group_member_page(c, big, offset, 50))
+            .await
+            .unwrap()
+    };
+    let p1 = page(0).await;
+    assert_eq!(p1.len(), 50);
+    assert_eq!((p1[0].id, p1[0].name.as_str()), (hosts[0], "h000"));
+    assert_eq!(p1[49].name, "h049");
+    let p2 = page(50).await;
+    assert_eq!(p2.first().map(|h| h.name.as_str()), Some("h050"));
+    let last = page(250).await;
+    assert_eq!(last.iter().map(|h| h.id).collect::<Vec<_>>(), [hosts[250]]);
+    assert!(page(300).await.is_empty());
+
+    // Taking out: only members are said to have left.
+    let out = vec![hosts[1], hosts[0], hosts[299], hosts[1]];
+    let left = write(store, move |c| {
+        minke_store::remove_group_members(c, big, &out)
+    })
+    .await
+    .unwrap();
+    let left: Vec<(HostId, &str)> = left.iter().map(|h| (h.id, h.name.as_str())).collect();
+    assert_eq!(left, [(hosts[0], "h000"), (hosts[1], "h001")]);
+    assert_eq!(page(0).await[0].name, "h002");
+    let counts = store
+        .blocking(move |c| minke_store::group_member_counts(c, &[big]))
+        .await
+        .unwrap();
+    assert_eq!(counts, [(big, 249)]);
+    // The selections by group see the same members.
+    let members = store
+        .blocking(move |c| minke_store::group_members(c, big))
+        .await
+        .unwrap();
+    assert_eq!(members.len(), 249);
+    assert_eq!(members[0], hosts[2]);
+
+    // Groups a page at a time, by name.
+    let (p1, p2, n) = store
+        .blocking(|c| {
+            Ok((
+                minke_store::list_groups_page(c, 0, 2)?,
+                minke_store::list_groups_page(c, 2, 2)?,
+                minke_store::count_groups(c)?,
+            ))
+        })
+        .await
+        .unwrap();
+    let names = |p: &[minke_store::HostGroupRecord]| -> Vec<String> {
+        p.iter().map(|g| g.name.clone()).collect()
+    };
+    assert_eq!(names(&p1), ["big", "empty"]);
+    assert_eq!(names(&p2), ["small"]);
+    assert_eq!(n, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_pages_on_both_backends() {
+    let b = backends("grouppages");
+    for url in &b.urls {
+        let store = Store::open(url).await.unwrap();
+        group_pages(&store).await;
+        assert_eq!(store.failed_writes().0, 0, "{url}");
+        store.close().await.unwrap();
+    }
 }

@@ -855,6 +855,42 @@ fn admin_in_a_browser() {
     assert!(b.try_find("#confirm-delete").is_none());
     assert!(b.try_find("#delete-question").is_none());
 
+    // A host added behind a jump host given by name: an unknown name is refused
+    // beside its field (what was typed kept), then the search offers the hosts
+    // matching what is typed, and picking one puts its name in the field.
+    b.goto(&format!("{base}/hosts/add"));
+    b.find("form#host-form");
+    assert!(
+        b.find_all("#host-form select#jump_host").is_empty(),
+        "no menu"
+    );
+    b.type_into(&b.find("#name"), "e2e-behind");
+    b.type_into(&b.find("#hostname"), "127.0.0.1");
+    b.type_into(&b.find("#jump_host"), "nowhere-e2e");
+    b.click(&b.find("button#save"));
+    let error = b.text(&b.find("#error-jump_host"));
+    assert!(error.contains("No host is named `nowhere-e2e`"), "{error}");
+    assert_eq!(b.value("#name"), "e2e-behind");
+    assert_eq!(b.value("#hostname"), "127.0.0.1");
+    assert_eq!(b.value("#jump_host"), "nowhere-e2e");
+    b.type_into(&b.find("#jump_host"), "mo-01");
+    b.wait_js(
+        "the jump host search offering demo-01 only",
+        "const bs = document.querySelectorAll('#results-jump_host button.relation-choice');
+         return bs.length > 0 && Array.from(bs).every(b => b.textContent.startsWith('demo-01 ('));",
+    );
+    b.click(&b.find("#results-jump_host button.relation-choice"));
+    b.wait("the jump host's name filled in", || {
+        (b.value("#jump_host") == "demo-01").then_some(())
+    });
+    b.click(&b.find("button#save"));
+    let via = b.text(&b.find("#hosts tr[data-host-id] td.jump-host"));
+    assert!(b.url().contains("/hosts?q=e2e-behind"), "{}", b.url());
+    assert_eq!(via, "demo-01");
+    b.click(&b.find("#hosts tr[data-host-id] a.edit"));
+    b.find("form#host-form");
+    assert_eq!(b.value("#jump_host"), "demo-01");
+
     // The users page: a user added (a refused form first, its values kept), a
     // permission granted through the matrix.
     b.click(&b.find("#nav-users"));

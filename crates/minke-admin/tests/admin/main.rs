@@ -4,7 +4,9 @@
 
 mod api;
 mod auth;
+mod groups_scale;
 mod hardening;
+mod jump_hosts;
 mod live;
 mod models;
 mod pages;

@@ -686,16 +686,17 @@ async fn hosts_add_edit_disable_with_validation() {
         env.send(c.get("/hosts/99/edit")).await.status,
         StatusCode::NOT_FOUND
     );
-    // Jump hosts: not itself, an existing host.
-    for (j, want) in [
-        ("4", "its own jump host"),
-        ("99", "does not exist"),
-        ("x", "is not a host"),
+    // Jump hosts, by name: not itself, an existing host; an id is refused, not
+    // dropped.
+    for (field, j, want) in [
+        ("jump_host", "new-2", "its own jump host"),
+        ("jump_host", "web-99", "No host is named `web-99`."),
+        ("jump_host_id", "1", "given by its name"),
     ] {
         let r = env
             .send(c.post(
                 &format!("/hosts/{id}/edit"),
-                &[("name", "new-2"), ("port", "22"), ("jump_host_id", j)],
+                &[("name", "new-2"), ("port", "22"), (field, j)],
             ))
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{j}");
@@ -704,15 +705,18 @@ async fn hosts_add_edit_disable_with_validation() {
     let r = env
         .send(c.post(
             &format!("/hosts/{id}/edit"),
-            &[("name", "new-2"), ("port", "22"), ("jump_host_id", "1")],
+            &[("name", "new-2"), ("port", "22"), ("jump_host", "web-1")],
         ))
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let t = env.send(c.get("/hosts?q=new-2")).await.text();
     assert!(t.contains(r#"<td class="jump-host">web-1</td>"#), "{t}");
     let t = env.send(c.get(&format!("/hosts/{id}/edit"))).await.text();
-    assert!(t.contains(r#"<option value="1" selected>web-1</option>"#));
-    assert!(!t.contains(r#">new-2</option>"#), "not its own jump host");
+    assert!(
+        t.contains(r#"<input id="jump_host" name="jump_host" value="web-1""#),
+        "{t}"
+    );
+    assert!(!t.contains("<option value=\"1\""), "no menu of hosts");
     // Disable and enable.
     let r = env
         .send(c.post("/hosts/1/disable", &[("disabled", "1")]))
@@ -773,8 +777,7 @@ async fn groups_add_edit_delete_and_filter_hosts() {
             &[
                 ("name", "front"),
                 ("comment", "web"),
-                ("hosts", "1"),
-                ("hosts", "3"),
+                ("add", "web-1\nweb-3"),
             ],
         ))
         .await;
@@ -802,16 +805,25 @@ async fn groups_add_edit_delete_and_filter_hosts() {
     let r = env.send(c.get("/models/host?filter=group+%3D+back")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.text().contains("no host group named `back`"));
-    // Edit: rename and change members.
+    // Edit: rename, take members out and add one by name.
     let t = env.send(c.get("/groups/1/edit")).await.text();
     assert!(t.contains(r#"id="group-form""#) && t.contains(r#"id="delete-group""#));
+    assert!(t.contains(r#"name="remove" value="3">"#), "{t}");
     let r = env
-        .send(c.post("/groups/1/edit", &[("name", "frontends"), ("hosts", "2")]))
+        .send(c.post(
+            "/groups/1/edit",
+            &[
+                ("name", "frontends"),
+                ("remove", "1"),
+                ("remove", "3"),
+                ("add", "web-2"),
+            ],
+        ))
         .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     let t = env.send(c.get("/groups")).await.text();
     assert!(
-        t.contains("frontends") && t.contains("1 hosts</a>: web-2"),
+        t.contains("frontends") && t.contains("1 host</a>: web-2"),
         "{t}"
     );
     let t = env.send(c.get("/hosts/2/edit")).await.text();

@@ -132,10 +132,7 @@ async fn the_hosts_page_comes_a_page_at_a_time() {
     assert!(t.contains("10 of 130 hosts"), "{t}");
     // Narrowed to a group.
     let r = env
-        .send(c.post(
-            "/groups/add",
-            &[("name", "edge"), ("hosts", "5"), ("hosts", "120")],
-        ))
+        .send(c.post("/groups/add", &[("name", "edge"), ("add", "h004\nh119")]))
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     let t = env.send(c.get("/hosts?group=1")).await.text();

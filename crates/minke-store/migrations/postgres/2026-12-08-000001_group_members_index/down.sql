@@ -1,0 +1,1 @@
+DROP INDEX minke_host_group_members_group;
