@@ -15,6 +15,7 @@ cargo fmt --all --check
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+scripts/package-check.sh
 
 echo "== a program that only runs sessions builds without the command line and the admin"
 # The facade's `cli` and `admin` features: without them, no web stack (axum), no

@@ -7,6 +7,9 @@ use minke::runtime::{Config, Engine};
 use minke::store::{Conn, DatabaseUrl};
 use minke::{AppMigration, HostRecord, Store};
 
+pub mod docs;
+pub mod guide;
+
 diesel::table! {
     servers (id) {
         id -> BigInt,
