@@ -1,6 +1,6 @@
-//! A run on a selection of 100,000 ids (as the API and the web form send them), on
-//! the mock transport with the full history in SQLite: more ids than SQLite binds in
-//! one statement.
+//! A run on a selection of 100,000 ids (as the API and the web form send them), and
+//! one on a host group of 15,000 members, on the mock transport with the full history
+//! in SQLite: more ids than SQLite binds in one statement.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -43,7 +43,7 @@ struct Item {
 
 /// Run a command
 #[derive(Session)]
-#[minke(work_on(Item), command = "{cmd}")]
+#[minke(work_on(Item, HostRecord), command = "{cmd}")]
 struct Command {
     cmd: String,
 }
@@ -146,4 +146,115 @@ async fn a_run_on_100000_ids_is_recorded() {
         .await
         .unwrap();
     assert_eq!(recorded, OBJECTS as i64);
+}
+
+/// Selecting a host group leaves it to the database: the run's recorded selection
+/// names the group, not its members, and a model other than the hosts refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_a_group_of_15000_hosts_selects_in_the_database() {
+    const GROUP_HOSTS: usize = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("group.db").to_string_lossy().into_owned();
+    let store = Store::open_with(&url, MIGRATIONS).await.unwrap();
+    let (group, members) = store
+        .write(|c| {
+            with_conn!(c, |c, B| {
+                use minke::store::schema::minke_hosts as h;
+                let hosts: Vec<_> = (0..GROUP_HOSTS)
+                    .map(|i| {
+                        (
+                            h::name.eq(format!("g{i:05}")),
+                            h::hostname.eq("127.0.0.1"),
+                            h::host_key_policy.eq("off"),
+                        )
+                    })
+                    .collect();
+                for chunk in hosts.chunks(5000) {
+                    diesel::insert_into(h::table)
+                        .values(chunk)
+                        .execute(c)
+                        .map_err(minke::store::Error::query("hosts"))?;
+                }
+                Ok::<(), minke::store::Error>(())
+            })?;
+            let group = minke::store::create_group(c, "big", None)?;
+            // Three hosts in four.
+            let members: Vec<minke::HostId> = (1..=GROUP_HOSTS as i64)
+                .filter(|i| i % 4 != 0)
+                .map(minke::HostId::new)
+                .collect();
+            minke::store::add_group_members(c, group, &members)?;
+            Ok((group, members.len()))
+        })
+        .await
+        .unwrap();
+    let query = store
+        .blocking(move |c| {
+            let mut q = Query::all();
+            minke::store::narrow_to_group(c, "host", &mut q, group)?;
+            Ok(q)
+        })
+        .await
+        .unwrap();
+    assert!(query.ids.is_none(), "no member ids in the query");
+    assert_eq!(query.in_groups, [group]);
+
+    let mut registry = Registry::default();
+    registry.add::<Command>().unwrap();
+    let mut models = Models::default();
+    models.add::<HostRecord>().unwrap();
+    models.add::<Item>().unwrap();
+    let engine = Engine::with_transport(
+        store.clone(),
+        registry,
+        models,
+        HostSource::of::<HostRecord>(),
+        Config {
+            concurrency: 1000,
+            ..Config::default()
+        },
+        Arc::new(MockTransport::default()),
+    );
+    let on_items = engine
+        .start(RunRequest {
+            session: "command".into(),
+            model: "item".into(),
+            query: query.clone(),
+            params: Params::from_pairs([("cmd", "true")]),
+            username: "test".into(),
+        })
+        .await;
+    let refused = on_items.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(refused.contains("has no host groups"), "{refused}");
+
+    let handle = engine
+        .start(RunRequest {
+            session: "command".into(),
+            model: "host".into(),
+            query,
+            params: Params::from_pairs([("cmd", "true")]),
+            username: "test".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(handle.sessions, members);
+    let summary = handle.wait().await.unwrap();
+    store.flush().await.unwrap();
+    assert!(
+        summary
+            .sessions
+            .iter()
+            .all(|s| s.status == Some(Status::Success))
+    );
+    let run_id = summary.run_id;
+    let selection = store
+        .blocking(move |c| minke::store::get_run(c, run_id))
+        .await
+        .unwrap()
+        .selection;
+    assert!(
+        selection.len() < 200,
+        "the selection names the group: {selection}"
+    );
+    assert!(selection.contains("in_groups"), "{selection}");
 }

@@ -99,14 +99,15 @@ impl ModelEntry {
     }
 
     /// The query a run's selection makes of `query`: for Minke's hosts, without the
-    /// hosts that are only jump hosts unless the query names ids or says something
-    /// of `jump_only` ("all hosts" means the hosts to work on). Other models' queries
+    /// hosts that are only jump hosts unless the query names ids or groups or says
+    /// something of `jump_only` ("all hosts" means the hosts to work on). Other models' queries
     /// are left as they are.
     pub fn targets(&self, query: &Query) -> Query {
         use minke_core::MinkeModel as _;
         let mut query = query.clone();
         if self.meta.name == minke_store::HostRecord::NAME
             && query.ids.is_none()
+            && query.in_groups.is_empty()
             && !query.conditions.iter().any(|c| c.field == "jump_only")
         {
             query.conditions.push(minke_store::Condition {

@@ -10,6 +10,7 @@ use minke_core::{
 use serde::{Deserialize, Serialize};
 
 pub use crate::host_options::HostOptions;
+use crate::schema::minke_host_group_members as gm;
 use crate::schema::minke_hosts as h;
 use crate::{
     Conn, Error, Op, Query, Result, StoredModel, check_query, condition_value, like_pattern,
@@ -543,6 +544,10 @@ macro_rules! filtered {
         }
         if let Some(status) = query.last_status {
             q = q.filter(crate::last_status_is("id", HostRecord::NAME, status));
+        }
+        for &group in &query.in_groups {
+            q = q
+                .filter(h::id.eq_any(gm::table.filter(gm::group_id.eq(group)).select(gm::host_id)));
         }
         q
     }};

@@ -70,8 +70,8 @@ pub use rows::{HistoryRow, SessionEnd};
 pub use run_counts::{Counts, run_counts};
 pub use store::{OpenMode, Store, migrate};
 pub use targets::{
-    Targets, group_id, narrow, narrow_to_group, narrow_to_last_status, parse_last_status,
-    take_targets,
+    Targets, group_id, narrow, narrow_to_group, narrow_to_last_status, no_groups,
+    parse_last_status, take_targets,
 };
 pub use users::*;
 

@@ -100,6 +100,10 @@ pub struct Query {
     /// names) is one of these ids: an object's dependents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parents: Option<Vec<i64>>,
+    /// Only Minke's hosts that are members of each of these host groups (by id),
+    /// selected by the database when the query runs, however large the group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_groups: Vec<i64>,
 }
 
 /// The order of a [`Query`]: a field of the model, either way; ties go by id, the
@@ -178,6 +182,10 @@ impl fmt::Display for Query {
         }
         if let Some(status) = self.last_status {
             parts.push(format!("last status {status}"));
+        }
+        if !self.in_groups.is_empty() {
+            let ids: Vec<String> = self.in_groups.iter().map(i64::to_string).collect();
+            parts.push(format!("in host group {}", ids.join(" and ")));
         }
         if let Some(o) = &self.order {
             let way = if o.descending {

@@ -2,8 +2,6 @@
 //! outcome of their latest session, and for Minke's hosts the groups they are in.
 //! The admin's changelists, the API and the command line select through these.
 
-use std::collections::BTreeSet;
-
 use minke_core::Status;
 
 use crate::{Conn, Error, Query, Result};
@@ -21,8 +19,9 @@ pub fn narrow_to_last_status(query: &mut Query, status: Status) {
     }
 }
 
-/// Keeps in `query` only the members of host group `group` (by id). Groups hold
-/// Minke's own hosts: for another model it is an error that says so.
+/// Keeps in `query` only the members of host group `group` (by id), as a condition
+/// the database evaluates ([`Query::in_groups`]). Groups hold Minke's own hosts: for
+/// another model it is an error that says so.
 pub fn narrow_to_group(conn: &mut Conn, model: &str, query: &mut Query, group: i64) -> Result<()> {
     if model != HOST_MODEL {
         return Err(Error::BadQuery(format!(
@@ -30,9 +29,21 @@ pub fn narrow_to_group(conn: &mut Conn, model: &str, query: &mut Query, group: i
         )));
     }
     crate::get_group(conn, group)?;
-    let members = crate::group_members(conn, group)?;
-    keep_only(query, members.into_iter().map(i64::from));
+    if !query.in_groups.contains(&group) {
+        query.in_groups.push(group);
+    }
     Ok(())
+}
+
+/// Refuses a query that names host groups, for a model that is not Minke's host
+/// table (groups hold only its hosts).
+pub fn no_groups(model: &str, query: &Query) -> Result<()> {
+    if query.in_groups.is_empty() {
+        return Ok(());
+    }
+    Err(Error::BadQuery(format!(
+        "model `{model}` has no host groups: a group selects hosts"
+    )))
 }
 
 /// The id of the host group named `name`; an unknown name is an error naming it.
@@ -115,15 +126,6 @@ pub fn narrow(conn: &mut Conn, model: &str, query: &mut Query, targets: &Targets
     Ok(())
 }
 
-/// Intersects the ids a query keeps with `ids` (sets them when it kept all).
-fn keep_only(query: &mut Query, ids: impl IntoIterator<Item = i64>) {
-    let ids: BTreeSet<i64> = ids.into_iter().collect();
-    query.ids = Some(match query.ids.take() {
-        Some(kept) => kept.into_iter().filter(|i| ids.contains(i)).collect(),
-        None => ids.into_iter().collect(),
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,16 +157,5 @@ mod tests {
             let e = take_targets(&meta, &mut Query::filter(bad).unwrap()).unwrap_err();
             assert!(e.to_string().contains(says), "{bad}: {e}");
         }
-    }
-
-    #[test]
-    fn narrowing_intersects_what_was_kept() {
-        let mut q = Query::all();
-        keep_only(&mut q, [3, 1, 2]);
-        assert_eq!(q.ids.as_deref(), Some(&[1, 2, 3][..]));
-        keep_only(&mut q, [2, 3, 9]);
-        assert_eq!(q.ids.as_deref(), Some(&[2, 3][..]));
-        keep_only(&mut q, []);
-        assert_eq!(q.ids.as_deref(), Some(&[][..]));
     }
 }

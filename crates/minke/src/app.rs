@@ -23,17 +23,23 @@ use minke_store::{AppMigration, OpenMode, StoredModel};
 /// ```
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use minke::prelude::*;
 /// use minke::runtime::RunRequest;
 /// use minke::{App, Params, Query};
 ///
-/// let engine = minke::App::new().engine("minke.db").await?;
+/// /// Show the load
+/// #[derive(Session)]
+/// #[minke(work_on(HostRecord), command = "uptime")]
+/// pub struct Load;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let engine = App::new().session::<Load>().engine("minke.db").await?;
 /// let handle = engine
 ///     .start(RunRequest {
-///         session: "command".into(),
+///         session: "load".into(),
 ///         model: "host".into(),
 ///         query: Query::all(),
-///         params: Params::from_pairs([("cmd", "uptime")]),
+///         params: Params::new(),
 ///         username: "ops".into(),
 ///     })
 ///     .await?;

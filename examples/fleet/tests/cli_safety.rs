@@ -271,10 +271,20 @@ fn ssh_secrets_come_from_the_environment() {
 }
 
 /// Runs a command under `script`, which gives it a terminal, and returns what the
-/// terminal showed.
+/// terminal showed (without colour, so that any escape sequence is one from a host).
 fn on_a_terminal(s: &Setup, args: &str) -> String {
+    on_a_terminal_with(s, args, Some("1"))
+}
+
+/// [`on_a_terminal`] with `NO_COLOR` set to this, or unset.
+fn on_a_terminal_with(s: &Setup, args: &str, no_color: Option<&str>) -> String {
     let cmdline = format!("{} --database {} {args}", env!("CARGO_BIN_EXE_fleet"), s.db);
-    let out = Command::new("script")
+    let mut script = Command::new("script");
+    match no_color {
+        Some(v) => script.env("NO_COLOR", v),
+        None => script.env_remove("NO_COLOR"),
+    };
+    let out = script
         .args(["-qec", &cmdline, "/dev/null"])
         .env_remove("MINKE_DATABASE_URL")
         .stdin(Stdio::null())
@@ -290,6 +300,14 @@ fn escape_sequences_from_hosts_do_not_reach_a_terminal() {
     let out = s.run_command(r"printf 'a\033[2Jb\n'", &["--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
+    // Colour on a terminal marks outcomes, unless NO_COLOR or --color never.
+    let coloured = on_a_terminal_with(&s, "show 1", None);
+    assert!(coloured.contains("\u{1b}[32msuccess"), "{coloured:?}");
+    assert!(
+        on_a_terminal_with(&s, "show 1", Some("")).contains("\u{1b}[32m"),
+        "an empty NO_COLOR is unset"
+    );
+    assert!(!on_a_terminal_with(&s, "--color never show 1", None).contains("\u{1b}[32m"));
     let shown = on_a_terminal(&s, "show 1");
     assert!(shown.contains(r"a\x1b[2Jb"), "{shown}");
     assert!(shown.contains(r"web\x1b]0;owned\x07-01"), "{shown}");

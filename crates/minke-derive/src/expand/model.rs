@@ -274,6 +274,7 @@ fn filtered(def: &ModelDef<'_>) -> TokenStream {
     quote! {{
         let m = <Self as #core::MinkeModel>::NAME;
         #store::check_query(&<Self as #core::MinkeModel>::meta(), query)?;
+        #store::no_groups(m, query)?;
         let mut q = #table::table.into_boxed::<B>();
         #conditions
         #search
