@@ -48,24 +48,55 @@ struct Command {
     cmd: String,
 }
 
+/// Adds `n` hosts named `PREFIX00000`... on 127.0.0.1 (ids 1 to `n` in a fresh
+/// database).
+fn insert_hosts(c: &mut minke::store::Conn, prefix: &str, n: usize) -> minke::store::Result<()> {
+    with_conn!(c, |c, B| {
+        use minke::store::schema::minke_hosts as h;
+        let hosts: Vec<_> = (0..n)
+            .map(|i| {
+                (
+                    h::name.eq(format!("{prefix}{i:05}")),
+                    h::hostname.eq("127.0.0.1"),
+                    h::host_key_policy.eq("off"),
+                )
+            })
+            .collect();
+        for chunk in hosts.chunks(5000) {
+            diesel::insert_into(h::table)
+                .values(chunk)
+                .execute(c)
+                .map_err(minke::store::Error::query("hosts"))?;
+        }
+        Ok(())
+    })
+}
+
+/// The engine on `store`, with the mock transport.
+fn engine_on(store: &Store) -> Engine {
+    let mut registry = Registry::default();
+    registry.add::<Command>().unwrap();
+    let mut models = Models::default();
+    models.add::<HostRecord>().unwrap();
+    models.add::<Item>().unwrap();
+    Engine::with_transport(
+        store.clone(),
+        registry,
+        models,
+        HostSource::of::<HostRecord>(),
+        Config {
+            concurrency: 1000,
+            ..Config::default()
+        },
+        Arc::new(MockTransport::default()),
+    )
+}
+
 async fn fill(store: &Store) {
     store
         .write(|c| {
+            insert_hosts(c, "h", HOSTS)?;
             with_conn!(c, |c, B| {
-                use minke::store::schema::minke_hosts as h;
-                let hosts: Vec<_> = (0..HOSTS)
-                    .map(|i| {
-                        (
-                            h::name.eq(format!("h{i:03}")),
-                            h::hostname.eq("127.0.0.1"),
-                            h::host_key_policy.eq("off"),
-                        )
-                    })
-                    .collect();
-                diesel::insert_into(h::table)
-                    .values(hosts)
-                    .execute(c)
-                    .map_err(minke::store::Error::query("hosts"))?;
                 let rows: Vec<_> = (0..OBJECTS)
                     .map(|i| {
                         (
@@ -93,22 +124,7 @@ async fn a_run_on_100000_ids_is_recorded() {
     let url = dir.path().join("sel.db").to_string_lossy().into_owned();
     let store = Store::open_with(&url, MIGRATIONS).await.unwrap();
     fill(&store).await;
-    let mut registry = Registry::default();
-    registry.add::<Command>().unwrap();
-    let mut models = Models::default();
-    models.add::<HostRecord>().unwrap();
-    models.add::<Item>().unwrap();
-    let engine = Engine::with_transport(
-        store.clone(),
-        registry,
-        models,
-        HostSource::of::<HostRecord>(),
-        Config {
-            concurrency: 1000,
-            ..Config::default()
-        },
-        Arc::new(MockTransport::default()),
-    );
+    let engine = engine_on(&store);
     // Every id, newest first, as a client may send them.
     let ids: Vec<i64> = (1..=OBJECTS as i64).rev().collect();
     let handle = engine
@@ -158,25 +174,7 @@ async fn a_run_on_a_group_of_15000_hosts_selects_in_the_database() {
     let store = Store::open_with(&url, MIGRATIONS).await.unwrap();
     let (group, members) = store
         .write(|c| {
-            with_conn!(c, |c, B| {
-                use minke::store::schema::minke_hosts as h;
-                let hosts: Vec<_> = (0..GROUP_HOSTS)
-                    .map(|i| {
-                        (
-                            h::name.eq(format!("g{i:05}")),
-                            h::hostname.eq("127.0.0.1"),
-                            h::host_key_policy.eq("off"),
-                        )
-                    })
-                    .collect();
-                for chunk in hosts.chunks(5000) {
-                    diesel::insert_into(h::table)
-                        .values(chunk)
-                        .execute(c)
-                        .map_err(minke::store::Error::query("hosts"))?;
-                }
-                Ok::<(), minke::store::Error>(())
-            })?;
+            insert_hosts(c, "g", GROUP_HOSTS)?;
             let group = minke::store::create_group(c, "big", None)?;
             // Three hosts in four.
             let members: Vec<minke::HostId> = (1..=GROUP_HOSTS as i64)
@@ -199,22 +197,7 @@ async fn a_run_on_a_group_of_15000_hosts_selects_in_the_database() {
     assert!(query.ids.is_none(), "no member ids in the query");
     assert_eq!(query.in_groups, [group]);
 
-    let mut registry = Registry::default();
-    registry.add::<Command>().unwrap();
-    let mut models = Models::default();
-    models.add::<HostRecord>().unwrap();
-    models.add::<Item>().unwrap();
-    let engine = Engine::with_transport(
-        store.clone(),
-        registry,
-        models,
-        HostSource::of::<HostRecord>(),
-        Config {
-            concurrency: 1000,
-            ..Config::default()
-        },
-        Arc::new(MockTransport::default()),
-    );
+    let engine = engine_on(&store);
     let on_items = engine
         .start(RunRequest {
             session: "command".into(),

@@ -137,7 +137,7 @@ pub(crate) enum UsersCommand {
         label: String,
         /// The token is refused after this long, like 30d, 12h or 2w (default:
         /// until revoked).
-        #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_age)]
+        #[arg(long, value_name = "DURATION", value_parser = crate::age::parse_age)]
         expires: Option<Duration>,
     },
     /// List a user's API tokens: id, label, created, last used, expires.

@@ -116,7 +116,7 @@ enum Command {
         #[arg(long)]
         state: Option<minke_core::RunState>,
         /// Only runs started since: an age like 2d or 12h, or a date like 2026-11-25.
-        #[arg(long, value_name = "AGE|DATE", value_parser = parse_since)]
+        #[arg(long, value_name = "AGE|DATE", value_parser = crate::age::parse_since)]
         since: Option<i64>,
         /// Print JSON.
         #[arg(long)]
@@ -138,7 +138,7 @@ enum Command {
         #[arg(long, value_name = "TEXT")]
         target: Option<String>,
         /// Only entries since: an age like 2d or 12h, or a date like 2026-11-25.
-        #[arg(long, value_name = "AGE|DATE", value_parser = parse_since)]
+        #[arg(long, value_name = "AGE|DATE", value_parser = crate::age::parse_since)]
         since: Option<i64>,
         /// Only entries older than the one of this id (the next page).
         #[arg(long, value_name = "ID")]
@@ -172,7 +172,7 @@ enum Command {
     /// Delete history older than a given age.
     Clear {
         /// Age like 30d, 12h, 90m, 45s or 2w.
-        #[arg(long, value_parser = parse_age)]
+        #[arg(long, value_parser = crate::age::parse_age)]
         older_than: Duration,
     },
     /// Serve the web admin (changelists, live runs, history, JSON API).
@@ -326,39 +326,6 @@ struct RerunArgs {
     only: Vec<minke_runtime::EndedAs>,
     #[command(flatten)]
     opts: RunOptions,
-}
-
-/// `--since`: an age before now (`2d`) or the start of a day (`2026-11-25`, UTC), in
-/// µs since the epoch.
-fn parse_since(s: &str) -> Result<i64, String> {
-    if let Some(day) = minke_core::time::parse_date(s) {
-        return Ok(day);
-    }
-    let age = parse_age(s).map_err(|_| {
-        format!("`{s}` is neither an age like 2d, 12h or 90m nor a date like 2026-11-25")
-    })?;
-    Ok(
-        minke_store::now_micros()
-            .saturating_sub(i64::try_from(age.as_micros()).unwrap_or(i64::MAX)),
-    )
-}
-
-pub(crate) fn parse_age(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("`{s}` is not an age like 30d, 12h, 90m or 45s"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(format!("`{s}` has no unit: use s, m, h, d or w")),
-    };
-    Ok(Duration::from_secs(n * secs))
 }
 
 impl Select {

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "admin")]
 mod admin_cmds;
+mod age;
 mod app;
 mod cli;
 mod color;

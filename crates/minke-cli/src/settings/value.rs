@@ -67,7 +67,7 @@ impl SettingValue for Limit {
         if let Ok(secs) = text.parse::<u64>() {
             return Ok(Limit(Duration::from_secs(secs)));
         }
-        crate::cli::parse_age(text)
+        crate::age::parse_age(text)
             .map(Limit)
             .map_err(|_| format!("`{text}` is neither seconds nor an age like 90s, 10m or 1h"))
     }
