@@ -187,8 +187,14 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), e.g. `fleet man > /usr/local/share/man/man1/fleet.1`.
-    Man,
+    /// Print the manual page (roff), e.g. `fleet man > /usr/local/share/man/man1/fleet.1`;
+    /// with --dir, write a page for the program and one for each command
+    /// (`fleet-run.1`, `fleet-hosts-check.1`, ...) into DIR.
+    Man {
+        /// The directory to write every page into.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Print the effective settings and where each came from: built in, the app,
     /// the config file, the environment or a flag (passwords masked).
     Config {
@@ -395,8 +401,24 @@ fn print_completions(shell: clap_complete::Shell, app: &Program) -> ExitCode {
     write_out(&script)
 }
 
-/// `man`: the manual page in roff.
-fn print_man(app: &Program) -> ExitCode {
+/// `man`: the manual page in roff, or with `dir` every command's page written there.
+fn print_man(app: &Program, dir: Option<&std::path::Path>) -> ExitCode {
+    if let Some(dir) = dir {
+        return match clap_mangen::generate_to(definition(app), dir) {
+            Ok(()) => {
+                eprintln!("wrote the manual pages into {}", dir.display());
+                ExitCode::from(exit::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!(
+                    "{}: error: cannot write the manual pages into {}: {e}",
+                    app.name,
+                    dir.display()
+                );
+                ExitCode::from(exit::INTERNAL)
+            }
+        };
+    }
     let mut page = Vec::new();
     match clap_mangen::Man::new(definition(app)).render(&mut page) {
         Ok(()) => write_out(&page),
@@ -450,7 +472,7 @@ where
     };
     match &cli.command {
         Command::Completions { shell } => return print_completions(*shell, &app),
-        Command::Man => return print_man(&app),
+        Command::Man { dir } => return print_man(&app, dir.as_deref()),
         _ => {}
     }
     crate::color::init(cli.color);
@@ -637,7 +659,7 @@ fn database_access(command: &Command, url: String) -> (String, OpenMode) {
         | Command::Models { .. }
         | Command::SecretKey
         | Command::Completions { .. }
-        | Command::Man
+        | Command::Man { .. }
         | Command::Config { .. } => (":memory:".into(), OpenMode::Migrate),
         Command::Items { .. }
         | Command::History { .. }
@@ -795,7 +817,9 @@ async fn command(
             Ok(exit::SUCCESS)
         }
         // Answered before any database or runtime (see `main`).
-        Command::Completions { .. } | Command::Man | Command::Config { .. } => Ok(exit::SUCCESS),
+        Command::Completions { .. } | Command::Man { .. } | Command::Config { .. } => {
+            Ok(exit::SUCCESS)
+        }
         #[cfg(feature = "admin")]
         Command::Users(cmd) => crate::admin_cmds::users(engine, cmd, &user).await,
     }

@@ -514,6 +514,25 @@ fn version_completions_and_the_manual_page_come_from_the_same_definitions() {
         "{page}"
     );
     assert!(!std::path::Path::new(db).exists(), "no database is opened");
+    // A page for each command, as `man fleet-hosts-check` finds it.
+    let pages = dir.path().join("man1");
+    std::fs::create_dir(&pages).unwrap();
+    let out = run_fleet(db, &["man", "--dir", pages.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for page in [
+        "fleet.1",
+        "fleet-run.1",
+        "fleet-hosts-check.1",
+        "fleet-config.1",
+    ] {
+        let roff = std::fs::read_to_string(pages.join(page)).unwrap_or_default();
+        assert!(roff.contains(".TH fleet"), "{page}: {roff}");
+    }
+    let check = std::fs::read_to_string(pages.join("fleet-hosts-check.1")).unwrap();
+    assert!(check.contains("accept\\-new"), "{check}");
+    let out = run_fleet(db, &["man", "--dir", "/nonexistent/man1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/man1"));
 
     let v = env!("CARGO_PKG_VERSION");
     for flag in ["--version", "-V"] {

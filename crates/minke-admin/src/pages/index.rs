@@ -91,7 +91,7 @@ fn hosts_summary(c: &mut Conn) -> minke_store::Result<HostsSummary> {
     Ok(HostsSummary {
         hosts: minke_store::HostRecord::count(c, &Query::all())?,
         disabled: minke_store::HostRecord::count(c, &Query::filter("disabled = true")?)?,
-        groups: minke_store::list_groups(c)?.len(),
+        groups: usize::try_from(minke_store::count_groups(c)?).unwrap_or(usize::MAX),
     })
 }
 
