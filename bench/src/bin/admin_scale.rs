@@ -8,8 +8,9 @@
 //! tenth in warning), adds a superuser, starts `fleet serve`, logs in and asks each
 //! page R times in turn: the first page, every listed column of the servers' and the
 //! hosts' changelists either way, a search, the last page, the last-status filter and
-//! its last page, the hosts page, runs and sessions (first and last pages), users and
-//! the audit log. It prints each page's median, 95th percentile and worst answer time
+//! its last page, the hosts page, a host group of half the hosts (its form's first
+//! and last members, the hosts page narrowed to it), runs and sessions (first and last
+//! pages), users and the audit log. It prints each page's median, 95th percentile and worst answer time
 //! (measured at the client over loopback, so server time plus well under a
 //! millisecond), the rows it showed, and `fleet serve`'s peak resident memory (VmHWM).
 //!
@@ -39,6 +40,8 @@ const PASSWORD: &str = "admin-scale-password";
 const PAGE: usize = 50;
 /// Hosts on a page of `/hosts`.
 const HOSTS_PAGE: usize = 100;
+/// Members on a page of a host group's form.
+const GROUP_PAGE: usize = 50;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Backend {
@@ -147,6 +150,9 @@ SELECT 1 + (i - 1) / {per_run}, 'uptime', 'server', i, {srv}, i, {host}, 'comple
        CASE i % 10 WHEN 0 THEN 'error' WHEN 1 THEN 'warning' ELSE 'success' END,
        1700000000000000 + i, 1700000000000000 + i, 1700000000000000 + i + 1000
 FROM nums;
+INSERT INTO minke_host_groups (name, comment) VALUES ('half', 'every other host');
+INSERT INTO minke_host_group_members (host_id, group_id)
+SELECT id, (SELECT id FROM minke_host_groups WHERE name = 'half') FROM minke_hosts WHERE id % 2 = 0;
 {counts}
 ",
         counts = kept_counts(backend),
@@ -335,6 +341,24 @@ fn pages(n: usize) -> Vec<Page> {
         "/hosts?q=host-000012".into(),
         10,
     ));
+    // A host group of every other host: half the hosts.
+    out.push(page("groups", "/groups".into(), 1));
+    out.push(page(
+        "group form, first members",
+        "/groups/1/edit".into(),
+        GROUP_PAGE,
+    ));
+    out.push(page(
+        "group form, last members",
+        format!("/groups/1/edit?page={}", n / 2 / GROUP_PAGE),
+        GROUP_PAGE,
+    ));
+    out.push(page("hosts page, group", "/hosts?group=1".into(), HOSTS_PAGE));
+    out.push(page(
+        "hosts page, group, last",
+        format!("/hosts?group=1&page={}", n / 2 / HOSTS_PAGE),
+        HOSTS_PAGE,
+    ));
     out.push(page("runs", "/runs".into(), PAGE));
     out.push(page("sessions, first page", "/sessions".into(), PAGE));
     out.push(page(
@@ -358,6 +382,7 @@ fn rows_in(body: &str) -> usize {
         "data-object-id=\"",
         "data-host-id=\"",
         "data-run-id=\"",
+        "data-group-id=\"",
         "data-session-id=\"",
         "data-user=\"",
         "data-entry=\"",
