@@ -353,7 +353,11 @@ fn pages(n: usize) -> Vec<Page> {
         format!("/groups/1/edit?page={}", n / 2 / GROUP_PAGE),
         GROUP_PAGE,
     ));
-    out.push(page("hosts page, group", "/hosts?group=1".into(), HOSTS_PAGE));
+    out.push(page(
+        "hosts page, group",
+        "/hosts?group=1".into(),
+        HOSTS_PAGE,
+    ));
     out.push(page(
         "hosts page, group, last",
         format!("/hosts?group=1&page={}", n / 2 / HOSTS_PAGE),

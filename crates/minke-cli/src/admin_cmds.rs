@@ -16,7 +16,7 @@ use minke_runtime::Engine;
 use minke_store::Actor;
 
 use crate::CliError;
-use crate::cli::exit;
+use crate::exit;
 
 /// Options of `serve`.
 #[derive(Args, Debug)]
@@ -585,7 +585,7 @@ pub(crate) async fn serve(engine: Engine, args: ServeArgs) -> Result<u8, CliErro
         ..defaults
     };
     let base = config.normalized_base().map_err(usage)?;
-    for warning in crate::cli::index_warnings(&engine).await? {
+    for warning in crate::warnings::index_warnings(&engine).await? {
         tracing::warn!("{warning}");
     }
     if config.submit {

@@ -10,23 +10,11 @@ use minke_core::{AuditAction, Params, RunId, Status};
 use minke_runtime::{Engine, RunRequest};
 use minke_store::{OpenMode, Query};
 
+use crate::audit::{AuditedRun, audit};
+use crate::exit;
 use crate::output;
 use crate::term::Shown;
 use crate::{CliError, Program};
-
-/// Exit codes: how a run went, or why nothing ran.
-pub mod exit {
-    /// Every session completed with success.
-    pub const SUCCESS: u8 = 0;
-    /// Minke itself could not work (database unreachable, setup broken).
-    pub const INTERNAL: u8 = 1;
-    /// The command line was wrong.
-    pub const USAGE: u8 = 2;
-    /// The worst session ended with a warning.
-    pub const WARNING: u8 = 3;
-    /// A session ended with an error, failed, was stopped or canceled.
-    pub const ERROR: u8 = 4;
-}
 
 #[derive(Parser, Debug)]
 #[command(about = "Run Minke sessions over SSH and browse their history")]
@@ -779,7 +767,7 @@ async fn command(
                 "database {} is up to date",
                 engine.store().url().redacted()
             ))?;
-            for warning in index_warnings(engine).await? {
+            for warning in crate::warnings::index_warnings(engine).await? {
                 eprintln!("warning: {warning}");
             }
             Ok(exit::SUCCESS)
@@ -922,55 +910,6 @@ async fn import(
         shown.text(&shown_names)
     ))?;
     Ok(exit::SUCCESS)
-}
-
-/// Writes an entry of the audit log for something done at the command line by
-/// `user` (the invocation's `--user`).
-pub(crate) async fn audit(
-    engine: &Engine,
-    user: &str,
-    action: AuditAction,
-    target: String,
-    detail: String,
-) -> Result<(), CliError> {
-    let actor = minke_store::Actor::cli(user);
-    engine
-        .store()
-        .write(move |c| minke_store::record_audit(c, &actor, action, &target, &detail))
-        .await?;
-    Ok(())
-}
-
-/// A run about to start, as the audit log will tell it.
-pub(crate) struct AuditedRun {
-    user: String,
-    what: String,
-}
-
-impl AuditedRun {
-    pub(crate) fn of(req: &RunRequest) -> Self {
-        AuditedRun {
-            user: req.username.clone(),
-            what: format!("session {} on {}: {}", req.session, req.model, req.query),
-        }
-    }
-
-    /// Writes that the run started (or was queued) with `sessions` sessions.
-    pub(crate) async fn record(
-        self,
-        engine: &Engine,
-        run_id: RunId,
-        sessions: usize,
-    ) -> Result<(), CliError> {
-        audit(
-            engine,
-            &self.user,
-            AuditAction::RunStarted,
-            format!("run {run_id}"),
-            format!("{}: {sessions} sessions", self.what),
-        )
-        .await
-    }
 }
 
 /// What `run` or `rerun` asks to run: made into a request when the run starts.
@@ -1138,27 +1077,4 @@ async fn stop_on_signals(
             eprintln!("\nstopping after the current commands (Ctrl-C again to stop at once)");
         }
     }
-}
-
-/// What the database lacks for the app's lists, searches and deletions to stay fast,
-/// one sentence per model and kind: `migrate` prints them, `serve` logs them.
-pub(crate) async fn index_warnings(engine: &Engine) -> minke_runtime::Result<Vec<String>> {
-    let mut out = Vec::new();
-    for (model, columns) in engine.unindexed_list_columns().await? {
-        out.push(format!(
-            "model `{model}` lists columns that start no index: {}. A changelist sorted by one of them sorts every row; an index like `(column, id)` reads a page instead",
-            columns.join(", ")
-        ));
-    }
-    for model in engine.unindexed_searches() {
-        out.push(format!(
-            "model `{model}` searches text fields without a search index: on SQLite a search reads every row; name an FTS5 trigram table with `#[minke(search_index = ...)]` (see `sqlite_search_index!`)"
-        ));
-    }
-    for (model, column) in engine.unindexed_parent_columns().await? {
-        out.push(format!(
-            "model `{model}` points at its host or parent by `{column}`, which starts no index: deleting a host or a parent reads the whole table to find what points at it"
-        ));
-    }
-    Ok(out)
 }

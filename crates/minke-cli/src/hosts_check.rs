@@ -5,14 +5,15 @@
 use std::time::Duration;
 
 use clap::Args;
-use minke_core::{AuditAction, Status};
+use minke_core::Status;
 use minke_runtime::{CHECK_SESSION, CheckReport, CheckRequest, Engine, HostCheck};
 use minke_store::Query;
 use serde::Serialize;
 
 use crate::CliError;
-use crate::cli::exit;
+use crate::audit::AuditedRun;
 use crate::color::Paint;
+use crate::exit;
 use crate::output;
 use crate::term::Shown;
 
@@ -58,19 +59,11 @@ pub(crate) async fn check(
     user: String,
     raw: bool,
 ) -> Result<u8, CliError> {
-    let what = format!(
-        "session {CHECK_SESSION} on {}: {query}",
-        engine.host_model()
-    );
+    let started = AuditedRun::new(&user, CHECK_SESSION, engine.host_model(), &query);
     let report = engine.check_hosts(args.request(query, &user)).await?;
-    crate::cli::audit(
-        engine,
-        &user,
-        AuditAction::RunStarted,
-        format!("run {}", report.run_id),
-        format!("{what}: {} sessions", report.hosts.len()),
-    )
-    .await?;
+    started
+        .record(engine, report.run_id, report.hosts.len())
+        .await?;
     engine.store().flush().await?;
     if args.json {
         output::print_json(&document(&report))?;

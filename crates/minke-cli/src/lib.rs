@@ -10,8 +10,10 @@
 mod admin_cmds;
 mod age;
 mod app;
+mod audit;
 mod cli;
 mod color;
+pub mod exit;
 mod hosts_check;
 mod import;
 mod logging;
@@ -22,10 +24,10 @@ mod settings;
 mod signals;
 mod submit;
 mod term;
+mod warnings;
 mod worker_cmd;
 
 pub use app::Program;
-pub use cli::exit;
 pub use import::{ImportPlan, Resolver, plan_import};
 
 /// Why a command could not do its work.

@@ -10,8 +10,8 @@ use minke_store::Query;
 use serde_json::json;
 
 use crate::CliError;
-use crate::cli::exit;
 use crate::color::Paint;
+use crate::exit;
 use crate::term::Shown;
 
 /// The end of printing: a reader that went away (`| head`) ends it quietly, as

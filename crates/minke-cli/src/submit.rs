@@ -9,7 +9,7 @@ use std::time::Duration;
 use minke_runtime::{Engine, RunRequest, RunSummary, SessionSummary, Stop};
 
 use crate::CliError;
-use crate::cli::exit;
+use crate::exit;
 use crate::signals::{Signals, Stop as Signal};
 
 /// How often a followed run is read from the database without being told that it
@@ -41,7 +41,7 @@ pub(crate) async fn submit(engine: &Engine, req: RunRequest, how: Follow) -> Res
     }
     // Before anything is recorded: from here on a signal stops the run in order.
     let signals = how.follow.then(Signals::new);
-    let started = crate::cli::AuditedRun::of(&req);
+    let started = crate::audit::AuditedRun::of(&req);
     let submitted = engine.submit_limited(req, how.concurrency).await?;
     let run_id = submitted.run_id;
     started.record(engine, run_id, submitted.sessions).await?;

@@ -6,7 +6,7 @@ use clap::Args;
 use minke_runtime::{DEFAULT_GRACE, DEFAULT_LEASE, Engine, Worker, WorkerConfig};
 
 use crate::CliError;
-use crate::cli::exit;
+use crate::exit;
 
 /// The flags of `worker`.
 #[derive(Args, Debug)]
