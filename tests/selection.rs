@@ -196,6 +196,21 @@ async fn a_run_on_a_group_of_15000_hosts_selects_in_the_database() {
         .unwrap();
     assert!(query.ids.is_none(), "no member ids in the query");
     assert_eq!(query.in_groups, [group]);
+    // Counted from the members' index alone, or with another condition by the hosts.
+    let (alone, with_name) = {
+        let (q, mut named) = (query.clone(), query.clone());
+        named.conditions = Query::filter("name ~ g0").unwrap().conditions;
+        store
+            .blocking(move |c| {
+                use minke::StoredModel as _;
+                Ok((HostRecord::count(c, &q)?, HostRecord::count(c, &named)?))
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(alone, members as i64);
+    // g00000..g09999 (ids 1 to 10,000), three in four of them members.
+    assert_eq!(with_name, 7500);
 
     let engine = engine_on(&store);
     let on_items = engine

@@ -10,7 +10,6 @@ use minke_core::{
 use serde::{Deserialize, Serialize};
 
 pub use crate::host_options::HostOptions;
-use crate::schema::minke_host_group_members as gm;
 use crate::schema::minke_hosts as h;
 use crate::{
     Conn, Error, Op, Query, Result, StoredModel, check_query, condition_value, like_pattern,
@@ -546,11 +545,46 @@ macro_rules! filtered {
             q = q.filter(crate::last_status_is("id", HostRecord::NAME, status));
         }
         for &group in &query.in_groups {
-            q = q
-                .filter(h::id.eq_any(gm::table.filter(gm::group_id.eq(group)).select(gm::host_id)));
+            q = q.filter(in_group(group));
         }
         q
     }};
+}
+
+/// "The host is a member of `group`", probed per host on the members' primary key
+/// (`host_id`, `group_id`): a page in any order reads as many hosts as it shows, where
+/// `id IN (members)` made SQLite read and sort every member first.
+fn in_group(
+    group: i64,
+) -> diesel::expression::SqlLiteral<
+    diesel::sql_types::Bool,
+    diesel::expression::UncheckedBind<
+        diesel::expression::SqlLiteral<diesel::sql_types::Bool>,
+        diesel::dsl::AsExprOf<i64, diesel::sql_types::BigInt>,
+    >,
+> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "EXISTS (SELECT 1 FROM minke_host_group_members WHERE host_id = minke_hosts.id AND group_id = ",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(group)
+    .sql(")")
+}
+
+/// The group, when a query selects the members of one host group and nothing else
+/// (order, limit and offset aside): its count is the members', read from their index
+/// (a member is always a host: members are deleted with their host).
+fn group_alone(query: &Query) -> Option<i64> {
+    let [group] = query.in_groups[..] else {
+        return None;
+    };
+    let alone = Query {
+        in_groups: vec![group],
+        order: query.order.clone(),
+        limit: query.limit,
+        offset: query.offset,
+        ..Query::all()
+    };
+    (*query == alone).then_some(group)
 }
 
 /// Orders a boxed query of hosts as `query.order` asks, then by id the same way.
@@ -608,6 +642,10 @@ impl StoredModel for HostRecord {
     }
 
     fn count(conn: &mut Conn, query: &Query) -> Result<i64> {
+        if let Some(group) = group_alone(query) {
+            let counted = crate::group_member_counts(conn, &[group])?;
+            return Ok(counted.first().map_or(0, |&(_, n)| n));
+        }
         crate::count_in_chunks(conn, query, |conn, query| {
             let sqlite = conn.is_sqlite();
             with_conn!(conn, |c, B| filtered!(query, B, sqlite)
