@@ -8,7 +8,8 @@
 # - they package together (`cargo package`, which takes their dependencies on each
 #   other from a temporary registry of the packages just made);
 # - each package holds the files its build reads (`include_str!`, diesel's embedded
-#   migrations, askama's templates), none of them outside the crate's directory.
+#   migrations, askama's templates), none of them outside the crate's directory, and
+#   the licence texts (links to the workspace's, which cargo packages as files).
 #
 # By default the packages are not built (`--no-verify`). Cargo keys the workspace's
 # own crates in its temporary registry by name and version: with the target
@@ -78,6 +79,11 @@ for p in meta["packages"]:
     base = f"{name}-{p['version']}"
     with tarfile.open(os.path.join(target_dir, "package", base + ".crate")) as t:
         packaged = {m.name[len(base) + 1:] for m in t.getmembers() if m.isfile()}
+
+    # The licence texts the `license` expression names, beside the code.
+    for text in ["LICENSE-MIT", "LICENSE-APACHE"]:
+        if text not in packaged:
+            problems.append(f"{name}: {text} is not in the package")
 
     def need(path, why):
         rel = os.path.relpath(os.path.normpath(path), crate_dir)
