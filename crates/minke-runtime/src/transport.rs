@@ -93,13 +93,11 @@ impl SshTransport {
             if let Some(c) = conn.as_ref().filter(|c| !c.is_closed()) {
                 return Ok(c.clone());
             }
-            let c = match &jump.jump {
-                None => Connection::connect(jump, opts).await?,
-                Some(outer) => {
-                    let via = self.jump_connection(outer, opts).await?;
-                    Connection::connect_via(&via, jump, opts).await?
-                }
+            let via = match &jump.jump {
+                None => None,
+                Some(outer) => Some(self.jump_connection(outer, opts).await?),
             };
+            let c = Connection::connect_through(via.as_ref(), jump, opts).await?;
             *conn = Some(c.clone());
             Ok(c)
         })
@@ -113,13 +111,13 @@ impl Transport for SshTransport {
         target: &HostTarget,
         opts: &ConnectOptions,
     ) -> Result<Arc<dyn Link>, minke_ssh::Error> {
-        match &target.jump {
-            None => Ok(Arc::new(Connection::connect(target, opts).await?)),
-            Some(jump) => {
-                let via = self.jump_connection(jump, opts).await?;
-                Ok(Arc::new(Connection::connect_via(&via, target, opts).await?))
-            }
-        }
+        let via = match &target.jump {
+            None => None,
+            Some(jump) => Some(self.jump_connection(jump, opts).await?),
+        };
+        Ok(Arc::new(
+            Connection::connect_through(via.as_ref(), target, opts).await?,
+        ))
     }
 }
 

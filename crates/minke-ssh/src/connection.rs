@@ -146,7 +146,7 @@ impl Connection {
     /// identity file (default `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa` when the target
     /// names none), the password.
     pub async fn connect(target: &HostTarget, opts: &ConnectOptions) -> Result<Connection> {
-        Self::connect_with(target, opts, None).await
+        Self::connect_through(None, target, opts).await
     }
 
     /// Connects through a jump host (like OpenSSH's `ProxyJump`): the jump host opens
@@ -157,13 +157,15 @@ impl Connection {
         target: &HostTarget,
         opts: &ConnectOptions,
     ) -> Result<Connection> {
-        Self::connect_with(target, opts, Some(jump)).await
+        Self::connect_through(Some(jump), target, opts).await
     }
 
-    async fn connect_with(
+    /// [`connect_via`](Self::connect_via) the jump host's connection when there is
+    /// one, else [`connect`](Self::connect).
+    pub async fn connect_through(
+        jump: Option<&Connection>,
         target: &HostTarget,
         opts: &ConnectOptions,
-        jump: Option<&Connection>,
     ) -> Result<Connection> {
         let host = host_label(target);
         let started = Instant::now();

@@ -579,12 +579,9 @@ fn group_alone(query: &Query) -> Option<i64> {
     };
     let alone = Query {
         in_groups: vec![group],
-        order: query.order.clone(),
-        limit: query.limit,
-        offset: query.offset,
         ..Query::all()
     };
-    (*query == alone).then_some(group)
+    (query.selection() == alone).then_some(group)
 }
 
 /// Orders a boxed query of hosts as `query.order` asks, then by id the same way.

@@ -137,7 +137,7 @@ pub fn count_by_last_status(
         last_status: Some(status),
         ..Query::all()
     };
-    if *query != alone || !last_sessions_exact(conn, model, table)? {
+    if query.selection() != alone || !last_sessions_exact(conn, model, table)? {
         return Ok(None);
     }
     let status: &str = status.as_str();

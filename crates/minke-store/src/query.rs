@@ -223,6 +223,17 @@ impl Query {
         }
     }
 
+    /// What the query selects: itself without its order, limit and offset (which a
+    /// count leaves aside).
+    pub fn selection(&self) -> Query {
+        Query {
+            order: None,
+            limit: None,
+            offset: None,
+            ..self.clone()
+        }
+    }
+
     /// Objects whose search fields contain `text`.
     pub fn search(text: impl Into<String>) -> Self {
         Query {

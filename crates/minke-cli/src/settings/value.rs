@@ -17,6 +17,13 @@ pub(crate) trait SettingValue: Sized {
     }
 }
 
+/// A whole number from text, or why not.
+fn whole_number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))
+}
+
 /// A count that must be at least one (sessions, handshakes at once).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(transparent)]
@@ -24,10 +31,7 @@ pub(crate) struct Count(pub(crate) usize);
 
 impl SettingValue for Count {
     fn parse(text: &str) -> Result<Self, String> {
-        text.trim()
-            .parse()
-            .map(Count)
-            .map_err(|_| format!("`{text}` is not a whole number"))
+        whole_number(text).map(Count)
     }
     fn show(&self) -> String {
         self.0.to_string()
@@ -47,10 +51,7 @@ pub(crate) struct Times(pub(crate) u32);
 
 impl SettingValue for Times {
     fn parse(text: &str) -> Result<Self, String> {
-        text.trim()
-            .parse()
-            .map(Times)
-            .map_err(|_| format!("`{text}` is not a whole number"))
+        whole_number(text).map(Times)
     }
     fn show(&self) -> String {
         self.0.to_string()

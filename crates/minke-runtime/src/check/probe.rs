@@ -107,10 +107,7 @@ impl Checker {
         let admitted = self.connector.admit(&target).await;
         let started_at = now_micros();
         let clock = Instant::now();
-        let opened = match &via {
-            None => Connection::connect(&target, &self.opts).await,
-            Some(j) => Connection::connect_via(j, &target, &self.opts).await,
-        };
+        let opened = Connection::connect_through(via.as_ref(), &target, &self.opts).await;
         let took = clock.elapsed();
         drop(admitted);
         let probe = Probe::connected(object_id, p.label, &target, &opened, took, started_at);
@@ -138,10 +135,7 @@ impl Checker {
             };
             let opened = {
                 let _admitted = self.connector.admit(jump).await;
-                match &via {
-                    None => Connection::connect(jump, &self.opts).await,
-                    Some(v) => Connection::connect_via(v, jump, &self.opts).await,
-                }
+                Connection::connect_through(via.as_ref(), jump, &self.opts).await
             };
             let opened = opened.map_err(Arc::new);
             *held = Some(opened.clone());
