@@ -357,6 +357,34 @@ impl<'c> SftpChannel<'c> {
     }
 }
 
+/// Removes the temporary file of a put whose future was dropped before it ended,
+/// from a new task, over a new SFTP channel.
+pub(super) struct TempFile {
+    pub(super) conn: Connection,
+    /// `None` once the put ended (the file was renamed or already removed).
+    pub(super) path: Option<String>,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let Some(path) = self.path.take() else {
+            return;
+        };
+        let conn = self.conn.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                match SftpChannel::open(&conn, &path, Direction::Put).await {
+                    Ok(sftp) => sftp.remove_quietly(&path).await,
+                    Err(e) => tracing::warn!(
+                        host = %conn.host(),
+                        "cannot remove the temporary file {path} of a stopped put: {e}"
+                    ),
+                }
+            });
+        }
+    }
+}
+
 /// Appends an SSH `string`: its length (u32, big-endian), then its bytes.
 pub(super) fn put_string(out: &mut Vec<u8>, s: &str) {
     let len = u32::try_from(s.len()).unwrap_or(u32::MAX);

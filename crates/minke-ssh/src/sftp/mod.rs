@@ -34,8 +34,8 @@ use tokio::time::Instant;
 use crate::Connection;
 use crate::error::{Error, RemoteFileProblem, Result};
 
-use channel::SftpChannel;
-use names::{TempFile, random_tag, temp_name};
+use channel::{SftpChannel, TempFile};
+use names::{random_tag, temp_name};
 /// How long one SFTP request (or the subsystem request) may wait for its answer.
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 

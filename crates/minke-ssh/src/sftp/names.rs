@@ -1,35 +1,4 @@
-//! The temporary file a put writes before renaming it into place, and names.
-
-use super::channel::SftpChannel;
-use super::*;
-
-/// Removes the temporary file of a put whose future was dropped before it ended,
-/// from a new task, over a new SFTP channel.
-pub(super) struct TempFile {
-    pub(super) conn: Connection,
-    /// `None` once the put ended (the file was renamed or already removed).
-    pub(super) path: Option<String>,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let Some(path) = self.path.take() else {
-            return;
-        };
-        let conn = self.conn.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                match SftpChannel::open(&conn, &path, Direction::Put).await {
-                    Ok(sftp) => sftp.remove_quietly(&path).await,
-                    Err(e) => tracing::warn!(
-                        host = %conn.host(),
-                        "cannot remove the temporary file {path} of a stopped put: {e}"
-                    ),
-                }
-            });
-        }
-    }
-}
+//! Names: the temporary file's beside the target, parent directories, random tags.
 
 /// The temporary name beside `path`: `DIR/.NAME.minke-TAG.part`, the name cut so
 /// the whole stays within 255 bytes. `None` when `path` names no file (`/tmp/`).
@@ -88,6 +57,8 @@ pub(super) fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use ring::digest;
+
     use super::*;
 
     #[test]
